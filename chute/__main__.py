@@ -1,0 +1,3 @@
+from chute.cli.main import app
+
+app()

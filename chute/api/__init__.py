@@ -1,0 +1,1 @@
+"""Front ends: the JSON API (``rest``); the S3 API and dashboard come later."""

@@ -1,0 +1,134 @@
+"""HTTP pieces both API front ends share: streaming request bodies into the blocking
+object service, object response headers, and conditional requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from email.utils import format_datetime
+from typing import Final
+
+import anyio.from_thread
+from starlette.requests import ClientDisconnect, Request
+
+from chute.catalog import ObjectVersion
+from chute.errors import (
+    ClientDisconnected,
+    InvalidArgument,
+    MissingContentLength,
+    NotModified,
+    PreconditionFailed,
+)
+
+#: Bodies up to this size are read whole before calling the service (one thread hop);
+#: larger ones stream through in blocks of this size.
+BLOCK: Final = 1024 * 1024
+_QUEUE_DEPTH: Final = 4
+METADATA_PREFIX: Final = "x-chute-meta-"
+MAX_METADATA_BYTES: Final = 2048
+
+
+class BodyStream:
+    """A request body as a blocking iterator of ~1 MiB blocks, for a worker thread.
+
+    An event-loop task reads the socket ahead into a small queue while the worker thread
+    hashes and writes the previous blocks, so network and disk work overlap; the queue
+    bound keeps memory flat. Iterate it only from a thread started by anyio.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(_QUEUE_DEPTH)
+        self._task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in self._request.stream():
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= BLOCK:
+                    await self._queue.put(b"".join(parts))
+                    parts, size = [], 0
+            if parts:
+                await self._queue.put(b"".join(parts))
+            await self._queue.put(b"")  # end of body
+        except ClientDisconnect:
+            await self._queue.put(ClientDisconnected())
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = anyio.from_thread.run(self._queue.get)
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+
+    async def close(self) -> None:
+        """Stop reading ahead (the service may have stopped early on an error)."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+
+def content_length(request: Request) -> int | None:
+    """The declared body length; ``None`` for a chunked body; 411 when neither is given."""
+    value = request.headers.get("content-length")
+    if value is None:
+        if "chunked" in request.headers.get("transfer-encoding", "").lower():
+            return None
+        raise MissingContentLength()
+    if not value.isdigit():
+        raise InvalidArgument("Content-Length must be a non-negative integer")
+    return int(value)
+
+
+def user_metadata(request: Request) -> dict[str, str]:
+    """``x-chute-meta-*`` request headers, names lower-cased, without the prefix."""
+    metadata = {
+        name[len(METADATA_PREFIX) :]: value
+        for name, value in request.headers.items()
+        if name.startswith(METADATA_PREFIX)
+    }
+    size = sum(len(k) + len(v) for k, v in metadata.items())
+    if size > MAX_METADATA_BYTES:
+        raise InvalidArgument(f"user metadata is {size} bytes; the limit is 2 KiB")
+    return metadata
+
+
+def quoted_etag(version: ObjectVersion) -> str:
+    return f'"{version.etag}"'
+
+
+def object_headers(version: ObjectVersion) -> dict[str, str]:
+    """Headers describing an object version on GET and HEAD."""
+    headers = {
+        "etag": quoted_etag(version),
+        "last-modified": format_datetime(version.created_at, usegmt=True),
+        "content-type": version.content_type,
+        "accept-ranges": "bytes",
+        "x-chute-version-id": version.version_id,
+        "x-chute-sha256": version.sha256,
+    }
+    for name, value in version.user_metadata.items():
+        headers[METADATA_PREFIX + name] = value
+    return headers
+
+
+def check_conditions(request: Request, version: ObjectVersion) -> None:
+    """Apply ``If-Match`` (412 on mismatch) and ``If-None-Match`` (304 on a match)."""
+    etag = quoted_etag(version)
+    if_match = request.headers.get("if-match")
+    if if_match is not None and not _etag_matches(if_match, etag):
+        raise PreconditionFailed()
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _etag_matches(if_none_match, etag):
+        raise NotModified()
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = {item.strip().removeprefix("W/") for item in header.split(",")}
+    return "*" in candidates or etag in candidates

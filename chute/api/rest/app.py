@@ -1,0 +1,54 @@
+"""The JSON API application.
+
+Everything lives under ``/_/api/v1``: bucket names cannot start with ``_``, so this prefix
+never collides with the S3 API's ``/{bucket}`` paths when both are served on one port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI
+from starlette.responses import JSONResponse
+
+from chute import __version__
+from chute.api.rest import buckets, events, objects
+from chute.api.rest.errors import install_error_handlers
+from chute.runtime import Runtime
+
+PREFIX = "/_/api/v1"
+#: Worker threads for blocking service calls (disk, database); anyio's default is 40.
+THREAD_LIMIT = 64
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
+    yield
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The JSON API over ``runtime``'s services."""
+    app = FastAPI(
+        title="Chute",
+        version=__version__,
+        summary="Object store, events and processing pipelines.",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        lifespan=_lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    api = APIRouter(prefix=PREFIX)
+    api.add_api_route("/health", _health, methods=["GET"], summary="Liveness check")
+    for module in (buckets, objects, events):
+        api.include_router(module.router)
+    app.include_router(api)
+    return app
+
+
+async def _health() -> JSONResponse:
+    return JSONResponse({"status": "ok", "version": __version__})

@@ -1,0 +1,31 @@
+"""What handlers get from the request: the object service and the request context."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from fastapi import Request
+
+from chute.objects import ObjectService, RequestContext
+from chute.objects.names import decode_key
+
+
+def object_service(request: Request) -> ObjectService:
+    service: ObjectService = request.app.state.runtime.objects
+    return service
+
+
+def request_context(request: Request) -> RequestContext:
+    client = request.client
+    return RequestContext(source_ip=client.host if client else "")
+
+
+def raw_key(request: Request, marker: bytes) -> str:
+    """The key from the raw request path, after ``marker`` (e.g. ``b"/objects/"``).
+
+    Decoded here rather than by the router, so invalid UTF-8 is an error instead of being
+    silently replaced, and ``%2F`` stays what the client meant.
+    """
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    _, _, encoded = raw_path.partition(marker)
+    return decode_key(unquote_to_bytes(encoded))

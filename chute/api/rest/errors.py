@@ -1,0 +1,51 @@
+"""Errors as JSON ``{code, message}`` with the HTTP status the error class names."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from chute.errors import ChuteError, InvalidRange, NoSuchKey, NotModified
+
+_HTTP_CODES = {404: "NoSuchRoute", 405: "MethodNotAllowed"}
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> Response:
+    """A JSON error, or headers only for HEAD, which has no body."""
+    if request.method == "HEAD":
+        return Response(status_code=status, headers={"x-chute-error-code": code})
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+async def _chute_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ChuteError)
+    if isinstance(exc, NotModified):
+        return Response(status_code=304)
+    response = error_response(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, InvalidRange):
+        response.headers["content-range"] = f"bytes */{exc.size}"
+    if isinstance(exc, NoSuchKey) and exc.delete_marker:
+        response.headers["x-chute-delete-marker"] = "true"
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+    return error_response(request, 400, "InvalidArgument", problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "InvalidRequest")
+    return error_response(request, exc.status_code, code, str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ChuteError, _chute_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)

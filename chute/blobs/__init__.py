@@ -1,0 +1,49 @@
+"""Where object bytes live: one :class:`BlobStore` interface, one module per backend.
+
+``local`` (files under the data folder, the default), ``memory`` (tests) and ``s3`` (any
+S3-compatible server, needs ``pip install 'chute[s3]'``). :func:`open_blob_store` picks
+one from the settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chute.blobs.base import READ_CHUNK, BlobInfo, BlobStore, BlobWriter, StoredBlob
+from chute.blobs.local import LocalBlobStore
+from chute.blobs.memory import MemoryBlobStore
+from chute.blobs.s3 import S3BlobStore
+from chute.config import BlobSettings
+from chute.errors import ConfigError
+
+__all__ = [
+    "READ_CHUNK",
+    "BlobInfo",
+    "BlobStore",
+    "BlobWriter",
+    "StoredBlob",
+    "open_blob_store",
+]
+
+
+def open_blob_store(settings: BlobSettings, data_dir: Path) -> BlobStore:
+    """The blob store ``settings`` describe; local blobs default to ``<data_dir>/blobs``."""
+    if settings.backend == "memory":
+        return MemoryBlobStore()
+    if settings.backend == "s3":
+        return _open_s3(settings)
+    return LocalBlobStore(settings.path or data_dir / "blobs")
+
+
+def _open_s3(settings: BlobSettings) -> S3BlobStore:
+    if not settings.bucket:
+        raise ConfigError(["blobs.bucket (CHUTE_BLOBS__BUCKET): required when blobs.backend is s3"])
+    return S3BlobStore(
+        settings.bucket,
+        prefix=settings.prefix,
+        endpoint_url=settings.endpoint_url,
+        region=settings.region,
+        access_key_id=settings.access_key_id,
+        secret_access_key=settings.secret_access_key,
+        part_size=settings.part_size,
+    )

@@ -1,0 +1,188 @@
+"""Blobs as files in one folder: the default backend.
+
+Blob ``0a1b...`` lives at ``<root>/0a/1b/0a1b...``; two levels of fan-out keep every folder
+small. Bytes go to ``<root>/.partial/<id>`` first; commit fsyncs the file, renames it into
+place (same filesystem, so atomic) and fsyncs the folders whose entries changed. A crash
+therefore leaves a whole blob or a partial file for :meth:`LocalBlobStore.sweep_partial`,
+never a torn blob.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+import weakref
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chute.blobs.base import READ_CHUNK, BlobStore, BlobWriter, StoredBlob
+from chute.errors import BlobError, BlobNotFound
+
+#: Folder under the root for writes not yet committed; never a valid fan-out name.
+PARTIAL_DIR = ".partial"
+
+# Only ids of this form map to paths, so no id can name a file outside the root.
+_BLOB_ID = re.compile(r"[0-9a-f]{32}")
+_FANOUT = re.compile(r"[0-9a-f]{2}")
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs as files under ``root``, durable once ``commit()`` returns."""
+
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.partial_dir = root / PARTIAL_DIR
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+
+    def open_write(self) -> LocalBlobWriter:
+        blob_id = uuid.uuid4().hex
+        return LocalBlobWriter(blob_id, self.partial_dir / blob_id, self._path(blob_id))
+
+    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        try:
+            fd = os.open(self._path(blob_id), os.O_RDONLY)
+        except FileNotFoundError:
+            raise BlobNotFound(f"blob {blob_id} does not exist") from None
+        return _FileRange(fd, start, end)
+
+    def size(self, blob_id: str) -> int:
+        try:
+            return self._path(blob_id).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(f"blob {blob_id} does not exist") from None
+
+    def delete(self, blob_id: str) -> None:
+        try:
+            path = self._path(blob_id)
+        except BlobNotFound:
+            return
+        path.unlink(missing_ok=True)
+
+    def list(self) -> Iterator[StoredBlob]:
+        for outer in _fanout_dirs(self.root):
+            for inner in _fanout_dirs(outer):
+                yield from _stored_blobs(inner)
+
+    def sweep_partial(self, older_than: datetime) -> int:
+        cutoff = older_than.timestamp()
+        with os.scandir(self.partial_dir) as entries:
+            return sum(_remove_if_older(entry, cutoff) for entry in entries)
+
+    def _path(self, blob_id: str) -> Path:
+        if not _BLOB_ID.fullmatch(blob_id):
+            raise BlobNotFound(f"{blob_id!r} is not a blob id")
+        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+
+
+class LocalBlobWriter(BlobWriter):
+    """Writes into a partial file; commit makes it durable, then renames it into place."""
+
+    def __init__(self, blob_id: str, partial: Path, target: Path) -> None:
+        super().__init__(blob_id)
+        self._partial = partial
+        self._target = target
+        self._file = partial.open("xb")
+
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        self._file.write(data)
+
+    def _commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        changed = _make_fanout(self._target.parent)
+        try:
+            os.rename(self._partial, self._target)
+        except FileNotFoundError:
+            raise BlobError(f"partial blob {self.blob_id} was swept before its commit") from None
+        for folder in changed:
+            _fsync_dir(folder)
+
+    def _abort(self) -> None:
+        self._file.close()
+        self._partial.unlink(missing_ok=True)
+
+
+class _FileRange(Iterator[bytes]):
+    """Bytes ``[start, end)`` of an open file, in chunks of at most :data:`READ_CHUNK`.
+
+    An iterator rather than a generator so the file is closed even if iteration never
+    starts: by :meth:`close`, at the end of the range, or when the iterator is collected.
+    """
+
+    def __init__(self, fd: int, start: int, end: int | None) -> None:
+        self._release = weakref.finalize(self, os.close, fd)
+        self._fd = fd
+        size = os.fstat(fd).st_size
+        self._offset = start
+        self._end = size if end is None else min(end, size)
+
+    def __next__(self) -> bytes:
+        length = min(READ_CHUNK, self._end - self._offset)
+        if length <= 0 or not self._release.alive:
+            self.close()
+            raise StopIteration
+        chunk = os.pread(self._fd, length, self._offset)
+        if not chunk:
+            self.close()
+            raise StopIteration
+        self._offset += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Release the file; the iteration stops."""
+        self._release()
+
+
+def _make_fanout(folder: Path) -> list[Path]:
+    """Create ``folder`` and its parent if missing; returns the folders to fsync after the
+    rename: ``folder`` itself, and the parent of every folder created here."""
+    changed = [folder]
+    for level in (folder.parent, folder):
+        try:
+            level.mkdir()
+        except FileExistsError:
+            continue
+        changed.append(level.parent)
+    return changed
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fanout_dirs(folder: Path) -> list[Path]:
+    with os.scandir(folder) as entries:
+        return [Path(e.path) for e in entries if _FANOUT.fullmatch(e.name) and e.is_dir()]
+
+
+def _stored_blobs(folder: Path) -> Iterator[StoredBlob]:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not _BLOB_ID.fullmatch(entry.name):
+                continue
+            try:
+                mtime = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            yield StoredBlob(entry.name, datetime.fromtimestamp(mtime, UTC))
+
+
+def _remove_if_older(entry: os.DirEntry[str], cutoff: float) -> bool:
+    """Delete a partial file last written before ``cutoff``; a file that vanished (its
+    write was committed or aborted meanwhile) is not counted."""
+    try:
+        if entry.stat().st_mtime >= cutoff:
+            return False
+        os.unlink(entry.path)
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,0 +1,22 @@
+"""The catalog: buckets, object versions and events in SQL (SQLite or PostgreSQL)."""
+
+from chute.catalog.records import (
+    NULL_VERSION,
+    Bucket,
+    EventRow,
+    NewVersion,
+    ObjectVersion,
+    Versioning,
+)
+from chute.catalog.store import Catalog, CatalogSession
+
+__all__ = [
+    "NULL_VERSION",
+    "Bucket",
+    "Catalog",
+    "CatalogSession",
+    "EventRow",
+    "NewVersion",
+    "ObjectVersion",
+    "Versioning",
+]

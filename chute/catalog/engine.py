@@ -1,0 +1,76 @@
+"""Catalog database engines and migrations.
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a commit is on disk before a write is
+acknowledged. Write transactions start with ``BEGIN IMMEDIATE`` so a writer takes the
+lock up front instead of failing half-way on an upgrade from read to write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: PostgreSQL advisory lock key that serialises concurrent migrators (any constant will do).
+MIGRATION_LOCK = 0x43487574654D6967
+
+
+def create_catalog_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` with Chute's connection settings."""
+    url_obj = sa.make_url(url)
+    if url_obj.get_backend_name() == "sqlite":
+        return _sqlite_engine(url_obj)
+    if url_obj.drivername == "postgresql":
+        url_obj = url_obj.set(drivername="postgresql+psycopg")
+    return sa.create_engine(url_obj, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=20
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event below issue BEGIN, not the driver.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get("chute_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema up to the newest migration (run on every start)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK)))
+            conn.commit()
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+        finally:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK)))
+                conn.commit()

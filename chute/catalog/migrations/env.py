@@ -1,0 +1,16 @@
+"""Alembic environment: migrations run on the connection ``chute.catalog.engine`` passes."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from chute.catalog.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,109 @@
+"""The catalog's tables. Migrations in ``migrations/versions`` create exactly these.
+
+Keys sort in byte order of their UTF-8 form, as S3 lists them: SQLite compares text that
+way by default, PostgreSQL needs the ``C`` collation on the key columns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the engine."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: Object keys: up to 1024 UTF-8 bytes, compared bytewise.
+KeyText = sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+#: Row ids: 64-bit on PostgreSQL; SQLite needs INTEGER for its rowid alias.
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+buckets = sa.Table(
+    "buckets",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(63), nullable=False, unique=True),
+    sa.Column("versioning", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+object_versions = sa.Table(
+    "object_versions",
+    metadata,
+    # The row id orders the versions of a key: a higher id is a newer version.
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("bucket_id", RowId, sa.ForeignKey("buckets.id"), nullable=False),
+    sa.Column("key", KeyText, nullable=False),
+    sa.Column("version_id", sa.String(64), nullable=False),
+    sa.Column("is_latest", sa.Boolean(), nullable=False),
+    sa.Column("is_delete_marker", sa.Boolean(), nullable=False),
+    sa.Column("blob_id", sa.String(64), nullable=True),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("etag", sa.String(80), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("user_metadata", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("bucket_id", "key", "version_id"),
+    # At most one latest version per key; also the index that lists a bucket in key order.
+    sa.Index(
+        "ix_object_versions_latest",
+        "bucket_id",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("is_latest"),
+        postgresql_where=sa.text("is_latest"),
+    ),
+    sa.Index("ix_object_versions_blob_id", "blob_id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    # The id is the event-log cursor: readers resume after the last id they saw.
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("event_time", UTCDateTime(), nullable=False),
+    sa.Column("event_name", sa.String(64), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("bucket", sa.String(63), nullable=False),
+    sa.Column("key", KeyText, nullable=False),
+    sa.Column("version_id", sa.String(64), nullable=True),
+    sa.Column("size", sa.BigInteger(), nullable=True),
+    sa.Column("etag", sa.String(80), nullable=True),
+    sa.Column("principal", sa.String(128), nullable=False),
+    sa.Column("source_ip", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Index("ix_events_bucket_key", "bucket", "key", "id"),
+    sa.Index("ix_events_event_time", "event_time"),
+)

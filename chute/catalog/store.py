@@ -1,0 +1,300 @@
+"""The catalog: every query Chute makes lives here.
+
+A :class:`Catalog` hands out :class:`CatalogSession` objects, one per transaction.
+``catalog.write()`` opens a write transaction: on SQLite it holds a process-wide lock and
+``BEGIN IMMEDIATE``; on PostgreSQL writers to the same key serialise on an advisory lock
+and event inserts on another, so the event log's ids become visible in commit order and a
+reader that resumes after the last id it saw never skips an event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from chute.catalog.engine import create_catalog_engine, migrate
+from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
+from chute.catalog.schema import buckets, events, object_versions
+from chute.errors import BucketAlreadyExists
+
+#: Advisory lock (PostgreSQL) held from an event insert to commit: ids commit in order.
+EVENT_LOG_LOCK = 0x4348555445564E54
+
+_version_columns = list(object_versions.c)
+
+
+def now() -> datetime:
+    """The current time, as the catalog stores it (aware UTC)."""
+    return datetime.now(UTC)
+
+
+class Catalog:
+    """Owns the database engine; opens read and write sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_catalog_engine(url)
+        self.dialect = self.engine.dialect.name
+        # SQLite has one writer at a time; queueing threads here is far cheaper than
+        # SQLite's busy-wait backoff. Other processes still wait on busy_timeout.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+
+    def migrate(self) -> None:
+        """Apply pending migrations."""
+        migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[CatalogSession]:
+        """A read-only transaction."""
+        with self.engine.connect() as conn, conn.begin():
+            yield CatalogSession(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[CatalogSession]:
+        """A write transaction: committed on normal exit, rolled back on an exception."""
+        if self._write_lock is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield CatalogSession(conn)
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            conn = conn.execution_options(chute_write=True)
+            with conn.begin():
+                yield CatalogSession(conn)
+
+
+class CatalogSession:
+    """Queries inside one transaction. Services call these; they never write SQL."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    # --- buckets -------------------------------------------------------------------
+
+    def create_bucket(self, name: str, versioning: Versioning) -> Bucket:
+        """Add a bucket; raises ``BucketAlreadyExists``."""
+        created = now()
+        try:
+            with self.conn.begin_nested():
+                result = self.conn.execute(
+                    buckets.insert().values(
+                        name=name, versioning=versioning.value, created_at=created
+                    )
+                )
+        except IntegrityError:
+            raise BucketAlreadyExists(f"bucket {name!r} already exists") from None
+        (bucket_id,) = result.inserted_primary_key or (0,)
+        return Bucket(int(bucket_id), name, versioning, created)
+
+    def get_bucket(self, name: str) -> Bucket | None:
+        row = self.conn.execute(sa.select(buckets).where(buckets.c.name == name)).first()
+        return _bucket(row) if row else None
+
+    def list_buckets(self) -> list[Bucket]:
+        rows = self.conn.execute(sa.select(buckets).order_by(buckets.c.name))
+        return [_bucket(row) for row in rows]
+
+    def delete_bucket(self, bucket_id: int) -> None:
+        self.conn.execute(buckets.delete().where(buckets.c.id == bucket_id))
+
+    def set_versioning(self, bucket_id: int, versioning: Versioning) -> None:
+        self.conn.execute(
+            buckets.update().where(buckets.c.id == bucket_id).values(versioning=versioning.value)
+        )
+
+    def bucket_has_versions(self, bucket_id: int) -> bool:
+        query = sa.select(object_versions.c.id).where(object_versions.c.bucket_id == bucket_id)
+        return self.conn.execute(query.limit(1)).first() is not None
+
+    # --- object versions -----------------------------------------------------------
+
+    def lock_key(self, bucket_id: int, key: str) -> None:
+        """Serialise writers of one key until this transaction ends (no-op on SQLite,
+        whose write transactions are already serial)."""
+        if self.postgres:
+            lock_id = zlib.crc32(key.encode("utf-8", "surrogatepass")) - 2**31
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(bucket_id, lock_id)))
+
+    def latest_version(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        query = sa.select(*_version_columns).where(
+            object_versions.c.bucket_id == bucket_id,
+            object_versions.c.key == key,
+            object_versions.c.is_latest,
+        )
+        row = self.conn.execute(query).first()
+        return _version(row) if row else None
+
+    def get_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
+        query = sa.select(*_version_columns).where(
+            object_versions.c.bucket_id == bucket_id,
+            object_versions.c.key == key,
+            object_versions.c.version_id == version_id,
+        )
+        row = self.conn.execute(query).first()
+        return _version(row) if row else None
+
+    def versions_of(self, bucket_id: int, key: str) -> list[ObjectVersion]:
+        """Every version of a key, newest first."""
+        query = (
+            sa.select(*_version_columns)
+            .where(object_versions.c.bucket_id == bucket_id, object_versions.c.key == key)
+            .order_by(object_versions.c.id.desc())
+        )
+        return [_version(row) for row in self.conn.execute(query)]
+
+    def add_version(self, bucket_id: int, new: NewVersion) -> ObjectVersion:
+        """Insert ``new`` as the key's latest version (the caller holds the key lock)."""
+        self.conn.execute(
+            object_versions.update()
+            .where(
+                object_versions.c.bucket_id == bucket_id,
+                object_versions.c.key == new.key,
+                object_versions.c.is_latest,
+            )
+            .values(is_latest=False)
+        )
+        version = ObjectVersion(
+            id=0,
+            bucket_id=bucket_id,
+            key=new.key,
+            version_id=new.version_id,
+            is_latest=True,
+            is_delete_marker=new.is_delete_marker,
+            blob_id=new.blob_id,
+            size=new.size,
+            etag=new.etag,
+            sha256=new.sha256,
+            content_type=new.content_type,
+            user_metadata=new.user_metadata,
+            created_at=now(),
+        )
+        values = {name: getattr(version, name) for name in version.__slots__ if name != "id"}
+        result = self.conn.execute(object_versions.insert().values(**values))
+        (row_id,) = result.inserted_primary_key or (0,)
+        return dataclasses.replace(version, id=int(row_id))
+
+    def remove_version(self, version: ObjectVersion) -> None:
+        """Delete one version row; if it was the latest, the next newest becomes latest."""
+        self.conn.execute(object_versions.delete().where(object_versions.c.id == version.id))
+        if version.is_latest:
+            newest = (
+                sa.select(sa.func.max(object_versions.c.id))
+                .where(
+                    object_versions.c.bucket_id == version.bucket_id,
+                    object_versions.c.key == version.key,
+                )
+                .scalar_subquery()
+            )
+            self.conn.execute(
+                object_versions.update()
+                .where(object_versions.c.id == newest)
+                .values(is_latest=True)
+            )
+
+    def blob_in_use(self, blob_id: str) -> bool:
+        """Whether any version still points at ``blob_id`` (copies share blobs)."""
+        query = sa.select(object_versions.c.id).where(object_versions.c.blob_id == blob_id)
+        return self.conn.execute(query.limit(1)).first() is not None
+
+    def blobs_in_use(self, blob_ids: Sequence[str]) -> set[str]:
+        """Which of ``blob_ids`` some version points at."""
+        query = sa.select(object_versions.c.blob_id).where(
+            object_versions.c.blob_id.in_(list(blob_ids))
+        )
+        return {row[0] for row in self.conn.execute(query)}
+
+    def list_latest(
+        self, bucket_id: int, lower: str, upper: str | None, inclusive: bool, limit: int
+    ) -> list[ObjectVersion]:
+        """Latest versions (delete markers included) with keys in ``lower..upper``,
+        in key order; ``inclusive`` says whether ``lower`` itself may match."""
+        key = object_versions.c.key
+        query = sa.select(*_version_columns).where(
+            object_versions.c.bucket_id == bucket_id,
+            object_versions.c.is_latest,
+            key >= lower if inclusive else key > lower,
+        )
+        if upper is not None:
+            query = query.where(key < upper)
+        query = query.order_by(object_versions.c.bucket_id, key).limit(limit)
+        return [_version(row) for row in self.conn.execute(query)]
+
+    def list_versions(
+        self, bucket_id: int, lower: str, upper: str | None, after_id: int | None, limit: int
+    ) -> list[ObjectVersion]:
+        """All versions with keys in ``[lower, upper)`` in key order, newest first within a
+        key; ``after_id`` resumes inside key ``lower`` after that version."""
+        key, row_id = object_versions.c.key, object_versions.c.id
+        where: Any = (
+            key >= lower
+            if after_id is None
+            else sa.or_(key > lower, sa.and_(key == lower, row_id < after_id))
+        )
+        query = sa.select(*_version_columns).where(object_versions.c.bucket_id == bucket_id, where)
+        if upper is not None:
+            query = query.where(key < upper)
+        query = query.order_by(key, row_id.desc()).limit(limit)
+        return [_version(row) for row in self.conn.execute(query)]
+
+    # --- events --------------------------------------------------------------------
+
+    def record_event(self, **fields: Any) -> int:
+        """Append an event; call it last in a write transaction (it takes the event-log
+        lock on PostgreSQL, held until commit)."""
+        if self.postgres:
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
+        result = self.conn.execute(events.insert().values(**fields))
+        (event_id,) = result.inserted_primary_key or (0,)
+        return int(event_id)
+
+    def events_after(
+        self,
+        cursor: int,
+        limit: int,
+        bucket: str | None = None,
+        key: str | None = None,
+    ) -> list[EventRow]:
+        """Events with id above ``cursor``, oldest first, optionally for one bucket/key."""
+        query = sa.select(events).where(events.c.id > cursor)
+        if bucket is not None:
+            query = query.where(events.c.bucket == bucket)
+        if key is not None:
+            query = query.where(events.c.key == key)
+        rows = self.conn.execute(query.order_by(events.c.id).limit(limit)).mappings()
+        return [EventRow.from_mapping(row) for row in rows]
+
+    def bucket_ids(self, names: Iterable[str]) -> dict[str, int]:
+        query = sa.select(buckets.c.name, buckets.c.id).where(buckets.c.name.in_(list(names)))
+        return {name: int(bucket_id) for name, bucket_id in self.conn.execute(query)}
+
+
+def _bucket(row: sa.Row[Any]) -> Bucket:
+    return Bucket(row.id, row.name, Versioning(row.versioning), row.created_at)
+
+
+def _version(row: sa.Row[Any]) -> ObjectVersion:
+    return ObjectVersion(
+        id=row.id,
+        bucket_id=row.bucket_id,
+        key=row.key,
+        version_id=row.version_id,
+        is_latest=bool(row.is_latest),
+        is_delete_marker=bool(row.is_delete_marker),
+        blob_id=row.blob_id,
+        size=row.size,
+        etag=row.etag,
+        sha256=row.sha256,
+        content_type=row.content_type,
+        user_metadata=dict(row.user_metadata),
+        created_at=row.created_at,
+    )

@@ -1,0 +1,645 @@
+"""The ``chute`` command: run the server, and work with buckets, objects and events from a
+shell through the JSON API (``chute put``, ``chute ls``, ``chute events --follow``).
+
+Human output goes to stdout as tables and lines; ``--json`` prints one JSON document
+instead. Server errors print ``error: CODE: message`` to stderr and exit 1; a malformed
+argument is a usage error (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, BinaryIO, NoReturn
+from urllib.parse import unquote_plus
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from chute.cli.client import JSON, ChuteClient, ChuteClientError, Download, ProgressCallback
+from chute.errors import ChuteError, ConfigError
+
+DEFAULT_URL = "http://127.0.0.1:9000"
+#: Transfers at least this big get a progress bar (on a terminal).
+PROGRESS_THRESHOLD = 8 * 1024 * 1024
+#: Width of tables written to a pipe or file, where there is no terminal to fit.
+PIPED_WIDTH = 1000
+#: Seconds between polls of ``events --follow``.
+FOLLOW_INTERVAL = 1.0
+
+app = typer.Typer(
+    name="chute",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+progress_console = Console(stderr=True, highlight=False)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An object named on the command line as ``BUCKET/KEY``."""
+
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A bucket and a key prefix, named on the command line as ``BUCKET[/PREFIX]``."""
+
+    bucket: str
+    prefix: str = ""
+
+
+def parse_object_ref(value: str) -> ObjectRef:
+    """``BUCKET/KEY``, both parts required; the key may contain further slashes."""
+    bucket, slash, key = value.partition("/")
+    if not (bucket and slash and key):
+        raise typer.BadParameter(f"{value!r} is not BUCKET/KEY")
+    return ObjectRef(bucket, key)
+
+
+def parse_upload_source(value: str) -> Path:
+    """An existing file to upload, or ``-`` for standard input."""
+    if value != "-" and not Path(value).is_file():
+        raise typer.BadParameter(f"{value!r} is not a file")
+    return Path(value)
+
+
+def parse_location(value: str) -> Location:
+    """``BUCKET`` or ``BUCKET/PREFIX``."""
+    bucket, _, prefix = value.partition("/")
+    if not bucket:
+        raise typer.BadParameter(f"{value!r} is not BUCKET[/PREFIX]")
+    return Location(bucket, prefix)
+
+
+_META_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_META_VALUE = re.compile(r"[ -~]*")
+
+
+def parse_metadata(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs as user metadata. HTTP headers carry them, hence ASCII only."""
+    metadata = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not (equals and _META_NAME.fullmatch(name) and _META_VALUE.fullmatch(value)):
+            raise typer.BadParameter(
+                f"{pair!r} is not NAME=VALUE (letters, digits, - and _ in the name; "
+                "printable ASCII in the value)",
+                param_hint="--meta",
+            )
+        metadata[name.lower()] = value
+    return metadata
+
+
+_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_size(size: int) -> str:
+    """``512 B``, ``1.5 KiB``, ``3.0 GiB``: binary units, one decimal."""
+    exponent = min((size.bit_length() - 1) // 10, len(_SIZE_UNITS) - 1) if size else 0
+    if exponent == 0:
+        return f"{size} B"
+    return f"{size / 1024**exponent:.1f} {_SIZE_UNITS[exponent]}"
+
+
+Target = Annotated[
+    ObjectRef, typer.Argument(parser=parse_object_ref, metavar="BUCKET/KEY", show_default=False)
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+VersionId = Annotated[str | None, typer.Option(help="A version of the object, not the latest.")]
+
+
+# --- plumbing ----------------------------------------------------------------------------
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(envvar="CHUTE_URL", help="The Chute server.")] = DEFAULT_URL,
+) -> None:
+    """Chute: a self-hosted object store with an event log."""
+    ctx.obj = url
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` to stderr and exit 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def connect(ctx: typer.Context) -> Iterator[ChuteClient]:
+    """A client for the server ``--url`` names; its errors end the command with exit 1."""
+    try:
+        with ChuteClient(ctx.obj) as client:
+            yield client
+    except ChuteClientError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    except OSError as exc:
+        fail(str(exc))
+
+
+def print_json(document: Any) -> None:
+    """``--json`` output: one indented JSON document on stdout."""
+    typer.echo(json.dumps(document, indent=2))
+
+
+@contextmanager
+def progress_bar(total: int | None, label: str) -> Iterator[ProgressCallback | None]:
+    """A progress callback drawing a bar on stderr, or ``None`` for transfers too small to
+    bother, of unknown size, or when stderr is not a terminal."""
+    if total is None or total < PROGRESS_THRESHOLD or not progress_console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=progress_console, transient=True) as bar:
+        task = bar.add_task(escape(label), total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def show(table: Table) -> None:
+    """Print a table on stdout: fitted to the terminal, or at its natural width when
+    stdout is a pipe or file, so no cell is folded there."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
+    console.print(table)
+
+
+def new_table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells wrap rather than lose characters: keys, version ids and hashes
+    must stay whole to be copied."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+# --- server ------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", envvar="CHUTE_CONFIG", help="TOML configuration file."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(envvar="CHUTE_ADDRESS", help="host:port to listen on.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="CHUTE_DATA_DIR", help="Folder for the catalog and local blobs."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="CHUTE_DATABASE_URL", help="SQLAlchemy URL of the catalog."),
+    ] = None,
+) -> None:
+    """Run the Chute server until interrupted.
+
+    Flags win over CHUTE_* variables, which win over the configuration file.
+    """
+    # Imported here: the server stack is heavy, and client commands should start fast.
+    from chute.config import load_settings
+    from chute.server import serve as run_server
+
+    try:
+        settings = load_settings(
+            config, address=address, data_dir=data_dir, database_url=database_url
+        )
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        run_server(settings)
+    except ChuteError as exc:
+        fail(f"{exc.code}: {exc.message}")
+
+
+# --- buckets -----------------------------------------------------------------------------
+
+
+@app.command()
+def mb(
+    ctx: typer.Context,
+    bucket: Annotated[str, typer.Argument(metavar="BUCKET", help="Name of the new bucket.")],
+    versioning: Annotated[
+        bool, typer.Option("--versioning", help="Keep every version of every object.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a bucket."""
+    with connect(ctx) as client:
+        created = client.create_bucket(bucket, versioning=versioning)
+    if as_json:
+        print_json(created)
+    else:
+        typer.echo(f"created bucket {created['name']} (versioning {created['versioning']})")
+
+
+@app.command()
+def rb(
+    ctx: typer.Context,
+    bucket: Annotated[
+        str, typer.Argument(metavar="BUCKET", help="The bucket to remove; it must be empty.")
+    ],
+) -> None:
+    """Remove an empty bucket."""
+    with connect(ctx) as client:
+        client.delete_bucket(bucket)
+    typer.echo(f"removed bucket {bucket}")
+
+
+class VersioningChange(StrEnum):
+    """What ``chute versioning BUCKET ACTION`` can do."""
+
+    enable = "enable"
+    suspend = "suspend"
+
+
+_NEW_STATUS = {VersioningChange.enable: "enabled", VersioningChange.suspend: "suspended"}
+
+
+@app.command()
+def versioning(
+    ctx: typer.Context,
+    bucket: Annotated[str, typer.Argument(metavar="BUCKET", help="The bucket.")],
+    change: Annotated[
+        VersioningChange | None,
+        typer.Argument(metavar="ACTION", help="Omit to show the current state."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a bucket's versioning state, or enable or suspend versioning."""
+    with connect(ctx) as client:
+        if change is None:
+            status = client.get_versioning(bucket)
+        else:
+            status = client.set_versioning(bucket, _NEW_STATUS[change])
+    if as_json:
+        print_json({"bucket": bucket, "status": status})
+    else:
+        typer.echo(f"{bucket}: versioning {status}")
+
+
+# --- objects -----------------------------------------------------------------------------
+
+
+@contextmanager
+def open_source(file: Path) -> Iterator[tuple[BinaryIO, int | None]]:
+    """The upload's bytes and their size: a file, or standard input (size unknown)."""
+    if str(file) == "-":
+        yield sys.stdin.buffer, None
+        return
+    with file.open("rb") as source:
+        yield source, os.fstat(source.fileno()).st_size
+
+
+def guess_content_type(file: Path, key: str) -> str | None:
+    """The content type the local file name suggests, or failing that the key."""
+    name = key if str(file) == "-" else file.name
+    return mimetypes.guess_type(name)[0] or mimetypes.guess_type(key)[0]
+
+
+@app.command()
+def put(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            parser=parse_upload_source,
+            metavar="FILE",
+            help="File to upload; - for stdin.",
+        ),
+    ],
+    target: Target,
+    content_type: Annotated[
+        str | None, typer.Option(help="Guessed from the file name when omitted.")
+    ] = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", metavar="NAME=VALUE", help="User metadata; repeat for more."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Upload a file as an object."""
+    metadata = parse_metadata(meta or [])
+    content_type = content_type or guess_content_type(file, target.key)
+    with (
+        connect(ctx) as client,
+        open_source(file) as (source, size),
+        progress_bar(size, str(target)) as advance,
+    ):
+        written = client.put_object(
+            target.bucket,
+            target.key,
+            source,
+            size=size,
+            content_type=content_type,
+            metadata=metadata,
+            progress=advance,
+        )
+    if as_json:
+        print_json(written)
+    else:
+        size_text = human_size(written["size"])
+        typer.echo(f"uploaded {target} ({size_text}, version {written['version_id']})")
+
+
+def save(download: Download, path: Path) -> None:
+    """Write a download to ``path`` through a temporary file beside it, so an interrupted
+    download never leaves a truncated file under the final name."""
+    partial = path.with_name(f".{path.name}.chute-partial")
+    try:
+        with partial.open("wb") as sink, progress_bar(download.size, path.name) as advance:
+            download.write_to(sink, advance)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    source: Target,
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            allow_dash=True,
+            metavar="FILE",
+            help="Where to save it (in a folder: under the key's name); - or omitted: stdout.",
+        ),
+    ] = None,
+    version_id: VersionId = None,
+) -> None:
+    """Download an object to a file or standard output."""
+    with (
+        connect(ctx) as client,
+        client.open_object(source.bucket, source.key, version_id=version_id) as download,
+    ):
+        if file is None or str(file) == "-":
+            with progress_bar(download.size, str(source)) as advance:
+                download.write_to(sys.stdout.buffer, advance)
+            sys.stdout.buffer.flush()
+            return
+        if file.is_dir():
+            file = file / PurePosixPath(source.key).name
+        save(download, file)
+
+
+@app.command()
+def rm(ctx: typer.Context, target: Target, version_id: VersionId = None) -> None:
+    """Delete an object (in a versioned bucket: add a delete marker), or one version of it."""
+    with connect(ctx) as client:
+        deleted = client.delete_object(target.bucket, target.key, version_id=version_id)
+    if version_id is not None:
+        typer.echo(f"deleted {target} version {version_id}")
+    elif deleted["delete_marker"]:
+        typer.echo(f"deleted {target} (delete marker {deleted['version_id']})")
+    else:
+        typer.echo(f"deleted {target}")
+
+
+def current_version(client: ChuteClient, target: ObjectRef) -> JSON | None:
+    """The object's current version, or ``None`` when its latest version is a delete marker."""
+    try:
+        return client.head_object(target.bucket, target.key)
+    except ChuteClientError as exc:
+        if exc.code == "NoSuchKey":
+            return None
+        raise
+
+
+@app.command()
+def stat(ctx: typer.Context, target: Target, as_json: JsonFlag = False) -> None:
+    """Show an object: its current version, every version, and every event that touched it."""
+    with connect(ctx) as client:
+        detail = client.object_detail(target.bucket, target.key)
+        detail["current"] = current_version(client, target)
+    if as_json:
+        print_json(detail)
+        return
+    typer.echo("\n".join(current_lines(target, detail["current"])))
+    show(versions_table(detail["versions"]))
+    show(events_table(detail["events"]))
+
+
+def current_lines(target: ObjectRef, current: JSON | None) -> list[str]:
+    """The current version's attributes, one per line, never cut: hashes and version ids
+    are there to be copied."""
+    if current is None:
+        return [str(target), "  current: none, the latest version is a delete marker"]
+    metadata = ", ".join(f"{k}={v}" for k, v in current["metadata"].items())
+    rows = [
+        ("version", current["version_id"]),
+        ("size", f"{human_size(current['size'])} ({current['size']} bytes)"),
+        ("content type", current["content_type"]),
+        ("last modified", current["last_modified"]),
+        ("etag", current["etag"]),
+        ("sha256", current["sha256"]),
+        ("metadata", metadata or "-"),
+    ]
+    return [str(target)] + [f"  {name + ':':<15}{value}" for name, value in rows]
+
+
+def versions_table(versions: list[JSON]) -> Table:
+    """Versions newest first, delete markers included."""
+    table = new_table("Version", "Latest", "Size", "Last modified", title="Versions")
+    for version in versions:
+        size = "delete marker" if version.get("delete_marker") else human_size(version["size"])
+        latest = "yes" if version["is_latest"] else ""
+        table.add_row(escape(version["version_id"]), latest, size, version["last_modified"])
+    return table
+
+
+# --- listings ----------------------------------------------------------------------------
+
+
+@app.command("ls")
+def ls(
+    ctx: typer.Context,
+    location: Annotated[
+        Location | None,
+        typer.Argument(
+            parser=parse_location,
+            metavar="BUCKET[/PREFIX]",
+            help="Omit to list buckets.",
+            show_default=False,
+        ),
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Every key under the prefix, not one level.")
+    ] = False,
+    versions: Annotated[
+        bool, typer.Option("--versions", help="Every version and delete marker.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List buckets, or a bucket's objects one level at a time (PRE lines are "folders")."""
+    with connect(ctx) as client:
+        if location is None:
+            list_buckets(client, as_json)
+        elif versions:
+            list_versions(client, location, as_json)
+        else:
+            list_objects(client, location, recursive, as_json)
+
+
+def list_buckets(client: ChuteClient, as_json: bool) -> None:
+    """Every bucket, as a table or ``{"buckets": [...]}``."""
+    buckets = client.list_buckets()
+    if as_json:
+        print_json({"buckets": buckets})
+        return
+    table = new_table("Bucket", "Versioning", "Created")
+    for bucket in buckets:
+        table.add_row(bucket["name"], bucket["versioning"], bucket["created_at"])
+    show(table)
+
+
+def list_objects(client: ChuteClient, where: Location, recursive: bool, as_json: bool) -> None:
+    """Objects under a prefix, page after page, like ``aws s3 ls``: names relative to the
+    prefix's folder, unless ``recursive``, which shows whole keys."""
+    delimiter = None if recursive else "/"
+    pages = client.walk_objects(where.bucket, prefix=where.prefix, delimiter=delimiter)
+    if as_json:
+        print_json(merge_pages(pages))
+        return
+    folder = "" if recursive else where.prefix[: where.prefix.rfind("/") + 1]
+    for page in pages:
+        for prefix in page["common_prefixes"]:
+            typer.echo(f"{'':24} {'PRE':>10} {prefix.removeprefix(folder)}")
+        for found in page["objects"]:
+            size = human_size(found["size"])
+            typer.echo(f"{found['last_modified']:24} {size:>10} {found['key'][len(folder) :]}")
+
+
+def merge_pages(pages: Iterator[JSON]) -> JSON:
+    """One listing document from all its pages."""
+    merged: JSON = {"objects": [], "common_prefixes": []}
+    for page in pages:
+        merged["objects"] += page["objects"]
+        merged["common_prefixes"] += page["common_prefixes"]
+    return merged
+
+
+def list_versions(client: ChuteClient, where: Location, as_json: bool) -> None:
+    """Every version under a prefix: keys in order, newest version first."""
+    pages = client.walk_versions(where.bucket, prefix=where.prefix)
+    if as_json:
+        print_json({"versions": [v for page in pages for v in page["versions"]]})
+        return
+    for page in pages:
+        for version in page["versions"]:
+            deleted = version.get("delete_marker")
+            size = "(deleted)" if deleted else human_size(version["size"])
+            latest = "  (latest)" if version["is_latest"] else ""
+            typer.echo(
+                f"{version['last_modified']:24} {size:>10} {version['key']}  "
+                f"{version['version_id']}{latest}"
+            )
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    after: Annotated[int, typer.Option(min=0, help="Only events after this id.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 100,
+    bucket: Annotated[str | None, typer.Option(help="Only this bucket's events.")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this key's events.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until Ctrl-C.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Read the event log (S3 event records), oldest first."""
+    with connect(ctx) as client:
+        if follow:
+            follow_events(client, after, limit, bucket, key, as_json)
+            return
+        page = client.events(after=after, limit=limit, bucket=bucket, key=key)
+    if as_json:
+        print_json(page)
+    else:
+        show(events_table(page["events"]))
+
+
+def follow_events(
+    client: ChuteClient,
+    cursor: int,
+    limit: int,
+    bucket: str | None,
+    key: str | None,
+    as_json: bool,
+) -> None:
+    """Print events as they come, polling every :data:`FOLLOW_INTERVAL` seconds when caught
+    up; one JSON object per line with ``as_json``. Ctrl-C ends it normally."""
+    try:
+        while True:
+            page = client.events(after=cursor, limit=limit, bucket=bucket, key=key)
+            for event in page["events"]:
+                typer.echo(json.dumps(event) if as_json else event_line(event))
+            cursor = page["next_cursor"]
+            if len(page["events"]) < limit:
+                time.sleep(FOLLOW_INTERVAL)
+    except KeyboardInterrupt:
+        return
+
+
+def event_summary(event: JSON) -> tuple[str, str, str, str, str]:
+    """Id, time, name, ``bucket/key`` and version of an event, for people to read."""
+    record = event["record"]
+    s3 = record["s3"]
+    where = f"{s3['bucket']['name']}/{unquote_plus(s3['object']['key'])}"
+    version = s3["object"].get("versionId", "")
+    return str(event["id"]), record["eventTime"], record["eventName"], where, version
+
+
+def event_line(event: JSON) -> str:
+    """One event on one line, for ``events --follow``."""
+    event_id, moment, name, where, version = event_summary(event)
+    return f"{event_id:>8}  {moment}  {name:<34}  {where}  {version}".rstrip()
+
+
+def events_table(events: list[JSON]) -> Table:
+    """Events as a table, oldest first."""
+    table = new_table("Id", "Time", "Event", "Object", "Version", title="Events")
+    for event in events:
+        table.add_row(*(escape(cell) for cell in event_summary(event)))
+    return table

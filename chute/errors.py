@@ -1,0 +1,190 @@
+"""Every exception Chute raises, under one root.
+
+Each class's docstring is its default message. Errors that reach a client carry an
+S3-style ``code`` and an HTTP ``status``, so every front end maps them the same way.
+"""
+
+from __future__ import annotations
+
+
+class ChuteError(Exception):
+    """Something went wrong in Chute."""
+
+    code = "InternalError"
+    status = 500
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.code).strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+class ConfigError(ChuteError):
+    """The configuration is not valid."""
+
+    code = "InvalidConfiguration"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class MissingDependency(ChuteError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(f"{module} is not installed: pip install 'chute[{extra}]'")
+
+
+# --- blob store ----------------------------------------------------------------------
+
+
+class BlobError(ChuteError):
+    """The blob store failed."""
+
+
+class BlobNotFound(BlobError):
+    """The blob does not exist."""
+
+
+# --- catalog -------------------------------------------------------------------------
+
+
+class CatalogError(ChuteError):
+    """The catalog database failed."""
+
+
+# --- object service: client errors ---------------------------------------------------
+
+
+class ClientError(ChuteError):
+    """The request is not valid."""
+
+    code = "InvalidRequest"
+    status = 400
+
+
+class InvalidBucketName(ClientError):
+    """The bucket name is not valid."""
+
+    code = "InvalidBucketName"
+
+
+class InvalidKey(ClientError):
+    """The object key is not valid."""
+
+    code = "InvalidKey"
+
+
+class InvalidArgument(ClientError):
+    """An argument is not valid."""
+
+    code = "InvalidArgument"
+
+
+class IncompleteBody(ClientError):
+    """The body is shorter or longer than its Content-Length."""
+
+    code = "IncompleteBody"
+
+
+class BadDigest(ClientError):
+    """The Content-MD5 you sent does not match what was received."""
+
+    code = "BadDigest"
+
+
+class ClientDisconnected(ClientError):
+    """The client went away before the whole body arrived."""
+
+    code = "RequestTimeout"
+
+
+class MissingContentLength(ClientError):
+    """You must provide the Content-Length HTTP header."""
+
+    code = "MissingContentLength"
+    status = 411
+
+
+class EntityTooLarge(ClientError):
+    """Your upload exceeds the maximum allowed object size."""
+
+    code = "EntityTooLarge"
+    status = 413
+
+
+class InvalidRange(ClientError):
+    """The requested range is not satisfiable."""
+
+    code = "InvalidRange"
+    status = 416
+
+    def __init__(self, size: int, message: str | None = None) -> None:
+        self.size = size
+        super().__init__(message)
+
+
+class PreconditionFailed(ClientError):
+    """At least one of the preconditions you specified did not hold."""
+
+    code = "PreconditionFailed"
+    status = 412
+
+
+class NotModified(ClientError):
+    """The object has not changed (a conditional GET answer, not a failure)."""
+
+    code = "NotModified"
+    status = 304
+
+
+class NoSuchBucket(ClientError):
+    """The specified bucket does not exist."""
+
+    code = "NoSuchBucket"
+    status = 404
+
+
+class NoSuchKey(ClientError):
+    """The specified key does not exist."""
+
+    code = "NoSuchKey"
+    status = 404
+
+    def __init__(self, message: str | None = None, *, delete_marker: bool = False) -> None:
+        self.delete_marker = delete_marker
+        super().__init__(message)
+
+
+class NoSuchVersion(ClientError):
+    """The specified version does not exist."""
+
+    code = "NoSuchVersion"
+    status = 404
+
+
+class MethodNotAllowed(ClientError):
+    """The specified method is not allowed against this resource."""
+
+    code = "MethodNotAllowed"
+    status = 405
+
+
+class BucketAlreadyExists(ClientError):
+    """The requested bucket name is not available."""
+
+    code = "BucketAlreadyExists"
+    status = 409
+
+
+class BucketNotEmpty(ClientError):
+    """The bucket you tried to delete is not empty."""
+
+    code = "BucketNotEmpty"
+    status = 409

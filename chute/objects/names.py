@@ -1,0 +1,71 @@
+"""Bucket-name and key rules, as S3 states them, plus two of Chute's own.
+
+Keys are arbitrary UTF-8 up to 1024 bytes, as in S3, except that Chute refuses NUL and
+``.``/``..`` path segments: processors and exporters map keys to paths, and such keys are
+the classic way out of a folder. (Blobs are named by Chute, so no key reaches the disk.)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from chute.errors import InvalidBucketName, InvalidKey
+
+MAX_KEY_BYTES = 1024
+
+_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def check_bucket_name(name: str) -> str:
+    """Return ``name`` if it follows S3's general-purpose bucket naming rules."""
+    problem = _bucket_name_problem(name)
+    if problem:
+        raise InvalidBucketName(f"invalid bucket name {name!r}: {problem}")
+    return name
+
+
+def _bucket_name_problem(name: str) -> str | None:
+    if not 3 <= len(name) <= 63:
+        return "must be 3 to 63 characters long"
+    if not _BUCKET_CHARS.match(name):
+        return (
+            "only lowercase letters, digits, dots and hyphens, "
+            "beginning and ending with a letter or digit"
+        )
+    if ".." in name:
+        return "must not contain two adjacent dots"
+    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
+        return "uses a reserved prefix or suffix"
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return None
+    return "must not be formatted as an IP address"
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if Chute accepts it as an object key."""
+    if not key:
+        raise InvalidKey("the key must not be empty")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidKey("the key is not valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidKey(f"the key is {size} bytes long; the limit is {MAX_KEY_BYTES}")
+    if "\x00" in key:
+        raise InvalidKey("the key must not contain NUL characters")
+    if any(segment in {".", ".."} for segment in key.split("/")):
+        raise InvalidKey("the key must not contain '.' or '..' path segments")
+    return key
+
+
+def decode_key(raw: bytes) -> str:
+    """Decode a key received as bytes; invalid UTF-8 is an ``InvalidKey`` error."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidKey("the key is not valid UTF-8") from None

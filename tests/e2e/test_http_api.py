@@ -1,0 +1,292 @@
+"""The JSON API over a real server process: status codes, streaming, hostile clients."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+
+API = "/_/api/v1"
+
+
+@pytest.fixture(scope="module")
+def client(live_server: Any) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url + API, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def bucket(client: httpx.Client, request: pytest.FixtureRequest) -> str:
+    name = "t-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
+    assert client.put(f"/buckets/{name}").status_code == 201
+    return name
+
+
+def obj(bucket: str, key: str) -> str:
+    return f"/buckets/{bucket}/objects/{quote(key, safe='/')}"
+
+
+def error_code(response: httpx.Response) -> str:
+    body = response.json()
+    assert set(body) == {"code", "message"}
+    return str(body["code"])
+
+
+def raw_request(url: str, head: bytes, body: bytes = b"", hang_up: bool = False) -> bytes:
+    """Send bytes as they are (no client-side fixing) and return all the server says
+    until it closes the connection; ``hang_up`` closes our side first (a client that
+    goes away mid-request)."""
+    parts = urlsplit(url)
+    assert parts.hostname
+    assert parts.port
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        if hang_up:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def partial_files(data_dir: Path) -> list[Path]:
+    return [p for p in (data_dir / "blobs" / ".partial").glob("*") if p.is_file()]
+
+
+# --- happy paths -----------------------------------------------------------------------
+
+
+def test_put_get_head_delete(client: httpx.Client, bucket: str) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    put = client.put(
+        obj(bucket, "a dir/ü file.bin"),
+        content=data,
+        headers={"content-type": "application/x-test", "x-chute-meta-Owner": "ann"},
+    )
+    assert put.status_code == 200
+    info = put.json()
+    assert info["size"] == len(data)
+    assert info["sha256"] == hashlib.sha256(data).hexdigest()
+    assert put.headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
+
+    got = client.get(obj(bucket, "a dir/ü file.bin"))
+    assert got.status_code == 200
+    assert got.content == data
+    assert got.headers["content-type"] == "application/x-test"
+    assert got.headers["x-chute-meta-owner"] == "ann"
+    assert got.headers["content-length"] == str(len(data))
+
+    head = client.head(obj(bucket, "a dir/ü file.bin"))
+    assert (head.status_code, head.headers["content-length"]) == (200, str(len(data)))
+    assert head.content == b""
+
+    assert client.delete(obj(bucket, "a dir/ü file.bin")).status_code == 204
+    missing = client.get(obj(bucket, "a dir/ü file.bin"))
+    assert (missing.status_code, error_code(missing)) == (404, "NoSuchKey")
+    assert client.head(obj(bucket, "a dir/ü file.bin")).status_code == 404
+
+
+def test_ranges(client: httpx.Client, bucket: str) -> None:
+    client.put(obj(bucket, "r"), content=bytes(range(256)))
+    part = client.get(obj(bucket, "r"), headers={"range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.content == bytes(range(10, 20))
+    assert part.headers["content-range"] == "bytes 10-19/256"
+    beyond = client.get(obj(bucket, "r"), headers={"range": "bytes=300-400"})
+    assert (beyond.status_code, error_code(beyond)) == (416, "InvalidRange")
+    assert beyond.headers["content-range"] == "bytes */256"
+
+
+def test_conditional_requests(client: httpx.Client, bucket: str) -> None:
+    etag = client.put(obj(bucket, "c"), content=b"v1").headers["etag"]
+    assert client.get(obj(bucket, "c"), headers={"if-none-match": etag}).status_code == 304
+    assert client.get(obj(bucket, "c"), headers={"if-match": '"nope"'}).status_code == 412
+    assert client.get(obj(bucket, "c"), headers={"if-match": etag}).content == b"v1"
+
+
+def test_versioning_over_http(client: httpx.Client, bucket: str) -> None:
+    enabled = client.put(f"/buckets/{bucket}/versioning", json={"status": "enabled"})
+    assert enabled.json() == {"status": "enabled"}
+    v1 = client.put(obj(bucket, "k"), content=b"one").json()["version_id"]
+    client.put(obj(bucket, "k"), content=b"two")
+    assert client.get(obj(bucket, "k"), params={"version_id": v1}).content == b"one"
+    deleted = client.delete(obj(bucket, "k"))
+    assert deleted.headers["x-chute-delete-marker"] == "true"
+    gone = client.get(obj(bucket, "k"))
+    assert gone.status_code == 404
+    assert gone.headers["x-chute-delete-marker"] == "true"
+    unknown = client.get(obj(bucket, "k"), params={"version_id": "nope"})
+    assert (unknown.status_code, error_code(unknown)) == (404, "NoSuchVersion")
+    versions = client.get(f"/buckets/{bucket}/versions").json()["versions"]
+    assert [v.get("delete_marker", False) for v in versions] == [True, False, False]
+    detail = client.get(f"/buckets/{bucket}/detail/k").json()
+    assert len(detail["versions"]) == 3
+    assert [e["record"]["eventName"] for e in detail["events"]] == [
+        "ObjectCreated:Put",
+        "ObjectCreated:Put",
+        "ObjectRemoved:DeleteMarkerCreated",
+    ]
+
+
+def test_listing_and_copy(client: httpx.Client, bucket: str) -> None:
+    for key in ["a/1", "a/2", "b"]:
+        client.put(obj(bucket, key), content=key.encode())
+    listing = client.get(f"/buckets/{bucket}/objects", params={"delimiter": "/"}).json()
+    assert [o["key"] for o in listing["objects"]] == ["b"]
+    assert listing["common_prefixes"] == ["a/"]
+    copied = client.post(
+        "/copy",
+        json={
+            "source": {"bucket": bucket, "key": "a/1"},
+            "destination": {"bucket": bucket, "key": "c"},
+        },
+    )
+    assert copied.status_code == 200
+    assert client.get(obj(bucket, "c")).content == b"a/1"
+
+
+def test_events_feed(client: httpx.Client, bucket: str) -> None:
+    cursor = client.get("/events", params={"limit": 1000, "bucket": bucket}).json()["next_cursor"]
+    client.put(obj(bucket, "e1"), content=b"x")
+    client.delete(obj(bucket, "e1"))
+    page = client.get("/events", params={"after": cursor, "bucket": bucket}).json()
+    names = [e["record"]["eventName"] for e in page["events"]]
+    assert names == ["ObjectCreated:Put", "ObjectRemoved:Delete"]
+    assert page["next_cursor"] == page["events"][-1]["id"]
+
+
+def test_openapi_document(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    assert f"{API}/buckets/{{bucket}}/objects/{{key}}" in spec["paths"]
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def test_bucket_errors(client: httpx.Client, bucket: str) -> None:
+    again = client.put(f"/buckets/{bucket}")
+    assert (again.status_code, error_code(again)) == (409, "BucketAlreadyExists")
+    bad = client.put("/buckets/Bad_Name")
+    assert (bad.status_code, error_code(bad)) == (400, "InvalidBucketName")
+    client.put(obj(bucket, "x"), content=b"x")
+    full = client.delete(f"/buckets/{bucket}")
+    assert (full.status_code, error_code(full)) == (409, "BucketNotEmpty")
+    absent = client.get("/buckets/no-such-bucket-here/objects")
+    assert (absent.status_code, error_code(absent)) == (404, "NoSuchBucket")
+
+
+@pytest.mark.parametrize(
+    ("raw_key", "status"),
+    [
+        ("..%2Fescape", 400),
+        ("a/../b", 400),
+        ("nul%00byte", 400),
+        ("bad%FFutf8", 400),
+        ("k" * 1025, 400),
+        ("%2Fabsolute%2Fpath", 200),
+        ("back%5Cslash", 200),
+    ],
+)
+def test_hostile_keys(live_server: Any, bucket: str, raw_key: str, status: int) -> None:
+    path = f"{API}/buckets/{bucket}/objects/{raw_key}".encode()
+    head = (
+        b"PUT " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n"
+    )
+    response = raw_request(live_server.url, head, b"hi")
+    assert response.startswith(f"HTTP/1.1 {status}".encode()), response[:200]
+    if status == 400:
+        assert b'"code":"InvalidKey"' in response
+    inside = {p.resolve() for p in Path(live_server.data_dir).rglob("*")}
+    assert all(str(p).startswith(str(Path(live_server.data_dir).resolve())) for p in inside)
+
+
+def test_missing_length_is_411(live_server: Any, bucket: str) -> None:
+    head = (
+        f"PUT {API}/buckets/{bucket}/objects/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ).encode()
+    response = raw_request(live_server.url, head)
+    assert response.startswith(b"HTTP/1.1 411"), response[:200]
+    assert b"MissingContentLength" in response
+
+
+def test_chunked_upload_is_accepted(client: httpx.Client, bucket: str) -> None:
+    def body() -> Iterator[bytes]:
+        yield b"abc" * 100_000
+        yield b"def"
+
+    put = client.put(obj(bucket, "chunked"), content=body())
+    assert put.status_code == 200
+    assert client.get(obj(bucket, "chunked")).content == b"abc" * 100_000 + b"def"
+
+
+def test_too_large_is_413(live_server: Any, client: httpx.Client, bucket: str) -> None:
+    head = (
+        f"PUT {API}/buckets/{bucket}/objects/huge HTTP/1.1\r\nHost: x\r\n"
+        f"Connection: close\r\nContent-Length: {10**15}\r\n\r\n"
+    ).encode()
+    response = raw_request(live_server.url, head, b"x" * 100)
+    assert response.startswith(b"HTTP/1.1 413"), response[:200]
+    assert b"EntityTooLarge" in response
+    assert client.get(f"/buckets/{bucket}/objects").json()["objects"] == []
+
+
+def test_body_shorter_than_length_stores_nothing(
+    live_server: Any, client: httpx.Client, bucket: str
+) -> None:
+    """The client promises 1 MiB + 1, sends 100 KiB and hangs up."""
+    head = (
+        f"PUT {API}/buckets/{bucket}/objects/cut HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: {2**20 + 1}\r\n\r\n"
+    ).encode()
+    raw_request(live_server.url, head, b"x" * 100_000, hang_up=True)
+    wait_until(lambda: not partial_files(Path(live_server.data_dir)))
+    assert client.get(obj(bucket, "cut")).status_code == 404
+    events = client.get("/events", params={"bucket": bucket, "limit": 1000}).json()["events"]
+    assert events == []
+
+
+def test_small_body_cut_short_stores_nothing(
+    live_server: Any, client: httpx.Client, bucket: str
+) -> None:
+    head = (
+        f"PUT {API}/buckets/{bucket}/objects/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    ).encode()
+    raw_request(live_server.url, head, b"x" * 50, hang_up=True)
+    assert client.get(obj(bucket, "cut")).status_code == 404
+
+
+def test_body_longer_than_length_stores_exactly_length(
+    live_server: Any, client: httpx.Client, bucket: str
+) -> None:
+    """As in S3, only Content-Length bytes belong to the object. The surplus is parsed as
+    a next request, which is malformed: the server answers 400 and closes. Whether the
+    first request still completes depends on whether its body was read before the close;
+    either way the surplus never becomes part of an object."""
+    head = (
+        f"PUT {API}/buckets/{bucket}/objects/long HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+    ).encode()
+    response = raw_request(live_server.url, head, b"12345 and some more garbage\r\n\r\n")
+    assert b"HTTP/1.1 400" in response or response.startswith(b"HTTP/1.1 200")
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: client.get(obj(bucket, "long")).status_code == 200, timeout=3)
+    listed = client.get(f"/buckets/{bucket}/objects").json()["objects"]
+    assert [o["key"] for o in listed] in ([], ["long"])
+    if listed:
+        assert client.get(obj(bucket, "long")).content == b"12345"

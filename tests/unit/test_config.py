@@ -1,0 +1,73 @@
+"""Settings: sources, precedence, and one message per broken rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chute.config import load_settings
+from chute.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CHUTE_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.address == "127.0.0.1:9000"
+    assert settings.data_dir == Path("chute-data")
+    assert settings.catalog_url.startswith("sqlite:///")
+    assert settings.catalog_url.endswith("chute-data/catalog.db")
+    assert settings.blobs.backend == "local"
+    assert settings.is_loopback
+
+
+def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "chute.toml"
+    config.write_text(
+        'address = "127.0.0.1:7000"\nregion = "eu-north-1"\n[blobs]\nbackend = "memory"\n'
+    )
+    monkeypatch.setenv("CHUTE_ADDRESS", "127.0.0.1:8000")
+    settings = load_settings(config)
+    assert (settings.address, settings.region, settings.blobs.backend) == (
+        "127.0.0.1:8000",
+        "eu-north-1",
+        "memory",
+    )
+    assert load_settings(config, address="0.0.0.0:1").address == "0.0.0.0:1"
+    assert not load_settings(config, address="0.0.0.0:1").is_loopback
+
+
+def test_config_from_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('buckets = ["inbox"]\n')
+    monkeypatch.setenv("CHUTE_CONFIG", str(config))
+    assert load_settings().buckets == ["inbox"]
+
+
+def test_every_broken_rule_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "chute.toml"
+    config.write_text('max_object_size = -1\nnonsense = 1\n[blobs]\nbackend = "s3"\n')
+    monkeypatch.setenv("CHUTE_ADDRESS", "nope")
+    monkeypatch.setenv("CHUTE_DATABASE_URL", "mysql://x")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    fields = {problem.split(" ")[0] for problem in err.value.problems}
+    assert fields == {"address", "database_url", "max_object_size", "nonsense", "blobs"}
+    assert any("CHUTE_ADDRESS" in p for p in err.value.problems)
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("this is = = not toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(broken)
