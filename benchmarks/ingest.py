@@ -60,6 +60,7 @@ class Server:
 
     def __init__(self, args: list[str], env: dict[str, str], health: str, log: Path) -> None:
         self.port = free_port()
+        log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("wb")
         full_env = {**os.environ, **env, "CHUTE_ADDRESS": f"127.0.0.1:{self.port}"}
         self.process = subprocess.Popen(

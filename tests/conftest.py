@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from tests.services import require
@@ -31,6 +32,7 @@ def moto_s3() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as env:
         for name, value in _AWS_ENV.items():
             env.setenv(name, value)
+        env.delenv("AWS_PROFILE", raising=False)
         server = _start_moto()
         host, port = server.get_host_and_port()
         yield f"http://{host}:{port}"
@@ -38,15 +40,19 @@ def moto_s3() -> Iterator[str]:
 
 
 @pytest.fixture
-def s3_bucket(moto_s3: str) -> tuple[str, str]:
-    """A new, empty bucket on the test S3 server: ``(endpoint_url, bucket_name)``."""
+def s3_bucket(moto_s3: str) -> Iterator[tuple[str, str]]:
+    """A new, empty bucket on the test S3 server: ``(endpoint_url, bucket_name)``.
+
+    Afterwards the server forgets everything, so a long session does not pile up bytes.
+    """
     import boto3
 
     name = f"chute-test-{uuid.uuid4().hex[:16]}"
     client = boto3.session.Session().client("s3", endpoint_url=moto_s3)
     client.create_bucket(Bucket=name)
     client.close()
-    return moto_s3, name
+    yield moto_s3, name
+    httpx.post(f"{moto_s3}/moto-api/reset").raise_for_status()
 
 
 def _start_moto() -> ThreadedMotoServer:

@@ -67,7 +67,7 @@ class S3BlobStore(BlobStore):
     def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         key = self._key(blob_id)
         if end is not None and end <= start:
-            self.size(blob_id)
+            self.size(blob_id)  # nothing to read, but a missing blob must still fail here
             return iter(())
         try:
             response = self._client.get_object(
@@ -81,15 +81,18 @@ class S3BlobStore(BlobStore):
 
     def size(self, blob_id: str) -> int:
         try:
-            return self._client.head_object(Bucket=self.bucket, Key=self._key(blob_id))[
-                "ContentLength"
-            ]
+            head = self._client.head_object(Bucket=self.bucket, Key=self._key(blob_id))
         except self._client.exceptions.ClientError as exc:
             raise _blob_error(exc, blob_id) from exc
+        return head["ContentLength"]
 
     def delete(self, blob_id: str) -> None:
-        if _BLOB_ID.fullmatch(blob_id):
+        if not _BLOB_ID.fullmatch(blob_id):
+            return
+        try:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(blob_id))
+        except self._client.exceptions.ClientError as exc:
+            raise _blob_error(exc, blob_id) from exc
 
     def list(self) -> Iterator[StoredBlob]:
         pages = self._client.get_paginator("list_objects_v2").paginate(
@@ -249,7 +252,13 @@ def _connect(
         from botocore.config import Config
     except ImportError:
         raise MissingDependency("boto3", "s3") from None
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=32,
+        # Other S3 servers (MinIO, Ceph) are usually reached by a name that has no
+        # per-bucket subdomains, which virtual-hosted addressing needs.
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+    )
     session = boto3.session.Session(
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,

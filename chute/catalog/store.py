@@ -29,6 +29,36 @@ from chute.errors import BucketAlreadyExists
 EVENT_LOG_LOCK = 0x4348555445564E54
 
 _version_columns = list(object_versions.c)
+_param = sa.bindparam
+
+# Hot-path statements, built once: executing a prebuilt statement with parameters skips
+# SQLAlchemy's per-call construction and cache-key work.
+_GET_BUCKET = sa.select(buckets).where(buckets.c.name == _param("name"))
+_LATEST = sa.select(*_version_columns).where(
+    object_versions.c.bucket_id == _param("bucket_id"),
+    object_versions.c.key == _param("key"),
+    object_versions.c.is_latest,
+)
+_GET_VERSION = sa.select(*_version_columns).where(
+    object_versions.c.bucket_id == _param("bucket_id"),
+    object_versions.c.key == _param("key"),
+    object_versions.c.version_id == _param("version_id"),
+)
+_CLEAR_LATEST = (
+    object_versions.update()
+    .where(
+        object_versions.c.bucket_id == _param("where_bucket_id"),
+        object_versions.c.key == _param("where_key"),
+        object_versions.c.is_latest,
+    )
+    .values(is_latest=False)
+)
+_INSERT_VERSION = object_versions.insert()
+_DELETE_VERSION = object_versions.delete().where(object_versions.c.id == _param("id"))
+_BLOB_IN_USE = (
+    sa.select(object_versions.c.id).where(object_versions.c.blob_id == _param("blob_id")).limit(1)
+)
+_INSERT_EVENT = events.insert()
 
 
 def now() -> datetime:
@@ -97,7 +127,7 @@ class CatalogSession:
         return Bucket(int(bucket_id), name, versioning, created)
 
     def get_bucket(self, name: str) -> Bucket | None:
-        row = self.conn.execute(sa.select(buckets).where(buckets.c.name == name)).first()
+        row = self.conn.execute(_GET_BUCKET, {"name": name}).first()
         return _bucket(row) if row else None
 
     def list_buckets(self) -> list[Bucket]:
@@ -126,21 +156,12 @@ class CatalogSession:
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(bucket_id, lock_id)))
 
     def latest_version(self, bucket_id: int, key: str) -> ObjectVersion | None:
-        query = sa.select(*_version_columns).where(
-            object_versions.c.bucket_id == bucket_id,
-            object_versions.c.key == key,
-            object_versions.c.is_latest,
-        )
-        row = self.conn.execute(query).first()
+        row = self.conn.execute(_LATEST, {"bucket_id": bucket_id, "key": key}).first()
         return _version(row) if row else None
 
     def get_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
-        query = sa.select(*_version_columns).where(
-            object_versions.c.bucket_id == bucket_id,
-            object_versions.c.key == key,
-            object_versions.c.version_id == version_id,
-        )
-        row = self.conn.execute(query).first()
+        params = {"bucket_id": bucket_id, "key": key, "version_id": version_id}
+        row = self.conn.execute(_GET_VERSION, params).first()
         return _version(row) if row else None
 
     def versions_of(self, bucket_id: int, key: str) -> list[ObjectVersion]:
@@ -152,17 +173,15 @@ class CatalogSession:
         )
         return [_version(row) for row in self.conn.execute(query)]
 
-    def add_version(self, bucket_id: int, new: NewVersion) -> ObjectVersion:
-        """Insert ``new`` as the key's latest version (the caller holds the key lock)."""
-        self.conn.execute(
-            object_versions.update()
-            .where(
-                object_versions.c.bucket_id == bucket_id,
-                object_versions.c.key == new.key,
-                object_versions.c.is_latest,
-            )
-            .values(is_latest=False)
-        )
+    def add_version(
+        self, bucket_id: int, new: NewVersion, *, demote_latest: bool = True
+    ) -> ObjectVersion:
+        """Insert ``new`` as the key's latest version (the caller holds the key lock).
+
+        ``demote_latest=False`` is for callers that know the key has no latest version
+        left (an unversioned bucket whose only version was just removed)."""
+        if demote_latest:
+            self.conn.execute(_CLEAR_LATEST, {"where_bucket_id": bucket_id, "where_key": new.key})
         version = ObjectVersion(
             id=0,
             bucket_id=bucket_id,
@@ -179,14 +198,15 @@ class CatalogSession:
             created_at=now(),
         )
         values = {name: getattr(version, name) for name in version.__slots__ if name != "id"}
-        result = self.conn.execute(object_versions.insert().values(**values))
+        result = self.conn.execute(_INSERT_VERSION, values)
         (row_id,) = result.inserted_primary_key or (0,)
         return dataclasses.replace(version, id=int(row_id))
 
-    def remove_version(self, version: ObjectVersion) -> None:
-        """Delete one version row; if it was the latest, the next newest becomes latest."""
-        self.conn.execute(object_versions.delete().where(object_versions.c.id == version.id))
-        if version.is_latest:
+    def remove_version(self, version: ObjectVersion, *, promote: bool = True) -> None:
+        """Delete one version row; if it was the latest, the next newest becomes latest
+        (unless ``promote`` is false: the caller is about to add a new latest)."""
+        self.conn.execute(_DELETE_VERSION, {"id": version.id})
+        if version.is_latest and promote:
             newest = (
                 sa.select(sa.func.max(object_versions.c.id))
                 .where(
@@ -203,8 +223,7 @@ class CatalogSession:
 
     def blob_in_use(self, blob_id: str) -> bool:
         """Whether any version still points at ``blob_id`` (copies share blobs)."""
-        query = sa.select(object_versions.c.id).where(object_versions.c.blob_id == blob_id)
-        return self.conn.execute(query.limit(1)).first() is not None
+        return self.conn.execute(_BLOB_IN_USE, {"blob_id": blob_id}).first() is not None
 
     def blobs_in_use(self, blob_ids: Sequence[str]) -> set[str]:
         """Which of ``blob_ids`` some version points at."""
@@ -253,7 +272,7 @@ class CatalogSession:
         lock on PostgreSQL, held until commit)."""
         if self.postgres:
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
-        result = self.conn.execute(events.insert().values(**fields))
+        result = self.conn.execute(_INSERT_EVENT, fields)
         (event_id,) = result.inserted_primary_key or (0,)
         return int(event_id)
 

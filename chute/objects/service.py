@@ -394,7 +394,8 @@ class ObjectService:
                     new = dataclasses.replace(new, version_id=_new_version_id())
                 else:
                     self._drop_null_version(session, target, new.key, freed)
-                version = session.add_version(target.id, new)
+                unversioned = target.versioning is Versioning.UNVERSIONED
+                version = session.add_version(target.id, new, demote_latest=not unversioned)
                 self._record_event(session, event, target, version, context)
                 freed = _unused_blobs(session, freed)
         except BaseException:
@@ -407,10 +408,11 @@ class ObjectService:
     def _drop_null_version(
         self, session: CatalogSession, bucket: Bucket, key: str, freed: list[str]
     ) -> None:
-        """Remove the key's ``null`` version, which a new write or marker replaces."""
+        """Remove the key's ``null`` version, which a new write or marker replaces (so no
+        older version is promoted to latest meanwhile)."""
         old = session.get_version(bucket.id, key, NULL_VERSION)
         if old is not None:
-            session.remove_version(old)
+            session.remove_version(old, promote=False)
             _free_blob(session, old, freed)
 
     def _delete_version(
@@ -520,6 +522,8 @@ def _free_blob(session: CatalogSession, version: ObjectVersion, freed: list[str]
 def _unused_blobs(session: CatalogSession, candidates: list[str]) -> list[str]:
     """Of the blobs a transaction stopped pointing at, those nothing points at any more.
     Call it last in the transaction: a copy may share a blob with the version it replaced."""
+    if not candidates:
+        return []
     return [blob_id for blob_id in set(candidates) if not session.blob_in_use(blob_id)]
 
 

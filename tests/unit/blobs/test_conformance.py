@@ -41,6 +41,7 @@ class _Boom(Exception):
 
 @pytest.fixture(params=["memory", "local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    """An empty store of each backend in turn."""
     store = _open_store(request.param, request, tmp_path)
     yield store
     store.close()
@@ -48,6 +49,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]
 
 @pytest.fixture
 def partials(store: BlobStore, request: pytest.FixtureRequest) -> Iterator[PartialCount]:
+    """Counts what the backend keeps of unfinished writes, seen from outside the store."""
     if isinstance(store, MemoryBlobStore):
         yield lambda: store.partial_count
     elif isinstance(store, LocalBlobStore):
