@@ -1,10 +1,11 @@
 """The catalog: every query Chute makes lives here.
 
 A :class:`Catalog` hands out :class:`CatalogSession` objects, one per transaction.
-``catalog.write()`` opens a write transaction: on SQLite it holds a process-wide lock and
-``BEGIN IMMEDIATE``; on PostgreSQL writers to the same key serialise on an advisory lock
-and event inserts on another, so the event log's ids become visible in commit order and a
-reader that resumes after the last id it saw never skips an event.
+``catalog.run_write()`` runs writes, many per transaction (see ``committer``). On SQLite a
+write transaction holds a process-wide lock and ``BEGIN IMMEDIATE``; on PostgreSQL,
+writers to the same key serialise on an advisory lock and event inserts on another, so the
+event log's ids become visible in commit order and a reader that resumes after the last id
+it saw never skips an event.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import dataclasses
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
 from chute.catalog.schema import buckets, events, object_versions
@@ -27,6 +29,8 @@ from chute.errors import BucketAlreadyExists
 
 #: Advisory lock (PostgreSQL) held from an event insert to commit: ids commit in order.
 EVENT_LOG_LOCK = 0x4348555445564E54
+
+T = TypeVar("T")
 
 _version_columns = list(object_versions.c)
 _param = sa.bindparam
@@ -75,12 +79,14 @@ class Catalog:
         # SQLite has one writer at a time; queueing threads here is far cheaper than
         # SQLite's busy-wait backoff. Other processes still wait on busy_timeout.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._committer = GroupCommitter(self._write_connection, self._write_lock)
 
     def migrate(self) -> None:
         """Apply pending migrations."""
         migrate(self.engine)
 
     def close(self) -> None:
+        self._committer.close()
         self.engine.dispose()
 
     @contextmanager
@@ -89,17 +95,26 @@ class Catalog:
         with self.engine.connect() as conn, conn.begin():
             yield CatalogSession(conn)
 
+    def run_write(self, work: Callable[[CatalogSession], T]) -> T:
+        """Run ``work`` in a write transaction and return its result once committed.
+
+        Writes from concurrent threads share transactions (group commit), each in its
+        own savepoint: an exception rolls back only the write that raised it."""
+        return self._committer.run(lambda conn: work(CatalogSession(conn)))
+
     @contextmanager
     def write(self) -> Iterator[CatalogSession]:
-        """A write transaction: committed on normal exit, rolled back on an exception."""
+        """A write transaction of its own, for bulk work and tests; committed on normal
+        exit, rolled back on an exception. Services use :meth:`run_write`."""
         if self._write_lock is None:
-            with self.engine.connect() as conn, conn.begin():
+            with self._write_connection() as conn, conn.begin():
                 yield CatalogSession(conn)
             return
-        with self._write_lock, self.engine.connect() as conn:
-            conn = conn.execution_options(chute_write=True)
-            with conn.begin():
-                yield CatalogSession(conn)
+        with self._write_lock, self._write_connection() as conn, conn.begin():
+            yield CatalogSession(conn)
+
+    def _write_connection(self) -> sa.Connection:
+        return self.engine.connect().execution_options(chute_write=True)
 
 
 class CatalogSession:

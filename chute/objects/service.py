@@ -121,14 +121,16 @@ class ObjectService:
     def create_bucket(self, name: str, versioning: Versioning = Versioning.UNVERSIONED) -> Bucket:
         """Create a bucket; ``BucketAlreadyExists`` if the name is taken."""
         check_bucket_name(name)
-        with self.catalog.write() as session:
-            return session.create_bucket(name, versioning)
+        return self.catalog.run_write(lambda session: session.create_bucket(name, versioning))
 
     def ensure_bucket(self, name: str) -> Bucket:
         """The bucket ``name``, created if missing (for buckets named in the config)."""
         check_bucket_name(name)
-        with self.catalog.write() as session:
-            return session.get_bucket(name) or session.create_bucket(name, Versioning.UNVERSIONED)
+        return self.catalog.run_write(
+            lambda session: (
+                session.get_bucket(name) or session.create_bucket(name, Versioning.UNVERSIONED)
+            )
+        )
 
     def get_bucket(self, name: str) -> Bucket:
         with self.catalog.read() as session:
@@ -140,21 +142,27 @@ class ObjectService:
 
     def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket (no versions, no delete markers)."""
-        with self.catalog.write() as session:
+
+        def work(session: CatalogSession) -> None:
             bucket = _bucket(session, name)
             if session.bucket_has_versions(bucket.id):
                 raise BucketNotEmpty(f"bucket {name!r} is not empty")
             session.delete_bucket(bucket.id)
 
+        self.catalog.run_write(work)
+
     def set_versioning(self, name: str, state: Versioning) -> Bucket:
         """Enable or suspend versioning. As in S3, a bucket that has been versioned can
         never go back to unversioned."""
-        with self.catalog.write() as session:
+
+        def work(session: CatalogSession) -> Bucket:
             bucket = _bucket(session, name)
             if state is Versioning.UNVERSIONED and bucket.versioning is not state:
                 raise InvalidArgument("versioning can be enabled or suspended, not turned off")
             session.set_versioning(bucket.id, state)
             return Bucket(bucket.id, bucket.name, state, bucket.created_at)
+
+        return self.catalog.run_write(work)
 
     # --- writes --------------------------------------------------------------------
 
@@ -179,7 +187,8 @@ class ObjectService:
         md5 = _decode_md5(content_md5)
         if expected_size is not None and expected_size > self.max_object_size:
             raise EntityTooLarge(self._too_large(expected_size))
-        self.get_bucket(bucket)  # fail before reading the body if the bucket is missing
+        if not isinstance(body, list | tuple):
+            self.get_bucket(bucket)  # fail before consuming a stream into a missing bucket
         with self.blobs.open_write() as writer:
             for chunk in body:
                 writer.write(chunk)
@@ -246,8 +255,9 @@ class ObjectService:
         version id, a versioned bucket gets a delete marker and an unversioned one loses
         the object. Deleting a missing key is not an error."""
         check_key(key)
-        freed: list[str] = []
-        with self.catalog.write() as session:
+
+        def work(session: CatalogSession) -> tuple[DeleteResult, list[str]]:
+            freed: list[str] = []
             target = _bucket(session, bucket)
             session.lock_key(target.id, key)
             if version_id is not None:
@@ -259,7 +269,9 @@ class ObjectService:
                 result = self._add_delete_marker(session, target, key, NULL_VERSION, context)
             else:
                 result = self._delete_unversioned(session, target, key, freed, context)
-            freed = _unused_blobs(session, freed)
+            return result, _unused_blobs(session, freed)
+
+        result, freed = self.catalog.run_write(work)
         self._delete_blobs(freed)
         return result
 
@@ -383,21 +395,25 @@ class ObjectService:
         context: RequestContext | None,
         source: ObjectVersion | None = None,
     ) -> ObjectVersion:
-        freed: list[str] = []
+
+        def work(session: CatalogSession) -> tuple[ObjectVersion, list[str]]:
+            freed: list[str] = []
+            target = _bucket(session, bucket)
+            session.lock_key(target.id, new.key)
+            if source is not None and not _still_there(session, source):
+                raise NoSuchKey(f"the copy source {source.key!r} was deleted meanwhile")
+            adding = new
+            if target.versioning is Versioning.ENABLED:
+                adding = dataclasses.replace(new, version_id=_new_version_id())
+            else:
+                self._drop_null_version(session, target, new.key, freed)
+            unversioned = target.versioning is Versioning.UNVERSIONED
+            version = session.add_version(target.id, adding, demote_latest=not unversioned)
+            self._record_event(session, event, target, version, context)
+            return version, _unused_blobs(session, freed)
+
         try:
-            with self.catalog.write() as session:
-                target = _bucket(session, bucket)
-                session.lock_key(target.id, new.key)
-                if source is not None and not _still_there(session, source):
-                    raise NoSuchKey(f"the copy source {source.key!r} was deleted meanwhile")
-                if target.versioning is Versioning.ENABLED:
-                    new = dataclasses.replace(new, version_id=_new_version_id())
-                else:
-                    self._drop_null_version(session, target, new.key, freed)
-                unversioned = target.versioning is Versioning.UNVERSIONED
-                version = session.add_version(target.id, new, demote_latest=not unversioned)
-                self._record_event(session, event, target, version, context)
-                freed = _unused_blobs(session, freed)
+            version, freed = self.catalog.run_write(work)
         except BaseException:
             if source is None and new.blob_id is not None:
                 self.blobs.delete(new.blob_id)
