@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.utils import format_datetime
 from typing import Final
 
 import anyio.from_thread
+import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 
+from chute.blobs import BlobReader
 from chute.catalog import ObjectVersion
 from chute.errors import (
     ClientDisconnected,
@@ -72,6 +74,16 @@ class BodyStream:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+
+
+async def stream_reader(reader: BlobReader) -> AsyncIterator[bytes]:
+    """Yield a blob reader's chunks, read in worker threads; the reader is closed however
+    the response ends (finished, failed, or the client went away)."""
+    try:
+        while (chunk := await anyio.to_thread.run_sync(next, reader, None)) is not None:
+            yield chunk
+    finally:
+        reader.close()
 
 
 def content_length(request: Request) -> int | None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chute.blobs.base import READ_CHUNK, BlobInfo, BlobStore, BlobWriter, StoredBlob
+from chute.blobs.base import (
+    READ_CHUNK,
+    BlobInfo,
+    BlobReader,
+    BlobStore,
+    BlobWriter,
+    StoredBlob,
+)
 from chute.blobs.local import LocalBlobStore
 from chute.blobs.memory import MemoryBlobStore
 from chute.blobs.s3 import S3BlobStore
@@ -19,6 +26,7 @@ from chute.errors import ConfigError
 __all__ = [
     "READ_CHUNK",
     "BlobInfo",
+    "BlobReader",
     "BlobStore",
     "BlobWriter",
     "StoredBlob",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from chute.errors import BlobError
 
@@ -42,6 +42,23 @@ class StoredBlob:
     modified: datetime
 
 
+class BlobReader(Protocol):
+    """A stream of a blob's bytes that can be closed before its end (releasing the file
+    or connection behind it)."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def __next__(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def empty_reader() -> BlobReader:
+    """A reader with no bytes (an empty range)."""
+    nothing: tuple[bytes, ...] = ()
+    return (chunk for chunk in nothing)
+
+
 class BlobWriter(ABC):
     """Streams one blob's bytes in; nothing is visible until :meth:`commit`.
 
@@ -61,16 +78,22 @@ class BlobWriter(ABC):
         """Append ``data`` to the blob."""
         if self._done:
             raise BlobError("write to a blob writer that is already closed")
+        self._write(data)
         self._md5.update(data)
         self._sha256.update(data)
-        self.size += len(data)
-        self._write(data)
+        self.size += data.nbytes if isinstance(data, memoryview) else len(data)
 
     def commit(self) -> BlobInfo:
-        """Make the blob durable and readable; returns its size and digests."""
+        """Make the blob durable and readable; returns its size and digests.
+
+        A commit that fails aborts the writer: the partial blob is removed."""
         if self._done:
             raise BlobError("commit of a blob writer that is already closed")
-        self._commit()
+        try:
+            self._commit()
+        except BaseException:
+            self.abort()
+            raise
         self._done = True
         return BlobInfo(self.blob_id, self.size, self._md5.hexdigest(), self._sha256.hexdigest())
 
@@ -112,13 +135,12 @@ class BlobStore(ABC):
         """Start a new blob with a fresh, Chute-chosen id."""
 
     @abstractmethod
-    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
         """Stream bytes ``[start, end)`` of a blob (``end=None``: to its end).
 
         Raises :class:`~chute.errors.BlobNotFound` at call time, before any byte is
-        yielded, so a caller can still answer with an error. The returned iterator yields
-        chunks of at most :data:`READ_CHUNK` bytes; close it (it is a generator) to release
-        the underlying file or connection early.
+        yielded, so a caller can still answer with an error. The reader yields chunks of at
+        most :data:`READ_CHUNK` bytes; close it to release the file or connection early.
         """
 
     @abstractmethod

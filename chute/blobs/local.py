@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chute.blobs.base import READ_CHUNK, BlobStore, BlobWriter, StoredBlob
+from chute.blobs.base import READ_CHUNK, BlobReader, BlobStore, BlobWriter, StoredBlob
 from chute.errors import BlobError, BlobNotFound
 
 #: Folder under the root for writes not yet committed; never a valid fan-out name.
@@ -42,7 +42,7 @@ class LocalBlobStore(BlobStore):
         blob_id = uuid.uuid4().hex
         return LocalBlobWriter(blob_id, self.partial_dir / blob_id, self._path(blob_id))
 
-    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
         try:
             fd = os.open(self._path(blob_id), os.O_RDONLY)
         except FileNotFoundError:

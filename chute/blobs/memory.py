@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from chute.blobs.base import READ_CHUNK, BlobStore, BlobWriter, StoredBlob
+from chute.blobs.base import READ_CHUNK, BlobReader, BlobStore, BlobWriter, StoredBlob
 from chute.errors import BlobError, BlobNotFound
 
 
@@ -45,7 +45,7 @@ class MemoryBlobStore(BlobStore):
             self._partials[blob_id] = datetime.now(UTC)
         return MemoryBlobWriter(self, blob_id)
 
-    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
         data = self._get(blob_id).data
         stop = len(data) if end is None else min(end, len(data))
         return _chunks(data, start, stop)
@@ -107,6 +107,6 @@ class MemoryBlobWriter(BlobWriter):
         self._buffer = bytearray()
 
 
-def _chunks(data: bytes, start: int, stop: int) -> Iterator[bytes]:
+def _chunks(data: bytes, start: int, stop: int) -> Generator[bytes, None, None]:
     for offset in range(start, stop, READ_CHUNK):
         yield data[offset : min(offset + READ_CHUNK, stop)]

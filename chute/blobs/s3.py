@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
-from chute.blobs.base import READ_CHUNK, BlobStore, BlobWriter, StoredBlob
+from chute.blobs.base import (
+    READ_CHUNK,
+    BlobReader,
+    BlobStore,
+    BlobWriter,
+    StoredBlob,
+    empty_reader,
+)
 from chute.errors import BlobError, BlobNotFound, MissingDependency
 
 if TYPE_CHECKING:
@@ -64,18 +71,18 @@ class S3BlobStore(BlobStore):
         blob_id = uuid.uuid4().hex
         return S3BlobWriter(self._client, self.bucket, self._key(blob_id), blob_id, self.part_size)
 
-    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
         key = self._key(blob_id)
         if end is not None and end <= start:
             self.size(blob_id)  # nothing to read, but a missing blob must still fail here
-            return iter(())
+            return empty_reader()
         try:
             response = self._client.get_object(
                 Bucket=self.bucket, Key=key, Range=_range_header(start, end)
             )
         except self._client.exceptions.ClientError as exc:
             if _error_code(exc) == "InvalidRange":
-                return iter(())
+                return empty_reader()
             raise _blob_error(exc, blob_id) from exc
         return _BodyChunks(response["Body"])
 

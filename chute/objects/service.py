@@ -18,11 +18,11 @@ import binascii
 import dataclasses
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from chute.blobs import BlobStore
+from chute.blobs import BlobReader, BlobStore
 from chute.catalog import (
     NULL_VERSION,
     Bucket,
@@ -71,7 +71,7 @@ class ObjectRead:
     version: ObjectVersion
     start: int
     end: int
-    body: Iterator[bytes]
+    body: BlobReader
     is_partial: bool
 
     @property

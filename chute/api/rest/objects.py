@@ -17,6 +17,7 @@ from chute.api.http import (
     content_length,
     object_headers,
     quoted_etag,
+    stream_reader,
     user_metadata,
 )
 from chute.api.rest.deps import object_service, raw_key, request_context
@@ -92,7 +93,7 @@ async def get_object(
     if read.is_partial:
         status = 206
         headers["content-range"] = f"bytes {read.start}-{read.end - 1}/{read.version.size}"
-    return StreamingResponse(read.body, status_code=status, headers=headers)
+    return StreamingResponse(stream_reader(read.body), status_code=status, headers=headers)
 
 
 @router.head(_OBJECT, summary="Describe an object")
