@@ -19,13 +19,20 @@ EXPOSED_WARNING = (
 )
 
 
+def warn_if_exposed(settings: Settings) -> bool:
+    """Log a warning when the server would be reachable from other machines."""
+    if settings.is_loopback:
+        return False
+    log.warning(EXPOSED_WARNING, settings.address)
+    return True
+
+
 def serve(settings: Settings) -> None:
     """Start Chute and serve until interrupted."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if not settings.is_loopback:
-        log.warning(EXPOSED_WARNING, settings.address)
+    warn_if_exposed(settings)
     runtime = open_runtime(settings)
     app = create_app(runtime)
 

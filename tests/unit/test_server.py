@@ -1,0 +1,31 @@
+"""Start-up safety: a server reachable from other machines is announced loudly."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from chute.config import load_settings
+from chute.server import warn_if_exposed
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:9000", "[::]:9000", "192.0.2.10:9000"])
+def test_non_loopback_address_warns(address: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="chute"):
+        assert warn_if_exposed(load_settings(address=address))
+    assert "no access control" in caplog.text
+    assert address in caplog.text
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:9000", "localhost:9000", "[::1]:9000"])
+def test_loopback_address_is_quiet(address: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="chute"):
+        assert not warn_if_exposed(load_settings(address=address))
+    assert caplog.text == ""
+
+
+def test_default_binds_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHUTE_ADDRESS", raising=False)
+    monkeypatch.delenv("CHUTE_CONFIG", raising=False)
+    assert load_settings().host == "127.0.0.1"
