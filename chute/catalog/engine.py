@@ -1,8 +1,17 @@
 """Catalog database engines and migrations.
 
-SQLite runs in WAL mode with ``synchronous=FULL``: a commit is on disk before a write is
-acknowledged. Write transactions start with ``BEGIN IMMEDIATE`` so a writer takes the
-lock up front instead of failing half-way on an upgrade from read to write.
+Write transactions (connections with the ``chute_write`` execution option) run one at a
+time across every process sharing the database, and take their lock up front:
+
+* SQLite, in WAL mode with ``synchronous=FULL`` (a commit is on disk before a write is
+  acknowledged), starts them with ``BEGIN IMMEDIATE``, so a writer never fails half-way
+  on an upgrade from read to write.
+* PostgreSQL starts them by taking one advisory lock, held until commit. Writes are short
+  and batched (group commit), so this costs little, and it buys three guarantees no
+  finer scheme gave as simply: event ids become visible in commit order (a consumer that
+  resumes after the last id it saw never skips one), writers of one key cannot interleave,
+  and a copy cannot race the deletion of the blob it shares. One lock, taken first, also
+  means no deadlock between processes.
 """
 
 from __future__ import annotations
@@ -15,8 +24,9 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: PostgreSQL advisory lock key that serialises concurrent migrators (any constant will do).
+#: PostgreSQL advisory lock keys (any distinct constants will do).
 MIGRATION_LOCK = 0x43487574654D6967
+WRITE_LOCK = 0x4348555445564E54
 
 
 def create_catalog_engine(url: str) -> sa.Engine:
@@ -26,7 +36,14 @@ def create_catalog_engine(url: str) -> sa.Engine:
         return _sqlite_engine(url_obj)
     if url_obj.drivername == "postgresql":
         url_obj = url_obj.set(drivername="postgresql+psycopg")
-    return sa.create_engine(url_obj, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = sa.create_engine(url_obj, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("chute_write", False):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+    return engine
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:

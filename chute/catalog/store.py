@@ -1,18 +1,15 @@
 """The catalog: every query Chute makes lives here.
 
 A :class:`Catalog` hands out :class:`CatalogSession` objects, one per transaction.
-``catalog.run_write()`` runs writes, many per transaction (see ``committer``). On SQLite a
-write transaction holds a process-wide lock and ``BEGIN IMMEDIATE``; on PostgreSQL,
-writers to the same key serialise on an advisory lock and event inserts on another, so the
-event log's ids become visible in commit order and a reader that resumes after the last id
-it saw never skips an event.
+``catalog.run_write()`` runs writes, many per transaction (see ``committer``); write
+transactions run one at a time across all processes (see ``engine``), so a write sees
+the catalog as the previous write left it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,9 +23,6 @@ from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
 from chute.catalog.schema import buckets, events, object_versions
 from chute.errors import BucketAlreadyExists
-
-#: Advisory lock (PostgreSQL) held from an event insert to commit: ids commit in order.
-EVENT_LOG_LOCK = 0x4348555445564E54
 
 T = TypeVar("T")
 
@@ -122,7 +116,6 @@ class CatalogSession:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
 
     # --- buckets -------------------------------------------------------------------
 
@@ -163,13 +156,6 @@ class CatalogSession:
 
     # --- object versions -----------------------------------------------------------
 
-    def lock_key(self, bucket_id: int, key: str) -> None:
-        """Serialise writers of one key until this transaction ends (no-op on SQLite,
-        whose write transactions are already serial)."""
-        if self.postgres:
-            lock_id = zlib.crc32(key.encode("utf-8", "surrogatepass")) - 2**31
-            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(bucket_id, lock_id)))
-
     def latest_version(self, bucket_id: int, key: str) -> ObjectVersion | None:
         row = self.conn.execute(_LATEST, {"bucket_id": bucket_id, "key": key}).first()
         return _version(row) if row else None
@@ -191,7 +177,7 @@ class CatalogSession:
     def add_version(
         self, bucket_id: int, new: NewVersion, *, demote_latest: bool = True
     ) -> ObjectVersion:
-        """Insert ``new`` as the key's latest version (the caller holds the key lock).
+        """Insert ``new`` as the key's latest version.
 
         ``demote_latest=False`` is for callers that know the key has no latest version
         left (an unversioned bucket whose only version was just removed)."""
@@ -283,10 +269,7 @@ class CatalogSession:
     # --- events --------------------------------------------------------------------
 
     def record_event(self, **fields: Any) -> int:
-        """Append an event; call it last in a write transaction (it takes the event-log
-        lock on PostgreSQL, held until commit)."""
-        if self.postgres:
-            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
+        """Append an event to the log, in the transaction of the change it records."""
         result = self.conn.execute(_INSERT_EVENT, fields)
         (event_id,) = result.inserted_primary_key or (0,)
         return int(event_id)

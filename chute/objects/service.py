@@ -259,7 +259,6 @@ class ObjectService:
         def work(session: CatalogSession) -> tuple[DeleteResult, list[str]]:
             freed: list[str] = []
             target = _bucket(session, bucket)
-            session.lock_key(target.id, key)
             if version_id is not None:
                 result = self._delete_version(session, target, key, version_id, freed, context)
             elif target.versioning is Versioning.ENABLED:
@@ -399,7 +398,6 @@ class ObjectService:
         def work(session: CatalogSession) -> tuple[ObjectVersion, list[str]]:
             freed: list[str] = []
             target = _bucket(session, bucket)
-            session.lock_key(target.id, new.key)
             if source is not None and not _still_there(session, source):
                 raise NoSuchKey(f"the copy source {source.key!r} was deleted meanwhile")
             adding = new
