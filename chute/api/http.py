@@ -28,7 +28,6 @@ from chute.errors import (
 BLOCK: Final = 1024 * 1024
 _QUEUE_DEPTH: Final = 4
 METADATA_PREFIX: Final = "x-chute-meta-"
-MAX_METADATA_BYTES: Final = 2048
 
 
 class BodyStream:
@@ -41,28 +40,47 @@ class BodyStream:
 
     def __init__(self, request: Request) -> None:
         self._request = request
-        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(_QUEUE_DEPTH)
+        # Unbounded, so the pump can always deliver its final item; the semaphore bounds
+        # the blocks in flight instead.
+        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+        self._room = asyncio.Semaphore(_QUEUE_DEPTH)
         self._task = asyncio.get_running_loop().create_task(self._pump())
 
     async def _pump(self) -> None:
+        final: bytes | BaseException = b""  # end of body
+        try:
+            await self._read_blocks()
+        except ClientDisconnect:
+            final = ClientDisconnected()
+        except BaseException as exc:
+            final = ClientDisconnected(f"the request body could not be read: {exc!r}")
+            raise
+        finally:
+            # Whatever happens, the worker thread must not wait forever for a next block.
+            self._queue.put_nowait(final)
+
+    async def _read_blocks(self) -> None:
         parts: list[bytes] = []
         size = 0
-        try:
-            async for chunk in self._request.stream():
-                parts.append(chunk)
-                size += len(chunk)
-                if size >= BLOCK:
-                    await self._queue.put(b"".join(parts))
-                    parts, size = [], 0
-            if parts:
-                await self._queue.put(b"".join(parts))
-            await self._queue.put(b"")  # end of body
-        except ClientDisconnect:
-            await self._queue.put(ClientDisconnected())
+        async for chunk in self._request.stream():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= BLOCK:
+                await self._room.acquire()
+                self._queue.put_nowait(b"".join(parts))
+                parts, size = [], 0
+        if parts:
+            await self._room.acquire()
+            self._queue.put_nowait(b"".join(parts))
+
+    async def _next(self) -> bytes | BaseException:
+        item = await self._queue.get()
+        self._room.release()
+        return item
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            item = anyio.from_thread.run(self._queue.get)
+            item = anyio.from_thread.run(self._next)
             if isinstance(item, BaseException):
                 raise item
             if not item:
@@ -100,15 +118,11 @@ def content_length(request: Request) -> int | None:
 
 def user_metadata(request: Request) -> dict[str, str]:
     """``x-chute-meta-*`` request headers, names lower-cased, without the prefix."""
-    metadata = {
+    return {
         name[len(METADATA_PREFIX) :]: value
         for name, value in request.headers.items()
         if name.startswith(METADATA_PREFIX)
     }
-    size = sum(len(k) + len(v) for k, v in metadata.items())
-    if size > MAX_METADATA_BYTES:
-        raise InvalidArgument(f"user metadata is {size} bytes; the limit is 2 KiB")
-    return metadata
 
 
 def quoted_etag(version: ObjectVersion) -> str:

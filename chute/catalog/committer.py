@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from chute.errors import CatalogError
+
 T = TypeVar("T")
 
 #: Most writes per transaction; bounds how long one batch holds the database lock.
@@ -47,30 +49,33 @@ class GroupCommitter:
         self._lock = lock
         self._queue: queue.SimpleQueue[_Write[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._closed = False
 
     def run(self, work: Callable[[sa.Connection], T]) -> T:
         """Run ``work`` in a write transaction; returns after that transaction commits."""
         write = _Write(work)
-        self._ensure_thread()
-        self._queue.put(write)
+        with self._state_lock:
+            if self._closed:
+                raise CatalogError("the catalog is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="chute-catalog-committer", daemon=True
+                )
+                self._thread.start()
+            self._queue.put(write)
         return write.outcome()
 
     def close(self) -> None:
-        """Finish the writes already submitted, then stop the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._loop, name="chute-catalog-committer", daemon=True
-                    )
-                    self._thread.start()
+        """Finish the writes already submitted, then stop the thread; later writes fail
+        with ``CatalogError``."""
+        with self._state_lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            thread.join()
 
     def _loop(self) -> None:
         while True:

@@ -236,12 +236,13 @@ class CatalogSession:
     def list_latest(
         self, bucket_id: int, lower: str, upper: str | None, inclusive: bool, limit: int
     ) -> list[ObjectVersion]:
-        """Latest versions (delete markers included) with keys in ``lower..upper``,
-        in key order; ``inclusive`` says whether ``lower`` itself may match."""
+        """Live objects (latest versions that are not delete markers) with keys in
+        ``lower..upper``, in key order; ``inclusive`` says whether ``lower`` may match."""
         key = object_versions.c.key
         query = sa.select(*_version_columns).where(
             object_versions.c.bucket_id == bucket_id,
             object_versions.c.is_latest,
+            sa.not_(object_versions.c.is_delete_marker),
             key >= lower if inclusive else key > lower,
         )
         if upper is not None:

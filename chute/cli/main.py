@@ -11,38 +11,39 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, BinaryIO, NoReturn
-from urllib.parse import unquote_plus
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
-from chute.cli.client import JSON, ChuteClient, ChuteClientError, Download, ProgressCallback
+from chute.cli.args import (
+    Location,
+    ObjectRef,
+    parse_location,
+    parse_metadata,
+    parse_object_ref,
+    parse_upload_source,
+)
+from chute.cli.client import JSON, ChuteClient, ChuteClientError, Download
+from chute.cli.output import (
+    current_lines,
+    event_line,
+    events_table,
+    human_size,
+    new_table,
+    print_json,
+    progress_bar,
+    show,
+    versions_table,
+)
 from chute.errors import ChuteError, ConfigError
 
 DEFAULT_URL = "http://127.0.0.1:9000"
-#: Transfers at least this big get a progress bar (on a terminal).
-PROGRESS_THRESHOLD = 8 * 1024 * 1024
-#: Width of tables written to a pipe or file, where there is no terminal to fit.
-PIPED_WIDTH = 1000
 #: Seconds between polls of ``events --follow``.
 FOLLOW_INTERVAL = 1.0
 
@@ -52,79 +53,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-progress_console = Console(stderr=True, highlight=False)
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """An object named on the command line as ``BUCKET/KEY``."""
-
-    bucket: str
-    key: str
-
-    def __str__(self) -> str:
-        return f"{self.bucket}/{self.key}"
-
-
-@dataclass(frozen=True)
-class Location:
-    """A bucket and a key prefix, named on the command line as ``BUCKET[/PREFIX]``."""
-
-    bucket: str
-    prefix: str = ""
-
-
-def parse_object_ref(value: str) -> ObjectRef:
-    """``BUCKET/KEY``, both parts required; the key may contain further slashes."""
-    bucket, slash, key = value.partition("/")
-    if not (bucket and slash and key):
-        raise typer.BadParameter(f"{value!r} is not BUCKET/KEY")
-    return ObjectRef(bucket, key)
-
-
-def parse_upload_source(value: str) -> Path:
-    """An existing file to upload, or ``-`` for standard input."""
-    if value != "-" and not Path(value).is_file():
-        raise typer.BadParameter(f"{value!r} is not a file")
-    return Path(value)
-
-
-def parse_location(value: str) -> Location:
-    """``BUCKET`` or ``BUCKET/PREFIX``."""
-    bucket, _, prefix = value.partition("/")
-    if not bucket:
-        raise typer.BadParameter(f"{value!r} is not BUCKET[/PREFIX]")
-    return Location(bucket, prefix)
-
-
-_META_NAME = re.compile(r"[A-Za-z0-9_-]+")
-_META_VALUE = re.compile(r"[ -~]*")
-
-
-def parse_metadata(pairs: list[str]) -> dict[str, str]:
-    """``NAME=VALUE`` pairs as user metadata. HTTP headers carry them, hence ASCII only."""
-    metadata = {}
-    for pair in pairs:
-        name, equals, value = pair.partition("=")
-        if not (equals and _META_NAME.fullmatch(name) and _META_VALUE.fullmatch(value)):
-            raise typer.BadParameter(
-                f"{pair!r} is not NAME=VALUE (letters, digits, - and _ in the name; "
-                "printable ASCII in the value)",
-                param_hint="--meta",
-            )
-        metadata[name.lower()] = value
-    return metadata
-
-
-_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def human_size(size: int) -> str:
-    """``512 B``, ``1.5 KiB``, ``3.0 GiB``: binary units, one decimal."""
-    exponent = min((size.bit_length() - 1) // 10, len(_SIZE_UNITS) - 1) if size else 0
-    if exponent == 0:
-        return f"{size} B"
-    return f"{size / 1024**exponent:.1f} {_SIZE_UNITS[exponent]}"
 
 
 Target = Annotated[
@@ -162,48 +90,6 @@ def connect(ctx: typer.Context) -> Iterator[ChuteClient]:
         fail(f"{exc.code}: {exc.message}")
     except OSError as exc:
         fail(str(exc))
-
-
-def print_json(document: Any) -> None:
-    """``--json`` output: one indented JSON document on stdout."""
-    typer.echo(json.dumps(document, indent=2))
-
-
-@contextmanager
-def progress_bar(total: int | None, label: str) -> Iterator[ProgressCallback | None]:
-    """A progress callback drawing a bar on stderr, or ``None`` for transfers too small to
-    bother, of unknown size, or when stderr is not a terminal."""
-    if total is None or total < PROGRESS_THRESHOLD or not progress_console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=progress_console, transient=True) as bar:
-        task = bar.add_task(escape(label), total=total)
-        yield lambda done: bar.advance(task, done)
-
-
-def show(table: Table) -> None:
-    """Print a table on stdout: fitted to the terminal, or at its natural width when
-    stdout is a pipe or file, so no cell is folded there."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = PIPED_WIDTH
-    console.print(table)
-
-
-def new_table(*headers: str, title: str | None = None) -> Table:
-    """A table whose cells wrap rather than lose characters: keys, version ids and hashes
-    must stay whole to be copied."""
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
 
 
 # --- server ------------------------------------------------------------------------------
@@ -457,34 +343,6 @@ def stat(ctx: typer.Context, target: Target, as_json: JsonFlag = False) -> None:
     show(events_table(detail["events"]))
 
 
-def current_lines(target: ObjectRef, current: JSON | None) -> list[str]:
-    """The current version's attributes, one per line, never cut: hashes and version ids
-    are there to be copied."""
-    if current is None:
-        return [str(target), "  current: none, the latest version is a delete marker"]
-    metadata = ", ".join(f"{k}={v}" for k, v in current["metadata"].items())
-    rows = [
-        ("version", current["version_id"]),
-        ("size", f"{human_size(current['size'])} ({current['size']} bytes)"),
-        ("content type", current["content_type"]),
-        ("last modified", current["last_modified"]),
-        ("etag", current["etag"]),
-        ("sha256", current["sha256"]),
-        ("metadata", metadata or "-"),
-    ]
-    return [str(target)] + [f"  {name + ':':<15}{value}" for name, value in rows]
-
-
-def versions_table(versions: list[JSON]) -> Table:
-    """Versions newest first, delete markers included."""
-    table = new_table("Version", "Latest", "Size", "Last modified", title="Versions")
-    for version in versions:
-        size = "delete marker" if version.get("delete_marker") else human_size(version["size"])
-        latest = "yes" if version["is_latest"] else ""
-        table.add_row(escape(version["version_id"]), latest, size, version["last_modified"])
-    return table
-
-
 # --- listings ----------------------------------------------------------------------------
 
 
@@ -620,26 +478,3 @@ def follow_events(
                 time.sleep(FOLLOW_INTERVAL)
     except KeyboardInterrupt:
         return
-
-
-def event_summary(event: JSON) -> tuple[str, str, str, str, str]:
-    """Id, time, name, ``bucket/key`` and version of an event, for people to read."""
-    record = event["record"]
-    s3 = record["s3"]
-    where = f"{s3['bucket']['name']}/{unquote_plus(s3['object']['key'])}"
-    version = s3["object"].get("versionId", "")
-    return str(event["id"]), record["eventTime"], record["eventName"], where, version
-
-
-def event_line(event: JSON) -> str:
-    """One event on one line, for ``events --follow``."""
-    event_id, moment, name, where, version = event_summary(event)
-    return f"{event_id:>8}  {moment}  {name:<34}  {where}  {version}".rstrip()
-
-
-def events_table(events: list[JSON]) -> Table:
-    """Events as a table, oldest first."""
-    table = new_table("Id", "Time", "Event", "Object", "Version", title="Events")
-    for event in events:
-        table.add_row(*(escape(cell) for cell in event_summary(event)))
-    return table

@@ -83,15 +83,17 @@ class _Cursor:
 
 
 def _start(prefix: str, start_after: str | None, token: str | None) -> _Cursor | None:
+    cursor = _Cursor(prefix, True)
     if token:
         kind, value = decode_token(token)
-        cursor = _Cursor(value, False)
-        if kind == "p" and not cursor.past_prefix(value):
-            return None
-        return cursor
-    if start_after and start_after >= prefix:
-        return _Cursor(start_after, False)
-    return _Cursor(prefix, True)
+        if kind == "p":
+            return cursor if value < prefix or cursor.past_prefix(value) else None
+        after = value
+    else:
+        after = start_after or ""
+    if after >= prefix:  # a marker before the prefix must not widen the listing
+        cursor.past_key(after)
+    return cursor
 
 
 def list_objects(
@@ -118,11 +120,8 @@ def list_objects(
         if not batch:
             break
         if room == 0:
-            if _makes_entry(batch[0], prefix, delimiter):
-                listing.is_truncated = True
-                break
-            cursor.past_key(batch[0].key)
-            continue
+            listing.is_truncated = True
+            break
         for version in batch[:room]:
             rest = version.key[len(prefix) :]
             if delimiter and delimiter in rest:
@@ -133,21 +132,14 @@ def list_objects(
                     cursor = None
                 break
             cursor.past_key(version.key)
-            if not version.is_delete_marker:
-                listing.objects.append(version)
-                last = ("k", version.key)
+            listing.objects.append(version)
+            last = ("k", version.key)
         else:
             if len(batch) <= room:
                 break
     if listing.is_truncated and last is not None:
         listing.next_token = encode_token(*last)
     return listing
-
-
-def _makes_entry(version: ObjectVersion, prefix: str, delimiter: str | None) -> bool:
-    if delimiter and delimiter in version.key[len(prefix) :]:
-        return True
-    return not version.is_delete_marker
 
 
 def list_versions(
@@ -162,12 +154,16 @@ def list_versions(
     newest version of a key first. ``after_id`` resumes inside ``key_marker``."""
     if not 0 <= max_keys <= MAX_KEYS:
         raise InvalidArgument(f"max-keys must be between 0 and {MAX_KEYS}")
+    if max_keys == 0:
+        return VersionListing()
     upper = after_prefix(prefix) if prefix else None
-    if key_marker is not None and key_marker >= prefix and after_id is None:
-        # Keys hold no NUL, so this is the least key after the marker.
-        lower = key_marker + "\x00"
+    lower = prefix
+    if key_marker is None or key_marker < prefix:
+        after_id = None  # a marker before the prefix must not widen the listing
+    elif after_id is None:
+        lower = key_marker + "\x00"  # keys hold no NUL: the least key after the marker
     else:
-        lower = key_marker if key_marker is not None and key_marker >= prefix else prefix
+        lower = key_marker
     rows = session.list_versions(bucket_id, lower, upper, after_id, max_keys + 1)
     page = VersionListing(versions=rows[:max_keys], is_truncated=len(rows) > max_keys)
     if page.is_truncated and page.versions:

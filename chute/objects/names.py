@@ -10,9 +10,14 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from chute.errors import InvalidBucketName, InvalidKey
+from chute.errors import InvalidArgument, InvalidBucketName, InvalidKey
 
 MAX_KEY_BYTES = 1024
+#: User metadata travels in HTTP headers: names are tokens, values printable ASCII, and
+#: all of it at most 2 KiB, as in S3.
+MAX_METADATA_BYTES = 2048
+MAX_CONTENT_TYPE = 255
+_META_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -58,9 +63,33 @@ def check_key(key: str) -> str:
         raise InvalidKey(f"the key is {size} bytes long; the limit is {MAX_KEY_BYTES}")
     if "\x00" in key:
         raise InvalidKey("the key must not contain NUL characters")
-    if any(segment in {".", ".."} for segment in key.split("/")):
+    if any(segment in {".", ".."} for segment in re.split(r"[/\\]", key)):
         raise InvalidKey("the key must not contain '.' or '..' path segments")
     return key
+
+
+def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """User metadata, names lower-cased, if every entry can travel as an HTTP header."""
+    size = sum(len(name) + len(value) for name, value in metadata.items())
+    if size > MAX_METADATA_BYTES:
+        raise InvalidArgument(f"user metadata is {size} bytes; the limit is 2 KiB")
+    for name, value in metadata.items():
+        if not _META_NAME.match(name):
+            raise InvalidArgument(f"metadata name {name!r} may only hold A-Z a-z 0-9 _ -")
+        if not _is_header_text(value):
+            raise InvalidArgument(f"metadata {name!r} must be printable ASCII")
+    return {name.lower(): value for name, value in metadata.items()}
+
+
+def check_content_type(content_type: str) -> str:
+    """``content_type`` if it is a plausible header value of at most 255 characters."""
+    if len(content_type) > MAX_CONTENT_TYPE or not _is_header_text(content_type):
+        raise InvalidArgument("Content-Type must be printable ASCII, at most 255 characters")
+    return content_type
+
+
+def _is_header_text(value: str) -> bool:
+    return value.isascii() and (value.isprintable() or value == "")
 
 
 def decode_key(raw: bytes) -> str:

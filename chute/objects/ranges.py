@@ -22,6 +22,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not match or match.group(1) == match.group(2) == "":
         return None
     first, last = match.groups()
+    if size == 0:
+        raise InvalidRange(size, "an empty object has no byte ranges")
     if first == "":
         suffix = int(last)
         if suffix == 0:

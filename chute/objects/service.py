@@ -36,7 +36,9 @@ from chute.catalog import (
 from chute.catalog.store import now
 from chute.errors import (
     BadDigest,
+    BlobNotFound,
     BucketNotEmpty,
+    ChuteError,
     EntityTooLarge,
     IncompleteBody,
     InvalidArgument,
@@ -47,7 +49,12 @@ from chute.errors import (
 )
 from chute.events import EventName
 from chute.objects import listing
-from chute.objects.names import check_bucket_name, check_key
+from chute.objects.names import (
+    check_bucket_name,
+    check_content_type,
+    check_key,
+    check_metadata,
+)
 from chute.objects.ranges import parse_range
 
 log = logging.getLogger(__name__)
@@ -184,6 +191,8 @@ class ObjectService:
         and ``content_md5`` (base64, as in HTTP) are checked before anything is recorded.
         """
         check_key(key)
+        content_type = check_content_type(content_type or DEFAULT_CONTENT_TYPE)
+        metadata = check_metadata(metadata or {})
         md5 = _decode_md5(content_md5)
         if expected_size is not None and expected_size > self.max_object_size:
             raise EntityTooLarge(self._too_large(expected_size))
@@ -200,7 +209,7 @@ class ObjectService:
                 )
             info = writer.commit()
         if md5 is not None and md5 != info.md5:
-            self.blobs.delete(info.blob_id)
+            self._delete_blobs([info.blob_id])
             raise BadDigest()
         new = NewVersion(
             key=key,
@@ -209,8 +218,8 @@ class ObjectService:
             size=info.size,
             etag=info.md5,
             sha256=info.sha256,
-            content_type=content_type or DEFAULT_CONTENT_TYPE,
-            user_metadata=dict(metadata or {}),
+            content_type=content_type,
+            user_metadata=metadata,
         )
         return self._record_write(bucket, new, EventName.OBJECT_CREATED_PUT, context)
 
@@ -229,6 +238,10 @@ class ObjectService:
         """Copy an object server-side: the new version shares the source's immutable blob,
         so no byte moves. ``metadata``/``content_type`` replace the source's when given."""
         check_key(key)
+        if content_type is not None:
+            check_content_type(content_type)
+        if metadata is not None:
+            metadata = check_metadata(metadata)
         source = self.head(source_bucket, source_key, source_version_id)
         new = NewVersion(
             key=key,
@@ -303,11 +316,19 @@ class ObjectService:
         range_header: str | None = None,
     ) -> ObjectRead:
         """Open an object for reading, honouring an HTTP ``Range`` header."""
-        version = self.head(bucket, key, version_id)
+        return self.read(self.head(bucket, key, version_id), range_header)
+
+    def read(self, version: ObjectVersion, range_header: str | None = None) -> ObjectRead:
+        """Open the bytes of a version :meth:`head` returned (so conditions checked against
+        it hold for the bytes served), honouring an HTTP ``Range`` header."""
         byte_range = parse_range(range_header, version.size)
         start, end = byte_range or (0, version.size)
         assert version.blob_id is not None
-        body = self.blobs.open_read(version.blob_id, start, end)
+        try:
+            body = self.blobs.open_read(version.blob_id, start, end)
+        except BlobNotFound:
+            # Overwritten or deleted between the lookup and now: its blob is gone.
+            raise NoSuchKey(f"{version.key!r} was replaced while it was being read") from None
         return ObjectRead(version, start, end, body, byte_range is not None)
 
     def list_objects(
@@ -412,9 +433,12 @@ class ObjectService:
 
         try:
             version, freed = self.catalog.run_write(work)
-        except BaseException:
+        except ChuteError:
+            # The write was refused (missing bucket, vanished copy source): nothing points
+            # at the new blob. Other failures may have struck during the commit, whose
+            # outcome is then unknown; the sweep removes the blob if it is unreferenced.
             if source is None and new.blob_id is not None:
-                self.blobs.delete(new.blob_id)
+                self._delete_blobs([new.blob_id])
             raise
         self._delete_blobs(freed)
         return version

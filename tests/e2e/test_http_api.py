@@ -290,3 +290,35 @@ def test_body_longer_than_length_stores_exactly_length(
     assert [o["key"] for o in listed] in ([], ["long"])
     if listed:
         assert client.get(obj(bucket, "long")).content == b"12345"
+
+
+def test_buckets_named_like_path_words(client: httpx.Client) -> None:
+    for name in ("objects", "detail"):
+        client.put(f"/buckets/{name}")
+        put = client.put(obj(name, "objects/detail/k"), content=b"tricky")
+        assert put.json()["key"] == "objects/detail/k"
+        assert client.get(obj(name, "objects/detail/k")).content == b"tricky"
+        detail = client.get(f"/buckets/{name}/detail/objects/detail/k").json()
+        assert detail["key"] == "objects/detail/k"
+
+
+def test_copy_with_bad_metadata_is_refused(client: httpx.Client, bucket: str) -> None:
+    client.put(obj(bucket, "src"), content=b"x")
+    refused = client.post(
+        "/copy",
+        json={
+            "source": {"bucket": bucket, "key": "src"},
+            "destination": {"bucket": bucket, "key": "dst"},
+            "metadata": {"x": "日本"},
+        },
+    )
+    assert (refused.status_code, error_code(refused)) == (400, "InvalidArgument")
+    assert client.get(obj(bucket, "dst")).status_code == 404
+
+
+def test_empty_object_and_ranges(client: httpx.Client, bucket: str) -> None:
+    assert client.put(obj(bucket, "empty"), content=b"").json()["size"] == 0
+    whole = client.get(obj(bucket, "empty"))
+    assert (whole.status_code, whole.content) == (200, b"")
+    ranged = client.get(obj(bucket, "empty"), headers={"range": "bytes=-5"})
+    assert (ranged.status_code, error_code(ranged)) == (416, "InvalidRange")

@@ -10,7 +10,18 @@ from chute.objects.names import check_bucket_name, check_key, decode_key
 
 @pytest.mark.parametrize(
     "key",
-    ["../etc/passwd", "a/../b", "a/./b", "..", "", "nul\x00byte", "k" * 1025, "é" * 513],
+    [
+        "../etc/passwd",
+        "a/../b",
+        "a/./b",
+        "..",
+        "..\\evil",
+        "a\\..\\b",
+        "",
+        "nul\x00byte",
+        "k" * 1025,
+        "é" * 513,
+    ],
 )
 def test_refused_keys(key: str) -> None:
     with pytest.raises(InvalidKey):
@@ -41,3 +52,17 @@ def test_valid_bucket_names(name: str) -> None:
 def test_bucket_name_message_names_the_rule() -> None:
     with pytest.raises(InvalidBucketName, match="IP address"):
         check_bucket_name("10.0.0.1")
+
+
+def test_metadata_rules() -> None:
+    from chute.errors import InvalidArgument
+    from chute.objects.names import check_content_type, check_metadata
+
+    assert check_metadata({"Owner": "ann", "x_y-z": ""}) == {"owner": "ann", "x_y-z": ""}
+    for bad in ({"sp ace": "v"}, {"k": "日本"}, {"k": "line\nbreak"}, {"k": "v" * 2048}):
+        with pytest.raises(InvalidArgument):
+            check_metadata(bad)
+    assert check_content_type("image/png") == "image/png"
+    for bad_type in ("t" * 256, "text/\u00e9", "a\r\nb: c"):
+        with pytest.raises(InvalidArgument):
+            check_content_type(bad_type)

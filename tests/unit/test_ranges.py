@@ -36,6 +36,7 @@ def test_unsatisfiable(header: str) -> None:
     assert err.value.status == 416
 
 
-def test_empty_object_has_no_satisfiable_range() -> None:
+@pytest.mark.parametrize("header", ["bytes=0-", "bytes=-5", "bytes=0-0"])
+def test_empty_object_has_no_satisfiable_range(header: str) -> None:
     with pytest.raises(InvalidRange):
-        parse_range("bytes=0-", 0)
+        parse_range(header, 0)

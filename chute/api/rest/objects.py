@@ -38,7 +38,7 @@ _BODY_DOC: dict[str, Any] = {
 async def put_object(request: Request, bucket: str) -> JSONResponse:
     """Store the request body. Send ``Content-Length`` (or a chunked body); optional
     ``Content-Type``, ``Content-MD5`` and ``x-chute-meta-*`` headers are kept."""
-    key = raw_key(request, b"/objects/")
+    key = raw_key(request, bucket, "objects")
     service = object_service(request)
     length = content_length(request)
     if length is not None and length > service.max_object_size:
@@ -80,13 +80,11 @@ async def get_object(
     request: Request, bucket: str, version_id: str | None = None
 ) -> StreamingResponse:
     """The object's bytes; honours ``Range``, ``If-Match`` and ``If-None-Match``."""
-    key = raw_key(request, b"/objects/")
+    key = raw_key(request, bucket, "objects")
     service = object_service(request)
     version = await run_in_threadpool(service.head, bucket, key, version_id)
     check_conditions(request, version)
-    read = await run_in_threadpool(
-        service.open, bucket, key, version.version_id, request.headers.get("range")
-    )
+    read = await run_in_threadpool(service.read, version, request.headers.get("range"))
     headers = object_headers(read.version)
     headers["content-length"] = str(read.length)
     status = 200
@@ -98,7 +96,7 @@ async def get_object(
 
 @router.head(_OBJECT, summary="Describe an object")
 async def head_object(request: Request, bucket: str, version_id: str | None = None) -> Response:
-    key = raw_key(request, b"/objects/")
+    key = raw_key(request, bucket, "objects")
     version = await run_in_threadpool(object_service(request).head, bucket, key, version_id)
     check_conditions(request, version)
     headers = object_headers(version)
@@ -108,7 +106,7 @@ async def head_object(request: Request, bucket: str, version_id: str | None = No
 
 @router.delete(_OBJECT, status_code=204, summary="Delete an object or one version")
 async def delete_object(request: Request, bucket: str, version_id: str | None = None) -> Response:
-    key = raw_key(request, b"/objects/")
+    key = raw_key(request, bucket, "objects")
     service = object_service(request)
     result = await run_in_threadpool(
         service.delete, bucket, key, version_id, request_context(request)
@@ -181,7 +179,7 @@ async def list_versions(
 
 @router.get("/buckets/{bucket}/detail/{key:path}", summary="An object's versions and events")
 async def object_detail(request: Request, bucket: str) -> JSONResponse:
-    key = raw_key(request, b"/detail/")
+    key = raw_key(request, bucket, "detail")
     detail = await run_in_threadpool(object_service(request).detail, bucket, key)
     return JSONResponse(
         {

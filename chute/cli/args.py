@@ -1,0 +1,74 @@
+"""Parsing of the ``chute`` command's arguments: objects named as ``BUCKET/KEY``,
+locations as ``BUCKET[/PREFIX]``, upload sources and ``--meta NAME=VALUE`` pairs. Each
+parser turns a malformed value into ``typer.BadParameter``, so the command ends with a
+usage error (exit 2) before any request reaches the server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An object named on the command line as ``BUCKET/KEY``."""
+
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A bucket and a key prefix, named on the command line as ``BUCKET[/PREFIX]``."""
+
+    bucket: str
+    prefix: str = ""
+
+
+def parse_object_ref(value: str) -> ObjectRef:
+    """``BUCKET/KEY``, both parts required; the key may contain further slashes."""
+    bucket, slash, key = value.partition("/")
+    if not (bucket and slash and key):
+        raise typer.BadParameter(f"{value!r} is not BUCKET/KEY")
+    return ObjectRef(bucket, key)
+
+
+def parse_upload_source(value: str) -> Path:
+    """An existing file to upload, or ``-`` for standard input."""
+    if value != "-" and not Path(value).is_file():
+        raise typer.BadParameter(f"{value!r} is not a file")
+    return Path(value)
+
+
+def parse_location(value: str) -> Location:
+    """``BUCKET`` or ``BUCKET/PREFIX``."""
+    bucket, _, prefix = value.partition("/")
+    if not bucket:
+        raise typer.BadParameter(f"{value!r} is not BUCKET[/PREFIX]")
+    return Location(bucket, prefix)
+
+
+_META_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_META_VALUE = re.compile(r"[ -~]*")
+
+
+def parse_metadata(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs as user metadata. HTTP headers carry them, hence ASCII only."""
+    metadata = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not (equals and _META_NAME.fullmatch(name) and _META_VALUE.fullmatch(value)):
+            raise typer.BadParameter(
+                f"{pair!r} is not NAME=VALUE (letters, digits, - and _ in the name; "
+                "printable ASCII in the value)",
+                param_hint="--meta",
+            )
+        metadata[name.lower()] = value
+    return metadata
