@@ -79,7 +79,10 @@ def migrate(engine: sa.Engine) -> None:
     """Bring the schema up to the newest migration (run on every start)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as conn:
+    # On SQLite a write connection (BEGIN IMMEDIATE) makes a second process starting at the
+    # same moment wait, then find the schema current; PostgreSQL uses the migration lock.
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect().execution_options(chute_write=sqlite) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK)))
             conn.commit()

@@ -322,3 +322,28 @@ def test_empty_object_and_ranges(client: httpx.Client, bucket: str) -> None:
     assert (whole.status_code, whole.content) == (200, b"")
     ranged = client.get(obj(bucket, "empty"), headers={"range": "bytes=-5"})
     assert (ranged.status_code, error_code(ranged)) == (416, "InvalidRange")
+
+
+def test_32_streaming_writers_same_key(live_server: Any, client: httpx.Client) -> None:
+    """Bodies over 1 MiB go through the streaming path; last writer wins and every
+    version holds exactly the bytes its writer sent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client.put("/buckets/race-streams", json={"versioning": "enabled"})
+    payloads = {i: os.urandom(3 * 2**19) for i in range(32)}
+
+    def upload(i: int) -> tuple[str, str]:
+        with httpx.Client(base_url=live_server.url + API, timeout=60) as own:
+            put = own.put(obj("race-streams", "same"), content=payloads[i])
+            assert put.status_code == 200
+            return put.json()["version_id"], hashlib.sha256(payloads[i]).hexdigest()
+
+    with ThreadPoolExecutor(32) as pool:
+        written = dict(pool.map(upload, payloads))
+    versions = client.get("/buckets/race-streams/detail/same").json()["versions"]
+    assert len(versions) == 32
+    assert [v["is_latest"] for v in versions].count(True) == 1
+    for version in versions:
+        assert written[version["version_id"]] == version["sha256"]
+        body = client.get(obj("race-streams", "same"), params={"version_id": version["version_id"]})
+        assert hashlib.sha256(body.content).hexdigest() == version["sha256"]
