@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -152,3 +152,12 @@ def _wait_until_healthy(server: LiveServer) -> None:
                 pass
             time.sleep(0.05)
     raise ServerDidNotStart(f"no answer within {START_TIMEOUT:.0f} s:\n{server.log()}")
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)

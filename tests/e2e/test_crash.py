@@ -6,24 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import start_server
+from tests.e2e.conftest import start_server, wait_until
 
 API = "/_/api/v1"
-
-
-def wait_until(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def blob_files(data_dir: Path) -> list[Path]:
