@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     region: str = "us-east-1"
     #: Largest object accepted by a single PUT, in bytes.
     max_object_size: int = Field(default=5 * GiB, gt=0)
+    #: Objects up to this many bytes keep their bytes in the catalog instead of the blob
+    #: store: one transaction, no file, no extra fsync (0 turns this off).
+    small_blob_limit: int = Field(default=64 * 1024, ge=0, le=1024 * 1024)
     #: Buckets created on start if missing.
     buckets: list[str] = Field(default_factory=list)
     #: Unreferenced blobs and partial uploads younger than this are left alone by the sweep,

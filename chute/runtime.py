@@ -39,7 +39,9 @@ def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
     catalog = Catalog(settings.catalog_url)
     catalog.migrate()
     blobs = open_blob_store(settings.blobs, settings.data_dir)
-    objects = ObjectService(catalog, blobs, settings.region, settings.max_object_size)
+    objects = ObjectService(
+        catalog, blobs, settings.region, settings.max_object_size, settings.small_blob_limit
+    )
     for name in settings.buckets:
         objects.ensure_bucket(name)
     if sweep:

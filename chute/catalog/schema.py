@@ -88,6 +88,15 @@ object_versions = sa.Table(
     sa.Index("ix_object_versions_blob_id", "blob_id"),
 )
 
+# Small blobs live in the catalog itself: written in the same transaction as their version,
+# they cost no file, no extra fsync, and can never be orphaned. Their ids start with "c".
+small_blobs = sa.Table(
+    "small_blobs",
+    metadata,
+    sa.Column("blob_id", sa.String(64), primary_key=True),
+    sa.Column("data", sa.LargeBinary(), nullable=False),
+)
+
 events = sa.Table(
     "events",
     metadata,

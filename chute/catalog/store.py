@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
-from chute.catalog.schema import buckets, events, object_versions
+from chute.catalog.schema import buckets, events, object_versions, small_blobs
 from chute.errors import BucketAlreadyExists
 
 T = TypeVar("T")
@@ -57,6 +57,9 @@ _BLOB_IN_USE = (
     sa.select(object_versions.c.id).where(object_versions.c.blob_id == _param("blob_id")).limit(1)
 )
 _INSERT_EVENT = events.insert()
+_INSERT_SMALL_BLOB = small_blobs.insert()
+_GET_SMALL_BLOB = sa.select(small_blobs.c.data).where(small_blobs.c.blob_id == _param("blob_id"))
+_DELETE_SMALL_BLOB = small_blobs.delete().where(small_blobs.c.blob_id == _param("blob_id"))
 
 
 def now() -> datetime:
@@ -266,6 +269,19 @@ class CatalogSession:
             query = query.where(key < upper)
         query = query.order_by(key, row_id.desc()).limit(limit)
         return [_version(row) for row in self.conn.execute(query)]
+
+    # --- small blobs -----------------------------------------------------------------
+
+    def add_small_blob(self, blob_id: str, data: bytes) -> None:
+        """Keep a small blob's bytes in the catalog, in the write's own transaction."""
+        self.conn.execute(_INSERT_SMALL_BLOB, {"blob_id": blob_id, "data": data})
+
+    def small_blob(self, blob_id: str) -> bytes | None:
+        row = self.conn.execute(_GET_SMALL_BLOB, {"blob_id": blob_id}).first()
+        return bytes(row[0]) if row else None
+
+    def delete_small_blob(self, blob_id: str) -> None:
+        self.conn.execute(_DELETE_SMALL_BLOB, {"blob_id": blob_id})
 
     # --- events --------------------------------------------------------------------
 

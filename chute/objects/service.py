@@ -16,13 +16,15 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from chute.blobs import BlobReader, BlobStore
+from chute.blobs import READ_CHUNK, BlobInfo, BlobReader, BlobStore
 from chute.catalog import (
     NULL_VERSION,
     Bucket,
@@ -60,6 +62,10 @@ from chute.objects.ranges import parse_range
 log = logging.getLogger(__name__)
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: Default size up to which an object's bytes are kept in the catalog, not the blob store.
+SMALL_BLOB_LIMIT = 64 * 1024
+#: Ids of blobs kept in the catalog; store blob ids are bare hex, so they never clash.
+SMALL_BLOB_PREFIX = "c-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +122,19 @@ class ObjectService:
     """Buckets and objects over a blob store and the catalog."""
 
     def __init__(
-        self, catalog: Catalog, blobs: BlobStore, region: str, max_object_size: int
+        self,
+        catalog: Catalog,
+        blobs: BlobStore,
+        region: str,
+        max_object_size: int,
+        small_blob_limit: int = SMALL_BLOB_LIMIT,
     ) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.region = region
         self.max_object_size = max_object_size
+        #: Objects up to this size keep their bytes in the catalog (see ``small_blobs``).
+        self.small_blob_limit = small_blob_limit
 
     # --- buckets -------------------------------------------------------------------
 
@@ -198,16 +211,7 @@ class ObjectService:
             raise EntityTooLarge(self._too_large(expected_size))
         if not isinstance(body, list | tuple):
             self.get_bucket(bucket)  # fail before consuming a stream into a missing bucket
-        with self.blobs.open_write() as writer:
-            for chunk in body:
-                writer.write(chunk)
-                if writer.size > self.max_object_size:
-                    raise EntityTooLarge(self._too_large(writer.size))
-            if expected_size is not None and writer.size != expected_size:
-                raise IncompleteBody(
-                    f"received {writer.size} bytes; Content-Length said {expected_size}"
-                )
-            info = writer.commit()
+        info, small = self._store_body(body, expected_size)
         if md5 is not None and md5 != info.md5:
             self._delete_blobs([info.blob_id])
             raise BadDigest()
@@ -221,7 +225,38 @@ class ObjectService:
             content_type=content_type,
             user_metadata=metadata,
         )
-        return self._record_write(bucket, new, EventName.OBJECT_CREATED_PUT, context)
+        return self._record_write(bucket, new, EventName.OBJECT_CREATED_PUT, context, small=small)
+
+    def _store_body(
+        self, body: Iterable[bytes], expected_size: int | None
+    ) -> tuple[BlobInfo, bytes | None]:
+        """Take in the body: a small one stays in memory (its bytes go to the catalog with
+        the version), a larger one streams into a new blob in the blob store."""
+        chunks = iter(body)
+        buffered: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            buffered.append(chunk)
+            size += len(chunk)
+            if size > self.small_blob_limit:
+                break
+        else:
+            data = b"".join(buffered)
+            self._check_size(len(data), expected_size)
+            return _small_blob_info(data), data
+        with self.blobs.open_write() as writer:
+            for chunk in itertools.chain(buffered, chunks):
+                writer.write(chunk)
+                if writer.size > self.max_object_size:
+                    raise EntityTooLarge(self._too_large(writer.size))
+            self._check_size(writer.size, expected_size)
+            return writer.commit(), None
+
+    def _check_size(self, size: int, expected_size: int | None) -> None:
+        if size > self.max_object_size:
+            raise EntityTooLarge(self._too_large(size))
+        if expected_size is not None and size != expected_size:
+            raise IncompleteBody(f"received {size} bytes; Content-Length said {expected_size}")
 
     def copy(
         self,
@@ -325,11 +360,20 @@ class ObjectService:
         start, end = byte_range or (0, version.size)
         assert version.blob_id is not None
         try:
-            body = self.blobs.open_read(version.blob_id, start, end)
+            body = self._open_blob(version.blob_id, start, end)
         except BlobNotFound:
             # Overwritten or deleted between the lookup and now: its blob is gone.
             raise NoSuchKey(f"{version.key!r} was replaced while it was being read") from None
         return ObjectRead(version, start, end, body, byte_range is not None)
+
+    def _open_blob(self, blob_id: str, start: int, end: int) -> BlobReader:
+        if not is_small_blob(blob_id):
+            return self.blobs.open_read(blob_id, start, end)
+        with self.catalog.read() as session:
+            data = session.small_blob(blob_id)
+        if data is None:
+            raise BlobNotFound(blob_id)
+        return (data[i : min(i + READ_CHUNK, end)] for i in range(start, end, READ_CHUNK))
 
     def list_objects(
         self,
@@ -414,11 +458,14 @@ class ObjectService:
         event: EventName,
         context: RequestContext | None,
         source: ObjectVersion | None = None,
+        small: bytes | None = None,
     ) -> ObjectVersion:
 
         def work(session: CatalogSession) -> tuple[ObjectVersion, list[str]]:
             freed: list[str] = []
             target = _bucket(session, bucket)
+            if small is not None and new.blob_id is not None:
+                session.add_small_blob(new.blob_id, small)
             if source is not None and not _still_there(session, source):
                 raise NoSuchKey(f"the copy source {source.key!r} was deleted meanwhile")
             adding = new
@@ -534,7 +581,10 @@ class ObjectService:
         )
 
     def _delete_blobs(self, blob_ids: list[str]) -> None:
+        """Delete store blobs after a commit (small blobs go with their transaction)."""
         for blob_id in blob_ids:
+            if is_small_blob(blob_id):
+                continue
             try:
                 self.blobs.delete(blob_id)
             except Exception:  # the sweep will get it; the write itself succeeded
@@ -562,7 +612,25 @@ def _unused_blobs(session: CatalogSession, candidates: list[str]) -> list[str]:
     Call it last in the transaction: a copy may share a blob with the version it replaced."""
     if not candidates:
         return []
-    return [blob_id for blob_id in set(candidates) if not session.blob_in_use(blob_id)]
+    unused = [blob_id for blob_id in set(candidates) if not session.blob_in_use(blob_id)]
+    for blob_id in unused:
+        if is_small_blob(blob_id):
+            session.delete_small_blob(blob_id)
+    return [blob_id for blob_id in unused if not is_small_blob(blob_id)]
+
+
+def is_small_blob(blob_id: str) -> bool:
+    """Whether a blob id names bytes kept in the catalog rather than the blob store."""
+    return blob_id.startswith(SMALL_BLOB_PREFIX)
+
+
+def _small_blob_info(data: bytes) -> BlobInfo:
+    return BlobInfo(
+        blob_id=SMALL_BLOB_PREFIX + uuid.uuid4().hex,
+        size=len(data),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
 
 
 def _still_there(session: CatalogSession, version: ObjectVersion) -> bool:

@@ -77,4 +77,7 @@ def blobs() -> MemoryBlobStore:
 
 @pytest.fixture
 def service(catalog: Catalog, blobs: MemoryBlobStore) -> ObjectService:
-    return ObjectService(catalog, blobs, region="eu-west-1", max_object_size=64 * 1024 * 1024)
+    """Every object in the blob store (``test_small_blobs`` covers catalog-held ones)."""
+    return ObjectService(
+        catalog, blobs, region="eu-west-1", max_object_size=64 * 1024 * 1024, small_blob_limit=0
+    )

@@ -20,7 +20,7 @@ PART = 5 * 2**20
 def s3_service(catalog: Catalog, s3_bucket: tuple[str, str]) -> ObjectService:
     endpoint, bucket = s3_bucket
     store = S3BlobStore(bucket, prefix="blobs/", endpoint_url=endpoint, part_size=PART)
-    return ObjectService(catalog, store, region="us-east-1", max_object_size=2**30)
+    return ObjectService(catalog, store, "us-east-1", max_object_size=2**30, small_blob_limit=0)
 
 
 def test_objects_on_s3_blobs(s3_service: ObjectService) -> None:

@@ -1,0 +1,89 @@
+"""Small objects keep their bytes in the catalog (SQLite and PostgreSQL): same semantics
+as store blobs, written and freed in the transaction of their version."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from chute.blobs.memory import MemoryBlobStore
+from chute.catalog import Catalog, Versioning
+from chute.catalog.schema import small_blobs
+from chute.errors import IncompleteBody, NoSuchBucket
+from chute.objects import ObjectService
+from chute.objects.service import is_small_blob
+
+LIMIT = 1024
+
+
+@pytest.fixture
+def small(catalog: Catalog, blobs: MemoryBlobStore) -> ObjectService:
+    return ObjectService(catalog, blobs, "eu-west-1", 2**20, small_blob_limit=LIMIT)
+
+
+def rows(catalog: Catalog) -> int:
+    with catalog.read() as session:
+        return int(
+            session.conn.execute(sa.select(sa.func.count()).select_from(small_blobs)).scalar_one()
+        )
+
+
+def read(
+    service: ObjectService, key: str, version_id: str | None = None, rng: str | None = None
+) -> bytes:
+    return b"".join(service.open("bk1", key, version_id, rng).body)
+
+
+def test_small_and_large_objects(
+    small: ObjectService, blobs: MemoryBlobStore, catalog: Catalog
+) -> None:
+    small.create_bucket("bk1")
+    tiny = small.put("bk1", "tiny", [b"a" * 600, b"b" * 424])  # exactly the limit
+    big = small.put("bk1", "big", [b"c" * 600, b"d" * 600])
+    assert tiny.blob_id is not None
+    assert is_small_blob(tiny.blob_id)
+    assert big.blob_id is not None
+    assert not is_small_blob(big.blob_id)
+    assert tiny.sha256 == hashlib.sha256(b"a" * 600 + b"b" * 424).hexdigest()
+    assert tiny.etag == hashlib.md5(b"a" * 600 + b"b" * 424).hexdigest()
+    assert read(small, "tiny") == b"a" * 600 + b"b" * 424
+    assert read(small, "tiny", rng="bytes=598-601") == b"aabb"
+    assert read(small, "big") == b"c" * 600 + b"d" * 600
+    assert [b.blob_id for b in blobs.list()] == [big.blob_id]
+    assert rows(catalog) == 1
+    empty = small.put("bk1", "empty", [])
+    assert (empty.size, read(small, "empty")) == (0, b"")
+
+
+def test_small_blobs_are_freed_with_their_last_version(
+    small: ObjectService, catalog: Catalog
+) -> None:
+    small.create_bucket("bk1", Versioning.ENABLED)
+    v1 = small.put("bk1", "k", [b"one"])
+    small.copy("bk1", "k", "bk1", "copy")
+    small.put("bk1", "k", [b"two"])
+    assert rows(catalog) == 2  # the copy shares v1's bytes
+    small.delete("bk1", "k", v1.version_id)
+    assert read(small, "copy") == b"one"
+    assert rows(catalog) == 2
+    small.delete("bk1", "copy", small.head("bk1", "copy").version_id)
+    assert rows(catalog) == 1
+    small.set_versioning("bk1", Versioning.SUSPENDED)
+    small.put("bk1", "n", [b"null one"])
+    small.put("bk1", "n", [b"null two"])
+    assert read(small, "n") == b"null two"
+    assert rows(catalog) == 2  # the replaced null version's bytes went with it
+    assert small.sweep(timedelta(0)).orphan_blobs == 0
+
+
+def test_refused_small_writes_leave_nothing(small: ObjectService, catalog: Catalog) -> None:
+    with pytest.raises(NoSuchBucket):
+        small.put("nope", "k", [b"x"])
+    small.create_bucket("bk1")
+    with pytest.raises(IncompleteBody):
+        small.put("bk1", "k", [b"x" * 10], expected_size=11)
+    assert rows(catalog) == 0
+    assert small.events() == []
