@@ -91,8 +91,10 @@ class Server:
         self.log.close()
 
 
-def chute_server(data_dir: Path, database_url: str | None = None) -> Server:
-    env = {"CHUTE_DATA_DIR": str(data_dir), "CHUTE_LOG_LEVEL": "warning"}
+def chute_server(
+    data_dir: Path, database_url: str | None = None, extra: dict[str, str] | None = None
+) -> Server:
+    env = {"CHUTE_DATA_DIR": str(data_dir), "CHUTE_LOG_LEVEL": "warning", **(extra or {})}
     if database_url:
         env["CHUTE_DATABASE_URL"] = database_url
     return Server(["-m", "chute", "serve"], env, f"{API}/health", data_dir.parent / "chute.log")
@@ -260,6 +262,15 @@ def run(size: int, small: int) -> None:
         finally:
             files.stop()
 
+        # The same small PUTs with every object in the blob store (a file and two fsyncs
+        # each) instead of the catalog.
+        server = chute_server(work / "files" / "data", extra={"CHUTE_SMALL_BLOB_LIMIT": "0"})
+        try:
+            httpx.put(f"{server.url}{API}/buckets/bench")
+            rate_files = asyncio.run(small_puts(server.url, "bench", small))
+        finally:
+            server.stop()
+
         rate_pg = None
         pg_url = postgres_database()
         if pg_url:
@@ -281,6 +292,7 @@ def run(size: int, small: int) -> None:
         f"      {mbps(size, get_base):8.1f} MB/s   ratio {get_base / get:5.2f} (target >= 0.80)"
     )
     print(f"4 KiB PUTs  sqlite {rate_sqlite:7.0f} /s (target >= 1000), 16 clients")
+    print(f"4 KiB PUTs  sqlite, small_blob_limit=0 (blob files) {rate_files:7.0f} /s")
     if rate_pg is not None:
         print(f"4 KiB PUTs  postgresql {rate_pg:7.0f} /s, 16 clients")
     print(f"server peak RSS during the run: {rss:.0f} MiB (target < 150)")
