@@ -8,7 +8,8 @@ A write streams the bytes into a new blob, commits the blob (durable), then reco
 object version and its event in one catalog transaction (the transactional outbox). If
 anything fails before that commit, the blob is deleted; if the process dies in between,
 the blob is an orphan that :meth:`ObjectService.sweep` removes later. Nothing half-written
-is ever visible.
+is ever visible. Small objects skip the blob store: their bytes go into the catalog in
+that same transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-import itertools
 import logging
 import uuid
 from collections.abc import Iterable
@@ -200,8 +200,9 @@ class ObjectService:
     ) -> ObjectVersion:
         """Store ``body`` as the new latest version of ``bucket/key``.
 
-        The bytes stream straight into the blob store; ``expected_size`` (Content-Length)
-        and ``content_md5`` (base64, as in HTTP) are checked before anything is recorded.
+        The bytes stream straight into the blob store (or, up to ``small_blob_limit``,
+        go to the catalog with the version); ``expected_size`` (Content-Length) and
+        ``content_md5`` (base64, as in HTTP) are checked before anything is recorded.
         """
         check_key(key)
         content_type = check_content_type(content_type or DEFAULT_CONTENT_TYPE)
@@ -235,17 +236,21 @@ class ObjectService:
         chunks = iter(body)
         buffered: list[bytes] = []
         size = 0
-        for chunk in chunks:
-            buffered.append(chunk)
-            size += len(chunk)
-            if size > self.small_blob_limit:
-                break
-        else:
-            data = b"".join(buffered)
-            self._check_size(len(data), expected_size)
-            return _small_blob_info(data), data
+        if self.small_blob_limit > 0:
+            for chunk in chunks:
+                buffered.append(chunk)
+                size += len(chunk)
+                if size > self.small_blob_limit:
+                    break
+            else:
+                data = b"".join(buffered)
+                self._check_size(len(data), expected_size)
+                return _small_blob_info(data), data
         with self.blobs.open_write() as writer:
-            for chunk in itertools.chain(buffered, chunks):
+            for chunk in buffered:
+                writer.write(chunk)
+            buffered.clear()  # hold no block longer than its write
+            for chunk in chunks:
                 writer.write(chunk)
                 if writer.size > self.max_object_size:
                     raise EntityTooLarge(self._too_large(writer.size))

@@ -87,3 +87,15 @@ def test_refused_small_writes_leave_nothing(small: ObjectService, catalog: Catal
         small.put("bk1", "k", [b"x" * 10], expected_size=11)
     assert rows(catalog) == 0
     assert small.events() == []
+
+
+def test_limit_zero_keeps_everything_in_the_blob_store(
+    catalog: Catalog, blobs: MemoryBlobStore
+) -> None:
+    service = ObjectService(catalog, blobs, "eu-west-1", 2**20, small_blob_limit=0)
+    service.create_bucket("bk1")
+    empty = service.put("bk1", "empty", [])
+    assert empty.blob_id is not None
+    assert not is_small_blob(empty.blob_id)
+    assert rows(catalog) == 0
+    assert [b.blob_id for b in blobs.list()] == [empty.blob_id]

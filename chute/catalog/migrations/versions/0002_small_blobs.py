@@ -25,4 +25,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    in_use = op.get_bind().execute(
+        sa.text("SELECT count(*) FROM object_versions WHERE blob_id LIKE 'c-%'")
+    )
+    if in_use.scalar_one():
+        raise RuntimeError("objects are stored in small_blobs; downgrading would lose them")
     op.drop_table("small_blobs")
