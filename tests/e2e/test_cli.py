@@ -15,8 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typer.testing import CliRunner, Result
 
 from chute.cli.client import ChuteClient
 from chute.cli.main import app
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, wait_until
 
 CHUTE = str(Path(sys.executable).parent / "chute")
 MiB = 1024 * 1024
@@ -92,14 +90,6 @@ def listing_lines(stdout: str) -> tuple[list[str], list[str]]:
 
 def event_names(page: dict[str, Any]) -> list[str]:
     return [event["record"]["eventName"] for event in page["events"]]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def chute_env(**extra: str) -> dict[str, str]:
@@ -406,9 +396,9 @@ def test_events_follow_prints_new_events_until_interrupted(
                 stderr=subprocess.PIPE,
             )
         try:
-            wait_for(lambda: keys_seen() == ["before"])
+            wait_until(lambda: keys_seen() == ["before"])
             client.put_object(bucket, "after", io.BytesIO(b"2"), size=1)
-            wait_for(lambda: keys_seen() == ["before", "after"])
+            wait_until(lambda: keys_seen() == ["before", "after"])
             follower.send_signal(signal.SIGINT)
             _, stderr = follower.communicate(timeout=15)
         finally:
