@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     #: Objects up to this many bytes keep their bytes in the catalog instead of the blob
     #: store: one transaction, no file, no extra fsync (0 turns this off).
     small_blob_limit: int = Field(default=64 * 1024, ge=0, le=1024 * 1024)
+    #: An upload whose client sends no bytes for this long fails with 408, so stalled
+    #: clients cannot hold the server's worker threads.
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
     #: Buckets created on start if missing.
     buckets: list[str] = Field(default_factory=list)
     #: Unreferenced blobs and partial uploads younger than this are left alone by the sweep,

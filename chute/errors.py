@@ -105,6 +105,13 @@ class ClientDisconnected(ClientError):
     code = "RequestTimeout"
 
 
+class BodyTimeout(ClientError):
+    """The client sent no body bytes for too long."""
+
+    code = "RequestTimeout"
+    status = 408
+
+
 class MissingContentLength(ClientError):
     """You must provide the Content-Length HTTP header."""
 

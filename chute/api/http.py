@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from email.utils import format_datetime
 from typing import Final
 
@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from chute.blobs import BlobReader
 from chute.catalog import ObjectVersion
 from chute.errors import (
+    BodyTimeout,
     ClientDisconnected,
     InvalidArgument,
     MissingContentLength,
@@ -38,8 +39,9 @@ class BodyStream:
     bound keeps memory flat. Iterate it only from a thread started by anyio.
     """
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, idle_timeout: float) -> None:
         self._request = request
+        self._idle_timeout = idle_timeout
         # Unbounded, so the pump can always deliver its final item; the semaphore bounds
         # the blocks in flight instead.
         self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
@@ -52,6 +54,8 @@ class BodyStream:
             await self._read_blocks()
         except ClientDisconnect:
             final = ClientDisconnected()
+        except TimeoutError:
+            final = BodyTimeout(f"no body bytes for {self._idle_timeout:g} seconds")
         except BaseException as exc:
             final = ClientDisconnected(f"the request body could not be read: {exc!r}")
             raise
@@ -62,7 +66,7 @@ class BodyStream:
     async def _read_blocks(self) -> None:
         parts: list[bytes] = []
         size = 0
-        async for chunk in self._request.stream():
+        async for chunk in _with_idle_timeout(self._request.stream(), self._idle_timeout):
             parts.append(chunk)
             size += len(chunk)
             if size >= BLOCK:
@@ -92,6 +96,33 @@ class BodyStream:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+
+
+async def _with_idle_timeout(
+    chunks: AsyncGenerator[bytes, None], seconds: float
+) -> AsyncIterator[bytes]:
+    """``chunks``, raising ``TimeoutError`` when the next one takes over ``seconds``."""
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(seconds):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        await chunks.aclose()
+
+
+async def read_small_body(request: Request, seconds: float) -> bytes:
+    """The whole (small) body, within ``seconds``: 408 for a stalled client."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.body()
+    except ClientDisconnect:
+        raise ClientDisconnected() from None
+    except TimeoutError:
+        raise BodyTimeout(f"the body did not arrive within {seconds:g} seconds") from None
 
 
 async def stream_reader(reader: BlobReader) -> AsyncIterator[bytes]:

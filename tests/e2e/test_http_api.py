@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import start_server, wait_until
 
 API = "/_/api/v1"
 
@@ -345,3 +345,25 @@ def test_32_streaming_writers_same_key(live_server: Any, client: httpx.Client) -
         assert written[version["version_id"]] == version["sha256"]
         body = client.get(obj("race-streams", "same"), params={"version_id": version["version_id"]})
         assert hashlib.sha256(body.content).hexdigest() == version["sha256"]
+
+
+@pytest.mark.parametrize("declared", [100, 4 * 2**20])
+def test_stalled_upload_times_out(tmp_path: Path, declared: int) -> None:
+    """A client that stops sending mid-body gets 408 and frees its thread; nothing is
+    stored. (Small bodies are read whole, large ones stream: both paths.)"""
+    env = {"CHUTE_BODY_TIMEOUT_SECONDS": "0.5"}
+    with start_server(tmp_path / "data", env=env) as server:
+        httpx.put(f"{server.url}{API}/buckets/stall")
+        head = (
+            f"PUT {API}/buckets/stall/objects/k HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {declared}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(head + b"x" * 10)  # then nothing more, connection kept open
+            answer = b""
+            while b"RequestTimeout" not in answer and (chunk := sock.recv(65536)):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b'"code":"RequestTimeout"' in answer
+        assert httpx.get(f"{server.url}{API}/buckets/stall/objects/k").status_code == 404
+        wait_until(lambda: not partial_files(Path(server.data_dir)))

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from chute.api.http import (
@@ -17,13 +16,14 @@ from chute.api.http import (
     content_length,
     object_headers,
     quoted_etag,
+    read_small_body,
     stream_reader,
     user_metadata,
 )
 from chute.api.rest.deps import object_service, raw_key, request_context
 from chute.api.rest.views import event_view, version_view
 from chute.catalog import ObjectVersion
-from chute.errors import ClientDisconnected, EntityTooLarge
+from chute.errors import EntityTooLarge
 from chute.objects.listing import MAX_KEYS
 
 router = APIRouter(tags=["objects"])
@@ -41,6 +41,7 @@ async def put_object(request: Request, bucket: str) -> JSONResponse:
     key = raw_key(request, bucket, "objects")
     service = object_service(request)
     length = content_length(request)
+    timeout = request.app.state.runtime.settings.body_timeout_seconds
     if length is not None and length > service.max_object_size:
         raise EntityTooLarge(f"{length} bytes exceed the maximum of {service.max_object_size}")
     options: dict[str, Any] = {
@@ -52,22 +53,15 @@ async def put_object(request: Request, bucket: str) -> JSONResponse:
     }
     if length is not None and length <= BLOCK:
         version = await run_in_threadpool(
-            service.put, bucket, key, [await _small_body(request)], **options
+            service.put, bucket, key, [await read_small_body(request, timeout)], **options
         )
     else:
-        stream = BodyStream(request)
+        stream = BodyStream(request, timeout)
         try:
             version = await run_in_threadpool(service.put, bucket, key, stream, **options)
         finally:
             await stream.close()
     return _written(bucket, version)
-
-
-async def _small_body(request: Request) -> bytes:
-    try:
-        return await request.body()
-    except ClientDisconnect:
-        raise ClientDisconnected() from None
 
 
 def _written(bucket: str, version: ObjectVersion) -> JSONResponse:
