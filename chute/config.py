@@ -32,6 +32,8 @@ from pydantic_settings import (
 from chute.errors import ConfigError
 
 GiB = 1024**3
+#: Default size up to which an object's bytes are kept in the catalog, not the blob store.
+SMALL_BLOB_LIMIT = 64 * 1024
 
 
 class BlobSettings(BaseModel):
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
     max_object_size: int = Field(default=5 * GiB, gt=0)
     #: Objects up to this many bytes keep their bytes in the catalog instead of the blob
     #: store: one transaction, no file, no extra fsync (0 turns this off).
-    small_blob_limit: int = Field(default=64 * 1024, ge=0, le=1024 * 1024)
+    small_blob_limit: int = Field(default=SMALL_BLOB_LIMIT, ge=0, le=1024 * 1024)
     #: An upload whose client sends no bytes for this long fails with 408, so stalled
     #: clients cannot hold the server's worker threads.
     body_timeout_seconds: float = Field(default=60.0, gt=0)

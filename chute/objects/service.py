@@ -36,6 +36,7 @@ from chute.catalog import (
     Versioning,
 )
 from chute.catalog.store import now
+from chute.config import SMALL_BLOB_LIMIT
 from chute.errors import (
     BadDigest,
     BlobNotFound,
@@ -62,8 +63,6 @@ from chute.objects.ranges import parse_range
 log = logging.getLogger(__name__)
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-#: Default size up to which an object's bytes are kept in the catalog, not the blob store.
-SMALL_BLOB_LIMIT = 64 * 1024
 #: Ids of blobs kept in the catalog; store blob ids are bare hex, so they never clash.
 SMALL_BLOB_PREFIX = "c-"
 
@@ -503,7 +502,7 @@ class ObjectService:
         old = session.get_version(bucket.id, key, NULL_VERSION)
         if old is not None:
             session.remove_version(old, promote=False)
-            _free_blob(session, old, freed)
+            _free_blob(old, freed)
 
     def _delete_version(
         self,
@@ -518,7 +517,7 @@ class ObjectService:
         if version is None:
             raise NoSuchVersion(f"no version {version_id!r} of key {key!r}")
         session.remove_version(version)
-        _free_blob(session, version, freed)
+        _free_blob(version, freed)
         self._record_event(session, EventName.OBJECT_REMOVED_DELETE, bucket, version, context)
         return DeleteResult(version_id, version.is_delete_marker)
 
@@ -533,7 +532,7 @@ class ObjectService:
         version = session.latest_version(bucket.id, key)
         if version is not None:
             session.remove_version(version)
-            _free_blob(session, version, freed)
+            _free_blob(version, freed)
             self._record_event(session, EventName.OBJECT_REMOVED_DELETE, bucket, version, context)
         return DeleteResult(None, False)
 
@@ -606,7 +605,7 @@ def _bucket(session: CatalogSession, name: str) -> Bucket:
     return bucket
 
 
-def _free_blob(session: CatalogSession, version: ObjectVersion, freed: list[str]) -> None:
+def _free_blob(version: ObjectVersion, freed: list[str]) -> None:
     """Note ``version``'s blob as possibly unused; :func:`_unused_blobs` decides."""
     if version.blob_id is not None:
         freed.append(version.blob_id)
