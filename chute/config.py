@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from chute.errors import ConfigError
+from chute.pipelines.config import PipelineConfig, WorkerSettings
 
 GiB = 1024**3
 #: Default size up to which an object's bytes are kept in the catalog, not the blob store.
@@ -92,6 +93,9 @@ class Settings(BaseSettings):
     sweep_grace_seconds: float = Field(default=3600.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     blobs: BlobSettings = Field(default_factory=BlobSettings)
+    #: Declarative pipelines by name (``[pipelines.<name>]``).
+    pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @field_validator("address")
     @classmethod

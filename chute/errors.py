@@ -195,3 +195,56 @@ class BucketNotEmpty(ClientError):
 
     code = "BucketNotEmpty"
     status = 409
+
+
+# --- processing ----------------------------------------------------------------------
+
+
+class ProcessingError(ChuteError):
+    """A processing step failed."""
+
+
+class Retry(ProcessingError):
+    """The processor asked to be run again later."""
+
+    def __init__(self, delay: float | None = None, reason: str | None = None) -> None:
+        #: Seconds to wait before the next attempt; ``None`` uses the step's backoff.
+        self.delay = delay
+        super().__init__(reason or "the processor asked for a retry")
+
+
+class Reject(ProcessingError):
+    """The input cannot be processed: no further attempt is made, the job is dead."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
+class StepTimeout(ProcessingError):
+    """The attempt ran past its step's timeout and its process was killed."""
+
+
+class MemoryCapExceeded(ProcessingError):
+    """The attempt exceeded its step's memory cap."""
+
+
+class WorkerLost(ProcessingError):
+    """The process running the attempt died."""
+
+
+class UnknownProcessor(ProcessingError):
+    """No processor has that name."""
+
+
+class NoSuchJob(ClientError):
+    """The job does not exist."""
+
+    code = "NoSuchJob"
+    status = 404
+
+
+class NoSuchPipeline(ClientError):
+    """No pipeline has that name."""
+
+    code = "NoSuchPipeline"
+    status = 404

@@ -1,19 +1,26 @@
 """The composition root: builds the catalog, blob store and services from settings.
 
-``chute serve`` and the tests both start Chute through :func:`open_runtime`, so what runs
-in tests is what runs in production.
+``chute serve``, ``chute worker`` and the tests all start Chute through
+:func:`open_runtime`, so what runs in tests is what runs in production.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.config import Settings
 from chute.objects import ObjectService
+from chute.pipelines.model import Pipeline, compile_pipelines
+from chute.pipelines.router import Router
+from chute.pipelines.service import PipelineService
+from chute.pipelines.status import StatusService
+from chute.queue.wakeup import JobSignal, PostgresListener
+from chute.worker.child import ChildConfig
+from chute.worker.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +33,45 @@ class Runtime:
     catalog: Catalog
     blobs: BlobStore
     objects: ObjectService
+    pipelines: dict[str, Pipeline]
+    processing: PipelineService
+    status: StatusService
+    signal: JobSignal
+    listener: PostgresListener | None = None
+    pools: list[WorkerPool] = field(default_factory=list)
 
-    def close(self) -> None:
+    def start_workers(self, processes: int | None = None) -> WorkerPool:
+        """Start a worker pool in this process (``processes`` overrides the setting)."""
+        settings = self.settings.worker
+        if processes is not None:
+            settings = settings.model_copy(update={"processes": processes})
+        config = ChildConfig(
+            blobs=self.settings.blobs,
+            data_dir=self.settings.data_dir,
+            small_blob_limit=self.settings.small_blob_limit,
+            modules=tuple(settings.modules),
+            log_level=self.settings.log_level,
+        )
+        pool = WorkerPool(self.processing, config, settings, self.signal)
+        pool.start()
+        self.pools.append(pool)
+        return pool
+
+    def close(self, grace: float | None = None) -> None:
+        """Drain the worker pools (see :meth:`WorkerPool.stop`), then release everything."""
+        for pool in self.pools:
+            pool.stop(grace)
+        self.pools.clear()
+        if self.listener is not None:
+            self.listener.close()
         self.blobs.close()
         self.catalog.close()
 
 
 def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
-    """Migrate the catalog, open the blob store, create configured buckets, and sweep
-    away what interrupted writes left behind."""
+    """Check the pipelines, migrate the catalog, open the blob store, create configured
+    buckets (and pipeline output buckets), and sweep away what interrupted writes left."""
+    pipelines = compile_pipelines(settings.pipelines, settings.worker.modules)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.catalog_url)
     catalog.migrate()
@@ -42,14 +79,37 @@ def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
     objects = ObjectService(
         catalog, blobs, settings.region, settings.max_object_size, settings.small_blob_limit
     )
-    for name in settings.buckets:
+    signal = JobSignal()
+    router = Router(pipelines, signal.notify)
+    objects.on_event = router.route
+    for name in _buckets(settings, pipelines):
         objects.ensure_bucket(name)
     if sweep:
-        report = objects.sweep(timedelta(seconds=settings.sweep_grace_seconds))
-        if report.orphan_blobs or report.partial_writes:
-            log.info(
-                "sweep removed %d orphan blobs and %d partial writes",
-                report.orphan_blobs,
-                report.partial_writes,
-            )
-    return Runtime(settings, catalog, blobs, objects)
+        _sweep(objects, settings)
+    listener = None
+    if catalog.dialect == "postgresql":
+        listener = PostgresListener(settings.catalog_url, signal)
+    processing = PipelineService(catalog, objects, pipelines)
+    status = StatusService(catalog, pipelines, router)
+    return Runtime(
+        settings, catalog, blobs, objects, pipelines, processing, status, signal, listener
+    )
+
+
+def _buckets(settings: Settings, pipelines: dict[str, Pipeline]) -> list[str]:
+    names = list(settings.buckets)
+    for pipeline in pipelines.values():
+        for name in (pipeline.trigger.bucket, pipeline.output_bucket):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _sweep(objects: ObjectService, settings: Settings) -> None:
+    report = objects.sweep(timedelta(seconds=settings.sweep_grace_seconds))
+    if report.orphan_blobs or report.partial_writes:
+        log.info(
+            "sweep removed %d orphan blobs and %d partial writes",
+            report.orphan_blobs,
+            report.partial_writes,
+        )

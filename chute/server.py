@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 import uvicorn
 
@@ -27,14 +29,22 @@ def warn_if_exposed(settings: Settings) -> bool:
     return True
 
 
-def serve(settings: Settings) -> None:
-    """Start Chute and serve until interrupted."""
+def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def serve(settings: Settings, *, workers: bool = True) -> None:
+    """Start Chute (API, and workers unless ``workers`` is false) and serve until
+    interrupted; on SIGTERM or Ctrl-C the workers drain before the process exits."""
+    _configure_logging(settings)
     warn_if_exposed(settings)
     runtime = open_runtime(settings)
     app = create_app(runtime)
+    if workers:
+        pool = runtime.start_workers()
+        log.info("%d worker processes for %d pipelines", pool.size, len(runtime.pipelines))
 
     log.info("Chute serving on http://%s (data in %s)", settings.address, settings.data_dir)
     try:
@@ -46,5 +56,24 @@ def serve(settings: Settings) -> None:
             access_log=False,
             timeout_graceful_shutdown=10,
         )
+    finally:
+        runtime.close()
+
+
+def work(settings: Settings) -> None:
+    """Run worker processes only (no API) until SIGTERM or Ctrl-C, then drain: running
+    jobs get ``worker.drain_seconds`` to finish, the rest are released for others."""
+    _configure_logging(settings)
+    runtime = open_runtime(settings, sweep=False)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    pool = runtime.start_workers()
+    log.info(
+        "worker %s: %d processes for %d pipelines", pool.name, pool.size, len(runtime.pipelines)
+    )
+    try:
+        stop.wait()
+        log.info("draining: running jobs have %g s to finish", settings.worker.drain_seconds)
     finally:
         runtime.close()

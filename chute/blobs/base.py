@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -165,6 +166,10 @@ class BlobStore(ABC):
     def read_all(self, blob_id: str) -> bytes:
         """The whole blob in memory: for small blobs and tests only."""
         return b"".join(self.open_read(blob_id))
+
+    def local_path(self, blob_id: str) -> Path | None:
+        """The blob's file on this machine, if the backend keeps one (read it only)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections and files."""

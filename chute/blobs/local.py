@@ -72,6 +72,10 @@ class LocalBlobStore(BlobStore):
         with os.scandir(self.partial_dir) as entries:
             return sum(_remove_if_older(entry, cutoff) for entry in entries)
 
+    def local_path(self, blob_id: str) -> Path | None:
+        path = self._path(blob_id)
+        return path if path.exists() else None
+
     def _path(self, blob_id: str) -> Path:
         if not _BLOB_ID.fullmatch(blob_id):
             raise BlobNotFound(f"{blob_id!r} is not a blob id")

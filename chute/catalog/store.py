@@ -42,6 +42,7 @@ _GET_VERSION = sa.select(*_version_columns).where(
     object_versions.c.key == _param("key"),
     object_versions.c.version_id == _param("version_id"),
 )
+_BY_ROW = sa.select(*_version_columns).where(object_versions.c.id == _param("id"))
 _CLEAR_LATEST = (
     object_versions.update()
     .where(
@@ -98,6 +99,15 @@ class Catalog:
         Writes from concurrent threads share transactions (group commit), each in its
         own savepoint: an exception rolls back only the write that raised it."""
         return self._committer.run(lambda conn: work(CatalogSession(conn)))
+
+    def run_claim(self, work: Callable[[CatalogSession], T]) -> T:
+        """Run a write that touches only job rows (claims): on PostgreSQL in a transaction
+        of its own that skips the global write lock, since claims lock rows with ``FOR
+        UPDATE SKIP LOCKED`` and never wait for each other; on SQLite as any write."""
+        if self._write_lock is not None:
+            return self.run_write(work)
+        with self.engine.connect() as conn, conn.begin():
+            return work(CatalogSession(conn))
 
     @contextmanager
     def write(self) -> Iterator[CatalogSession]:
@@ -166,6 +176,11 @@ class CatalogSession:
     def get_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
         params = {"bucket_id": bucket_id, "key": key, "version_id": version_id}
         row = self.conn.execute(_GET_VERSION, params).first()
+        return _version(row) if row else None
+
+    def version_by_row(self, row_id: int) -> ObjectVersion | None:
+        """A version by its row id (as runs and lineage refer to it)."""
+        row = self.conn.execute(_BY_ROW, {"id": row_id}).first()
         return _version(row) if row else None
 
     def versions_of(self, bucket_id: int, key: str) -> list[ObjectVersion]:

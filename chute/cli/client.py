@@ -224,6 +224,35 @@ class ChuteClient:
         """Every version of an object and every event that touched it."""
         return self._json("GET", _object_path(bucket, key, kind="detail"))
 
+    # --- processing -----------------------------------------------------------------
+
+    def object_status(self, bucket: str, key: str, *, version_id: str | None = None) -> JSON:
+        """An object's processing status, steps, outputs and extracted metadata."""
+        params = _query(version_id=version_id)
+        return self._json("GET", _object_path(bucket, key, kind="status"), params=params)
+
+    def list_jobs(self, *, dead: bool = False, **filters: Any) -> JSON:
+        """A page of jobs (``dead``: dead letters); filters as the API names them."""
+        params = {name: value for name, value in filters.items() if value not in (None, [])}
+        return self._json("GET", "/dead" if dead else "/jobs", params=params)
+
+    def get_job(self, job_id: int) -> JSON:
+        return self._json("GET", f"/jobs/{job_id}")
+
+    def redrive(self, **selection: Any) -> JSON:
+        """Redrive dead jobs: ``job_ids``, filters, or ``all=True``."""
+        body = {name: value for name, value in selection.items() if value is not None}
+        return self._json("POST", "/dead/redrive", json=body)
+
+    def reprocess(
+        self, pipeline: str, bucket: str, *, key: str | None = None, prefix: str | None = None
+    ) -> JSON:
+        body = {"bucket": bucket, "key": key, "prefix": prefix}
+        return self._json("POST", f"/pipelines/{quote(pipeline, safe='')}/reprocess", json=body)
+
+    def pipelines(self) -> JSON:
+        return self._json("GET", "/pipelines")
+
     # --- listings -------------------------------------------------------------------
 
     def list_objects(

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Annotated, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn
 
 import typer
 
@@ -42,6 +42,9 @@ from chute.cli.output import (
     versions_table,
 )
 from chute.errors import ChuteError, ConfigError
+
+if TYPE_CHECKING:
+    from chute.config import Settings
 
 DEFAULT_URL = "http://127.0.0.1:9000"
 #: Seconds between polls of ``events --follow``.
@@ -112,27 +115,76 @@ def serve(
         str | None,
         typer.Option(envvar="CHUTE_DATABASE_URL", help="SQLAlchemy URL of the catalog."),
     ] = None,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="Run worker processes too.")
+    ] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(envvar="CHUTE_WORKER__PROCESSES", help="Worker processes (0: one per core)."),
+    ] = None,
 ) -> None:
-    """Run the Chute server until interrupted.
+    """Run the Chute server (API and workers) until interrupted.
 
     Flags win over CHUTE_* variables, which win over the configuration file.
     """
     # Imported here: the server stack is heavy, and client commands should start fast.
-    from chute.config import load_settings
     from chute.server import serve as run_server
 
+    settings = _settings(config, address, data_dir, database_url, processes)
     try:
-        settings = load_settings(
-            config, address=address, data_dir=data_dir, database_url=database_url
+        run_server(settings, workers=workers)
+    except ChuteError as exc:
+        fail(f"{exc.code}: {exc.message}")
+
+
+@app.command()
+def worker(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", envvar="CHUTE_CONFIG", help="TOML configuration file."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="CHUTE_DATA_DIR", help="Folder for the catalog and local blobs."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="CHUTE_DATABASE_URL", help="SQLAlchemy URL of the catalog."),
+    ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(envvar="CHUTE_WORKER__PROCESSES", help="Worker processes (0: one per core)."),
+    ] = None,
+) -> None:
+    """Run worker processes only, against a shared catalog and blob store (several
+    can run on one or many machines). SIGTERM drains them."""
+    from chute.server import work
+
+    settings = _settings(config, None, data_dir, database_url, processes)
+    try:
+        work(settings)
+    except ChuteError as exc:
+        fail(f"{exc.code}: {exc.message}")
+
+
+def _settings(
+    config: Path | None,
+    address: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    processes: int | None,
+) -> Settings:
+    from chute.config import load_settings
+
+    worker = {"processes": processes} if processes is not None else None
+    try:
+        return load_settings(
+            config, address=address, data_dir=data_dir, database_url=database_url, worker=worker
         )
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
-    try:
-        run_server(settings)
-    except ChuteError as exc:
-        fail(f"{exc.code}: {exc.message}")
 
 
 # --- buckets -----------------------------------------------------------------------------
@@ -478,3 +530,7 @@ def follow_events(
                 time.sleep(FOLLOW_INTERVAL)
     except KeyboardInterrupt:
         return
+
+
+# Processing commands register themselves on ``app``.
+from chute.cli import processing  # noqa: E402, F401

@@ -20,9 +20,10 @@ import dataclasses
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from chute.blobs import READ_CHUNK, BlobInfo, BlobReader, BlobStore
 from chute.catalog import (
@@ -65,6 +66,10 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: Ids of blobs kept in the catalog; store blob ids are bare hex, so they never clash.
 SMALL_BLOB_PREFIX = "c-"
+
+
+#: ``(session, event, version)``: sees each event in the transaction that records it.
+EventHook = Callable[[CatalogSession, EventRow, ObjectVersion], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +139,9 @@ class ObjectService:
         self.max_object_size = max_object_size
         #: Objects up to this size keep their bytes in the catalog (see ``small_blobs``).
         self.small_blob_limit = small_blob_limit
+        #: Called with every event inside its transaction (the pipeline router), so the
+        #: jobs an event triggers commit with it.
+        self.on_event: EventHook | None = None
 
     # --- buckets -------------------------------------------------------------------
 
@@ -464,23 +472,8 @@ class ObjectService:
         source: ObjectVersion | None = None,
         small: bytes | None = None,
     ) -> ObjectVersion:
-
         def work(session: CatalogSession) -> tuple[ObjectVersion, list[str]]:
-            freed: list[str] = []
-            target = _bucket(session, bucket)
-            if small is not None and new.blob_id is not None:
-                session.add_small_blob(new.blob_id, small)
-            if source is not None and not _still_there(session, source):
-                raise NoSuchKey(f"the copy source {source.key!r} was deleted meanwhile")
-            adding = new
-            if target.versioning is Versioning.ENABLED:
-                adding = dataclasses.replace(new, version_id=_new_version_id())
-            else:
-                self._drop_null_version(session, target, new.key, freed)
-            unversioned = target.versioning is Versioning.UNVERSIONED
-            version = session.add_version(target.id, adding, demote_latest=not unversioned)
-            self._record_event(session, event, target, version, context)
-            return version, _unused_blobs(session, freed)
+            return self.write_version(session, bucket, new, event, context, source, small)
 
         try:
             version, freed = self.catalog.run_write(work)
@@ -493,6 +486,39 @@ class ObjectService:
             raise
         self._delete_blobs(freed)
         return version
+
+    def write_version(
+        self,
+        session: CatalogSession,
+        bucket: str,
+        new: NewVersion,
+        event: EventName,
+        context: RequestContext | None,
+        source: ObjectVersion | None = None,
+        small: bytes | None = None,
+    ) -> tuple[ObjectVersion, list[str]]:
+        """Record ``new`` (whose bytes are already durable) as the latest version of its
+        key, with its event, inside the caller's transaction. Returns the version and the
+        store blobs it left unreferenced, to delete once the transaction has committed."""
+        freed: list[str] = []
+        target = _bucket(session, bucket)
+        if small is not None and new.blob_id is not None:
+            session.add_small_blob(new.blob_id, small)
+        if source is not None and not _still_there(session, source):
+            raise NoSuchKey(f"the copy source {source.key!r} was deleted meanwhile")
+        adding = new
+        if target.versioning is Versioning.ENABLED:
+            adding = dataclasses.replace(new, version_id=_new_version_id())
+        else:
+            self._drop_null_version(session, target, new.key, freed)
+        unversioned = target.versioning is Versioning.UNVERSIONED
+        version = session.add_version(target.id, adding, demote_latest=not unversioned)
+        self._record_event(session, event, target, version, context)
+        return version, _unused_blobs(session, freed)
+
+    def delete_blobs_later(self, blob_ids: list[str]) -> None:
+        """Delete store blobs a committed transaction left unreferenced."""
+        self._delete_blobs(blob_ids)
 
     def _drop_null_version(
         self, session: CatalogSession, bucket: Bucket, key: str, freed: list[str]
@@ -570,19 +596,24 @@ class ObjectService:
     ) -> None:
         context = context or RequestContext()
         created = name.startswith("ObjectCreated")
-        session.record_event(
-            event_time=now(),
-            event_name=name.value,
-            region=self.region,
-            bucket=bucket.name,
-            key=version.key,
-            version_id=None if bucket.versioning is Versioning.UNVERSIONED else version.version_id,
-            size=version.size if created else None,
-            etag=version.etag if created else None,
-            principal=context.principal,
-            source_ip=context.source_ip,
-            request_id=context.request_id,
-        )
+        fields: dict[str, Any] = {
+            "event_time": now(),
+            "event_name": name.value,
+            "region": self.region,
+            "bucket": bucket.name,
+            "key": version.key,
+            "version_id": (
+                None if bucket.versioning is Versioning.UNVERSIONED else version.version_id
+            ),
+            "size": version.size if created else None,
+            "etag": version.etag if created else None,
+            "principal": context.principal,
+            "source_ip": context.source_ip,
+            "request_id": context.request_id,
+        }
+        event_id = session.record_event(**fields)
+        if self.on_event is not None:
+            self.on_event(session, EventRow(id=event_id, **fields), version)
 
     def _delete_blobs(self, blob_ids: list[str]) -> None:
         """Delete store blobs after a commit (small blobs go with their transaction)."""

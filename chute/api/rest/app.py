@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import JSONResponse
 
 from chute import __version__
-from chute.api.rest import buckets, events, objects
+from chute.api.rest import buckets, events, objects, processing
 from chute.api.rest.errors import install_error_handlers
 from chute.runtime import Runtime
 
@@ -44,7 +44,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     api = APIRouter(prefix=PREFIX)
     api.add_api_route("/health", _health, methods=["GET"], summary="Liveness check")
-    for module in (buckets, objects, events):
+    for module in (buckets, objects, events, processing):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -1,0 +1,1 @@
+"""Pipelines: declarative routing of events to processing steps."""

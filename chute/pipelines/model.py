@@ -1,0 +1,169 @@
+"""Pipelines as the worker and router use them, compiled from the config.
+
+:func:`compile_pipelines` checks everything that needs the processors (each exists,
+accepts its options, and ``needs`` contain no cycle) and reports every problem at once,
+each naming its pipeline, step and field, so a broken config fails at start.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from chute.errors import ConfigError, UnknownProcessor
+from chute.pipelines.config import NAME, NotifyConfig, PipelineConfig, StepConfig, TriggerConfig
+from chute.processors.registry import ProcessorSpec, get_processor
+from chute.queue.retry import RetryPolicy
+
+#: The principal of writes made by pipelines; their events trigger nothing by default.
+PIPELINE_PRINCIPAL = "chute:pipeline/"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step ready to run: its processor, parsed options and limits."""
+
+    name: str
+    processor: ProcessorSpec
+    options: Any
+    raw_options: dict[str, Any]
+    needs: tuple[str, ...]
+    output_template: str
+    timeout_seconds: float
+    memory_mb: int
+    retry: RetryPolicy
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A compiled pipeline."""
+
+    name: str
+    trigger: TriggerConfig
+    steps: dict[str, Step]
+    output_bucket: str
+    notify: tuple[NotifyConfig, ...]
+
+    def matches(
+        self, event_name: str, bucket: str, key: str, size: int, content_type: str, principal: str
+    ) -> bool:
+        """Whether an event on an object starts this pipeline."""
+        trigger = self.trigger
+        if bucket != trigger.bucket or not key.startswith(trigger.prefix):
+            return False
+        if not any(fnmatch.fnmatchcase(event_name, pattern) for pattern in trigger.events):
+            return False
+        lowered = key.lower()
+        if trigger.suffix and not any(lowered.endswith(s.lower()) for s in trigger.suffix):
+            return False
+        if trigger.content_type and not fnmatch.fnmatch(content_type, trigger.content_type):
+            return False
+        if trigger.min_size is not None and size < trigger.min_size:
+            return False
+        if trigger.max_size is not None and size > trigger.max_size:
+            return False
+        return trigger.include_outputs or not principal.startswith(PIPELINE_PRINCIPAL)
+
+
+def compile_pipelines(
+    configs: Mapping[str, PipelineConfig], modules: list[str] | None = None
+) -> dict[str, Pipeline]:
+    """Check and compile the configured pipelines; raises ``ConfigError`` listing every
+    problem. ``modules`` are imported first, to register their processors."""
+    problems = import_modules(modules or [])
+    pipelines: dict[str, Pipeline] = {}
+    for name, config in configs.items():
+        if not NAME.match(name):
+            problems.append(
+                f"pipelines.{name}: pipeline names use 1-64 letters, digits, '.', '_' or '-'"
+            )
+        steps = {}
+        for index, step in enumerate(config.steps):
+            where = f"pipelines.{name}.steps[{index}] ({step.name})"
+            compiled = _compile_step(step, where, problems)
+            if compiled is not None:
+                steps[step.name] = compiled
+        problems += _cycles(name, config)
+        problems += _check_notify(name, config)
+        if config.enabled:
+            pipelines[name] = Pipeline(
+                name, config.trigger, steps, config.output_bucket, tuple(config.notify)
+            )
+    if problems:
+        raise ConfigError(problems)
+    return pipelines
+
+
+def import_modules(modules: list[str]) -> list[str]:
+    """Import processor modules; returns a problem per module that fails."""
+    problems = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            problems.append(f"worker.modules: cannot import {module!r}: {exc}")
+    return problems
+
+
+def _compile_step(step: StepConfig, where: str, problems: list[str]) -> Step | None:
+    try:
+        spec = get_processor(step.processor)
+    except UnknownProcessor as exc:
+        problems.append(f"{where}.processor: {exc.message}")
+        return None
+    try:
+        options = spec.parse_options(step.options)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{where}.options.{field}: {error['msg']}")
+        return None
+    except ValueError as exc:
+        problems.append(f"{where}.options: {exc}")
+        return None
+    retry = RetryPolicy(
+        step.retry.max_attempts, step.retry.base_delay, step.retry.max_delay, step.retry.jitter
+    )
+    return Step(
+        step.name,
+        spec,
+        options,
+        dict(step.options),
+        tuple(step.needs),
+        step.output or spec.output_template,
+        step.timeout_seconds,
+        step.memory_mb,
+        retry,
+    )
+
+
+def _cycles(name: str, config: PipelineConfig) -> list[str]:
+    needs = {step.name: set(step.needs) for step in config.steps}
+    done: set[str] = set()
+    while True:
+        ready = {step for step, deps in needs.items() if step not in done and deps <= done}
+        if not ready:
+            break
+        done |= ready
+    stuck = sorted(set(needs) - done)
+    if stuck:
+        return [f"pipelines.{name}.steps: 'needs' form a cycle through {', '.join(stuck)}"]
+    return []
+
+
+def _check_notify(name: str, config: PipelineConfig) -> list[str]:
+    from chute.notify.webhooks import WebhookSigner
+
+    problems = []
+    for index, notify in enumerate(config.notify):
+        secrets = [notify.secret] if isinstance(notify.secret, str) else notify.secret
+        try:
+            WebhookSigner(secrets)
+        except ValueError as exc:
+            problems.append(f"pipelines.{name}.notify[{index}].secret: {exc}")
+    return problems

@@ -1,0 +1,458 @@
+"""The pipeline service: hands jobs to workers and records how their attempts ended.
+
+Workers never write the catalog themselves. They claim :class:`Task` records through
+:meth:`PipelineService.claim` and give back :class:`Result` records, which
+:meth:`PipelineService.record` commits in one transaction per batch: outputs (as new
+versions in the output bucket, with lineage), extracted metadata, the step run, the job's
+new state, the steps it unblocks and the run's end with its notifications. A result is
+recorded only if its worker still holds the job (the attempt number is a fencing token),
+so a worker that lost its lease cannot record a second set of outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chute.catalog import Catalog, CatalogSession, NewVersion
+from chute.catalog.store import now
+from chute.errors import ChuteError
+from chute.events import EventName
+from chute.notify.webhooks import pipeline_payload
+from chute.objects.service import ObjectService, RequestContext, is_small_blob
+from chute.pipelines.model import PIPELINE_PRINCIPAL, Pipeline
+from chute.processors.base import SourceObject, StagedOutput
+from chute.queue.records import Job, LineageRecord, NewJob, Run, RunSource
+from chute.queue.retry import RetryPolicy
+from chute.queue.states import JobState, Outcome, RunState
+from chute.queue.store import QueueSession
+from chute.worker.messages import Result, Task
+
+log = logging.getLogger(__name__)
+
+#: Outcomes after which no further attempt is made, whatever the retry policy says.
+PERMANENT = frozenset({Outcome.REJECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Tasks to run, and results already known (a job whose step no longer exists)."""
+
+    tasks: list[Task]
+    failed: list[Result]
+
+
+class PipelineService:
+    """Claims tasks for workers and records their results."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        objects: ObjectService,
+        pipelines: dict[str, Pipeline],
+        clock: Callable[[], datetime] = now,
+    ) -> None:
+        self.catalog = catalog
+        self.objects = objects
+        self.pipelines = pipelines
+        self.clock = clock
+
+    # --- claiming ----------------------------------------------------------------------
+
+    def claim(self, worker: str, limit: int, lease: float) -> Claimed:
+        """Lease up to ``limit`` ready jobs to ``worker`` and describe them as tasks."""
+
+        def work(session: CatalogSession) -> Claimed:
+            queue = QueueSession(session.conn)
+            moment = self.clock()
+            jobs = queue.claim(worker, limit, moment + timedelta(seconds=lease), moment)
+            return self._tasks(session, queue, jobs)
+
+        return self.catalog.run_claim(work)
+
+    def _tasks(self, session: CatalogSession, queue: QueueSession, jobs: list[Job]) -> Claimed:
+        tasks: list[Task] = []
+        failed: list[Result] = []
+        runs = {run.id: run for run in queue.runs_by_id({job.run_id for job in jobs})}
+        for job in jobs:
+            try:
+                tasks.append(self._task(session, job, runs[job.run_id]))
+            except ChuteError as exc:
+                failed.append(_refused(job, exc.message, self.clock()))
+        return Claimed(tasks, failed)
+
+    def _task(self, session: CatalogSession, job: Job, run: Run) -> Task:
+        pipeline = self.pipelines.get(job.pipeline)
+        if pipeline is None:
+            raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
+        version = session.version_by_row(run.source_row) if run.source_row else None
+        if version is None or version.blob_id is None:
+            raise ChuteError(f"{run.bucket}/{run.key} version {run.version_id} no longer exists")
+        inline = session.small_blob(version.blob_id) if is_small_blob(version.blob_id) else None
+        source = SourceObject(
+            run.bucket,
+            run.key,
+            version.version_id,
+            version.size,
+            version.etag,
+            version.sha256,
+            version.content_type,
+            dict(version.user_metadata),
+        )
+        if job.kind == "notify":
+            return self._notify_task(job, pipeline, source, run, version.blob_id, inline)
+        step = pipeline.steps.get(job.step)
+        if step is None:
+            raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
+        return Task(
+            job.id,
+            job.attempt,
+            job.kind,
+            job.pipeline,
+            job.step,
+            step.processor.name,
+            step.raw_options,
+            step.output_template,
+            step.timeout_seconds,
+            step.memory_mb,
+            source,
+            run.event,
+            version.blob_id,
+            inline,
+        )
+
+    def _notify_task(
+        self,
+        job: Job,
+        pipeline: Pipeline,
+        source: SourceObject,
+        run: Run,
+        blob_id: str,
+        inline: bytes | None,
+    ) -> Task:
+        index = int(job.payload["notify"])
+        if index >= len(pipeline.notify):
+            raise ChuteError(f"pipeline {pipeline.name!r} has no notify[{index}] any more")
+        notify = pipeline.notify[index]
+        secrets = (notify.secret,) if isinstance(notify.secret, str) else tuple(notify.secret)
+        return Task(
+            job.id,
+            job.attempt,
+            job.kind,
+            job.pipeline,
+            job.step,
+            "notify.deliver",
+            {},
+            "",
+            notify.timeout_seconds,
+            0,
+            source,
+            run.event,
+            None,
+            None,
+            payload=job.payload,
+            secrets=secrets,
+        )
+
+    # --- recording -------------------------------------------------------------------
+
+    def record(self, results: list[Result], worker: str) -> None:
+        """Commit a batch of results; outputs of stale results are deleted."""
+        if not results:
+            return
+
+        def work(session: CatalogSession) -> list[str]:
+            unused: list[str] = []
+            for result in results:
+                unused += self._record_one(session, result, worker)
+            return unused
+
+        unused = self.catalog.run_write(work)
+        self.objects.delete_blobs_later(unused)
+
+    def _record_one(self, session: CatalogSession, result: Result, worker: str) -> list[str]:
+        queue = QueueSession(session.conn)
+        job = queue.fenced(result.job_id, result.attempt, worker)
+        if job is None:  # the lease was lost: another worker owns the job now
+            log.warning("dropping stale result of job %d attempt %d", result.job_id, result.attempt)
+            return _staged_blobs(result.outputs)
+        try:
+            with session.conn.begin_nested():
+                if result.outcome is Outcome.SUCCEEDED:
+                    return self._succeed(session, queue, job, result)
+                self._fail(queue, job, result)
+                return _staged_blobs(result.outputs)
+        except ChuteError as exc:  # e.g. the output bucket was deleted
+            failure = _refused(job, f"recording the outputs failed: {exc.message}", self.clock())
+            self._fail(queue, job, failure)
+            return _staged_blobs(result.outputs)
+
+    def _succeed(
+        self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
+    ) -> list[str]:
+        moment = self.clock()
+        run = queue.get_run(job.run_id)
+        assert run is not None
+        pipeline = self.pipelines.get(job.pipeline)
+        written, unused = self._write_outputs(session, job, run, pipeline, result.outputs)
+        report = dict(result.report)
+        if written:
+            report["outputs"] = [output.key for output in written]
+        step_run_id = queue.add_step_run(
+            job,
+            Outcome.SUCCEEDED,
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            report=report,
+        )
+        queue.add_lineage(
+            [
+                LineageRecord(
+                    run.id,
+                    job.id,
+                    step_run_id,
+                    job.step,
+                    output.bucket,
+                    output.key,
+                    output.version_id,
+                )
+                for output in written
+            ],
+            [output.row for output in written],
+        )
+        if result.metadata and run.source_row is not None:
+            queue.merge_object_metadata(run.source_row, result.metadata, moment)
+        queue.finish(job, JobState.SUCCEEDED, moment)
+        if job.kind == "step":
+            queue.unblock(run.id, moment)
+            if queue.run_complete(run.id) and queue.set_run_state(
+                run.id, RunState.SUCCEEDED, moment
+            ):
+                self._notify(queue, run, pipeline, "success", None, moment)
+        return unused
+
+    def _write_outputs(
+        self,
+        session: CatalogSession,
+        job: Job,
+        run: Run,
+        pipeline: Pipeline | None,
+        outputs: list[StagedOutput],
+    ) -> tuple[list[_Written], list[str]]:
+        if not outputs:
+            return [], []
+        if pipeline is None:
+            raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
+        context = RequestContext(
+            principal=PIPELINE_PRINCIPAL + job.pipeline, request_id=f"JOB{job.id:X}A{job.attempt}"
+        )
+        written, unused = [], []
+        for output in outputs:
+            new = NewVersion(
+                output.key,
+                "null",
+                output.blob_id or _inline_id(output),
+                output.size,
+                output.md5,
+                output.sha256,
+                output.content_type,
+                dict(output.metadata),
+            )
+            version, freed = self.objects.write_version(
+                session,
+                pipeline.output_bucket,
+                new,
+                EventName.OBJECT_CREATED_PUT,
+                context,
+                small=output.data,
+            )
+            written.append(
+                _Written(
+                    pipeline.output_bucket,
+                    version.key,
+                    version.version_id,
+                    version.id,
+                    version.size,
+                    version.content_type,
+                )
+            )
+            unused += freed
+        return written, unused
+
+    def _fail(self, queue: QueueSession, job: Job, result: Result) -> None:
+        moment = self.clock()
+        policy = self._policy(job)
+        decision = policy.decide(
+            job.attempt, delay=result.retry_delay, permanent=result.outcome in PERMANENT
+        )
+        error = result.error or result.outcome.value
+        queue.add_step_run(
+            job,
+            result.outcome,
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            error=error,
+            report=result.report,
+        )
+        if decision.run_at is not None:
+            queue.finish(
+                job,
+                JobState.RETRYABLE,
+                moment,
+                run_at=decision.run_at,
+                error=error,
+                traceback=result.traceback or "",
+            )
+            return
+        queue.finish(job, JobState.DEAD, moment, error=error, traceback=result.traceback or "")
+        if job.kind == "step" and queue.set_run_state(job.run_id, RunState.DEAD, moment):
+            run = queue.get_run(job.run_id)
+            assert run is not None
+            self._notify(
+                queue,
+                run,
+                self.pipelines.get(job.pipeline),
+                "failure",
+                f"step {job.step!r} is dead: {error}",
+                moment,
+            )
+
+    def _policy(self, job: Job) -> RetryPolicy:
+        pipeline = self.pipelines.get(job.pipeline)
+        if pipeline is not None and job.kind == "notify":
+            index = int(job.payload.get("notify", 0))
+            if index < len(pipeline.notify):
+                retry = pipeline.notify[index].retry
+                return RetryPolicy(
+                    job.max_attempts,
+                    retry.base_delay,
+                    retry.max_delay,
+                    retry.jitter,
+                    clock=self.clock,
+                )
+        step = pipeline.steps.get(job.step) if pipeline is not None else None
+        if step is None:
+            return RetryPolicy(job.max_attempts, clock=self.clock)
+        return dataclasses.replace(step.retry, max_attempts=job.max_attempts, clock=self.clock)
+
+    def _notify(
+        self,
+        queue: QueueSession,
+        run: Run,
+        pipeline: Pipeline | None,
+        when: str,
+        error: str | None,
+        moment: datetime,
+    ) -> None:
+        """Queue the pipeline's webhooks for a run that ended (``success``/``failure``)."""
+        if pipeline is None or not pipeline.notify:
+            return
+        outputs = [
+            {"bucket": r.bucket, "key": r.key, "version_id": r.version_id, "step": r.step}
+            for r in queue.lineage_of_runs([run.id])
+        ]
+        source = {"bucket": run.bucket, "key": run.key, "version_id": run.version_id}
+        kind = "pipeline.succeeded" if when == "success" else "pipeline.failed"
+        status = "succeeded" if when == "success" else "dead"
+        body = pipeline_payload(kind, pipeline.name, source, status, outputs, error, moment)
+        jobs = []
+        for index, notify in enumerate(pipeline.notify):
+            if when not in notify.on:
+                continue
+            for url in notify.urls:
+                msg_id = _message_id(run.id, when, index, url, moment)
+                payload = {"notify": index, "url": url, "body": body, "msg_id": msg_id}
+                jobs.append(
+                    NewJob(
+                        step=f"notify:{when}",
+                        kind="notify",
+                        payload=payload,
+                        max_attempts=notify.retry.max_attempts,
+                    )
+                )
+        source_ref = RunSource(run.bucket, run.key, run.version_id, run.source_row, run.event)
+        queue.add_jobs(run.id, pipeline.name, source_ref, jobs, moment)
+
+    # --- leases ------------------------------------------------------------------------
+
+    def extend(self, worker: str, job_ids: list[int], lease: float) -> None:
+        """Renew the leases of the jobs ``worker`` is running."""
+        until = self.clock() + timedelta(seconds=lease)
+        self.catalog.run_write(
+            lambda session: QueueSession(session.conn).extend_leases(worker, job_ids, until)
+        )
+
+    def release(self, tasks: list[Task], worker: str) -> None:
+        """Give back claimed tasks that never started (a draining worker)."""
+
+        def work(session: CatalogSession) -> None:
+            queue = QueueSession(session.conn)
+            for task in tasks:
+                job = queue.fenced(task.job_id, task.attempt, worker)
+                if job is not None:
+                    queue.release(job, self.clock())
+
+        if tasks:
+            self.catalog.run_write(work)
+
+    def reap(self) -> int:
+        """Fail the attempts of jobs whose worker stopped renewing the lease (it died):
+        they become retryable or dead like any failed attempt."""
+
+        def work(session: CatalogSession) -> int:
+            queue = QueueSession(session.conn)
+            moment = self.clock()
+            expired = queue.expired_leases(moment)
+            for job in expired:
+                lost = Result(
+                    job.id,
+                    job.attempt,
+                    Outcome.LOST,
+                    job.started_at or moment,
+                    moment,
+                    error=f"worker {job.worker} stopped renewing its lease",
+                )
+                self._fail(queue, job, lost)
+            return len(expired)
+
+        return self.catalog.run_write(work)
+
+    def next_due(self) -> datetime | None:
+        """When the earliest ready job is due."""
+        with self.catalog.read() as session:
+            return QueueSession(session.conn).next_due(self.clock())
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    bucket: str
+    key: str
+    version_id: str
+    row: int
+    size: int
+    content_type: str
+
+
+def _refused(job: Job, reason: str, moment: datetime) -> Result:
+    return Result(job.id, job.attempt, Outcome.REJECTED, moment, moment, error=reason)
+
+
+def _staged_blobs(outputs: list[StagedOutput]) -> list[str]:
+    return [output.blob_id for output in outputs if output.blob_id is not None]
+
+
+def _inline_id(output: StagedOutput) -> str:
+    import uuid
+
+    from chute.objects.service import SMALL_BLOB_PREFIX
+
+    return SMALL_BLOB_PREFIX + uuid.uuid4().hex
+
+
+def _message_id(run_id: int, when: str, index: int, url: str, moment: datetime) -> str:
+    digest = hashlib.sha256(f"{run_id}/{when}/{index}/{url}/{moment.isoformat()}".encode())
+    return "msg_" + digest.hexdigest()[:32]

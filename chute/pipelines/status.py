@@ -1,0 +1,244 @@
+"""Processing status and control: what happened to an object, which jobs exist, and
+the operator's levers (redrive dead jobs, reprocess objects with a pipeline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
+from chute.catalog.store import now
+from chute.errors import InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchPipeline
+from chute.objects.names import check_key
+from chute.pipelines.model import Pipeline
+from chute.pipelines.router import Router
+from chute.queue.records import Job, JobFilter, LineageRecord, Run, StepRun
+from chute.queue.states import JobState, ObjectStatus, RunState
+from chute.queue.store import QueueSession
+
+#: Most jobs one listing page returns.
+MAX_PAGE = 1000
+#: Most objects one reprocess call starts runs for.
+MAX_REPROCESS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """A page of jobs, newest first; ``next_cursor`` continues the listing."""
+
+    jobs: list[Job]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A run with its jobs, their attempts and its outputs."""
+
+    run: Run
+    jobs: list[Job]
+    attempts: dict[int, list[StepRun]]
+    outputs: list[LineageRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectProcessing:
+    """An object version's processing status and everything behind it."""
+
+    bucket: str
+    key: str
+    version_id: str
+    status: ObjectStatus
+    runs: list[RunView]
+    metadata: dict[str, Any]
+
+
+def object_status(runs: list[RunView]) -> ObjectStatus:
+    """Fold the runs of one version into one status (see :class:`ObjectStatus`)."""
+    if not runs:
+        return ObjectStatus.NONE
+    states = {view.run.state for view in runs}
+    if RunState.DEAD in states:
+        return ObjectStatus.DEAD
+    if states == {RunState.SUCCEEDED}:
+        return ObjectStatus.SUCCEEDED
+    jobs = [job for view in runs if view.run.state is RunState.ACTIVE for job in view.jobs]
+    if any(job.state is JobState.RETRYABLE for job in jobs):
+        return ObjectStatus.FAILED
+    if any(job.attempt > 0 for job in jobs):
+        return ObjectStatus.PROCESSING
+    return ObjectStatus.PENDING
+
+
+class StatusService:
+    """Reads processing state, and redrives and reprocesses."""
+
+    def __init__(self, catalog: Catalog, pipelines: dict[str, Pipeline], router: Router) -> None:
+        self.catalog = catalog
+        self.pipelines = pipelines
+        self.router = router
+
+    def status(self, bucket: str, key: str, version_id: str | None = None) -> ObjectProcessing:
+        """The processing status of a version (the latest by default)."""
+        check_key(key)
+        with self.catalog.read() as session:
+            version = _version(session, bucket, key, version_id)
+            queue = QueueSession(session.conn)
+            runs = queue.runs_of(bucket, key, version.version_id)
+            runs = [run for run in runs if run.source_row in (None, version.id)]
+            views = _views(queue, runs)
+            metadata = queue.object_metadata(version.id) or {}
+        return ObjectProcessing(
+            bucket, key, version.version_id, object_status(views), views, metadata
+        )
+
+    def jobs(self, where: JobFilter, cursor: int | None = None, limit: int = 100) -> JobPage:
+        """A page of jobs matching ``where``, newest first."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
+        with self.catalog.read() as session:
+            jobs = QueueSession(session.conn).list_jobs(where, cursor, limit + 1)
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return JobPage(jobs, jobs[-1].id if more else None)
+
+    def job(self, job_id: int) -> tuple[Job, list[StepRun]]:
+        """One job and its attempts."""
+        from chute.errors import NoSuchJob
+
+        with self.catalog.read() as session:
+            queue = QueueSession(session.conn)
+            job = queue.get_job(job_id)
+            if job is None:
+                raise NoSuchJob(f"no job {job_id}")
+            return job, queue.step_runs_of([job_id])
+
+    def counts(self, where: JobFilter) -> dict[JobState, int]:
+        with self.catalog.read() as session:
+            return QueueSession(session.conn).count_jobs(where)
+
+    def redrive(self, where: JobFilter) -> int:
+        """Make dead jobs matching ``where`` available again, each with a fresh set of
+        attempts; their runs become active again. Returns how many were redriven."""
+        where = JobFilter(
+            states=(JobState.DEAD,),
+            pipeline=where.pipeline,
+            bucket=where.bucket,
+            key_prefix=where.key_prefix,
+            since=where.since,
+            until=where.until,
+            job_ids=where.job_ids,
+        )
+
+        def work(session: CatalogSession) -> int:
+            return QueueSession(session.conn).redrive(where, self._max_attempts, now())
+
+        count = self.catalog.run_write(work)
+        if count:
+            self.router.on_jobs()
+        return count
+
+    def _max_attempts(self, job: Job) -> int:
+        pipeline = self.pipelines.get(job.pipeline)
+        step = pipeline.steps.get(job.step) if pipeline else None
+        return step.retry.max_attempts if step else 1
+
+    def reprocess(
+        self, pipeline_name: str, bucket: str, key: str | None = None, prefix: str | None = None
+    ) -> int:
+        """Start ``pipeline`` on one object (``key``) or every live object under
+        ``prefix``: a backfill after a pipeline changed. Returns the runs started."""
+        pipeline = self.pipelines.get(pipeline_name)
+        if pipeline is None:
+            raise NoSuchPipeline(f"no pipeline named {pipeline_name!r}")
+        if (key is None) == (prefix is None):
+            raise InvalidArgument("give either a key or a prefix")
+
+        def work(session: CatalogSession) -> int:
+            versions = _targets(session, bucket, key, prefix)
+            for version in versions:
+                self.router.start(session, pipeline, _reprocess_event(bucket, version), version)
+            return len(versions)
+
+        count = self.catalog.run_write(work)
+        if count:
+            self.router.on_jobs()
+        return count
+
+
+def _views(queue: QueueSession, runs: list[Run]) -> list[RunView]:
+    run_ids = [run.id for run in runs]
+    jobs = queue.jobs_of_runs(run_ids) if run_ids else []
+    attempts: dict[int, list[StepRun]] = {}
+    for attempt in queue.step_runs_of([job.id for job in jobs]) if jobs else []:
+        attempts.setdefault(attempt.job_id, []).append(attempt)
+    outputs = queue.lineage_of_runs(run_ids) if run_ids else []
+    return [
+        RunView(
+            run,
+            [j for j in jobs if j.run_id == run.id],
+            attempts,
+            [o for o in outputs if o.run_id == run.id],
+        )
+        for run in runs
+    ]
+
+
+def _version(
+    session: CatalogSession, bucket: str, key: str, version_id: str | None
+) -> ObjectVersion:
+    target = session.get_bucket(bucket)
+    if target is None:
+        raise NoSuchBucket(f"no bucket {bucket!r}")
+    if version_id is None:
+        version = session.latest_version(target.id, key)
+    else:
+        version = session.get_version(target.id, key, version_id)
+    if version is None:
+        raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
+    return version
+
+
+def _targets(
+    session: CatalogSession, bucket: str, key: str | None, prefix: str | None
+) -> list[ObjectVersion]:
+    target = session.get_bucket(bucket)
+    if target is None:
+        raise NoSuchBucket(f"no bucket {bucket!r}")
+    if key is not None:
+        version = session.latest_version(target.id, key)
+        if version is None or version.is_delete_marker:
+            raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
+        return [version]
+    assert prefix is not None
+    upper = _prefix_end(prefix)
+    versions = session.list_latest(target.id, prefix, upper, True, MAX_REPROCESS + 1)
+    if len(versions) > MAX_REPROCESS:
+        raise InvalidArgument(
+            f"more than {MAX_REPROCESS} objects under {prefix!r}; reprocess narrower prefixes"
+        )
+    return versions
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string above every key starting with ``prefix``."""
+    if not prefix:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _reprocess_event(bucket: str, version: ObjectVersion) -> EventRow:
+    """A synthetic event record for a reprocess run (no event is logged)."""
+    return EventRow(
+        id=0,
+        event_time=now(),
+        event_name="ObjectCreated:Put",
+        region="",
+        bucket=bucket,
+        key=version.key,
+        version_id=None if version.version_id == "null" else version.version_id,
+        size=version.size,
+        etag=version.etag,
+        principal="chute:reprocess",
+        source_ip="127.0.0.1",
+        request_id="REPROCESS",
+    )

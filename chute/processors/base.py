@@ -1,0 +1,318 @@
+"""What a processor is given and how it hands back results.
+
+A processor is a function of one :class:`Context` (or, for a batch processor, a list of
+them). The context gives it the source object (as a stream, or as a local file when a
+library needs a path), the S3 event record that triggered it, its validated options,
+an output writer and a logger. Outputs are staged by an :class:`OutputSink` and recorded
+in the catalog only when the whole step succeeds, so a failed or repeated attempt never
+leaves a partial set of outputs behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Protocol
+
+from chute.errors import ProcessingError
+
+#: Bytes per read or write when streaming inputs and outputs.
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """The object version a job processes."""
+
+    bucket: str
+    key: str
+    version_id: str
+    size: int
+    etag: str
+    sha256: str
+    content_type: str
+    user_metadata: dict[str, str] = field(default_factory=dict)
+
+    def template_vars(self) -> dict[str, str]:
+        """Variables every output key template may use.
+
+        For ``photos/2024/cat.jpg``: ``key`` the whole key, ``dir`` ``photos/2024``,
+        ``name`` ``cat.jpg``, ``stem`` ``photos/2024/cat``, ``base`` ``cat``, ``ext``
+        ``jpg``, plus ``bucket`` and ``version``."""
+        path = PurePosixPath(self.key)
+        suffix = path.suffix if path.name not in ("", path.suffix) else ""
+        stem = self.key[: len(self.key) - len(suffix)] if suffix else self.key
+        directory = self.key.rpartition("/")[0]
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "dir": directory,
+            "name": path.name,
+            "stem": stem,
+            "base": path.name[: len(path.name) - len(suffix)] if suffix else path.name,
+            "ext": suffix[1:],
+            "version": self.version_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StagedOutput:
+    """An output written during an attempt, not yet in the catalog."""
+
+    key: str
+    content_type: str
+    size: int
+    md5: str
+    sha256: str
+    #: Where the bytes are: a blob in the blob store, or (small outputs) inline.
+    blob_id: str | None = None
+    data: bytes | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class OutputSink(Protocol):
+    """Stores output bytes durably and describes them (the worker's sink writes to the
+    blob store; :class:`MemorySink` keeps them in memory for tests)."""
+
+    def write(
+        self, key: str, content_type: str, chunks: Iterable[bytes], metadata: dict[str, str]
+    ) -> StagedOutput: ...
+
+    def discard(self, outputs: list[StagedOutput]) -> None:
+        """Drop outputs of an attempt that will not be recorded."""
+
+
+class Input(Protocol):
+    """The source object's bytes."""
+
+    def open(self) -> IO[bytes]:
+        """A fresh binary stream over the whole object."""
+
+    def path(self) -> Path | None:
+        """A local file holding the bytes, if there already is one (else ``None``)."""
+
+
+class Context:
+    """Everything one job's processor gets; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        source: SourceObject,
+        source_input: Input,
+        sink: OutputSink,
+        options: Any = None,
+        event: dict[str, Any] | None = None,
+        output_template: str = "{key}",
+        pipeline: str = "",
+        step: str = "",
+        attempt: int = 1,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.source = source
+        self.options = options
+        #: The S3 event record (one element of ``Records``) that triggered the job.
+        self.event: dict[str, Any] = event or {}
+        self.pipeline = pipeline
+        self.step = step
+        self.attempt = attempt
+        self.log = logger or logging.getLogger(f"chute.processor.{step or 'local'}")
+        self.output_template = output_template
+        self.outputs: list[StagedOutput] = []
+        #: Metadata to store on the source version in the catalog (``meta.extract``).
+        self.metadata: dict[str, Any] = {}
+        #: A step's own findings (e.g. a validation summary), kept with its step run.
+        self.report: dict[str, Any] = {}
+        self._input = source_input
+        self._sink = sink
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+
+    # --- input ---------------------------------------------------------------------
+
+    def open(self) -> IO[bytes]:
+        """The source bytes as a binary stream (read it in chunks; it may be large)."""
+        return self._input.open()
+
+    def path(self) -> Path:
+        """The source bytes as a local file, downloaded first if they are not on local
+        disk already. Treat the file as read-only."""
+        existing = self._input.path()
+        if existing is not None:
+            return existing
+        target = self.temp_dir() / ("source" + PurePosixPath(self.source.key).suffix[:16])
+        if not target.exists():
+            with self.open() as stream, target.open("wb") as out:
+                shutil.copyfileobj(stream, out, CHUNK)
+        return target
+
+    def temp_dir(self) -> Path:
+        """A scratch folder removed when the attempt ends."""
+        if self._tempdir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="chute-step-")
+        return Path(self._tempdir.name)
+
+    # --- outputs -------------------------------------------------------------------
+
+    def output_key(self, **variables: Any) -> str:
+        """The key an output with these template variables gets: deterministic for a
+        (source version, step), so a rerun replaces its outputs instead of adding more."""
+        values = {"pipeline": self.pipeline, "step": self.step, **self.source.template_vars()}
+        values.update({name: str(value) for name, value in variables.items()})
+        try:
+            key = self.output_template.format_map(values)
+        except KeyError as exc:
+            raise ProcessingError(
+                f"output template {self.output_template!r} uses {{{exc.args[0]}}}, "
+                f"which is not one of: {', '.join(sorted(values))}"
+            ) from None
+        except (ValueError, IndexError) as exc:
+            raise ProcessingError(f"output template {self.output_template!r}: {exc}") from None
+        return key.lstrip("/")
+
+    def write_output(
+        self,
+        data: bytes | Path | Iterable[bytes],
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        **variables: Any,
+    ) -> str:
+        """Stage one output (bytes, a local file, or chunks) under the key the step's
+        template gives for ``variables``; returns that key."""
+        key = self.output_key(**variables)
+        if any(output.key == key for output in self.outputs):
+            raise ProcessingError(
+                f"two outputs of step {self.step!r} got the key {key!r}: its template "
+                f"{self.output_template!r} must tell them apart (variables: {sorted(variables)})"
+            )
+        chunks: Iterable[bytes]
+        if isinstance(data, bytes):
+            chunks = [data]
+        elif isinstance(data, Path):
+            chunks = _file_chunks(data)
+        else:
+            chunks = data
+        self.outputs.append(self._sink.write(key, content_type, chunks, metadata or {}))
+        return key
+
+    @contextmanager
+    def open_output(
+        self, *, content_type: str, metadata: dict[str, str] | None = None, **variables: Any
+    ) -> Iterator[IO[bytes]]:
+        """A writable file for one output, staged when the block exits without error."""
+        with tempfile.NamedTemporaryFile(dir=self.temp_dir(), delete=False) as handle:
+            yield handle
+        self.write_output(
+            Path(handle.name), content_type=content_type, metadata=metadata, **variables
+        )
+
+    def close(self) -> None:
+        """Remove scratch files (the worker calls this after every attempt)."""
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+# --- local implementations (tests, examples, `chute run-processor`) ------------------------
+
+
+class FileInput:
+    """An input that is already a local file."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def open(self) -> IO[bytes]:
+        return self.file.open("rb")
+
+    def path(self) -> Path | None:
+        return self.file
+
+
+class BytesInput:
+    """An input held in memory (small objects, tests)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def open(self) -> IO[bytes]:
+        import io
+
+        return io.BytesIO(self.data)
+
+    def path(self) -> Path | None:
+        return None
+
+
+class MemorySink:
+    """Keeps outputs in memory; tests read them back from :attr:`files`."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def write(
+        self, key: str, content_type: str, chunks: Iterable[bytes], metadata: dict[str, str]
+    ) -> StagedOutput:
+        import hashlib
+
+        data = b"".join(chunks)
+        self.files[key] = data
+        return StagedOutput(
+            key=key,
+            content_type=content_type,
+            size=len(data),
+            md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            sha256=hashlib.sha256(data).hexdigest(),
+            data=data,
+            metadata=dict(metadata),
+        )
+
+    def discard(self, outputs: list[StagedOutput]) -> None:
+        for output in outputs:
+            self.files.pop(output.key, None)
+
+
+def local_context(
+    file: Path | bytes,
+    *,
+    key: str = "input",
+    content_type: str = "application/octet-stream",
+    options: Any = None,
+    output_template: str = "{key}",
+    sink: MemorySink | None = None,
+    step: str = "local",
+) -> Context:
+    """A context over a local file or bytes, with a :class:`MemorySink` (for tests and
+    for trying a processor without a server)."""
+    import hashlib
+
+    data = file.read_bytes() if isinstance(file, Path) else file
+    source = SourceObject(
+        bucket="local",
+        key=key,
+        version_id="null",
+        size=len(data),
+        etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=content_type,
+    )
+    source_input: Input = FileInput(file) if isinstance(file, Path) else BytesInput(data)
+    return Context(
+        source=source,
+        source_input=source_input,
+        sink=sink or MemorySink(),
+        options=options,
+        output_template=output_template,
+        step=step,
+    )

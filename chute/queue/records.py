@@ -1,0 +1,121 @@
+"""Plain records the queue returns; callers never see rows or SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chute.queue.states import JobState, Outcome, RunState
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job to create with a run: a pipeline step (or a notification)."""
+
+    step: str
+    max_attempts: int
+    needs: list[str] = field(default_factory=list)
+    kind: str = "step"
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSource:
+    """The object version a run processes, and the event record that triggered it."""
+
+    bucket: str
+    key: str
+    version_id: str
+    source_row: int | None
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One pipeline applied to one object version."""
+
+    id: int
+    pipeline: str
+    bucket: str
+    key: str
+    version_id: str
+    source_row: int | None
+    event: dict[str, Any]
+    state: RunState
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job row: one step of one run (or one notification about it)."""
+
+    id: int
+    run_id: int
+    kind: str
+    pipeline: str
+    step: str
+    bucket: str
+    key: str
+    needs: list[str]
+    payload: dict[str, Any]
+    state: JobState
+    attempt: int
+    max_attempts: int
+    run_at: datetime
+    worker: str | None
+    lease_expires_at: datetime | None
+    started_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    last_error: str | None
+    last_traceback: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRun:
+    """One attempt of a job."""
+
+    id: int
+    job_id: int
+    attempt: int
+    worker: str | None
+    outcome: Outcome
+    started_at: datetime | None
+    ended_at: datetime
+    error: str | None
+    report: dict[str, Any]
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds() * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRecord:
+    """An output version and the run, job and attempt that wrote it."""
+
+    run_id: int
+    job_id: int
+    step_run_id: int
+    step: str
+    bucket: str
+    key: str
+    version_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which jobs a listing or a redrive covers; ``None`` fields match everything."""
+
+    states: tuple[JobState, ...] | None = None
+    pipeline: str | None = None
+    bucket: str | None = None
+    key_prefix: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    job_ids: tuple[int, ...] | None = None

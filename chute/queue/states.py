@@ -1,0 +1,69 @@
+"""The states a job, a run and an object's processing go through."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    """Where a job is in its life.
+
+    ``blocked``: waits for the steps it ``needs`` to succeed.
+    ``available``: ready to be claimed (``run_at`` has passed).
+    ``running``: claimed by a worker holding a lease until ``lease_expires_at``; if the
+    lease runs out (the worker died) the reaper makes the job retryable or dead.
+    ``retryable``: an attempt failed; claimable again from ``run_at`` (the backoff).
+    ``succeeded``: done; its outputs and metadata are recorded.
+    ``dead``: the dead-letter state: the last attempt failed or the processor rejected
+    the input. The last error and traceback are kept; a redrive makes it available.
+    """
+
+    BLOCKED = "blocked"
+    AVAILABLE = "available"
+    RUNNING = "running"
+    RETRYABLE = "retryable"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
+#: States a worker may claim from.
+READY_STATES = (JobState.AVAILABLE, JobState.RETRYABLE)
+
+
+class RunState(StrEnum):
+    """A run (one pipeline on one object version): ``active`` until every step has
+    succeeded (``succeeded``) or one is dead (``dead``; a redrive reactivates it)."""
+
+    ACTIVE = "active"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
+class ObjectStatus(StrEnum):
+    """An object version's processing status, over all the runs it triggered.
+
+    ``none``: no pipeline matched it. ``pending``: its jobs wait for a worker.
+    ``processing``: some step has started. ``failed``: an attempt failed and a retry is
+    scheduled. ``succeeded``: every run succeeded. ``dead``: some job is dead.
+    """
+
+    NONE = "none"
+    PENDING = "pending"
+    PROCESSING = "processing"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
+class Outcome(StrEnum):
+    """How one attempt ended (a step run's ``outcome``)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    OUT_OF_MEMORY = "out_of_memory"
+    CRASHED = "crashed"
+    LOST = "lost"
+    RETRY = "retry"
+    RELEASED = "released"

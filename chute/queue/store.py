@@ -1,0 +1,512 @@
+"""Every query the queue makes: runs, jobs, attempts, lineage, extracted metadata.
+
+:class:`QueueSession` works inside a catalog transaction (it wraps the same connection
+as :class:`~chute.catalog.CatalogSession`), so a run and its jobs are created in the
+transaction that records the triggering event, and a job's success is recorded in the
+transaction that records its outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from chute.queue.records import (
+    Job,
+    JobFilter,
+    LineageRecord,
+    NewJob,
+    Run,
+    RunSource,
+    StepRun,
+)
+from chute.queue.schema import jobs, lineage, object_metadata, runs, step_runs
+from chute.queue.states import READY_STATES, JobState, Outcome, RunState
+
+#: The PostgreSQL channel a commit that makes jobs ready notifies.
+CHANNEL = "chute_jobs"
+
+_param = sa.bindparam
+_job_columns = list(jobs.c)
+_READY = [state.value for state in READY_STATES]
+
+_INSERT_JOB = jobs.insert()
+_INSERT_STEP_RUN = step_runs.insert()
+_FENCED = sa.select(*_job_columns).where(
+    jobs.c.id == _param("id"),
+    jobs.c.state == JobState.RUNNING.value,
+    jobs.c.attempt == _param("attempt"),
+    jobs.c.worker == _param("worker"),
+)
+_FINISH = (
+    jobs.update()
+    .where(jobs.c.id == _param("job_id"))
+    .values(
+        state=_param("state"),
+        run_at=_param("run_at"),
+        worker=None,
+        lease_expires_at=None,
+        updated_at=_param("now"),
+        finished_at=_param("finished_at"),
+        last_error=_param("error"),
+        last_traceback=_param("traceback"),
+    )
+)
+_UNFINISHED_IN_RUN = (
+    sa.select(jobs.c.id)
+    .where(
+        jobs.c.run_id == _param("run_id"),
+        jobs.c.kind == "step",
+        jobs.c.state != JobState.SUCCEEDED.value,
+    )
+    .limit(1)
+)
+
+
+class QueueSession:
+    """Queue queries inside one catalog transaction."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    # --- creating work -------------------------------------------------------------
+
+    def create_run(
+        self, pipeline: str, source: RunSource, new_jobs: Sequence[NewJob], now: datetime
+    ) -> int:
+        """Add a run and its jobs: steps without ``needs`` are available at once, the
+        rest blocked until the steps they need have succeeded."""
+        result = self.conn.execute(
+            runs.insert().values(
+                pipeline=pipeline,
+                bucket=source.bucket,
+                key=source.key,
+                version_id=source.version_id,
+                source_row=source.source_row,
+                event=source.event,
+                state=RunState.ACTIVE.value,
+                created_at=now,
+            )
+        )
+        (run_id,) = result.inserted_primary_key or (0,)
+        self.add_jobs(int(run_id), pipeline, source, new_jobs, now)
+        return int(run_id)
+
+    def add_jobs(
+        self,
+        run_id: int,
+        pipeline: str,
+        source: RunSource,
+        new_jobs: Sequence[NewJob],
+        now: datetime,
+    ) -> None:
+        """Add jobs to an existing run (notifications, for instance)."""
+        rows = [_job_values(run_id, pipeline, source, job, now) for job in new_jobs]
+        if rows:
+            self.conn.execute(_INSERT_JOB, rows)
+            self.notify()
+
+    def notify(self) -> None:
+        """Tell workers in other processes that jobs became ready (PostgreSQL delivers
+        the notification when this transaction commits)."""
+        if self.postgres:
+            self.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+
+    # --- claiming and leases ---------------------------------------------------------
+
+    def claim(self, worker: str, limit: int, lease_until: datetime, now: datetime) -> list[Job]:
+        """Take up to ``limit`` ready jobs, oldest due first, leased to ``worker``.
+
+        On PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so
+        workers claiming at once never wait for each other or take the same job."""
+        ready = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.state.in_(_READY), jobs.c.run_at <= now)
+            .order_by(jobs.c.run_at, jobs.c.id)
+            .limit(limit)
+        )
+        if self.postgres:
+            ready = ready.with_for_update(skip_locked=True)
+        claim = (
+            jobs.update()
+            .where(jobs.c.id.in_(ready.scalar_subquery()))
+            .values(
+                state=JobState.RUNNING.value,
+                attempt=jobs.c.attempt + 1,
+                worker=worker,
+                lease_expires_at=lease_until,
+                started_at=now,
+                updated_at=now,
+            )
+            .returning(*_job_columns)
+        )
+        claimed = [_job(row) for row in self.conn.execute(claim)]
+        return sorted(claimed, key=lambda job: (job.run_at, job.id))
+
+    def extend_leases(self, worker: str, job_ids: Sequence[int], until: datetime) -> int:
+        """Push back the lease of ``worker``'s running jobs; returns how many it holds."""
+        if not job_ids:
+            return 0
+        result = self.conn.execute(
+            jobs.update()
+            .where(
+                jobs.c.id.in_(list(job_ids)),
+                jobs.c.worker == worker,
+                jobs.c.state == JobState.RUNNING.value,
+            )
+            .values(lease_expires_at=until)
+        )
+        return result.rowcount
+
+    def expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+        """Running jobs whose worker stopped renewing its lease."""
+        query = (
+            sa.select(*_job_columns)
+            .where(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < now)
+            .order_by(jobs.c.lease_expires_at)
+            .limit(limit)
+        )
+        return [_job(row) for row in self.conn.execute(query)]
+
+    def fenced(self, job_id: int, attempt: int, worker: str) -> Job | None:
+        """The job if ``worker`` still holds it at ``attempt`` (a result from a worker
+        whose lease was taken over is stale and must be dropped)."""
+        params = {"id": job_id, "attempt": attempt, "worker": worker}
+        row = self.conn.execute(_FENCED, params).first()
+        return _job(row) if row else None
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next ready job becomes due (``now`` or earlier if one is due)."""
+        query = sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.state.in_(_READY))
+        return self.conn.execute(query).scalar()
+
+    # --- finishing attempts ------------------------------------------------------------
+
+    def finish(
+        self,
+        job: Job,
+        state: JobState,
+        now: datetime,
+        *,
+        run_at: datetime | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        """Move a job out of ``running``: to ``succeeded``, ``retryable`` (due at
+        ``run_at``), ``dead`` or back to ``available`` (released unstarted)."""
+        terminal = state in (JobState.SUCCEEDED, JobState.DEAD)
+        self.conn.execute(
+            _FINISH,
+            {
+                "job_id": job.id,
+                "state": state.value,
+                "run_at": run_at or job.run_at,
+                "now": now,
+                "finished_at": now if terminal else None,
+                "error": error if error is not None else job.last_error,
+                "traceback": traceback if traceback is not None else job.last_traceback,
+            },
+        )
+        if state in READY_STATES and run_at is not None and run_at <= now:
+            self.notify()
+
+    def release(self, job: Job, now: datetime) -> None:
+        """Give back a claimed job that never started (a worker draining)."""
+        self.conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job.id, jobs.c.attempt == job.attempt)
+            .values(
+                state=JobState.AVAILABLE.value,
+                attempt=job.attempt - 1,
+                worker=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+        self.notify()
+
+    def add_step_run(
+        self,
+        job: Job,
+        outcome: Outcome,
+        *,
+        started_at: datetime | None,
+        ended_at: datetime,
+        error: str | None = None,
+        report: dict[str, Any] | None = None,
+    ) -> int:
+        """Record one attempt of ``job``."""
+        result = self.conn.execute(
+            _INSERT_STEP_RUN,
+            {
+                "job_id": job.id,
+                "attempt": job.attempt,
+                "worker": job.worker,
+                "outcome": outcome.value,
+                "started_at": started_at,
+                "ended_at": ended_at,
+                "error": error,
+                "report": report or {},
+            },
+        )
+        (step_run_id,) = result.inserted_primary_key or (0,)
+        return int(step_run_id)
+
+    def unblock(self, run_id: int, now: datetime) -> int:
+        """Make available the blocked jobs of a run whose needs have all succeeded."""
+        run_jobs = self.jobs_of_runs([run_id])
+        done = {job.step for job in run_jobs if job.state is JobState.SUCCEEDED}
+        ready = [
+            job.id for job in run_jobs if job.state is JobState.BLOCKED and set(job.needs) <= done
+        ]
+        if ready:
+            self.conn.execute(
+                jobs.update()
+                .where(jobs.c.id.in_(ready))
+                .values(state=JobState.AVAILABLE.value, run_at=now, updated_at=now)
+            )
+            self.notify()
+        return len(ready)
+
+    def run_complete(self, run_id: int) -> bool:
+        """Whether every step job of the run has succeeded."""
+        return self.conn.execute(_UNFINISHED_IN_RUN, {"run_id": run_id}).first() is None
+
+    def set_run_state(self, run_id: int, state: RunState, now: datetime) -> bool:
+        """Set a run's state; returns whether it changed."""
+        result = self.conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.state != state.value)
+            .values(state=state.value, finished_at=None if state is RunState.ACTIVE else now)
+        )
+        return result.rowcount > 0
+
+    def redrive(self, where: JobFilter, attempts: Callable[[Job], int], now: datetime) -> int:
+        """Make the matching dead jobs available with ``attempts(job)`` more attempts,
+        and reactivate their runs."""
+        dead = self.list_jobs(where, None, 1_000_000)
+        for job in dead:
+            self.conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job.id, jobs.c.state == JobState.DEAD.value)
+                .values(
+                    state=JobState.AVAILABLE.value,
+                    max_attempts=job.attempt + attempts(job),
+                    run_at=now,
+                    updated_at=now,
+                    finished_at=None,
+                )
+            )
+        run_ids = {job.run_id for job in dead if job.kind == "step"}
+        if run_ids:
+            still_dead = (
+                sa.select(jobs.c.id)
+                .where(
+                    jobs.c.run_id == runs.c.id,
+                    jobs.c.kind == "step",
+                    jobs.c.state == JobState.DEAD.value,
+                )
+                .exists()
+            )
+            self.conn.execute(
+                runs.update()
+                .where(runs.c.id.in_(run_ids), ~still_dead)
+                .values(state=RunState.ACTIVE.value, finished_at=None)
+            )
+        if dead:
+            self.notify()
+        return len(dead)
+
+    # --- lineage and metadata ----------------------------------------------------------
+
+    def add_lineage(self, records: Iterable[LineageRecord], output_rows: Sequence[int]) -> None:
+        """Link output versions to the run, job and attempt that wrote them."""
+        rows = [
+            {
+                "run_id": r.run_id,
+                "job_id": r.job_id,
+                "step_run_id": r.step_run_id,
+                "step": r.step,
+                "bucket": r.bucket,
+                "key": r.key,
+                "version_id": r.version_id,
+                "output_row": row_id,
+            }
+            for r, row_id in zip(records, output_rows, strict=True)
+        ]
+        if rows:
+            self.conn.execute(lineage.insert(), rows)
+
+    def lineage_of_runs(self, run_ids: Sequence[int]) -> list[LineageRecord]:
+        """Outputs of the given runs, oldest first."""
+        query = sa.select(lineage).where(lineage.c.run_id.in_(list(run_ids))).order_by(lineage.c.id)
+        return [
+            LineageRecord(
+                row.run_id,
+                row.job_id,
+                row.step_run_id,
+                row.step,
+                row.bucket,
+                row.key,
+                row.version_id,
+            )
+            for row in self.conn.execute(query)
+        ]
+
+    def source_of_output(self, bucket: str, key: str) -> tuple[Run, LineageRecord] | None:
+        """The run that most recently wrote ``bucket/key``, and that lineage record."""
+        query = (
+            sa.select(lineage)
+            .where(lineage.c.bucket == bucket, lineage.c.key == key)
+            .order_by(lineage.c.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        run = self.get_run(row.run_id)
+        record = LineageRecord(
+            row.run_id,
+            row.job_id,
+            row.step_run_id,
+            row.step,
+            row.bucket,
+            row.key,
+            row.version_id,
+        )
+        return (run, record) if run else None
+
+    def merge_object_metadata(self, source_row: int, values: dict[str, Any], now: datetime) -> None:
+        """Merge extracted metadata into what is stored for a version."""
+        current = self.object_metadata(source_row)
+        if current is None:
+            self.conn.execute(
+                object_metadata.insert().values(source_row=source_row, data=values, updated_at=now)
+            )
+            return
+        self.conn.execute(
+            object_metadata.update()
+            .where(object_metadata.c.source_row == source_row)
+            .values(data={**current, **values}, updated_at=now)
+        )
+
+    def object_metadata(self, source_row: int) -> dict[str, Any] | None:
+        query = sa.select(object_metadata.c.data).where(object_metadata.c.source_row == source_row)
+        row = self.conn.execute(query).first()
+        return dict(row[0]) if row else None
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get_job(self, job_id: int) -> Job | None:
+        row = self.conn.execute(sa.select(*_job_columns).where(jobs.c.id == job_id)).first()
+        return _job(row) if row else None
+
+    def get_run(self, run_id: int) -> Run | None:
+        row = self.conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        return _run(row) if row else None
+
+    def runs_by_id(self, run_ids: Iterable[int]) -> list[Run]:
+        query = sa.select(runs).where(runs.c.id.in_(list(run_ids)))
+        return [_run(row) for row in self.conn.execute(query)]
+
+    def runs_of(self, bucket: str, key: str, version_id: str | None = None) -> list[Run]:
+        """Runs for a key (or one version of it), oldest first."""
+        query = sa.select(runs).where(runs.c.bucket == bucket, runs.c.key == key)
+        if version_id is not None:
+            query = query.where(runs.c.version_id == version_id)
+        return [_run(row) for row in self.conn.execute(query.order_by(runs.c.id))]
+
+    def jobs_of_runs(self, run_ids: Sequence[int]) -> list[Job]:
+        query = sa.select(*_job_columns).where(jobs.c.run_id.in_(list(run_ids))).order_by(jobs.c.id)
+        return [_job(row) for row in self.conn.execute(query)]
+
+    def step_runs_of(self, job_ids: Sequence[int]) -> list[StepRun]:
+        query = (
+            sa.select(step_runs)
+            .where(step_runs.c.job_id.in_(list(job_ids)))
+            .order_by(step_runs.c.id)
+        )
+        return [_step_run(row) for row in self.conn.execute(query)]
+
+    def list_jobs(self, where: JobFilter, after_id: int | None, limit: int) -> list[Job]:
+        """Jobs matching ``where``, newest first, after the cursor ``after_id``."""
+        query = _filtered(sa.select(*_job_columns), where)
+        if after_id is not None:
+            query = query.where(jobs.c.id < after_id)
+        rows = self.conn.execute(query.order_by(jobs.c.id.desc()).limit(limit))
+        return [_job(row) for row in rows]
+
+    def count_jobs(self, where: JobFilter) -> dict[JobState, int]:
+        """How many jobs matching ``where`` are in each state."""
+        query = _filtered(sa.select(jobs.c.state, sa.func.count()), where).group_by(jobs.c.state)
+        return {JobState(state): count for state, count in self.conn.execute(query)}
+
+
+def _filtered(query: sa.Select[Any], where: JobFilter) -> sa.Select[Any]:
+    if where.states is not None:
+        query = query.where(jobs.c.state.in_([state.value for state in where.states]))
+    if where.pipeline is not None:
+        query = query.where(jobs.c.pipeline == where.pipeline)
+    if where.bucket is not None:
+        query = query.where(jobs.c.bucket == where.bucket)
+    if where.key_prefix:
+        query = query.where(jobs.c.key.startswith(where.key_prefix, autoescape=True))
+    if where.since is not None:
+        query = query.where(jobs.c.created_at >= where.since)
+    if where.until is not None:
+        query = query.where(jobs.c.created_at < where.until)
+    if where.job_ids is not None:
+        query = query.where(jobs.c.id.in_(list(where.job_ids)))
+    return query
+
+
+def _job_values(
+    run_id: int, pipeline: str, source: RunSource, job: NewJob, now: datetime
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "kind": job.kind,
+        "pipeline": pipeline,
+        "step": job.step,
+        "bucket": source.bucket,
+        "key": source.key,
+        "needs": list(job.needs),
+        "payload": job.payload,
+        "state": (JobState.BLOCKED if job.needs else JobState.AVAILABLE).value,
+        "attempt": 0,
+        "max_attempts": job.max_attempts,
+        "run_at": now,
+        "worker": None,
+        "lease_expires_at": None,
+        "started_at": None,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "last_error": None,
+        "last_traceback": None,
+    }
+
+
+def _job(row: Any) -> Job:
+    values = dict(row._mapping)
+    values["state"] = JobState(values["state"])
+    values["needs"] = list(values["needs"])
+    values["payload"] = dict(values["payload"])
+    return Job(**values)
+
+
+def _run(row: Any) -> Run:
+    values = dict(row._mapping)
+    values["state"] = RunState(values["state"])
+    return Run(**values)
+
+
+def _step_run(row: Any) -> StepRun:
+    values = dict(row._mapping)
+    values["outcome"] = Outcome(values["outcome"])
+    values["report"] = dict(values["report"] or {})
+    return StepRun(**values)

@@ -1,0 +1,202 @@
+"""The worker process: runs the tasks the pool sends it, one batch at a time.
+
+It holds no catalog connection: a :class:`~chute.worker.messages.Task` carries all an
+attempt needs, and the :class:`~chute.worker.messages.Result` goes back over the pipe.
+A task that hangs or crashes the process is dealt with by the pool, which kills or
+replaces this process; everything a processor raises is turned into a result here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from chute.blobs import BlobStore, open_blob_store
+from chute.config import BlobSettings
+from chute.errors import Reject, Retry
+from chute.pipelines.model import import_modules
+from chute.processors.base import Context
+from chute.processors.registry import ProcessorSpec, get_processor
+from chute.queue.states import Outcome
+from chute.worker.limits import die_with_parent, memory_cap
+from chute.worker.messages import Result, Task
+from chute.worker.staging import BlobInput, BlobSink
+
+log = logging.getLogger("chute.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildConfig:
+    """What a worker process needs to start (picklable)."""
+
+    blobs: BlobSettings
+    data_dir: Path
+    small_blob_limit: int
+    modules: tuple[str, ...]
+    log_level: str = "info"
+
+
+def main(conn: Connection, config: ChildConfig) -> None:
+    """Entry point of a worker process: serve tasks until the pipe closes."""
+    die_with_parent()
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    for problem in import_modules(list(config.modules)):
+        log.error("%s", problem)
+    runner = TaskRunner(open_blob_store(config.blobs, config.data_dir), config.small_blob_limit)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            tasks = conn.recv()
+        except (EOFError, OSError):
+            return
+        if tasks is None:
+            return
+        conn.send(runner.run(tasks))
+
+
+class TaskRunner:
+    """Runs tasks in this process and describes how each ended."""
+
+    def __init__(self, blobs: BlobStore, small_limit: int) -> None:
+        self.blobs = blobs
+        self.sink = BlobSink(blobs, small_limit)
+        self._options: dict[tuple[str, str, int], Any] = {}
+
+    def run(self, tasks: list[Task]) -> list[Result]:
+        """Run one task, or a batch of tasks of one batch-processor step."""
+        first = tasks[0]
+        if first.kind == "notify":
+            return [_deliver(task) for task in tasks]
+        started = _now()
+        try:
+            spec = get_processor(first.processor)
+            contexts = [self._context(task, spec) for task in tasks]
+        except Exception as exc:
+            return [_failure(task, exc, started) for task in tasks]
+        try:
+            return self._call(spec, tasks, contexts, started)
+        finally:
+            for context in contexts:
+                context.close()
+
+    def _call(
+        self, spec: ProcessorSpec, tasks: list[Task], contexts: list[Context], started: datetime
+    ) -> list[Result]:
+        try:
+            with memory_cap(max(task.memory_mb for task in tasks)):
+                if spec.batch is not None:
+                    spec.func(contexts)
+                else:
+                    spec.func(contexts[0])
+        except BaseException as exc:
+            for context in contexts:
+                self.sink.discard(context.outputs)
+            if not isinstance(exc, Exception | MemoryError):
+                raise
+            return [_failure(task, exc, started) for task in tasks]
+        ended = _now()
+        return [
+            Result(
+                task.job_id,
+                task.attempt,
+                Outcome.SUCCEEDED,
+                started,
+                ended,
+                outputs=context.outputs,
+                metadata=context.metadata,
+                report=context.report,
+            )
+            for task, context in zip(tasks, contexts, strict=True)
+        ]
+
+    def _context(self, task: Task, spec: ProcessorSpec) -> Context:
+        return Context(
+            source=task.source,
+            source_input=BlobInput(self.blobs, task.blob_id, task.inline),
+            sink=self.sink,
+            options=self._parsed_options(task, spec),
+            event=task.event,
+            output_template=task.output_template,
+            pipeline=task.pipeline,
+            step=task.step,
+            attempt=task.attempt,
+            logger=logging.getLogger(f"chute.step.{task.pipeline}.{task.step}"),
+        )
+
+    def _parsed_options(self, task: Task, spec: ProcessorSpec) -> Any:
+        key = (task.pipeline, task.step, hash(repr(sorted(task.options.items()))))
+        if key not in self._options:
+            self._options[key] = spec.parse_options(task.options)
+        return self._options[key]
+
+
+def _failure(task: Task, exc: BaseException, started: datetime) -> Result:
+    """The result of an attempt that raised ``exc``."""
+    ended = _now()
+    if isinstance(exc, Retry):
+        return Result(
+            task.job_id,
+            task.attempt,
+            Outcome.RETRY,
+            started,
+            ended,
+            error=exc.message,
+            retry_delay=exc.delay,
+        )
+    if isinstance(exc, Reject):
+        return Result(
+            task.job_id,
+            task.attempt,
+            Outcome.REJECTED,
+            started,
+            ended,
+            error=f"rejected: {exc.message}",
+        )
+    if isinstance(exc, MemoryError):
+        error = f"exceeded the step's memory cap of {task.memory_mb} MiB"
+        return Result(task.job_id, task.attempt, Outcome.OUT_OF_MEMORY, started, ended, error=error)
+    error = f"{type(exc).__name__}: {exc}"
+    return Result(
+        task.job_id,
+        task.attempt,
+        Outcome.FAILED,
+        started,
+        ended,
+        error=error,
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def _deliver(task: Task) -> Result:
+    """Deliver one pipeline notification (a signed webhook)."""
+    from chute.notify.webhooks import send
+
+    started = _now()
+    payload = task.payload
+    delivery = send(
+        payload["url"],
+        payload["body"],
+        list(task.secrets),
+        payload["msg_id"],
+        timeout=task.timeout_seconds,
+    )
+    try:
+        delivery.raise_for_outcome()
+    except (Retry, Reject) as exc:
+        return dataclasses.replace(_failure(task, exc, started), report=delivery.report())
+    return Result(
+        task.job_id, task.attempt, Outcome.SUCCEEDED, started, _now(), report=delivery.report()
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,221 @@
+"""The queue and pipeline service on SQLite and PostgreSQL, with the test as the worker:
+claims, fencing, retries on a fake clock, dead letters, redrive, joins, outputs,
+lineage, leases, and the outbox guarantee."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chute.config import load_settings
+from chute.errors import NoSuchBucket
+from chute.processors.base import StagedOutput
+from chute.queue.records import JobFilter
+from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
+from chute.runtime import Runtime, open_runtime
+from chute.worker.messages import Result, Task
+
+WORKER = "test-worker"
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self) -> None:
+        # Jobs are created on the real clock; this one starts just after it.
+        self.now = datetime.now(UTC) + timedelta(seconds=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def _pipelines(**extra: Any) -> dict[str, Any]:
+    steps = [
+        {
+            "name": "a",
+            "processor": "noop",
+            "retry": {"max_attempts": 3, "base_delay": 10, "jitter": False},
+        },
+        {"name": "b", "processor": "noop"},
+        {"name": "join", "processor": "noop", "needs": ["a", "b"]},
+    ]
+    return {"p": {"trigger": {"bucket": "inbox", "prefix": "in/"}, "steps": steps, **extra}}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def runtime(catalog_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
+    settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=_pipelines())
+    rt = open_runtime(settings)
+    rt.processing.clock = clock
+    yield rt
+    rt.close()
+
+
+def _claim(rt: Runtime, limit: int = 10) -> list[Task]:
+    claimed = rt.processing.claim(WORKER, limit, lease=30)
+    assert claimed.failed == []
+    return claimed.tasks
+
+
+def _ok(task: Task, clock: FakeClock, **fields: Any) -> Result:
+    return Result(task.job_id, task.attempt, Outcome.SUCCEEDED, clock(), clock(), **fields)
+
+
+def _failed(task: Task, clock: FakeClock, outcome: Outcome = Outcome.FAILED) -> Result:
+    return Result(task.job_id, task.attempt, outcome, clock(), clock(), error="boom")
+
+
+def _status(rt: Runtime, key: str = "in/x.txt") -> ObjectStatus:
+    return rt.status.status("inbox", key).status
+
+
+def test_an_upload_commits_its_jobs_and_steps_wait_for_their_needs(runtime, clock):
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    assert _status(runtime) is ObjectStatus.PENDING
+    tasks = _claim(runtime)
+    assert sorted(t.step for t in tasks) == ["a", "b"]  # join is blocked
+    assert _claim(runtime) == []
+    assert tasks[0].inline == b"hello"
+    assert tasks[0].source.key == "in/x.txt"
+    assert tasks[0].event["eventName"] == "ObjectCreated:Put"
+    assert _status(runtime) is ObjectStatus.PROCESSING
+
+    runtime.processing.record([_ok(tasks[0], clock)], WORKER)
+    assert _claim(runtime) == []  # the join needs both
+    runtime.processing.record([_ok(tasks[1], clock)], WORKER)
+    (join,) = _claim(runtime)
+    assert join.step == "join"
+    runtime.processing.record([_ok(join, clock)], WORKER)
+    found = runtime.status.status("inbox", "in/x.txt")
+    assert found.status is ObjectStatus.SUCCEEDED
+    assert found.runs[0].run.state is RunState.SUCCEEDED
+
+
+def test_objects_outside_the_trigger_start_nothing(runtime):
+    runtime.objects.put("inbox", "other/x.txt", [b"hello"])
+    assert _claim(runtime) == []
+    assert _status(runtime, "other/x.txt") is ObjectStatus.NONE
+
+
+def test_a_refused_write_leaves_no_jobs(runtime):
+    with pytest.raises(NoSuchBucket):
+        runtime.objects.put("missing", "in/x.txt", [b"hello"])
+    assert runtime.status.counts(JobFilter()) == {}
+
+
+def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clock):
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    first = {t.step: t for t in _claim(runtime)}
+    runtime.processing.record([_ok(first["b"], clock)], WORKER)
+    for attempt in (1, 2):
+        (task,) = [first["a"]] if attempt == 1 else _claim(runtime)
+        assert task.attempt == attempt
+        runtime.processing.record([_failed(task, clock)], WORKER)
+        assert _status(runtime) is ObjectStatus.FAILED
+        assert _claim(runtime) == []  # not due yet: base_delay 10 s, doubling
+        clock.advance(10 * 2 ** (attempt - 1))
+    (task,) = _claim(runtime)
+    runtime.processing.record([_failed(task, clock)], WORKER)
+    assert _status(runtime) is ObjectStatus.DEAD
+    dead = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
+    assert [(j.step, j.attempt, j.last_error) for j in dead] == [("a", 3, "boom")]
+
+    assert runtime.status.redrive(JobFilter(pipeline="p")) == 1
+    (again,) = _claim(runtime)
+    assert (again.step, again.attempt) == ("a", 4)
+    runtime.processing.record([_ok(again, clock)], WORKER)
+    (join,) = _claim(runtime)
+    runtime.processing.record([_ok(join, clock)], WORKER)
+    assert _status(runtime) is ObjectStatus.SUCCEEDED
+
+
+def test_a_rejected_input_is_dead_at_once(runtime, clock):
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    task = _claim(runtime)[0]
+    runtime.processing.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
+    (job,) = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
+    assert job.attempt == 1
+    assert job.max_attempts == 3
+
+
+def test_a_stale_result_is_dropped(runtime, clock):
+    """A worker whose lease expired cannot record a second set of outputs."""
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    first = {t.step: t for t in _claim(runtime)}["a"]
+    clock.advance(31)  # the lease (30 s) runs out: the worker is presumed dead
+    assert runtime.processing.reap() == 2
+    clock.advance(60)
+    second = {t.step: t for t in _claim(runtime)}["a"]
+    assert second.attempt == first.attempt + 1
+    output = StagedOutput("in/x/out.txt", "text/plain", 2, "m", "s", data=b"hi")
+    runtime.processing.record([_ok(first, clock, outputs=[output])], WORKER)
+    assert runtime.objects.list_objects("processed").objects == []
+    runtime.processing.record([_ok(second, clock, outputs=[output])], WORKER)
+    (written,) = runtime.objects.list_objects("processed").objects
+    assert written.key == "in/x/out.txt"
+    _job, attempts = runtime.status.job(second.job_id)
+    assert [a.outcome for a in attempts] == [Outcome.LOST, Outcome.SUCCEEDED]
+
+
+def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, clock):
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    task = {t.step: t for t in _claim(runtime)}["a"]
+    output = StagedOutput("in/x/out.txt", "text/plain", 2, "m", "s", data=b"hi")
+    runtime.processing.record(
+        [_ok(task, clock, outputs=[output], metadata={"mime": "text/plain"})], WORKER
+    )
+    found = runtime.status.status("inbox", "in/x.txt")
+    assert [(o.bucket, o.key, o.step) for o in found.runs[0].outputs] == [
+        ("processed", "in/x/out.txt", "a")
+    ]
+    assert found.metadata == {"mime": "text/plain"}
+    read = runtime.objects.open("processed", "in/x/out.txt")
+    assert b"".join(read.body) == b"hi"
+    # Outputs trigger nothing, even in a bucket a trigger watches.
+    assert runtime.status.reprocess("p", "inbox", key="in/x.txt") == 1
+    rerun = {t.step: t for t in _claim(runtime)}["a"]
+    runtime.processing.record([_ok(rerun, clock, outputs=[output])], WORKER)
+    listing = runtime.objects.list_objects("processed")
+    assert [o.key for o in listing.objects] == ["in/x/out.txt"]
+
+
+def test_concurrent_claims_never_share_a_job(runtime):
+    for index in range(40):
+        runtime.objects.put("inbox", f"in/{index}.txt", [b"x"])
+    claimed: list[list[int]] = []
+
+    def claim() -> None:
+        got: list[int] = []
+        while tasks := runtime.processing.claim(f"w{threading.get_ident()}", 3, 30).tasks:
+            got += [t.job_id for t in tasks]
+        claimed.append(got)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [job_id for got in claimed for job_id in got]
+    assert len(every) == len(set(every)) == 80
+
+
+def test_reprocess_a_prefix(runtime):
+    for index in range(3):
+        runtime.objects.put("inbox", f"in/{index}.txt", [b"x"])
+    runtime.objects.put("inbox", "other.txt", [b"x"])
+    _claim(runtime, 100)
+    assert runtime.status.reprocess("p", "inbox", prefix="in/") == 3
+    assert len(_claim(runtime, 100)) == 6

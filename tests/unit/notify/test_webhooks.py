@@ -1,0 +1,419 @@
+"""Signed webhooks against a real HTTP receiver on loopback, each request checked with the
+reference ``standardwebhooks`` library rather than with our own signer."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pydantic
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from chute.errors import Reject, Retry
+from chute.notify.webhooks import (
+    USER_AGENT,
+    Outcome,
+    WebhookSigner,
+    build_request,
+    deliver,
+    format_timestamp,
+    generate_secret,
+    pipeline_payload,
+    send,
+)
+from chute.processors.base import Context, local_context
+from chute.processors.registry import get_processor
+from chute.processors.webhook import WebhookOptions, event_type
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_SECRET = generate_secret()
+PAYLOAD = {"type": "object.created", "timestamp": "2024-05-01T12:00:00.000Z", "data": {"k": "é"}}
+
+
+@dataclass
+class Request:
+    """One request the receiver got."""
+
+    path: str
+    #: Names in lower case.
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """What the test server answers, and what it was sent."""
+
+    url: str
+    status: int = 200
+    #: Answers for particular paths, over :attr:`status`.
+    statuses: dict[str, int] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    #: When set, the handler waits for :attr:`release` before answering.
+    hold: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    requests: list[Request] = field(default_factory=list)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins handlers, so no socket outlives a test
+    receiver: Receiver
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:
+        receiver = self.server.receiver
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        receiver.requests.append(
+            Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        )
+        if receiver.hold:
+            receiver.release.wait(5)
+        try:
+            self.send_response(receiver.statuses.get(self.path, receiver.status))
+            for name, value in receiver.headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        except OSError:  # the client gave up waiting (the timeout test)
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port, recording every request."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server.receiver
+    server.receiver.release.set()
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+def verify(secret: str, request: Request) -> Any:
+    """The payload, if the reference library accepts the request's signature."""
+    return Webhook(secret).verify(request.body, request.headers)
+
+
+# --- signing -------------------------------------------------------------------------
+
+
+def test_delivered_request_verifies_with_the_reference_library(receiver: Receiver) -> None:
+    delivery = deliver(receiver.url + "/hook", PAYLOAD, SECRET, "msg_1")
+
+    assert delivery.outcome is Outcome.DELIVERED
+    assert (delivery.status_code, delivery.response_excerpt, delivery.error) == (200, "ok", None)
+    [request] = receiver.requests
+    assert verify(SECRET, request) == PAYLOAD
+    assert request.headers["webhook-id"] == "msg_1"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["user-agent"] == USER_AGENT
+    assert request.body == json.dumps(PAYLOAD, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_two_secrets_sign_for_either(receiver: Receiver) -> None:
+    deliver(receiver.url, PAYLOAD, [SECRET, OTHER_SECRET], "msg_rotate")
+
+    [request] = receiver.requests
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    assert verify(SECRET, request) == PAYLOAD
+    assert verify(OTHER_SECRET, request) == PAYLOAD
+    with pytest.raises(WebhookVerificationError):
+        verify(generate_secret(), request)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(
+            lambda r: Request(r.path, r.headers, r.body.replace(b"12:00", b"13:00")), id="body"
+        ),
+        pytest.param(
+            lambda r: Request(r.path, {**r.headers, "webhook-id": "msg_x"}, r.body), id="id"
+        ),
+    ],
+)
+def test_tampered_request_fails_verification(receiver: Receiver, tamper: Any) -> None:
+    deliver(receiver.url, PAYLOAD, SECRET, "msg_1")
+
+    [request] = receiver.requests
+    with pytest.raises(WebhookVerificationError):
+        verify(SECRET, tamper(request))
+
+
+def test_signature_matches_the_reference_for_a_given_time() -> None:
+    headers, body = build_request(PAYLOAD, SECRET, "msg_t", 1_700_000_000)
+
+    moment = datetime.fromtimestamp(1_700_000_000, UTC)
+    assert headers["webhook-timestamp"] == "1700000000"
+    assert headers["webhook-signature"] == Webhook(SECRET).sign("msg_t", moment, body.decode())
+
+
+def test_generated_secret_is_accepted_by_both_sides(receiver: Receiver) -> None:
+    secret = generate_secret()
+    deliver(receiver.url, PAYLOAD, WebhookSigner(secret), "msg_g")
+
+    assert secret.startswith("whsec_")
+    assert verify(secret, receiver.requests[0]) == PAYLOAD
+    with pytest.raises(ValueError, match="24 to 64 bytes"):
+        generate_secret(16)
+
+
+BAD_SECRETS = [
+    pytest.param("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must start with", id="no-prefix"),
+    pytest.param("whsec_not*base64!", "not valid base64", id="not-base64"),
+    pytest.param("whsec_c2hvcnQ=", "5-byte key", id="too-short"),
+    pytest.param("whsec_" + "QUFB" * 30, "90-byte key", id="too-long"),
+    pytest.param([], "at least one", id="none"),
+    pytest.param([SECRET, "whsec_"], "secret 2 of 2", id="one-of-several"),
+]
+
+
+@pytest.mark.parametrize(("secret", "message"), BAD_SECRETS)
+def test_bad_secret_is_refused_by_the_signer(secret: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        WebhookSigner(secret)
+
+
+@pytest.mark.parametrize(("secret", "message"), BAD_SECRETS)
+def test_bad_secret_fails_option_validation_without_showing_it(secret: Any, message: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message) as caught:
+        get_processor("notify.webhook").parse_options({"urls": ["http://x/"], "secret": secret})
+
+    assert "QUFB" not in str(caught.value)
+    assert "MfKQ9r8" not in str(caught.value)
+
+
+# --- outcomes ------------------------------------------------------------------------
+
+
+def test_server_error_asks_for_a_retry_with_the_step_backoff(receiver: Receiver) -> None:
+    receiver.status = 500
+
+    with pytest.raises(Retry) as caught:
+        deliver(receiver.url + "/hook", PAYLOAD, SECRET, "msg_1")
+
+    assert caught.value.delay is None
+    assert "HTTP 500" in caught.value.message
+    assert verify(SECRET, receiver.requests[0]) == PAYLOAD
+
+
+def test_rate_limit_retries_after_the_asked_delay(receiver: Receiver) -> None:
+    receiver.status, receiver.headers = 429, {"Retry-After": "3"}
+
+    with pytest.raises(Retry) as caught:
+        deliver(receiver.url, PAYLOAD, SECRET, "msg_1")
+
+    assert caught.value.delay == 3
+
+
+def test_retry_after_as_a_date_counts_from_the_clock(receiver: Receiver) -> None:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
+    receiver.status = 503
+    receiver.headers = {
+        "Retry-After": format_datetime(datetime(2024, 5, 1, 12, 2, tzinfo=UTC), True)
+    }
+
+    delivery = send(receiver.url, PAYLOAD, SECRET, "msg_1", clock=lambda: now)
+
+    assert (delivery.outcome, delivery.retry_after) == (Outcome.RETRY, 120)
+    assert receiver.requests[0].headers["webhook-timestamp"] == str(int(now))
+
+
+@pytest.mark.parametrize(("header", "delay"), [("soon", None), ("999999", 3600)])
+def test_unreasonable_retry_after_is_ignored_or_capped(
+    receiver: Receiver, header: str, delay: float | None
+) -> None:
+    receiver.status, receiver.headers = 503, {"Retry-After": header}
+
+    assert send(receiver.url, PAYLOAD, SECRET, "msg_1").retry_after == delay
+
+
+def test_not_found_is_rejected(receiver: Receiver) -> None:
+    receiver.status = 404
+
+    with pytest.raises(Reject) as caught:
+        deliver(receiver.url + "/hook?token=hush", PAYLOAD, SECRET, "msg_1")
+
+    assert f"{receiver.url}/hook answered HTTP 404" in caught.value.message
+    assert "hush" not in caught.value.message
+
+
+def test_redirect_is_not_followed(receiver: Receiver) -> None:
+    receiver.status, receiver.headers = 302, {"Location": receiver.url + "/elsewhere"}
+
+    with pytest.raises(Reject, match="HTTP 302"):
+        deliver(receiver.url, PAYLOAD, SECRET, "msg_1")
+
+    assert len(receiver.requests) == 1
+
+
+def test_refused_connection_asks_for_a_retry(closed_port_url: str) -> None:
+    delivery = send(closed_port_url, PAYLOAD, SECRET, "msg_1")
+
+    assert (delivery.outcome, delivery.status_code) == (Outcome.RETRY, None)
+    assert delivery.error is not None
+    assert "unreachable" in delivery.error
+    with pytest.raises(Retry):
+        delivery.raise_for_outcome()
+
+
+def test_timeout_asks_for_a_retry(receiver: Receiver) -> None:
+    receiver.hold = True
+
+    with pytest.raises(Retry, match=r"did not answer within 0\.2s"):
+        deliver(receiver.url, PAYLOAD, SECRET, "msg_1", timeout=0.2)
+
+    assert len(receiver.requests) == 1
+
+
+# --- payloads ------------------------------------------------------------------------
+
+
+def test_pipeline_payload_shape() -> None:
+    source = {"bucket": "in", "key": "a.jpg", "version_id": "v1", "size": 3, "etag": "e"}
+    output = {"bucket": "out", "key": "a/thumb.jpg", "version_id": "v9", "size": 1}
+    moment = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+
+    payload = pipeline_payload(
+        "pipeline.succeeded", "thumbs", source, "succeeded", [output], None, moment
+    )
+
+    assert payload == {
+        "type": "pipeline.succeeded",
+        "timestamp": "2024-05-01T12:00:00.250Z",
+        "data": {
+            "pipeline": "thumbs",
+            "status": "succeeded",
+            "object": source,
+            "outputs": [output],
+            "error": None,
+        },
+    }
+    assert format_timestamp(moment.timestamp()) == payload["timestamp"]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_timestamp(datetime(2024, 5, 1))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("ObjectCreated:Put", "object.created"),
+        ("ObjectRemoved:DeleteMarkerCreated", "object.removed"),
+        (None, "object.created"),
+    ],
+)
+def test_event_type_follows_the_s3_event_name(name: str | None, expected: str) -> None:
+    assert event_type({"eventName": name} if name else {}) == expected
+
+
+# --- the notify.webhook processor ----------------------------------------------------
+
+
+def _context(urls: list[str], secret: Any = SECRET) -> Context:
+    spec = get_processor("notify.webhook")
+    options = spec.parse_options({"urls": urls, "secret": secret, "timeout_seconds": 2})
+    ctx = local_context(b"hello", key="in/a.txt", content_type="text/plain", options=options)
+    ctx.pipeline, ctx.step = "notify", "hook"
+    return ctx
+
+
+def _run(ctx: Context) -> None:
+    get_processor("notify.webhook").func(ctx)
+
+
+def test_processor_posts_the_object_and_reports_the_delivery(receiver: Receiver) -> None:
+    ctx = _context([receiver.url + "/a"], [SECRET, OTHER_SECRET])
+    ctx.event = {"eventName": "ObjectCreated:Put", "eventTime": "2024-05-01T12:00:00.000Z"}
+
+    _run(ctx)
+
+    [request] = receiver.requests
+    payload = verify(OTHER_SECRET, request)
+    assert payload["type"] == "object.created"
+    assert payload["timestamp"] == "2024-05-01T12:00:00.000Z"
+    assert payload["data"]["event"] == ctx.event
+    assert payload["data"]["object"]["key"] == "in/a.txt"
+    assert payload["data"]["object"]["size"] == 5
+    [report] = ctx.report["deliveries"]
+    assert (report["url"], report["status_code"], report["error"]) == (
+        receiver.url + "/a",
+        200,
+        None,
+    )
+    assert report["duration_ms"] > 0
+
+
+def test_processor_tries_every_url_then_retries(receiver: Receiver) -> None:
+    receiver.statuses = {"/down": 503, "/gone": 410}
+    ctx = _context([receiver.url + "/down", receiver.url + "/gone", receiver.url + "/up"])
+
+    with pytest.raises(Retry, match=r"HTTP 503.*HTTP 410"):
+        _run(ctx)
+
+    assert [request.path for request in receiver.requests] == ["/down", "/gone", "/up"]
+    assert [report["status_code"] for report in ctx.report["deliveries"]] == [503, 410, 200]
+
+
+def test_processor_rejects_when_every_failure_is_permanent(receiver: Receiver) -> None:
+    receiver.statuses = {"/gone": 410}
+
+    with pytest.raises(Reject, match="HTTP 410"):
+        _run(_context([receiver.url + "/gone", receiver.url + "/up"]))
+
+
+def test_message_id_is_stable_across_runs_and_distinct_per_url(receiver: Receiver) -> None:
+    urls = [receiver.url + "/a", receiver.url + "/b"]
+
+    _run(_context(urls))
+    _run(_context(urls))
+
+    ids = [request.headers["webhook-id"] for request in receiver.requests]
+    assert ids[:2] == ids[2:]
+    assert ids[0] != ids[1]
+    assert all(msg_id.startswith("msg_") and len(msg_id) == 36 for msg_id in ids)
+
+
+@pytest.mark.parametrize(
+    ("urls", "message"),
+    [
+        ([], "at least 1 item"),
+        (["ftp://example.com/x"], "not an http or https URL"),
+        (["https://a.example/", "https://a.example/"], "listed more than once"),
+    ],
+)
+def test_processor_options_check_urls(urls: list[str], message: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message):
+        WebhookOptions.model_validate({"urls": urls, "secret": SECRET})
+
+
+def test_options_repr_hides_the_secret() -> None:
+    options = WebhookOptions.model_validate({"urls": ["https://a.example/"], "secret": SECRET})
+
+    assert SECRET not in repr(options)
