@@ -133,6 +133,8 @@ def serve(
     settings = _settings(config, address, data_dir, database_url, processes)
     try:
         run_server(settings, workers=workers)
+    except ConfigError as exc:
+        _config_problems(exc)
     except ChuteError as exc:
         fail(f"{exc.code}: {exc.message}")
 
@@ -163,6 +165,8 @@ def worker(
     settings = _settings(config, None, data_dir, database_url, processes)
     try:
         work(settings)
+    except ConfigError as exc:
+        _config_problems(exc)
     except ChuteError as exc:
         fail(f"{exc.code}: {exc.message}")
 
@@ -182,9 +186,14 @@ def _settings(
             config, address=address, data_dir=data_dir, database_url=database_url, worker=worker
         )
     except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(2) from None
+        _config_problems(exc)
+
+
+def _config_problems(exc: ConfigError) -> NoReturn:
+    """Print each configuration problem on its own line and exit 2."""
+    for problem in exc.problems:
+        typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(2) from None
 
 
 # --- buckets -----------------------------------------------------------------------------

@@ -120,8 +120,8 @@ def _compile_step(step: StepConfig, where: str, problems: list[str]) -> Step | N
         options = spec.parse_options(step.options)
     except ValidationError as exc:
         for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            problems.append(f"{where}.options.{field}: {error['msg']}")
+            field = "".join(f".{part}" for part in error["loc"])
+            problems.append(f"{where}.options{field}: {error['msg']}")
         return None
     except ValueError as exc:
         problems.append(f"{where}.options: {exc}")

@@ -4,11 +4,11 @@ Every conversion is a stream of Arrow tables of at most ``batch_rows`` rows, fro
 for the source format to a writer for the target, so memory stays bounded however large
 the file (a JSON document excepted: it is read whole, up to ``max_json_bytes``).
 
-Column types: CSV columns are inferred by pyarrow from the file's first block (1 MiB); JSON
-and NDJSON columns from the first ``batch_rows`` records (a field every one of them leaves
-null gets the null type, and a nested object keeps the fields seen there). A later value
-that does not fit rejects the file, naming its row (row numbers as in
-:mod:`chute.processors.data_validate`).
+Column types: CSV columns are inferred by pyarrow from the first block of the file (1 MiB,
+or ``max_row_bytes`` for a file with longer rows); JSON and NDJSON columns from the first
+``batch_rows`` records (a field every one of them leaves null gets the null type, and a
+nested object keeps only the fields seen there). A later value that does not fit rejects
+the file, naming its row (row numbers as in :mod:`chute.processors.data_validate`).
 """
 
 from __future__ import annotations

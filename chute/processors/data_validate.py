@@ -262,6 +262,8 @@ def _ndjson_record(row: int, line: bytes, max_depth: int) -> Record:
         return Record(row, error=f"not valid JSON: {exc.msg} (column {exc.colno})")
     except RecursionError:
         return Record(row, error=TOO_DEEP)
+    if line.count(b"{") + line.count(b"[") <= max_depth:  # too few to nest deeper
+        return Record(row, value)
     return _depth_checked(row, value, max_depth)
 
 
@@ -301,15 +303,14 @@ def _depth_checked(row: int, value: Any, limit: int) -> Record:
 def deeper_than(value: Any, limit: int) -> bool:
     """Whether objects and arrays nest more than ``limit`` levels in ``value`` (walked
     without recursion, so any depth is safe to measure)."""
-    stack = [(value, 0)]
+    containers = (dict, list)
+    stack = [(value, 0)] if isinstance(value, containers) else []
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            if depth >= limit:
-                return True
-            stack.extend((child, depth + 1) for child in item)
+        if depth >= limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, containers))
     return False
 
 

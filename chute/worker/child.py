@@ -49,6 +49,8 @@ def main(conn: Connection, config: ChildConfig) -> None:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    # libvips narrates every operation at INFO; keep the step's own logs readable.
+    logging.getLogger("pyvips").setLevel(max(logging.WARNING, logging.getLogger().level))
     for problem in import_modules(list(config.modules)):
         log.error("%s", problem)
     runner = TaskRunner(open_blob_store(config.blobs, config.data_dir), config.small_blob_limit)

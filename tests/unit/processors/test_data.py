@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from chute.errors import Reject
 from chute.processors import data
 from chute.processors.base import Context, MemorySink, local_context
 from chute.processors.data_validate import deeper_than
+from chute.processors.registry import ProcessorSpec
 
 MIB = 1024 * 1024
 COLUMNS = [
@@ -40,10 +43,15 @@ USER_SCHEMA = {
 # --- helpers -----------------------------------------------------------------------------
 
 
+def _spec(func: Any) -> ProcessorSpec:
+    spec: ProcessorSpec = func.__chute_processor__
+    return spec
+
+
 def _context(
     func: Any, source: bytes | Path, key: str, sink: MemorySink | None = None, **options: Any
 ) -> Context:
-    spec = func.__chute_processor__
+    spec = _spec(func)
     return local_context(
         source,
         key=key,
@@ -91,11 +99,17 @@ def _nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+def test_importing_the_processors_leaves_heavy_libraries_unloaded() -> None:
+    code = "import sys, chute.processors.data; print({'pyarrow', 'jsonschema'} & set(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (result.returncode, result.stdout.strip()) == (0, "set()")
+
+
 # --- data.validate: options --------------------------------------------------------------
 
 
 def test_options_need_exactly_one_schema() -> None:
-    spec = data.validate.__chute_processor__  # type: ignore[attr-defined]
+    spec = _spec(data.validate)
     with pytest.raises(ValidationError, match="exactly one"):
         spec.parse_options({})
     with pytest.raises(ValidationError, match="exactly one"):
@@ -103,7 +117,7 @@ def test_options_need_exactly_one_schema() -> None:
 
 
 def test_options_check_the_schema_and_patterns() -> None:
-    spec = data.validate.__chute_processor__  # type: ignore[attr-defined]
+    spec = _spec(data.validate)
     with pytest.raises(ValidationError, match="not a valid JSON Schema"):
         spec.parse_options({"schema": {"type": "no-such-type"}})
     with pytest.raises(ValidationError, match="not a valid regular expression"):
@@ -304,6 +318,8 @@ def test_records_deeper_than_max_depth_are_invalid() -> None:
     assert report["errors"][0]["message"] == "nested too deeply: more than max_depth (64) levels"
     report = _report(f"[{record}]".encode(), "deep.json", schema=USER_SCHEMA, max_depth=200)
     assert report["invalid"] == 0
+    report = _report(f'{{"id": 1}}\n{record}\n'.encode(), "deep.ndjson", schema=USER_SCHEMA)
+    assert [(e["row"], e["message"][:17]) for e in report["errors"]] == [(2, "nested too deeply")]
 
 
 def test_deeper_than_counts_levels() -> None:
@@ -527,7 +543,7 @@ def test_convert_rejects(source: bytes, key: str, options: dict[str, Any], expec
 
 
 def test_convert_options_need_a_target() -> None:
-    spec = data.convert.__chute_processor__  # type: ignore[attr-defined]
+    spec = _spec(data.convert)
     with pytest.raises(ValidationError, match="to"):
         spec.parse_options({})
     assert spec.parse_options({"to": "csv", "compression": "none"}).batch_rows == 65536

@@ -1,0 +1,133 @@
+"""The worker pool with real worker processes: hostile processors each fail their
+attempt with a clear reason, the pool keeps serving, exhausted jobs die and can be
+redriven; batches; retries a processor asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chute.config import load_settings
+from chute.queue.records import JobFilter
+from chute.queue.states import JobState, ObjectStatus, Outcome
+from chute.runtime import Runtime, open_runtime
+from tests.e2e.conftest import wait_until
+
+FAST_RETRY = {"max_attempts": 2, "base_delay": 0.01, "jitter": False}
+
+
+def _step(name: str, processor: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "processor": processor, "retry": FAST_RETRY, **extra}
+
+
+PIPELINES = {
+    "hang": _step("hang", "test.hang", timeout_seconds=0.5),
+    "allocate": _step("allocate", "test.allocate", memory_mb=128),
+    "abort": _step("abort", "test.abort"),
+    "raise": _step("raise", "test.raise"),
+    "retry": _step("retry", "test.retry"),
+    "copy": _step("copy", "copy"),
+    "batch": _step("batch", "test.batch"),
+}
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    pipelines = {
+        name: {"trigger": {"bucket": "inbox", "prefix": f"{name}/"}, "steps": [step]}
+        for name, step in PIPELINES.items()
+    }
+    # Started by hand (reprocess), so that all its jobs are created in one transaction.
+    pipelines["batch"]["trigger"]["prefix"] = "never/"
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("pool"),
+        pipelines=pipelines,
+        worker={"processes": 2, "modules": ["tests.hostile"], "poll_seconds": 0.2},
+    )
+    rt = open_runtime(settings)
+    rt.start_workers()
+    yield rt
+    rt.close(grace=0)
+
+
+def _settled(rt: Runtime, key: str) -> ObjectStatus:
+    wait_until(
+        lambda: (
+            rt.status.status("inbox", key).status in (ObjectStatus.SUCCEEDED, ObjectStatus.DEAD)
+        ),
+        timeout=30,
+    )
+    return rt.status.status("inbox", key).status
+
+
+def _attempts(rt: Runtime, key: str) -> list[tuple[Outcome, str | None]]:
+    found = rt.status.status("inbox", key)
+    return [
+        (a.outcome, a.error) for view in found.runs for runs in view.attempts.values() for a in runs
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "outcome", "reason"),
+    [
+        ("hang", Outcome.TIMED_OUT, "timed out after 0.5 s"),
+        ("allocate", Outcome.OUT_OF_MEMORY, "memory cap of 128 MiB"),
+        ("abort", Outcome.CRASHED, "died of SIGABRT"),
+        ("raise", Outcome.FAILED, "ValueError: cannot handle raise/x"),
+    ],
+)
+def test_a_hostile_step_fails_each_attempt_then_dies(runtime, pipeline, outcome, reason):
+    key = f"{pipeline}/x"
+    runtime.objects.put("inbox", key, [b"data"])
+    assert _settled(runtime, key) is ObjectStatus.DEAD
+    attempts = _attempts(runtime, key)
+    assert len(attempts) == 2
+    for got, error in attempts:
+        assert got is outcome
+        assert error is not None
+        assert reason in error
+    # The pool carries on serving.
+    runtime.objects.put("inbox", f"copy/after-{pipeline}", [b"still here"])
+    assert _settled(runtime, f"copy/after-{pipeline}") is ObjectStatus.SUCCEEDED
+
+
+def test_a_dead_job_can_be_redriven(runtime):
+    runtime.objects.put("inbox", "raise/again", [b"data"])
+    assert _settled(runtime, "raise/again") is ObjectStatus.DEAD
+    assert runtime.status.redrive(JobFilter(pipeline="raise", key_prefix="raise/again")) == 1
+    wait_until(lambda: len(_attempts(runtime, "raise/again")) == 4, timeout=30)
+    assert _settled(runtime, "raise/again") is ObjectStatus.DEAD
+
+
+def test_a_processor_can_ask_for_a_retry(runtime):
+    runtime.objects.put("inbox", "retry/x", [b"data"])
+    assert _settled(runtime, "retry/x") is ObjectStatus.SUCCEEDED
+    assert [o for o, _ in _attempts(runtime, "retry/x")] == [Outcome.RETRY, Outcome.SUCCEEDED]
+
+
+def test_copy_writes_its_output_with_lineage(runtime):
+    runtime.objects.put("inbox", "copy/big", [b"x" * 200_000])
+    assert _settled(runtime, "copy/big") is ObjectStatus.SUCCEEDED
+    read = runtime.objects.open("processed", "copy/big")
+    assert b"".join(read.body) == b"x" * 200_000
+    found = runtime.status.status("inbox", "copy/big")
+    assert [o.key for o in found.runs[0].outputs] == ["copy/big"]
+
+
+def test_a_batch_processor_gets_jobs_together(runtime):
+    for index in range(4):
+        runtime.objects.put("inbox", f"batch/{index}", [b"x"])
+    assert runtime.status.reprocess("batch", "inbox", prefix="batch/") == 4
+    sizes = []
+    for index in range(4):
+        assert _settled(runtime, f"batch/{index}") is ObjectStatus.SUCCEEDED
+        found = runtime.status.status("inbox", f"batch/{index}")
+        sizes += [a.report["batch"] for runs in found.runs[0].attempts.values() for a in runs]
+    assert sizes == [4, 4, 4, 4]
+
+
+def test_no_job_is_left_running(runtime):
+    counts = runtime.status.counts(JobFilter(states=(JobState.RUNNING,)))
+    assert counts.get(JobState.RUNNING, 0) == 0
