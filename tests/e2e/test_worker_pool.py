@@ -35,12 +35,13 @@ PIPELINES = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    # The batch pipeline is started by hand (reprocess), so that all its jobs are
+    # created in one transaction.
+    prefixes = {name: f"{name}/" for name in PIPELINES} | {"batch": "never/"}
     pipelines = {
-        name: {"trigger": {"bucket": "inbox", "prefix": f"{name}/"}, "steps": [step]}
+        name: {"trigger": {"bucket": "inbox", "prefix": prefixes[name]}, "steps": [step]}
         for name, step in PIPELINES.items()
     }
-    # Started by hand (reprocess), so that all its jobs are created in one transaction.
-    pipelines["batch"]["trigger"]["prefix"] = "never/"
     settings = load_settings(
         data_dir=tmp_path_factory.mktemp("pool"),
         pipelines=pipelines,
