@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from chute.catalog import Catalog
+from tests.receiver import receiver  # noqa: F401 - a fixture for every layer
 from tests.services import POSTGRES_URL, require, require_postgres
 
 if TYPE_CHECKING:

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pydantic
@@ -32,79 +28,11 @@ from chute.notify.webhooks import (
 from chute.processors.base import Context, local_context
 from chute.processors.registry import get_processor
 from chute.processors.webhook import WebhookOptions, event_type
+from tests.receiver import Receiver, Request
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = generate_secret()
 PAYLOAD = {"type": "object.created", "timestamp": "2024-05-01T12:00:00.000Z", "data": {"k": "é"}}
-
-
-@dataclass
-class Request:
-    """One request the receiver got."""
-
-    path: str
-    #: Names in lower case.
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """What the test server answers, and what it was sent."""
-
-    url: str
-    status: int = 200
-    #: Answers for particular paths, over :attr:`status`.
-    statuses: dict[str, int] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    #: When set, the handler waits for :attr:`release` before answering.
-    hold: bool = False
-    release: threading.Event = field(default_factory=threading.Event)
-    requests: list[Request] = field(default_factory=list)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins handlers, so no socket outlives a test
-    receiver: Receiver
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        receiver = self.server.receiver
-        body = self.rfile.read(int(self.headers.get("content-length", "0")))
-        receiver.requests.append(
-            Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        )
-        if receiver.hold:
-            receiver.release.wait(5)
-        try:
-            self.send_response(receiver.statuses.get(self.path, receiver.status))
-            for name, value in receiver.headers.items():
-                self.send_header(name, value)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-        except OSError:  # the client gave up waiting (the timeout test)
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver on a loopback port, recording every request."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server.receiver
-    server.receiver.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @pytest.fixture
