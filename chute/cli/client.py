@@ -250,6 +250,20 @@ class ChuteClient:
         body = {"bucket": bucket, "key": key, "prefix": prefix}
         return self._json("POST", f"/pipelines/{quote(pipeline, safe='')}/reprocess", json=body)
 
+    def find(
+        self,
+        bucket: str,
+        where: list[str],
+        *,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int = 100,
+    ) -> JSON:
+        """Objects whose extracted metadata matches every ``FIELD=VALUE``."""
+        params = {"where": where, "prefix": prefix, "after": after, "limit": limit}
+        params = {k: v for k, v in params.items() if v is not None}
+        return self._json("GET", f"{_bucket_path(bucket)}/metadata", params=params)
+
     def pipelines(self) -> JSON:
         return self._json("GET", "/pipelines")
 

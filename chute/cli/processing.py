@@ -188,6 +188,27 @@ def reprocess(
 
 
 @app.command()
+def find(
+    ctx: typer.Context,
+    where: Annotated[str, typer.Argument(metavar="BUCKET[/PREFIX]", help="Where to look.")],
+    conditions: Annotated[
+        list[str], typer.Option("--where", "-w", help="FIELD[.FIELD...]=VALUE (repeatable).")
+    ],
+    limit: Limit = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find objects by the metadata steps extracted (e.g. -w image.format=jpeg)."""
+    location = parse_location(where)
+    with connect(ctx) as client:
+        answer = client.find(location.bucket, conditions, prefix=location.prefix, limit=limit)
+    if as_json:
+        print_json(answer)
+        return
+    for found in answer["objects"]:
+        typer.echo(f"{location.bucket}/{found['key']}")
+
+
+@app.command()
 def pipelines(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """The server's configured pipelines."""
     with connect(ctx) as client:

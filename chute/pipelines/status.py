@@ -3,6 +3,7 @@ the operator's levers (redrive dead jobs, reprocess objects with a pipeline)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from chute.queue.store import QueueSession
 
 #: Most jobs one listing page returns.
 MAX_PAGE = 1000
+_FIELD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Most objects one reprocess call starts runs for.
 MAX_REPROCESS = 10_000
 
@@ -91,6 +93,26 @@ class StatusService:
             bucket, key, version.version_id, object_status(views), views, metadata
         )
 
+    def find(
+        self,
+        bucket: str,
+        conditions: list[str],
+        prefix: str = "",
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Live objects whose extracted metadata matches every ``path=value`` condition
+        (``image.format=jpeg``, ``mime=text/csv``), in key order after ``after``."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
+        parsed = [_condition(text) for text in conditions]
+        with self.catalog.read() as session:
+            target = session.get_bucket(bucket)
+            if target is None:
+                raise NoSuchBucket(f"no bucket {bucket!r}")
+            queue = QueueSession(session.conn)
+            return queue.find_by_metadata(target.id, prefix, parsed, after, limit)
+
     def jobs(self, where: JobFilter, cursor: int | None = None, limit: int = 100) -> JobPage:
         """A page of jobs matching ``where``, newest first."""
         if not 1 <= limit <= MAX_PAGE:
@@ -163,6 +185,15 @@ class StatusService:
         if count:
             self.router.on_jobs()
         return count
+
+
+def _condition(text: str) -> tuple[tuple[str, ...], str]:
+    """``image.format=jpeg`` as ``(("image", "format"), "jpeg")``."""
+    path, sep, value = text.partition("=")
+    parts = tuple(path.split("."))
+    if not sep or not all(_FIELD.fullmatch(part) for part in parts):
+        raise InvalidArgument(f"{text!r} is not FIELD[.FIELD...]=VALUE")
+    return parts, value
 
 
 def _views(queue: QueueSession, runs: list[Run]) -> list[RunView]:

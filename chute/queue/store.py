@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from chute.catalog.schema import object_versions
 from chute.queue.records import (
     Job,
     JobFilter,
@@ -399,6 +400,34 @@ class QueueSession:
         row = self.conn.execute(query).first()
         return dict(row[0]) if row else None
 
+    def find_by_metadata(
+        self,
+        bucket_id: int,
+        prefix: str,
+        conditions: Sequence[tuple[tuple[str, ...], str]],
+        after_key: str | None,
+        limit: int,
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Live objects of a bucket whose extracted metadata has every ``(path, value)``
+        of ``conditions`` (a path into nested fields, compared as text), in key order:
+        ``(key, version_id, metadata)`` rows after ``after_key``."""
+        versions = object_versions
+        query = (
+            sa.select(versions.c.key, versions.c.version_id, object_metadata.c.data)
+            .join(object_metadata, object_metadata.c.source_row == versions.c.id)
+            .where(
+                versions.c.bucket_id == bucket_id,
+                versions.c.is_latest,
+                versions.c.key.startswith(prefix, autoescape=True),
+            )
+        )
+        for path, value in conditions:
+            query = query.where(_json_text(object_metadata.c.data, path, self.postgres) == value)
+        if after_key is not None:
+            query = query.where(versions.c.key > after_key)
+        rows = self.conn.execute(query.order_by(versions.c.key).limit(limit))
+        return [(row.key, row.version_id, dict(row.data)) for row in rows]
+
     # --- reading -----------------------------------------------------------------------
 
     def get_job(self, job_id: int) -> Job | None:
@@ -444,6 +473,20 @@ class QueueSession:
         """How many jobs matching ``where`` are in each state."""
         query = _filtered(sa.select(jobs.c.state, sa.func.count()), where).group_by(jobs.c.state)
         return {JobState(state): count for state, count in self.conn.execute(query)}
+
+
+def _json_text(column: Any, path: tuple[str, ...], postgres: bool) -> Any:
+    """A nested JSON field as text, the same on both engines (``true``/``false`` for
+    booleans, digits for numbers)."""
+    if postgres:
+        return column[path].as_string()
+    json_path = "$" + "".join(f'."{part}"' for part in path)
+    kind = sa.func.json_type(column, json_path)
+    return sa.case(
+        (kind == "true", "true"),
+        (kind == "false", "false"),
+        else_=sa.cast(sa.func.json_extract(column, json_path), sa.Text),
+    )
 
 
 def _filtered(query: sa.Select[Any], where: JobFilter) -> sa.Select[Any]:

@@ -61,6 +61,9 @@ def test_an_image_gets_thumbnails_and_metadata(demo: LiveServer, tmp_path: Path)
     assert found["metadata"]["image"]["width"] == 1200
     steps = {step["step"]: step for run in found["runs"] for step in run["steps"]}
     assert set(steps) == {"metadata", "thumbnails"}
+    assert chute(demo, "find", "inbox/holiday", "-w", "image.format=jpeg").split() == [
+        "inbox/holiday/photo.jpg"
+    ]
     thumb = httpx.get(f"{demo.url}/_/api/v1/buckets/processed/objects/holiday/photo/thumb-320.webp")
     image = pyvips.Image.new_from_buffer(thumb.content, "")
     assert (image.width, image.get("vips-loader")) == (320, "webpload_buffer")

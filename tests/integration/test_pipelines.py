@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chute.config import load_settings
-from chute.errors import NoSuchBucket
+from chute.errors import InvalidArgument, NoSuchBucket
 from chute.processors.base import StagedOutput
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
@@ -219,3 +219,28 @@ def test_reprocess_a_prefix(runtime):
     _claim(runtime, 100)
     assert runtime.status.reprocess("p", "inbox", prefix="in/") == 3
     assert len(_claim(runtime, 100)) == 6
+
+
+def test_objects_can_be_found_by_their_extracted_metadata(runtime, clock):
+    extracted = {
+        "in/a.jpg": {"mime": "image/jpeg", "image": {"width": 1200, "alpha": False}},
+        "in/b.png": {"mime": "image/png", "image": {"width": 1200, "alpha": True}},
+        "in/c.txt": {"mime": "text/plain"},
+    }
+    for key in extracted:
+        runtime.objects.put("inbox", key, [b"x"])
+    for task in _claim(runtime, 100):
+        metadata = extracted[task.source.key] if task.step == "a" else {}
+        runtime.processing.record([_ok(task, clock, metadata=metadata)], WORKER)
+
+    def keys(*where: str, prefix: str = "") -> list[str]:
+        return [key for key, _, _ in runtime.status.find("inbox", list(where), prefix)]
+
+    assert keys("image.width=1200") == ["in/a.jpg", "in/b.png"]
+    assert keys("image.width=1200", "image.alpha=true") == ["in/b.png"]
+    assert keys("mime=text/plain") == ["in/c.txt"]
+    assert keys("mime=image/jpeg", prefix="in/b") == []
+    found = runtime.status.find("inbox", ["image.alpha=false"])
+    assert found == [("in/a.jpg", "null", extracted["in/a.jpg"])]
+    with pytest.raises(InvalidArgument):
+        runtime.status.find("inbox", ["image..width=1"])

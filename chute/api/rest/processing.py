@@ -36,6 +36,25 @@ async def object_status(
     return JSONResponse(processing_view(found))
 
 
+@router.get("/buckets/{bucket}/metadata", summary="Find objects by extracted metadata")
+async def find_by_metadata(
+    request: Request,
+    bucket: str,
+    where: list[str] = Query(
+        default_factory=list, description="FIELD[.FIELD...]=VALUE, repeatable (all must hold)."
+    ),
+    prefix: str = "",
+    after: str | None = Query(None, description="The last key of the previous page."),
+    limit: int = Query(100, ge=1, le=1000),
+) -> JSONResponse:
+    """Live objects whose metadata (from steps such as ``meta.extract``) matches every
+    condition, compared as text; in key order."""
+    rows = await run_in_threadpool(_status(request).find, bucket, where, prefix, after, limit)
+    objects = [{"key": k, "version_id": v, "metadata": m} for k, v, m in rows]
+    next_after = objects[-1]["key"] if len(objects) == limit else None
+    return JSONResponse({"objects": objects, "next_after": next_after})
+
+
 def _filter(
     state: list[str] | None,
     pipeline: str | None,
