@@ -63,3 +63,14 @@ def batch(contexts: list[Context]) -> None:
     """Records how many jobs came in its batch."""
     for ctx in contexts:
         ctx.report["batch"] = len(contexts)
+
+
+@processor("test.wait")
+def wait_for_release(ctx: Context) -> None:
+    """Marks that it started (``<source>.started``), then waits for ``<source>.release``;
+    the source's bytes name the folder of both files."""
+    folder = Path(ctx.open().read().decode())
+    (folder / "started").write_text("")
+    while not (folder / "release").exists():
+        time.sleep(0.01)
+    ctx.write_output(b"released", content_type="text/plain")

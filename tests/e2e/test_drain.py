@@ -1,0 +1,57 @@
+"""Draining a worker pool (what SIGTERM does): running jobs finish within the grace
+period, or are released, unharmed, for another worker."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from chute.config import load_settings
+from chute.queue.states import JobState, ObjectStatus
+from chute.runtime import open_runtime
+from tests.e2e.conftest import wait_until
+
+
+def _runtime(tmp_path: Path):
+    pipelines = {
+        "wait": {"trigger": {"bucket": "inbox"}, "steps": [{"name": "w", "processor": "test.wait"}]}
+    }
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        pipelines=pipelines,
+        worker={"processes": 1, "modules": ["tests.hostile"], "poll_seconds": 0.2},
+    )
+    return open_runtime(settings)
+
+
+def test_a_running_job_finishes_within_the_grace_period(tmp_path: Path) -> None:
+    rt = _runtime(tmp_path)
+    pool = rt.start_workers()
+    rt.objects.put("inbox", "x", [str(tmp_path).encode()])
+    wait_until((tmp_path / "started").exists, timeout=30)
+    stopping = threading.Thread(target=pool.stop, kwargs={"grace": 60})
+    stopping.start()
+    (tmp_path / "release").write_text("")
+    stopping.join()
+    assert rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED
+    rt.pools.clear()
+    rt.close()
+
+
+def test_a_job_still_running_after_the_grace_period_is_released(tmp_path: Path) -> None:
+    rt = _runtime(tmp_path)
+    pool = rt.start_workers()
+    rt.objects.put("inbox", "x", [str(tmp_path).encode()])
+    wait_until((tmp_path / "started").exists, timeout=30)
+    pool.stop(grace=0)
+    rt.pools.clear()
+    found = rt.status.status("inbox", "x")
+    (job,) = found.runs[0].jobs
+    assert (job.state, job.attempt) == (JobState.AVAILABLE, 0)
+    assert found.status is ObjectStatus.PENDING
+    # Another worker takes it over and finishes it.
+    (tmp_path / "started").unlink()
+    (tmp_path / "release").write_text("")
+    rt.start_workers()
+    wait_until(lambda: rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED, 30)
+    rt.close()
