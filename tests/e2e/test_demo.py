@@ -125,3 +125,36 @@ def test_reprocess_runs_a_pipeline_again(demo: LiveServer, tmp_path: Path) -> No
         "again.parquet",
         "again.validation.json",
     ]
+
+
+def _error(found: dict[str, Any], step: str) -> str:
+    steps = {s["step"]: s for run in found["runs"] for s in run["steps"]}
+    error: str = steps[step]["error"]
+    return error
+
+
+def test_hostile_images_fail_clearly_and_the_pool_carries_on(
+    demo: LiveServer, tmp_path: Path
+) -> None:
+    from tests.unit.processors.test_image import _png_bomb
+
+    good = bytes(pyvips.Image.xyz(400, 300)[0].cast("uchar").jpegsave_buffer(Q=90))
+    png = bytes(pyvips.Image.xyz(400, 300)[0].cast("uchar").pngsave_buffer())
+    cases = {
+        "truncated.jpg": (good[: len(good) // 2], "damaged or unsupported image"),
+        "bomb.png": (_png_bomb(20_000), "over the limit of 100,000,000"),
+        "empty.jpg": (b"", "empty file"),
+    }
+    for name, (data, _) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        chute(demo, "put", str(tmp_path / name), f"inbox/hostile/{name}")
+    (tmp_path / "really-a.png.jpg").write_bytes(png)
+    chute(demo, "put", str(tmp_path / "really-a.png.jpg"), "inbox/hostile/png.jpg")
+    for name, (_, reason) in cases.items():
+        found = settled(demo, f"inbox/hostile/{name}")
+        assert found["status"] == "dead", name
+        assert reason in _error(found, "thumbnails"), name
+    found = settled(demo, "inbox/hostile/png.jpg")
+    assert found["status"] == "succeeded"
+    assert found["metadata"]["mime"] == "image/png"
+    assert found["metadata"]["type_mismatch"] is True
