@@ -132,6 +132,16 @@ class PipelineConfig(BaseModel):
         return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
+    def _check_loop(self) -> Self:
+        trigger = self.trigger
+        if trigger.include_outputs and trigger.bucket == self.output_bucket:
+            raise ValueError(
+                "include_outputs with the output bucket as the trigger bucket would process "
+                "the pipeline's own outputs forever; write them to another bucket"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_steps(self) -> Self:
         names = [step.name for step in self.steps]
         duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -49,6 +49,11 @@ class Pipeline:
     output_bucket: str
     notify: tuple[NotifyConfig, ...]
 
+    @property
+    def needed(self) -> frozenset[str]:
+        """Steps some other step waits for."""
+        return frozenset(need for step in self.steps.values() for need in step.needs)
+
     def matches(
         self, event_name: str, bucket: str, key: str, size: int, content_type: str, principal: str
     ) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chute.catalog import Catalog, CatalogSession, NewVersion
+from chute.catalog import Catalog, CatalogSession, NewVersion, ObjectVersion
 from chute.catalog.store import now
 from chute.errors import ChuteError
 from chute.events import EventName
@@ -69,42 +69,50 @@ class PipelineService:
         def work(session: CatalogSession) -> Claimed:
             queue = QueueSession(session.conn)
             moment = self.clock()
-            jobs = queue.claim(worker, limit, moment + timedelta(seconds=lease), moment)
+            until = moment + timedelta(seconds=lease)
+            jobs = queue.claim(worker, limit, until, moment, self._known_steps())
             return self._tasks(session, queue, jobs)
 
         return self.catalog.run_claim(work)
 
+    def _known_steps(self) -> list[tuple[str, str]]:
+        """The (pipeline, step) pairs this process can run: a worker on an older or
+        newer config than the job's leaves the job to workers that know it."""
+        pairs = []
+        for pipeline in self.pipelines.values():
+            pairs += [(pipeline.name, step) for step in pipeline.steps]
+            if pipeline.notify:
+                pairs += [(pipeline.name, "notify:success"), (pipeline.name, "notify:failure")]
+        return pairs
+
     def _tasks(self, session: CatalogSession, queue: QueueSession, jobs: list[Job]) -> Claimed:
         tasks: list[Task] = []
         failed: list[Result] = []
+        if not jobs:
+            return Claimed(tasks, failed)
         runs = {run.id: run for run in queue.runs_by_id({job.run_id for job in jobs})}
+        rows = {run.source_row for run in runs.values() if run.source_row is not None}
+        versions = {version.id: version for version in session.versions_by_rows(rows)}
+        small = [v.blob_id for v in versions.values() if v.blob_id and is_small_blob(v.blob_id)]
+        inline = session.small_blobs(small) if small else {}
         for job in jobs:
+            run = runs[job.run_id]
+            version = versions.get(run.source_row) if run.source_row is not None else None
             try:
-                tasks.append(self._task(session, job, runs[job.run_id]))
+                tasks.append(self._task(job, run, version, inline))
             except ChuteError as exc:
                 failed.append(_refused(job, exc.message, self.clock()))
         return Claimed(tasks, failed)
 
-    def _task(self, session: CatalogSession, job: Job, run: Run) -> Task:
+    def _task(
+        self, job: Job, run: Run, version: ObjectVersion | None, small: dict[str, bytes]
+    ) -> Task:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        version = session.version_by_row(run.source_row) if run.source_row else None
-        if version is None or version.blob_id is None:
-            raise ChuteError(f"{run.bucket}/{run.key} version {run.version_id} no longer exists")
-        inline = session.small_blob(version.blob_id) if is_small_blob(version.blob_id) else None
-        source = SourceObject(
-            run.bucket,
-            run.key,
-            version.version_id,
-            version.size,
-            version.etag,
-            version.sha256,
-            version.content_type,
-            dict(version.user_metadata),
-        )
+        source, blob_id, inline = _source(run, version, small, job.kind == "notify")
         if job.kind == "notify":
-            return self._notify_task(job, pipeline, source, run, version.blob_id, inline)
+            return self._notify_task(job, pipeline, source, run)
         step = pipeline.steps.get(job.step)
         if step is None:
             raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
@@ -121,7 +129,7 @@ class PipelineService:
             step.memory_mb,
             source,
             run.event,
-            version.blob_id,
+            blob_id,
             inline,
         )
 
@@ -131,8 +139,6 @@ class PipelineService:
         pipeline: Pipeline,
         source: SourceObject,
         run: Run,
-        blob_id: str,
-        inline: bytes | None,
     ) -> Task:
         index = int(job.payload["notify"])
         if index >= len(pipeline.notify):
@@ -180,25 +186,35 @@ class PipelineService:
         if job is None:  # the lease was lost: another worker owns the job now
             log.warning("dropping stale result of job %d attempt %d", result.job_id, result.attempt)
             return _staged_blobs(result.outputs)
-        try:
-            with session.conn.begin_nested():
-                if result.outcome is Outcome.SUCCEEDED:
-                    return self._succeed(session, queue, job, result)
-                self._fail(queue, job, result)
-                return _staged_blobs(result.outputs)
-        except ChuteError as exc:  # e.g. the output bucket was deleted
-            failure = _refused(job, f"recording the outputs failed: {exc.message}", self.clock())
-            self._fail(queue, job, failure)
+        if result.outcome is not Outcome.SUCCEEDED:
+            self._fail(queue, job, result)
             return _staged_blobs(result.outputs)
+        # Recording can be refused (a deleted output bucket, a value the database will
+        # not take): in a savepoint, so the refusal fails this attempt alone and the rest
+        # of the batch commits. Plain SQL savepoints, as in the committer.
+        session.conn.exec_driver_sql("SAVEPOINT chute_result")
+        try:
+            unused = self._succeed(session, queue, job, result)
+        except Exception as exc:
+            session.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT chute_result")
+            log.warning("recording job %d failed", job.id, exc_info=True)
+            self._fail(queue, job, _unrecordable(job, exc, self.clock()))
+            unused = _staged_blobs(result.outputs)
+        session.conn.exec_driver_sql("RELEASE SAVEPOINT chute_result")
+        return unused
 
     def _succeed(
         self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
     ) -> list[str]:
         moment = self.clock()
-        run = queue.get_run(job.run_id)
-        assert run is not None
         pipeline = self.pipelines.get(job.pipeline)
-        written, unused = self._write_outputs(session, job, run, pipeline, result.outputs)
+        run = None
+        if result.outputs or result.metadata:
+            run = queue.get_run(job.run_id)
+        written: list[_Written] = []
+        unused: list[str] = []
+        if run is not None and result.outputs:
+            written, unused = self._write_outputs(session, job, run, pipeline, result.outputs)
         report = dict(result.report)
         if written:
             report["outputs"] = [output.key for output in written]
@@ -212,7 +228,7 @@ class PipelineService:
         queue.add_lineage(
             [
                 LineageRecord(
-                    run.id,
+                    job.run_id,
                     job.id,
                     step_run_id,
                     job.step,
@@ -224,16 +240,28 @@ class PipelineService:
             ],
             [output.row for output in written],
         )
-        if result.metadata and run.source_row is not None:
+        if result.metadata and run is not None and run.source_row is not None:
             queue.merge_object_metadata(run.source_row, result.metadata, moment)
         queue.finish(job, JobState.SUCCEEDED, moment)
         if job.kind == "step":
-            queue.unblock(run.id, moment)
-            if queue.run_complete(run.id) and queue.set_run_state(
-                run.id, RunState.SUCCEEDED, moment
-            ):
-                self._notify(queue, run, pipeline, "success", None, moment)
+            self._advance(queue, job, pipeline, moment)
         return unused
+
+    def _advance(
+        self, queue: QueueSession, job: Job, pipeline: Pipeline | None, moment: datetime
+    ) -> None:
+        """After a step succeeded: start the steps waiting for it, end a finished run."""
+        if pipeline is None or job.step in pipeline.needed:
+            queue.unblock(job.run_id, moment)
+        if (
+            queue.run_complete(job.run_id)
+            and queue.set_run_state(job.run_id, RunState.SUCCEEDED, moment)
+            and pipeline is not None
+            and pipeline.notify
+        ):
+            run = queue.get_run(job.run_id)
+            assert run is not None
+            self._notify(queue, run, pipeline, "success", None, moment)
 
     def _write_outputs(
         self,
@@ -435,6 +463,40 @@ class _Written:
     row: int
     size: int
     content_type: str
+
+
+def _source(
+    run: Run, version: ObjectVersion | None, small: dict[str, bytes], bytes_optional: bool
+) -> tuple[SourceObject, str | None, bytes | None]:
+    """What a run processes: its object version and where the bytes are. A run started
+    by a removal has no bytes (the processor sees the event and an empty input), nor
+    needs a notification about a run whose object was deleted since."""
+    if version is None or version.blob_id is None:
+        removal = str(run.event.get("eventName", "")).startswith("ObjectRemoved")
+        if not (removal or bytes_optional):
+            raise ChuteError(f"{run.bucket}/{run.key} version {run.version_id} no longer exists")
+        return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
+    inline = small.get(version.blob_id) if is_small_blob(version.blob_id) else None
+    source = SourceObject(
+        run.bucket,
+        run.key,
+        version.version_id,
+        version.size,
+        version.etag,
+        version.sha256,
+        version.content_type,
+        dict(version.user_metadata),
+    )
+    return source, version.blob_id, inline
+
+
+def _unrecordable(job: Job, exc: Exception, moment: datetime) -> Result:
+    """A failed attempt for a result that could not be recorded: permanent for a refusal
+    (``ChuteError``), retryable otherwise."""
+    if isinstance(exc, ChuteError):
+        return _refused(job, f"recording the outputs failed: {exc.message}", moment)
+    error = f"recording the result failed: {type(exc).__name__}: {exc}"
+    return Result(job.id, job.attempt, Outcome.FAILED, moment, moment, error=error)
 
 
 def _refused(job: Job, reason: str, moment: datetime) -> Result:

@@ -9,7 +9,7 @@ from typing import Any
 
 from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
 from chute.catalog.store import now
-from chute.errors import InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchPipeline
+from chute.errors import InvalidArgument, NoSuchBucket, NoSuchJob, NoSuchKey, NoSuchPipeline
 from chute.objects.names import check_key
 from chute.pipelines.model import Pipeline
 from chute.pipelines.router import Router
@@ -55,7 +55,10 @@ class ObjectProcessing:
 
 
 def object_status(runs: list[RunView]) -> ObjectStatus:
-    """Fold the runs of one version into one status (see :class:`ObjectStatus`)."""
+    """Fold the runs of one version into one status (see :class:`ObjectStatus`): the
+    newest run of each pipeline counts, so a successful reprocess clears a dead run."""
+    newest = {view.run.pipeline: view for view in sorted(runs, key=lambda v: v.run.id)}
+    runs = list(newest.values())
     if not runs:
         return ObjectStatus.NONE
     states = {view.run.state for view in runs}
@@ -63,7 +66,13 @@ def object_status(runs: list[RunView]) -> ObjectStatus:
         return ObjectStatus.DEAD
     if states == {RunState.SUCCEEDED}:
         return ObjectStatus.SUCCEEDED
-    jobs = [job for view in runs if view.run.state is RunState.ACTIVE for job in view.jobs]
+    jobs = [
+        job
+        for view in runs
+        if view.run.state is RunState.ACTIVE
+        for job in view.jobs
+        if job.kind == "step"
+    ]
     if any(job.state is JobState.RETRYABLE for job in jobs):
         return ObjectStatus.FAILED
     if any(job.attempt > 0 for job in jobs):
@@ -125,8 +134,6 @@ class StatusService:
 
     def job(self, job_id: int) -> tuple[Job, list[StepRun]]:
         """One job and its attempts."""
-        from chute.errors import NoSuchJob
-
         with self.catalog.read() as session:
             queue = QueueSession(session.conn)
             job = queue.get_job(job_id)
@@ -160,8 +167,15 @@ class StatusService:
         return count
 
     def _max_attempts(self, job: Job) -> int:
+        """Fresh attempts for a redriven job: its step's (or notification's) setting."""
         pipeline = self.pipelines.get(job.pipeline)
-        step = pipeline.steps.get(job.step) if pipeline else None
+        if pipeline is None:
+            return 1
+        if job.kind == "notify":
+            index = int(job.payload.get("notify", 0))
+            notify = pipeline.notify[index] if index < len(pipeline.notify) else None
+            return notify.retry.max_attempts if notify else 1
+        step = pipeline.steps.get(job.step)
         return step.retry.max_attempts if step else 1
 
     def reprocess(

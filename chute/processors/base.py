@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
-from chute.errors import ProcessingError
+from chute.errors import InvalidKey, ProcessingError
+from chute.objects.names import check_key
 
 #: Bytes per read or write when streaming inputs and outputs.
 CHUNK = 1024 * 1024
@@ -172,7 +173,14 @@ class Context:
             ) from None
         except (ValueError, IndexError) as exc:
             raise ProcessingError(f"output template {self.output_template!r}: {exc}") from None
-        return key.lstrip("/")
+        key = key.lstrip("/")
+        try:
+            check_key(key)
+        except InvalidKey as exc:
+            raise ProcessingError(
+                f"output template {self.output_template!r} gave an invalid key: {exc.message}"
+            ) from None
+        return key
 
     def write_output(
         self,

@@ -27,6 +27,8 @@ from chute.queue.records import (
 from chute.queue.schema import jobs, lineage, object_metadata, runs, step_runs
 from chute.queue.states import READY_STATES, JobState, Outcome, RunState
 
+#: Most dead jobs one redrive makes available again.
+REDRIVE_LIMIT = 100_000
 #: The PostgreSQL channel a commit that makes jobs ready notifies.
 CHANNEL = "chute_jobs"
 
@@ -34,6 +36,10 @@ _param = sa.bindparam
 _job_columns = list(jobs.c)
 _READY = [state.value for state in READY_STATES]
 
+# Written exactly as the partial indexes' predicates: SQLite uses a partial index only for
+# a query whose WHERE implies it, which a bound parameter never does.
+_READY_LITERAL = sa.text("jobs.state IN ('available', 'retryable')")
+_RUNNING_LITERAL = sa.text("jobs.state = 'running'")
 _INSERT_JOB = jobs.insert()
 _INSERT_STEP_RUN = step_runs.insert()
 _FENCED = sa.select(*_job_columns).where(
@@ -119,17 +125,27 @@ class QueueSession:
 
     # --- claiming and leases ---------------------------------------------------------
 
-    def claim(self, worker: str, limit: int, lease_until: datetime, now: datetime) -> list[Job]:
+    def claim(
+        self,
+        worker: str,
+        limit: int,
+        lease_until: datetime,
+        now: datetime,
+        steps: Sequence[tuple[str, str]] | None = None,
+    ) -> list[Job]:
         """Take up to ``limit`` ready jobs, oldest due first, leased to ``worker``.
 
         On PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so
-        workers claiming at once never wait for each other or take the same job."""
+        workers claiming at once never wait for each other or take the same job. ``steps``
+        limits the claim to those (pipeline, step) pairs."""
         ready = (
             sa.select(jobs.c.id)
-            .where(jobs.c.state.in_(_READY), jobs.c.run_at <= now)
+            .where(_READY_LITERAL, jobs.c.run_at <= now)
             .order_by(jobs.c.run_at, jobs.c.id)
             .limit(limit)
         )
+        if steps is not None:
+            ready = ready.where(sa.tuple_(jobs.c.pipeline, jobs.c.step).in_(list(steps)))
         if self.postgres:
             ready = ready.with_for_update(skip_locked=True)
         claim = (
@@ -167,7 +183,7 @@ class QueueSession:
         """Running jobs whose worker stopped renewing its lease."""
         query = (
             sa.select(*_job_columns)
-            .where(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at < now)
+            .where(_RUNNING_LITERAL, jobs.c.lease_expires_at < now)
             .order_by(jobs.c.lease_expires_at)
             .limit(limit)
         )
@@ -288,20 +304,26 @@ class QueueSession:
 
     def redrive(self, where: JobFilter, attempts: Callable[[Job], int], now: datetime) -> int:
         """Make the matching dead jobs available with ``attempts(job)`` more attempts,
-        and reactivate their runs."""
-        dead = self.list_jobs(where, None, 1_000_000)
+        and reactivate their runs. Jobs with the same fresh allowance are updated
+        together, in chunks, so a large redrive stays a few statements."""
+        dead = self.list_jobs(where, None, REDRIVE_LIMIT)
+        by_allowance: dict[int, list[Job]] = {}
         for job in dead:
-            self.conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job.id, jobs.c.state == JobState.DEAD.value)
-                .values(
-                    state=JobState.AVAILABLE.value,
-                    max_attempts=job.attempt + attempts(job),
-                    run_at=now,
-                    updated_at=now,
-                    finished_at=None,
+            by_allowance.setdefault(attempts(job), []).append(job)
+        for allowance, group in by_allowance.items():
+            for start in range(0, len(group), 500):
+                ids = [job.id for job in group[start : start + 500]]
+                self.conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id.in_(ids), jobs.c.state == JobState.DEAD.value)
+                    .values(
+                        state=JobState.AVAILABLE.value,
+                        max_attempts=jobs.c.attempt + allowance,
+                        run_at=now,
+                        updated_at=now,
+                        finished_at=None,
+                    )
                 )
-            )
         run_ids = {job.run_id for job in dead if job.kind == "step"}
         if run_ids:
             still_dead = (

@@ -9,8 +9,10 @@ replaces this process; everything a processor raises is turned into a result her
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import signal
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +27,7 @@ from chute.pipelines.model import import_modules
 from chute.processors.base import Context
 from chute.processors.registry import ProcessorSpec, get_processor
 from chute.queue.states import Outcome
-from chute.worker.limits import die_with_parent, memory_cap
+from chute.worker.limits import die_with_parent
 from chute.worker.messages import Result, Task
 from chute.worker.staging import BlobInput, BlobSink
 
@@ -46,6 +48,10 @@ class ChildConfig:
 def main(conn: Connection, config: ChildConfig) -> None:
     """Entry point of a worker process: serve tasks until the pipe closes."""
     die_with_parent()
+    # Ctrl-C and service managers signal the whole process group: the pool alone decides
+    # when a running step stops (it drains, then kills), so its processes ignore them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=config.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -94,11 +100,10 @@ class TaskRunner:
         self, spec: ProcessorSpec, tasks: list[Task], contexts: list[Context], started: datetime
     ) -> list[Result]:
         try:
-            with memory_cap(max(task.memory_mb for task in tasks)):
-                if spec.batch is not None:
-                    spec.func(contexts)
-                else:
-                    spec.func(contexts[0])
+            if spec.batch is not None:
+                spec.func(contexts)
+            else:
+                spec.func(contexts[0])
         except BaseException as exc:
             for context in contexts:
                 self.sink.discard(context.outputs)
@@ -114,8 +119,8 @@ class TaskRunner:
                 started,
                 ended,
                 outputs=context.outputs,
-                metadata=context.metadata,
-                report=context.report,
+                metadata=_json_safe(context.metadata),
+                report=_json_safe(context.report),
             )
             for task, context in zip(tasks, contexts, strict=True)
         ]
@@ -141,6 +146,13 @@ class TaskRunner:
         return self._options[key]
 
 
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as the catalog can store them: JSON, with anything else (dates, bytes,
+    custom objects) as its text."""
+    safe: dict[str, Any] = json.loads(json.dumps(values, default=str))
+    return safe
+
+
 def _failure(task: Task, exc: BaseException, started: datetime) -> Result:
     """The result of an attempt that raised ``exc``."""
     ended = _now()
@@ -164,7 +176,7 @@ def _failure(task: Task, exc: BaseException, started: datetime) -> Result:
             error=f"rejected: {exc.message}",
         )
     if isinstance(exc, MemoryError):
-        error = f"exceeded the step's memory cap of {task.memory_mb} MiB"
+        error = "ran out of memory (the machine's, or the process's address space)"
         return Result(task.job_id, task.attempt, Outcome.OUT_OF_MEMORY, started, ended, error=error)
     error = f"{type(exc).__name__}: {exc}"
     return Result(

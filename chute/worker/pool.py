@@ -2,31 +2,33 @@
 
 One pool runs in ``chute serve`` (beside the API) or ``chute worker`` (alone). It keeps
 a few claimed tasks in a local buffer so a process that finishes a task gets the next
-one without waiting for the database, and it enforces each attempt's hard timeout by
-killing the process running it. Its threads:
+one without waiting for the database. Its threads:
 
-* the *claim loop* tops the buffer up whenever it is woken (new jobs, a freed slot) or
-  the next retry falls due, and otherwise sleeps up to ``poll_seconds``;
-* the *collector* waits on every process's pipe and exit, records results, hands out
-  buffered tasks, kills overrunning attempts, replaces dead processes, renews leases
-  and reaps the expired leases of dead workers anywhere.
+* the *claim loop* tops the buffer up when it runs low, when woken by new jobs, or when
+  the next retry falls due; otherwise it sleeps up to ``poll_seconds``;
+* the *collector* waits on every process's pipe and exit, hands out buffered tasks,
+  kills attempts that overrun their timeout or memory cap, and replaces dead processes
+  (with a growing delay when they die before they are ready);
+* the *recorder* commits results in batches (whatever arrived during the last commit);
+* the *lease keeper* renews the leases of every job this pool holds (buffered, running,
+  or waiting to be recorded) and reaps expired leases of dead workers anywhere.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
-import signal
+import queue
 import socket
 import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from multiprocessing.connection import wait
 from typing import Any
 
 from chute.pipelines.config import WorkerSettings
@@ -35,25 +37,31 @@ from chute.queue.states import Outcome
 from chute.queue.wakeup import JobSignal
 from chute.worker import child
 from chute.worker.messages import Result, Task
+from chute.worker.processes import WorkerProcess
 
 log = logging.getLogger(__name__)
 
-#: Extra seconds past a step's timeout before its process is killed (pipe latency).
-KILL_SLACK = 0.05
-#: How often the collector wakes to check deadlines and renew leases.
+#: How often the collector wakes to check deadlines and memory.
 TICK = 0.05
+#: Longest delay before restarting a process that keeps dying at start-up.
+MAX_RESPAWN_DELAY = 30.0
+
+
+class _Claim(Enum):
+    """How a claim went: the buffer was full, the claim got all it asked, or fewer."""
+
+    FULL = "full"
+    ALL = "all"
+    SHORT = "short"
 
 
 @dataclass
-class _Process:
-    """One worker process and what it is running."""
+class _Slot:
+    """A place for one worker process; empty while a restart waits out its delay."""
 
-    process: Any
-    conn: Connection
-    ready: bool = False
-    tasks: list[Task] = field(default_factory=list)
-    deadline: float = 0.0
-    started: float = 0.0
+    process: WorkerProcess | None
+    start_failures: int = 0
+    respawn_at: float = 0.0
 
 
 class WorkerPool:
@@ -77,24 +85,34 @@ class WorkerPool:
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._buffer: deque[Task] = deque()
-        self._processes: list[_Process] = []
+        self._slots: list[_Slot] = []
         self._stopping = threading.Event()
         self._draining = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}
         self._batch_limits = self._batch_sizes()
         #: When each buffered task of a batch step was claimed (monotonic seconds).
         self._claimed_at: dict[int, float] = {}
+        #: Results waiting for the recorder thread (``None`` stops it).
+        self._results: queue.SimpleQueue[list[Result] | None] = queue.SimpleQueue()
+        #: Jobs whose results are collected but not yet recorded (leases still renewed).
+        self._recording: set[int] = set()
         self.completed = 0
 
     # --- life cycle ------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the worker processes and the pool's threads."""
-        self._processes = [self._spawn() for _ in range(self.size)]
-        for target, name in ((self._claim_loop, "claim"), (self._collect_loop, "collect")):
+        self._slots = [_Slot(self._spawn()) for _ in range(self.size)]
+        loops = {
+            "claim": self._claim_loop,
+            "collect": self._collect_loop,
+            "record": self._record_loop,
+            "lease": self._lease_loop,
+        }
+        for name, target in loops.items():
             thread = threading.Thread(target=target, name=f"chute-{name}", daemon=True)
             thread.start()
-            self._threads.append(thread)
+            self._threads[name] = thread
 
     def stop(self, grace: float | None = None) -> None:
         """Drain: claim nothing more, release buffered tasks, let running attempts finish
@@ -103,77 +121,74 @@ class WorkerPool:
         grace = self.settings.drain_seconds if grace is None else grace
         self._draining.set()
         self._waker.notify()
-        with self._lock:
-            buffered = list(self._buffer)
-            self._buffer.clear()
-        self.service.release(buffered, self.name)
+        self._threads["claim"].join()  # no claim is in flight after this
+        self._release_buffer()
         deadline = time.monotonic() + grace
         while self._busy() and time.monotonic() < deadline:
             time.sleep(TICK)
         self._stopping.set()
-        for thread in self._threads:
-            thread.join()
+        self._threads["collect"].join()
+        self._results.put(None)  # the recorder records what was collected, then stops
+        self._threads["record"].join()
+        self._threads["lease"].join()
         self._release_running()
-        self._shutdown_processes()
+        for slot in self._slots:
+            if slot.process is not None:
+                slot.process.close()
         self.signal.unsubscribe(self._waker)
+
+    def _release_buffer(self) -> None:
+        with self._lock:
+            buffered = list(self._buffer)
+            self._buffer.clear()
+        self.service.release(buffered, self.name)
 
     def _busy(self) -> bool:
         with self._lock:
-            return any(p.tasks for p in self._processes)
+            return any(p.busy for p in self._live())
 
     def _release_running(self) -> None:
         with self._lock:
-            running = [task for p in self._processes for task in p.tasks]
-            for p in self._processes:
-                if p.tasks:
-                    p.process.kill()
+            running = [task for p in self._live() for task in p.tasks]
+            for p in self._live():
+                if p.busy:
+                    p.kill()
                     p.tasks = []
         self.service.release(running, self.name)
 
-    def _shutdown_processes(self) -> None:
-        for p in self._processes:
-            with contextlib.suppress(OSError):
-                p.conn.send(None)
-        for p in self._processes:
-            p.process.join(timeout=5)
-            if p.process.is_alive():
-                p.process.kill()
-                p.process.join()
-            p.conn.close()
+    def _spawn(self) -> WorkerProcess:
+        return WorkerProcess(self._context, self.child_config)
 
-    def _spawn(self) -> _Process:
-        parent, child_end = self._context.Pipe()
-        process = self._context.Process(
-            target=child.main,
-            args=(child_end, self.child_config),
-            daemon=True,
-            name="chute-worker",
-        )
-        process.start()
-        child_end.close()
-        return _Process(process, parent)
+    def _live(self) -> list[WorkerProcess]:
+        return [slot.process for slot in self._slots if slot.process is not None]
 
     # --- claiming --------------------------------------------------------------------
 
     def _claim_loop(self) -> None:
-        while not self._stopping.is_set() and not self._draining.is_set():
+        while not self._draining.is_set():
             try:
-                claimed_all = self._claim_once()
+                claimed = self._claim_once()
             except Exception:
                 log.exception("claiming jobs failed; retrying")
-                claimed_all = False
-                self._stopping.wait(self.settings.poll_seconds)
-            if not claimed_all:
-                self._waker.wait(self._idle_timeout())
+                claimed = _Claim.FULL
+            if claimed is _Claim.ALL:
+                continue  # there may be more
+            # A full buffer waits for the collector to ask for more; a short claim for
+            # new jobs or the next retry falling due.
+            full = claimed is _Claim.FULL
+            self._waker.wait(self.settings.poll_seconds if full else self._idle_timeout())
 
-    def _claim_once(self) -> bool:
-        """Top up the buffer; returns whether the claim took all it asked for."""
-        want = self._target() - self._queued()
-        if want <= 0:
-            return False
+    def _claim_once(self) -> _Claim:
+        """Top up the buffer, if it is below half full and some process is ready."""
+        with self._lock:
+            queued = len(self._buffer)
+            ready = any(p.ready for p in self._live())
+        if queued > self._target() // 2 or not ready:
+            return _Claim.FULL
+        want = self._target() - queued
         claimed = self.service.claim(self.name, want, self.settings.lease_seconds)
         if claimed.failed:
-            self.service.record(claimed.failed, self.name)
+            self._collected(claimed.failed)
         with self._lock:
             moment = time.monotonic()
             for task in claimed.tasks:
@@ -181,21 +196,20 @@ class WorkerPool:
                     self._claimed_at[task.job_id] = moment
             self._buffer.extend(claimed.tasks)
             self._dispatch()
-        return len(claimed.tasks) + len(claimed.failed) == want
+        if len(claimed.tasks) + len(claimed.failed) == want:
+            return _Claim.ALL
+        return _Claim.SHORT
 
     def _target(self) -> int:
         return self.size * self.settings.prefetch + max(self._batch_limits.values(), default=0)
-
-    def _queued(self) -> int:
-        with self._lock:
-            return len(self._buffer)
 
     def _idle_timeout(self) -> float:
         due = self.service.next_due()
         if due is None:
             return self.settings.poll_seconds
         wait_s = (due - datetime.now(UTC)).total_seconds()
-        return min(self.settings.poll_seconds, max(wait_s, 0.001))
+        # Due jobs this claim did not get are being claimed by another worker.
+        return min(self.settings.poll_seconds, max(wait_s, 0.01))
 
     def _batch_sizes(self) -> dict[tuple[str, str], int]:
         sizes = {}
@@ -208,13 +222,13 @@ class WorkerPool:
     # --- dispatching (call with the lock held) ---------------------------------------------
 
     def _dispatch(self) -> None:
-        for p in self._processes:
+        for p in self._live():
             if not self._buffer:
                 return
-            if p.ready and not p.tasks:
+            if p.ready and not p.busy:
                 tasks = self._next_tasks()
                 if tasks:
-                    self._send(p, tasks)
+                    p.send(tasks)
 
     def _next_tasks(self) -> list[Task]:
         """The next task, or a batch of tasks of one batch step (held back until the
@@ -236,110 +250,158 @@ class WorkerPool:
     def _batch_due(self, task: Task) -> bool:
         spec = self.service.pipelines[task.pipeline].steps[task.step].processor.batch
         assert spec is not None
-        return time.monotonic() - self._claimed_at.get(task.job_id, 0.0) >= spec.wait_ms / 1000
-
-    def _send(self, p: _Process, tasks: list[Task]) -> None:
-        p.tasks = tasks
-        p.started = time.monotonic()
-        p.deadline = p.started + max(task.timeout_seconds for task in tasks) + KILL_SLACK
-        # If the process died, the collector sees it exit and fails these tasks.
-        with contextlib.suppress(OSError):
-            p.conn.send(tasks)
+        waited = time.monotonic() - self._claimed_at.get(task.job_id, 0.0)
+        return waited >= spec.wait_ms / 1000
 
     # --- collecting ------------------------------------------------------------------
 
     def _collect_loop(self) -> None:
-        last_renewal = last_reap = time.monotonic()
         while not self._stopping.is_set():
             try:
                 self._collect_once()
-                now = time.monotonic()
-                if now - last_renewal >= self.settings.lease_seconds / 3:
-                    self._renew_leases()
-                    last_renewal = now
-                if now - last_reap >= self.settings.lease_seconds / 2:
-                    self.service.reap()
-                    last_reap = now
             except Exception:
                 log.exception("the worker pool's collector failed; carrying on")
                 time.sleep(TICK)
 
     def _collect_once(self) -> None:
         with self._lock:
-            waitables: dict[Any, _Process] = {}
-            for p in self._processes:
+            waitables: dict[Any, WorkerProcess] = {}
+            for p in self._live():
                 waitables[p.conn] = p
                 waitables[p.process.sentinel] = p
-        ready = wait(list(waitables), timeout=TICK)
+        if not waitables:  # every process is waiting out a restart delay
+            time.sleep(TICK)
+        ready = wait(list(waitables), timeout=TICK) if waitables else []
         results: list[Result] = []
         for item in ready:
             p = waitables[item]
             if item is p.conn:
-                results += self._receive(p)
+                results += p.receive()
         for item in ready:
             p = waitables[item]
-            if item is not p.conn and not p.process.is_alive():
-                results += self._replace(p, _death(p))
-        results += self._kill_overdue()
+            if item is not p.conn and not p.alive():
+                results += self._replace(p, *p.death())
+        results += self._enforce_limits()
+        self._respawn_due()
         with self._lock:
-            self._dispatch()
-            low = len(self._buffer) <= self.size * self.settings.prefetch // 2
+            self._dispatch()  # also sends batches whose wait is over
+            low = len(self._buffer) <= self._target() // 2
         if results:
             if low:
                 self._waker.notify()
-            self.service.record(results, self.name)
-            self.completed += len(results)
-        elif low:
-            self._waker.notify()
+            self._collected(results)
 
-    def _receive(self, p: _Process) -> list[Result]:
-        try:
-            message = p.conn.recv()
-        except (EOFError, OSError):
-            return []
+    def _collected(self, results: list[Result]) -> None:
         with self._lock:
-            if isinstance(message, tuple):  # ("ready", pid)
-                p.ready = True
-                return []
-            p.tasks = []
-        return list(message)
+            self._recording.update(result.job_id for result in results)
+        self._results.put(results)
 
-    def _replace(self, p: _Process, reason: tuple[Outcome, str]) -> list[Result]:
-        """Fail what a dead (or killed) process was running and start a new one."""
-        p.process.join(timeout=1)
-        p.conn.close()
-        with self._lock:
-            tasks, p.tasks = p.tasks, []
-            index = self._processes.index(p)
-            self._processes[index] = self._spawn()
-        outcome, error = reason
-        ended = datetime.now(UTC)
-        started = ended - timedelta(seconds=time.monotonic() - p.started)
-        return [Result(t.job_id, t.attempt, outcome, started, ended, error=error) for t in tasks]
-
-    def _kill_overdue(self) -> list[Result]:
+    def _enforce_limits(self) -> list[Result]:
+        """Kill attempts past their timeout or memory cap."""
         now = time.monotonic()
         with self._lock:
-            overdue = [p for p in self._processes if p.tasks and now > p.deadline]
+            busy = [p for p in self._live() if p.busy]
         results: list[Result] = []
-        for p in overdue:
-            limit = max(task.timeout_seconds for task in p.tasks)
-            p.process.kill()
-            error = f"timed out after {limit:g} s; its process was killed"
-            results += self._replace(p, (Outcome.TIMED_OUT, error))
+        for p in busy:
+            cap, used = p.memory_cap(), p.resident_mib()
+            if p.overdue(now):
+                p.kill()
+                error = f"timed out after {p.timeout():g} s; its process was killed"
+                results += self._replace(p, Outcome.TIMED_OUT, error)
+            elif cap and used > cap:
+                p.kill()
+                error = (
+                    f"exceeded the step's memory cap of {cap} MiB (resident memory "
+                    f"reached {used:.0f} MiB); its process was killed"
+                )
+                results += self._replace(p, Outcome.OUT_OF_MEMORY, error)
         return results
+
+    def _replace(self, p: WorkerProcess, outcome: Outcome, error: str) -> list[Result]:
+        """Fail what a dead (or killed) process was running and start another; a process
+        that died before it was ready is restarted after a growing delay."""
+        p.reap()
+        with self._lock:
+            results = p.fail(outcome, error)
+            slot = next(slot for slot in self._slots if slot.process is p)
+            slot.start_failures = 0 if p.ready else slot.start_failures + 1
+            slot.process = None
+            slot.respawn_at = time.monotonic() + _respawn_delay(slot.start_failures)
+            no_process_ready = not any(q.ready for q in self._live())
+        if slot.start_failures:
+            log.error(
+                "a worker process died while starting (%s); restarting it in %.1f s",
+                error,
+                _respawn_delay(slot.start_failures),
+            )
+            if no_process_ready:
+                self._release_buffer()  # let healthy workers elsewhere take them
+        return results
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        for slot in self._slots:
+            if slot.process is None and now >= slot.respawn_at and not self._stopping.is_set():
+                process = self._spawn()
+                with self._lock:
+                    slot.process = process
+
+    # --- recording and leases ----------------------------------------------------------
+
+    def _record_loop(self) -> None:
+        """Record results in batches: whatever arrived while the last commit ran."""
+        while True:
+            batch = self._results.get()
+            if batch is None:
+                return
+            while True:
+                try:
+                    more = self._results.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._results.put(None)
+                    break
+                batch += more
+            self._record(batch)
+
+    def _record(self, results: list[Result]) -> None:
+        """Record results, retrying while the database is unavailable (their leases are
+        renewed meanwhile)."""
+        delay = 0.5
+        while results:
+            try:
+                self.service.record(results, self.name)
+                break
+            except Exception:
+                log.exception("recording %d results failed; retrying", len(results))
+                if self._stopping.wait(delay):
+                    break
+                delay = min(delay * 2, 10.0)
+        with self._lock:
+            self._recording.difference_update(result.job_id for result in results)
+        self.completed += len(results)
+
+    def _lease_loop(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        last_reap = time.monotonic()
+        while not self._stopping.wait(interval):
+            try:
+                self._renew_leases()
+                if time.monotonic() - last_reap >= self.settings.lease_seconds / 2:
+                    self.service.reap()
+                    last_reap = time.monotonic()
+            except Exception:
+                log.exception("renewing leases failed; retrying")
 
     def _renew_leases(self) -> None:
         with self._lock:
             ids = [t.job_id for t in self._buffer]
-            ids += [t.job_id for p in self._processes for t in p.tasks]
+            ids += [t.job_id for p in self._live() for t in p.tasks]
+            ids += list(self._recording)
         if ids:
             self.service.extend(self.name, ids, self.settings.lease_seconds)
 
 
-def _death(p: _Process) -> tuple[Outcome, str]:
-    code = p.process.exitcode
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name
-        return Outcome.CRASHED, f"the worker process died of {name} while running the step"
-    return Outcome.CRASHED, f"the worker process exited with status {code} mid-step"
+def _respawn_delay(failures: int) -> float:
+    return 0.0 if failures == 0 else min(MAX_RESPAWN_DELAY, 0.25 * 2 ** (failures - 1))

@@ -55,3 +55,45 @@ def test_a_job_still_running_after_the_grace_period_is_released(tmp_path: Path) 
     rt.start_workers()
     wait_until(lambda: rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED, 30)
     rt.close()
+
+
+def test_ctrl_c_drains_a_worker_instead_of_killing_its_jobs(tmp_path: Path) -> None:
+    """Ctrl-C signals the whole process group; the worker processes ignore it, and the
+    pool lets the running job finish."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    config = tmp_path / "chute.toml"
+    config.write_text(f"""
+data_dir = "{tmp_path / "data"}"
+[worker]
+processes = 1
+poll_seconds = 0.2
+modules = ["tests.hostile"]
+[pipelines.wait]
+trigger = {{ bucket = "inbox" }}
+steps = [{{ name = "w", processor = "test.wait" }}]
+""")
+    rt = open_runtime(load_settings(config), sweep=False)
+    rt.objects.put("inbox", "x", [str(tmp_path).encode()])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHUTE_")}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "chute", "worker", "--config", str(config)],
+        env={**env, "PYTHONPATH": str(repo)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until((tmp_path / "started").exists, timeout=30)
+        os.killpg(worker.pid, signal.SIGINT)
+        (tmp_path / "release").write_text("")
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED
+    rt.close()

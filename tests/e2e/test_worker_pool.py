@@ -74,7 +74,7 @@ def _attempts(rt: Runtime, key: str) -> list[tuple[Outcome, str | None]]:
     ("pipeline", "outcome", "reason"),
     [
         ("hang", Outcome.TIMED_OUT, "timed out after 0.5 s"),
-        ("allocate", Outcome.OUT_OF_MEMORY, "memory cap of 128 MiB"),
+        ("allocate", Outcome.OUT_OF_MEMORY, "exceeded the step's memory cap of 128 MiB"),
         ("abort", Outcome.CRASHED, "died of SIGABRT"),
         ("raise", Outcome.FAILED, "ValueError: cannot handle raise/x"),
     ],

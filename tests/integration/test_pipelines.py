@@ -244,3 +244,68 @@ def test_objects_can_be_found_by_their_extracted_metadata(runtime, clock):
     assert found == [("in/a.jpg", "null", extracted["in/a.jpg"])]
     with pytest.raises(InvalidArgument):
         runtime.status.find("inbox", ["image..width=1"])
+
+
+def test_one_unrecordable_result_fails_alone(runtime, clock):
+    """A result the catalog refuses (here: an output into a bucket that is gone) fails its
+    own attempt; the rest of the batch is recorded."""
+    for key in ("in/a.txt", "in/b.txt"):
+        runtime.objects.put("inbox", key, [b"x"])
+    tasks = [t for t in _claim(runtime) if t.step == "a"]
+    runtime.objects.delete_bucket("processed")
+    output = StagedOutput("out.txt", "text/plain", 2, "m", "s", data=b"hi")
+    runtime.processing.record(
+        [_ok(tasks[0], clock, outputs=[output]), _ok(tasks[1], clock)], WORKER
+    )
+    first, _ = runtime.status.job(tasks[0].job_id)
+    second, _ = runtime.status.job(tasks[1].job_id)
+    assert first.state is JobState.DEAD
+    assert first.last_error is not None
+    assert "recording the outputs failed: no bucket 'processed'" in first.last_error
+    assert second.state is JobState.SUCCEEDED
+
+
+def test_a_worker_leaves_jobs_of_pipelines_it_does_not_know(runtime, tmp_path, catalog_url):
+    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    other = {"q": {"trigger": {"bucket": "inbox"}, "steps": [{"name": "z", "processor": "noop"}]}}
+    settings = load_settings(data_dir=tmp_path / "other", database_url=catalog_url, pipelines=other)
+    stranger = open_runtime(settings, sweep=False)
+    try:
+        assert stranger.processing.claim(WORKER, 10, 30).tasks == []
+    finally:
+        stranger.close()
+    assert len(_claim(runtime)) == 2
+
+
+def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
+    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    for task in _claim(runtime):
+        runtime.processing.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
+    assert _status(runtime) is ObjectStatus.DEAD
+    runtime.status.reprocess("p", "inbox", key="in/x.txt")
+    for _ in range(2):
+        for task in _claim(runtime):
+            runtime.processing.record([_ok(task, clock)], WORKER)
+    assert _status(runtime) is ObjectStatus.SUCCEEDED
+
+
+def test_a_removal_can_trigger_a_pipeline(tmp_path, catalog_url):
+    pipelines = {
+        "gone": {
+            "trigger": {"bucket": "inbox", "events": ["ObjectRemoved:*"]},
+            "steps": [{"name": "n", "processor": "noop"}],
+        }
+    }
+    settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=pipelines)
+    rt = open_runtime(settings)
+    try:
+        rt.objects.put("inbox", "x", [b"x"])
+        rt.objects.delete("inbox", "x")
+        (task,) = rt.processing.claim(WORKER, 10, 30).tasks
+        assert (task.event["eventName"], task.inline, task.source.size) == (
+            "ObjectRemoved:Delete",
+            b"",
+            0,
+        )
+    finally:
+        rt.close()

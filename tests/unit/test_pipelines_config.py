@@ -58,6 +58,16 @@ def test_a_cycle_in_needs_is_refused() -> None:
             "not an http:// or https:// URL",
         ),
         (_one([{"name": "a", "processor": "noop"}], bogus=1), "pipelines.thumbs.bogus"),
+        (
+            {
+                "p": {
+                    "trigger": {"bucket": "b", "include_outputs": True},
+                    "output_bucket": "b",
+                    "steps": [{"name": "a", "processor": "noop"}],
+                }
+            },
+            "process the pipeline's own outputs forever",
+        ),
     ],
 )
 def test_structural_problems_fail_at_load(pipelines: dict[str, Any], expected: str) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
@@ -18,6 +18,8 @@ from chute.queue.records import JobFilter
 from chute.queue.states import JobState
 
 router = APIRouter(tags=["processing"])
+#: Row ids are 64-bit signed integers.
+MAX_ID = 2**63 - 1
 
 
 def _status(request: Request) -> StatusService:
@@ -88,7 +90,9 @@ async def list_jobs(
     prefix: str | None = Query(None, description="Key prefix of the source objects."),
     since: datetime | None = Query(None, description="Created at or after (ISO 8601)."),
     until: datetime | None = Query(None, description="Created before (ISO 8601)."),
-    cursor: int | None = Query(None, ge=1, description="next_cursor of the previous page."),
+    cursor: int | None = Query(
+        None, ge=1, le=MAX_ID, description="next_cursor of the previous page."
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> JSONResponse:
     """Jobs newest first, filtered; ``next_cursor`` is null on the last page."""
@@ -105,7 +109,7 @@ async def list_dead(
     pipeline: str | None = None,
     bucket: str | None = None,
     prefix: str | None = None,
-    cursor: int | None = Query(None, ge=1),
+    cursor: int | None = Query(None, ge=1, le=MAX_ID),
     limit: int = Query(100, ge=1, le=1000),
 ) -> JSONResponse:
     """Dead jobs (retries exhausted or input rejected), with their last error."""
@@ -117,7 +121,7 @@ async def list_dead(
 
 
 @router.get("/jobs/{job_id}", summary="One job and its attempts")
-async def get_job(request: Request, job_id: int) -> JSONResponse:
+async def get_job(request: Request, job_id: int = Path(ge=1, le=MAX_ID)) -> JSONResponse:
     job, attempts = await run_in_threadpool(_status(request).job, job_id)
     return JSONResponse(job_view(job, attempts))
 
@@ -125,7 +129,7 @@ async def get_job(request: Request, job_id: int) -> JSONResponse:
 class RedriveRequest(BaseModel):
     """Which dead jobs to redrive: ids, a filter, or ``all``."""
 
-    job_ids: list[int] | None = None
+    job_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = None
     pipeline: str | None = None
     bucket: str | None = None
     prefix: str | None = None
@@ -138,6 +142,9 @@ class RedriveRequest(BaseModel):
 async def redrive(request: Request, body: RedriveRequest) -> JSONResponse:
     """Make dead jobs available again with fresh attempts."""
     given = [body.job_ids, body.pipeline, body.bucket, body.prefix, body.since, body.until]
+    # An empty list or string would match everything: only all=true may do that.
+    if any(value is not None and not value for value in given):
+        raise InvalidArgument("job_ids and filters must not be empty; use all=true")
     if all(value is None for value in given) and not body.all:
         raise InvalidArgument("name job_ids or a filter, or set all=true")
     where = _filter(

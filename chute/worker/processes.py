@@ -1,0 +1,127 @@
+"""One worker process as the pool sees it: start, send tasks, receive results, watch its
+memory, kill it, and say why it died."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
+from typing import Any
+
+from chute.queue.states import Outcome
+from chute.worker import child
+from chute.worker.messages import Result, Task
+
+#: Extra seconds past a step's timeout before its process is killed (pipe latency).
+KILL_SLACK = 0.05
+_PAGE = resource.getpagesize()
+
+
+class WorkerProcess:
+    """A spawned worker process and the tasks it is running (at most one batch)."""
+
+    def __init__(self, context: SpawnContext, config: child.ChildConfig) -> None:
+        parent, child_end = context.Pipe()
+        self.process: Any = context.Process(
+            target=child.main, args=(child_end, config), daemon=True, name="chute-worker"
+        )
+        self.process.start()
+        child_end.close()
+        self.conn: Connection = parent
+        #: Set once the process has started and said so.
+        self.ready = False
+        self.tasks: list[Task] = []
+        self.started = 0.0
+        self.deadline = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.tasks)
+
+    def send(self, tasks: list[Task]) -> None:
+        """Start an attempt of ``tasks`` (one task, or a batch of one step)."""
+        self.tasks = tasks
+        self.started = time.monotonic()
+        self.deadline = self.started + max(_kill_after(task) for task in tasks)
+        # If the process died, the pool sees it exit and fails these tasks.
+        with contextlib.suppress(OSError):
+            self.conn.send(tasks)
+
+    def receive(self) -> list[Result]:
+        """The results of the running attempt, once it ends (nothing for the start-up
+        message or a closed pipe)."""
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            return []
+        if isinstance(message, tuple):  # ("ready", pid)
+            self.ready = True
+            return []
+        self.tasks = []
+        return list(message)
+
+    def memory_cap(self) -> int:
+        """The running attempt's memory cap in MiB (0: none)."""
+        return max((task.memory_mb for task in self.tasks), default=0)
+
+    def resident_mib(self) -> float:
+        """The process's resident memory now, in MiB (0 if it is gone)."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm") as statm:
+                return int(statm.read().split()[1]) * _PAGE / 2**20
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def overdue(self, now: float) -> bool:
+        return self.busy and now > self.deadline
+
+    def timeout(self) -> float:
+        return max(task.timeout_seconds for task in self.tasks)
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+
+    def alive(self) -> bool:
+        return bool(self.process.is_alive())
+
+    def death(self) -> tuple[Outcome, str]:
+        """Why the process ended, as a failed attempt's outcome and reason."""
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            return Outcome.CRASHED, f"the worker process died of {name} while running the step"
+        return Outcome.CRASHED, f"the worker process exited with status {code} mid-step"
+
+    def fail(self, outcome: Outcome, error: str) -> list[Result]:
+        """Results for the tasks it was running, which ended with ``error``."""
+        tasks, self.tasks = self.tasks, []
+        ended = datetime.now(UTC)
+        started = ended - timedelta(seconds=time.monotonic() - self.started)
+        return [Result(t.job_id, t.attempt, outcome, started, ended, error=error) for t in tasks]
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Ask the process to exit, kill it if it does not, and release the pipe."""
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout=timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+    def reap(self) -> None:
+        """Collect a process that has ended (or been killed)."""
+        self.process.join(timeout=1)
+        self.conn.close()
+
+
+def _kill_after(task: Task) -> float:
+    # A webhook's timeout applies to each phase of the request (connect, send, read).
+    if task.kind == "notify":
+        return task.timeout_seconds * 3 + 1
+    return task.timeout_seconds + KILL_SLACK
