@@ -172,20 +172,52 @@ class PipelineService:
             return
 
         def work(session: CatalogSession) -> list[str]:
+            queue = QueueSession(session.conn)
+            held = queue.fenced_many([(r.job_id, r.attempt) for r in results], worker)
             unused: list[str] = []
+            plain: list[tuple[Job, Result]] = []
             for result in results:
-                unused += self._record_one(session, result, worker)
+                job = held.get(result.job_id)
+                if job is None:  # the lease was lost: another worker owns the job now
+                    log.warning(
+                        "dropping stale result of job %d attempt %d", result.job_id, result.attempt
+                    )
+                    unused += _staged_blobs(result.outputs)
+                elif _plain_success(job, result):
+                    plain.append((job, result))
+                else:
+                    unused += self._record_one(session, queue, job, result)
+            self._succeed_plain(queue, plain)
             return unused
 
         unused = self.catalog.run_write(work)
         self.objects.delete_blobs_later(unused)
 
-    def _record_one(self, session: CatalogSession, result: Result, worker: str) -> list[str]:
-        queue = QueueSession(session.conn)
-        job = queue.fenced(result.job_id, result.attempt, worker)
-        if job is None:  # the lease was lost: another worker owns the job now
-            log.warning("dropping stale result of job %d attempt %d", result.job_id, result.attempt)
-            return _staged_blobs(result.outputs)
+    def _succeed_plain(self, queue: QueueSession, done: list[tuple[Job, Result]]) -> None:
+        """Record successes without outputs or metadata, a few statements for all."""
+        if not done:
+            return
+        moment = self.clock()
+        queue.add_step_runs(
+            [(job, Outcome.SUCCEEDED, r.started_at, r.ended_at, r.report) for job, r in done]
+        )
+        queue.finish_many([job for job, _ in done], JobState.SUCCEEDED, moment)
+        steps = [job for job, _ in done if job.kind == "step"]
+        for job in steps:
+            pipeline = self.pipelines.get(job.pipeline)
+            if pipeline is None or job.step in pipeline.needed:
+                queue.unblock(job.run_id, moment)
+        pipelines = {job.run_id: job.pipeline for job in steps}
+        for run_id in queue.complete_runs(pipelines, moment):
+            pipeline = self.pipelines.get(pipelines[run_id])
+            if pipeline is not None and pipeline.notify:
+                run = queue.get_run(run_id)
+                assert run is not None
+                self._notify(queue, run, pipeline, "success", None, moment)
+
+    def _record_one(
+        self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
+    ) -> list[str]:
         if result.outcome is not Outcome.SUCCEEDED:
             self._fail(queue, job, result)
             return _staged_blobs(result.outputs)
@@ -488,6 +520,10 @@ def _source(
         dict(version.user_metadata),
     )
     return source, version.blob_id, inline
+
+
+def _plain_success(job: Job, result: Result) -> bool:
+    return result.outcome is Outcome.SUCCEEDED and not result.outputs and not result.metadata
 
 
 def _unrecordable(job: Job, exc: Exception, moment: datetime) -> Result:

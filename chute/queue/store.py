@@ -196,6 +196,19 @@ class QueueSession:
         row = self.conn.execute(_FENCED, params).first()
         return _job(row) if row else None
 
+    def fenced_many(self, attempts: Sequence[tuple[int, int]], worker: str) -> dict[int, Job]:
+        """Of ``(job id, attempt)`` pairs, the jobs ``worker`` still holds at that attempt."""
+        wanted = dict(attempts)
+        if not wanted:
+            return {}
+        query = sa.select(*_job_columns).where(
+            jobs.c.id.in_(list(wanted)),
+            jobs.c.state == JobState.RUNNING.value,
+            jobs.c.worker == worker,
+        )
+        held = (_job(row) for row in self.conn.execute(query))
+        return {job.id: job for job in held if job.attempt == wanted[job.id]}
+
     def next_due(self, now: datetime) -> datetime | None:
         """When the next ready job becomes due (``now`` or earlier if one is due)."""
         query = sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.state.in_(_READY))
@@ -230,6 +243,70 @@ class QueueSession:
         )
         if state in READY_STATES and run_at is not None and run_at <= now:
             self.notify()
+
+    def finish_many(self, finished: Sequence[Job], state: JobState, now: datetime) -> None:
+        """Move several running jobs to ``succeeded`` or ``dead`` (one statement)."""
+        terminal = state in (JobState.SUCCEEDED, JobState.DEAD)
+        self.conn.execute(
+            _FINISH,
+            [
+                {
+                    "job_id": job.id,
+                    "state": state.value,
+                    "run_at": job.run_at,
+                    "now": now,
+                    "finished_at": now if terminal else None,
+                    "error": job.last_error,
+                    "traceback": job.last_traceback,
+                }
+                for job in finished
+            ],
+        )
+
+    def add_step_runs(
+        self,
+        attempts: Sequence[tuple[Job, Outcome, datetime | None, datetime, dict[str, Any]]],
+    ) -> None:
+        """Record several attempts that ended without an error (one statement)."""
+        self.conn.execute(
+            _INSERT_STEP_RUN,
+            [
+                {
+                    "job_id": job.id,
+                    "attempt": job.attempt,
+                    "worker": job.worker,
+                    "outcome": outcome.value,
+                    "started_at": started,
+                    "ended_at": ended,
+                    "error": None,
+                    "report": report,
+                }
+                for job, outcome, started, ended, report in attempts
+            ],
+        )
+
+    def complete_runs(self, run_ids: Iterable[int], now: datetime) -> list[int]:
+        """Mark succeeded the runs among ``run_ids`` whose step jobs have all succeeded;
+        returns those that were not already marked."""
+        candidates = list(run_ids)
+        if not candidates:
+            return []
+        unfinished = sa.select(jobs.c.run_id).where(
+            jobs.c.run_id.in_(candidates),
+            jobs.c.kind == "step",
+            jobs.c.state != JobState.SUCCEEDED.value,
+        )
+        busy = {row[0] for row in self.conn.execute(unfinished)}
+        done = [run_id for run_id in candidates if run_id not in busy]
+        if not done:
+            return []
+        result = self.conn.execute(
+            runs.update()
+            .where(runs.c.id.in_(done), runs.c.state != RunState.SUCCEEDED.value)
+            .values(state=RunState.SUCCEEDED.value, finished_at=now)
+            .returning(runs.c.id)
+        )
+        return [row[0] for row in result]
 
     def release(self, job: Job, now: datetime) -> None:
         """Give back a claimed job that never started (a worker draining)."""

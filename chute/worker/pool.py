@@ -43,6 +43,12 @@ log = logging.getLogger(__name__)
 
 #: How often the collector wakes to check deadlines and memory.
 TICK = 0.05
+#: The buffer holds about this many seconds of work at the current completion rate (and
+#: at least ``prefetch`` jobs per process): fast jobs are claimed many per transaction,
+#: slow ones are not hoarded away from other workers.
+LOOKAHEAD = 0.25
+#: Most tasks one pool buffers.
+MAX_BUFFER = 1000
 #: Longest delay before restarting a process that keeps dying at start-up.
 MAX_RESPAWN_DELAY = 30.0
 
@@ -96,6 +102,9 @@ class WorkerPool:
         self._results: queue.SimpleQueue[list[Result] | None] = queue.SimpleQueue()
         #: Jobs whose results are collected but not yet recorded (leases still renewed).
         self._recording: set[int] = set()
+        #: Completions per second, measured over windows of half a second or more.
+        self._rate = 0.0
+        self._window = (time.monotonic(), 0)
         self.completed = 0
 
     # --- life cycle ------------------------------------------------------------------
@@ -201,7 +210,10 @@ class WorkerPool:
         return _Claim.SHORT
 
     def _target(self) -> int:
-        return self.size * self.settings.prefetch + max(self._batch_limits.values(), default=0)
+        """How many tasks to keep buffered (see :data:`LOOKAHEAD`)."""
+        floor = self.size * self.settings.prefetch
+        batches = max(self._batch_limits.values(), default=0)
+        return min(MAX_BUFFER, max(floor, int(self._rate * LOOKAHEAD))) + batches
 
     def _idle_timeout(self) -> float:
         due = self.service.next_due()
@@ -294,7 +306,19 @@ class WorkerPool:
     def _collected(self, results: list[Result]) -> None:
         with self._lock:
             self._recording.update(result.job_id for result in results)
+            self._measure(len(results))
         self._results.put(results)
+
+    def _measure(self, count: int) -> None:
+        """Update the completion rate (call with the lock held)."""
+        started, seen = self._window
+        seen += count
+        now = time.monotonic()
+        if now - started >= 0.5:
+            self._rate = seen / (now - started)
+            self._window = (now, 0)
+        else:
+            self._window = (started, seen)
 
     def _enforce_limits(self) -> list[Result]:
         """Kill attempts past their timeout or memory cap."""
