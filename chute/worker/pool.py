@@ -104,6 +104,7 @@ class WorkerPool:
         self._recording: set[int] = set()
         #: Completions per second, measured over windows of half a second or more.
         self._rate = 0.0
+        self._last_check = 0.0
         self._window = (time.monotonic(), 0)
         self.completed = 0
 
@@ -321,8 +322,11 @@ class WorkerPool:
             self._window = (started, seen)
 
     def _enforce_limits(self) -> list[Result]:
-        """Kill attempts past their timeout or memory cap."""
+        """Kill attempts past their timeout or memory cap (checked once per tick)."""
         now = time.monotonic()
+        if now - self._last_check < TICK:
+            return []
+        self._last_check = now
         with self._lock:
             busy = [p for p in self._live() if p.busy]
         results: list[Result] = []
