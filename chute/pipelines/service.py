@@ -12,8 +12,8 @@ so a worker that lost its lease cannot record a second set of outputs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,11 +22,17 @@ from chute.catalog import Catalog, CatalogSession, NewVersion, ObjectVersion
 from chute.catalog.store import now
 from chute.errors import ChuteError
 from chute.events import EventName
-from chute.notify.webhooks import pipeline_payload
-from chute.objects.service import ObjectService, RequestContext, is_small_blob
+from chute.objects.service import (
+    SMALL_BLOB_PREFIX,
+    ObjectService,
+    RequestContext,
+    is_small_blob,
+)
 from chute.pipelines.model import PIPELINE_PRINCIPAL, Pipeline
+from chute.pipelines.notifications import notify_task, queue_notifications
 from chute.processors.base import SourceObject, StagedOutput
-from chute.queue.records import Job, LineageRecord, NewJob, Run, RunSource
+from chute.queue.lineage import LineageSession
+from chute.queue.records import Job, LineageRecord, Run
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobState, Outcome, RunState
 from chute.queue.store import QueueSession
@@ -112,7 +118,7 @@ class PipelineService:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
         source, blob_id, inline = _source(run, version, small, job.kind == "notify")
         if job.kind == "notify":
-            return self._notify_task(job, pipeline, source, run)
+            return notify_task(job, pipeline, source, run)
         step = pipeline.steps.get(job.step)
         if step is None:
             raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
@@ -131,37 +137,6 @@ class PipelineService:
             run.event,
             blob_id,
             inline,
-        )
-
-    def _notify_task(
-        self,
-        job: Job,
-        pipeline: Pipeline,
-        source: SourceObject,
-        run: Run,
-    ) -> Task:
-        index = int(job.payload["notify"])
-        if index >= len(pipeline.notify):
-            raise ChuteError(f"pipeline {pipeline.name!r} has no notify[{index}] any more")
-        notify = pipeline.notify[index]
-        secrets = (notify.secret,) if isinstance(notify.secret, str) else tuple(notify.secret)
-        return Task(
-            job.id,
-            job.attempt,
-            job.kind,
-            job.pipeline,
-            job.step,
-            "notify.deliver",
-            {},
-            "",
-            notify.timeout_seconds,
-            0,
-            source,
-            run.event,
-            None,
-            None,
-            payload=job.payload,
-            secrets=secrets,
         )
 
     # --- recording -------------------------------------------------------------------
@@ -213,7 +188,7 @@ class PipelineService:
             if pipeline is not None and pipeline.notify:
                 run = queue.get_run(run_id)
                 assert run is not None
-                self._notify(queue, run, pipeline, "success", None, moment)
+                queue_notifications(queue, run, pipeline, "success", None, moment)
 
     def _record_one(
         self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
@@ -257,7 +232,7 @@ class PipelineService:
             ended_at=result.ended_at,
             report=report,
         )
-        queue.add_lineage(
+        LineageSession(queue.conn).add_lineage(
             [
                 LineageRecord(
                     job.run_id,
@@ -273,7 +248,9 @@ class PipelineService:
             [output.row for output in written],
         )
         if result.metadata and run is not None and run.source_row is not None:
-            queue.merge_object_metadata(run.source_row, result.metadata, moment)
+            LineageSession(queue.conn).merge_object_metadata(
+                run.source_row, result.metadata, moment
+            )
         queue.finish(job, JobState.SUCCEEDED, moment)
         if job.kind == "step":
             self._advance(queue, job, pipeline, moment)
@@ -293,7 +270,7 @@ class PipelineService:
         ):
             run = queue.get_run(job.run_id)
             assert run is not None
-            self._notify(queue, run, pipeline, "success", None, moment)
+            queue_notifications(queue, run, pipeline, "success", None, moment)
 
     def _write_outputs(
         self,
@@ -372,7 +349,7 @@ class PipelineService:
         if job.kind == "step" and queue.set_run_state(job.run_id, RunState.DEAD, moment):
             run = queue.get_run(job.run_id)
             assert run is not None
-            self._notify(
+            queue_notifications(
                 queue,
                 run,
                 self.pipelines.get(job.pipeline),
@@ -398,44 +375,6 @@ class PipelineService:
         if step is None:
             return RetryPolicy(job.max_attempts, clock=self.clock)
         return dataclasses.replace(step.retry, max_attempts=job.max_attempts, clock=self.clock)
-
-    def _notify(
-        self,
-        queue: QueueSession,
-        run: Run,
-        pipeline: Pipeline | None,
-        when: str,
-        error: str | None,
-        moment: datetime,
-    ) -> None:
-        """Queue the pipeline's webhooks for a run that ended (``success``/``failure``)."""
-        if pipeline is None or not pipeline.notify:
-            return
-        outputs = [
-            {"bucket": r.bucket, "key": r.key, "version_id": r.version_id, "step": r.step}
-            for r in queue.lineage_of_runs([run.id])
-        ]
-        source = {"bucket": run.bucket, "key": run.key, "version_id": run.version_id}
-        kind = "pipeline.succeeded" if when == "success" else "pipeline.failed"
-        status = "succeeded" if when == "success" else "dead"
-        body = pipeline_payload(kind, pipeline.name, source, status, outputs, error, moment)
-        jobs = []
-        for index, notify in enumerate(pipeline.notify):
-            if when not in notify.on:
-                continue
-            for url in notify.urls:
-                msg_id = _message_id(run.id, when, index, url, moment)
-                payload = {"notify": index, "url": url, "body": body, "msg_id": msg_id}
-                jobs.append(
-                    NewJob(
-                        step=f"notify:{when}",
-                        kind="notify",
-                        payload=payload,
-                        max_attempts=notify.retry.max_attempts,
-                    )
-                )
-        source_ref = RunSource(run.bucket, run.key, run.version_id, run.source_row, run.event)
-        queue.add_jobs(run.id, pipeline.name, source_ref, jobs, moment)
 
     # --- leases ------------------------------------------------------------------------
 
@@ -544,13 +483,5 @@ def _staged_blobs(outputs: list[StagedOutput]) -> list[str]:
 
 
 def _inline_id(output: StagedOutput) -> str:
-    import uuid
-
-    from chute.objects.service import SMALL_BLOB_PREFIX
-
+    """A blob id for an output small enough to travel inline (kept in the catalog)."""
     return SMALL_BLOB_PREFIX + uuid.uuid4().hex
-
-
-def _message_id(run_id: int, when: str, index: int, url: str, moment: datetime) -> str:
-    digest = hashlib.sha256(f"{run_id}/{when}/{index}/{url}/{moment.isoformat()}".encode())
-    return "msg_" + digest.hexdigest()[:32]

@@ -13,6 +13,7 @@ from chute.errors import InvalidArgument, NoSuchBucket, NoSuchJob, NoSuchKey, No
 from chute.objects.names import check_key
 from chute.pipelines.model import Pipeline
 from chute.pipelines.router import Router
+from chute.queue.lineage import LineageSession
 from chute.queue.records import Job, JobFilter, LineageRecord, Run, StepRun
 from chute.queue.states import JobState, ObjectStatus, RunState
 from chute.queue.store import QueueSession
@@ -97,7 +98,7 @@ class StatusService:
             runs = queue.runs_of(bucket, key, version.version_id)
             runs = [run for run in runs if run.source_row in (None, version.id)]
             views = _views(queue, runs)
-            metadata = queue.object_metadata(version.id) or {}
+            metadata = LineageSession(session.conn).object_metadata(version.id) or {}
         return ObjectProcessing(
             bucket, key, version.version_id, object_status(views), views, metadata
         )
@@ -119,8 +120,8 @@ class StatusService:
             target = session.get_bucket(bucket)
             if target is None:
                 raise NoSuchBucket(f"no bucket {bucket!r}")
-            queue = QueueSession(session.conn)
-            return queue.find_by_metadata(target.id, prefix, parsed, after, limit)
+            found = LineageSession(session.conn)
+            return found.find_by_metadata(target.id, prefix, parsed, after, limit)
 
     def jobs(self, where: JobFilter, cursor: int | None = None, limit: int = 100) -> JobPage:
         """A page of jobs matching ``where``, newest first."""
@@ -216,7 +217,7 @@ def _views(queue: QueueSession, runs: list[Run]) -> list[RunView]:
     attempts: dict[int, list[StepRun]] = {}
     for attempt in queue.step_runs_of([job.id for job in jobs]) if jobs else []:
         attempts.setdefault(attempt.job_id, []).append(attempt)
-    outputs = queue.lineage_of_runs(run_ids) if run_ids else []
+    outputs = LineageSession(queue.conn).lineage_of_runs(run_ids) if run_ids else []
     return [
         RunView(
             run,

@@ -1,4 +1,5 @@
-"""Every query the queue makes: runs, jobs, attempts, lineage, extracted metadata.
+"""The queue's queries about runs, jobs and attempts (lineage and extracted metadata are
+in :mod:`chute.queue.lineage`).
 
 :class:`QueueSession` works inside a catalog transaction (it wraps the same connection
 as :class:`~chute.catalog.CatalogSession`), so a run and its jobs are created in the
@@ -14,17 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chute.catalog.schema import object_versions
-from chute.queue.records import (
-    Job,
-    JobFilter,
-    LineageRecord,
-    NewJob,
-    Run,
-    RunSource,
-    StepRun,
-)
-from chute.queue.schema import jobs, lineage, object_metadata, runs, step_runs
+from chute.queue.records import Job, JobFilter, NewJob, Run, RunSource, StepRun
+from chute.queue.schema import jobs, runs, step_runs
 from chute.queue.states import READY_STATES, JobState, Outcome, RunState
 
 #: Most dead jobs one redrive makes available again.
@@ -421,112 +413,6 @@ class QueueSession:
             self.notify()
         return len(dead)
 
-    # --- lineage and metadata ----------------------------------------------------------
-
-    def add_lineage(self, records: Iterable[LineageRecord], output_rows: Sequence[int]) -> None:
-        """Link output versions to the run, job and attempt that wrote them."""
-        rows = [
-            {
-                "run_id": r.run_id,
-                "job_id": r.job_id,
-                "step_run_id": r.step_run_id,
-                "step": r.step,
-                "bucket": r.bucket,
-                "key": r.key,
-                "version_id": r.version_id,
-                "output_row": row_id,
-            }
-            for r, row_id in zip(records, output_rows, strict=True)
-        ]
-        if rows:
-            self.conn.execute(lineage.insert(), rows)
-
-    def lineage_of_runs(self, run_ids: Sequence[int]) -> list[LineageRecord]:
-        """Outputs of the given runs, oldest first."""
-        query = sa.select(lineage).where(lineage.c.run_id.in_(list(run_ids))).order_by(lineage.c.id)
-        return [
-            LineageRecord(
-                row.run_id,
-                row.job_id,
-                row.step_run_id,
-                row.step,
-                row.bucket,
-                row.key,
-                row.version_id,
-            )
-            for row in self.conn.execute(query)
-        ]
-
-    def source_of_output(self, bucket: str, key: str) -> tuple[Run, LineageRecord] | None:
-        """The run that most recently wrote ``bucket/key``, and that lineage record."""
-        query = (
-            sa.select(lineage)
-            .where(lineage.c.bucket == bucket, lineage.c.key == key)
-            .order_by(lineage.c.id.desc())
-            .limit(1)
-        )
-        row = self.conn.execute(query).first()
-        if row is None:
-            return None
-        run = self.get_run(row.run_id)
-        record = LineageRecord(
-            row.run_id,
-            row.job_id,
-            row.step_run_id,
-            row.step,
-            row.bucket,
-            row.key,
-            row.version_id,
-        )
-        return (run, record) if run else None
-
-    def merge_object_metadata(self, source_row: int, values: dict[str, Any], now: datetime) -> None:
-        """Merge extracted metadata into what is stored for a version."""
-        current = self.object_metadata(source_row)
-        if current is None:
-            self.conn.execute(
-                object_metadata.insert().values(source_row=source_row, data=values, updated_at=now)
-            )
-            return
-        self.conn.execute(
-            object_metadata.update()
-            .where(object_metadata.c.source_row == source_row)
-            .values(data={**current, **values}, updated_at=now)
-        )
-
-    def object_metadata(self, source_row: int) -> dict[str, Any] | None:
-        query = sa.select(object_metadata.c.data).where(object_metadata.c.source_row == source_row)
-        row = self.conn.execute(query).first()
-        return dict(row[0]) if row else None
-
-    def find_by_metadata(
-        self,
-        bucket_id: int,
-        prefix: str,
-        conditions: Sequence[tuple[tuple[str, ...], str]],
-        after_key: str | None,
-        limit: int,
-    ) -> list[tuple[str, str, dict[str, Any]]]:
-        """Live objects of a bucket whose extracted metadata has every ``(path, value)``
-        of ``conditions`` (a path into nested fields, compared as text), in key order:
-        ``(key, version_id, metadata)`` rows after ``after_key``."""
-        versions = object_versions
-        query = (
-            sa.select(versions.c.key, versions.c.version_id, object_metadata.c.data)
-            .join(object_metadata, object_metadata.c.source_row == versions.c.id)
-            .where(
-                versions.c.bucket_id == bucket_id,
-                versions.c.is_latest,
-                versions.c.key.startswith(prefix, autoescape=True),
-            )
-        )
-        for path, value in conditions:
-            query = query.where(_json_text(object_metadata.c.data, path, self.postgres) == value)
-        if after_key is not None:
-            query = query.where(versions.c.key > after_key)
-        rows = self.conn.execute(query.order_by(versions.c.key).limit(limit))
-        return [(row.key, row.version_id, dict(row.data)) for row in rows]
-
     # --- reading -----------------------------------------------------------------------
 
     def get_job(self, job_id: int) -> Job | None:
@@ -572,20 +458,6 @@ class QueueSession:
         """How many jobs matching ``where`` are in each state."""
         query = _filtered(sa.select(jobs.c.state, sa.func.count()), where).group_by(jobs.c.state)
         return {JobState(state): count for state, count in self.conn.execute(query)}
-
-
-def _json_text(column: Any, path: tuple[str, ...], postgres: bool) -> Any:
-    """A nested JSON field as text, the same on both engines (``true``/``false`` for
-    booleans, digits for numbers)."""
-    if postgres:
-        return column[path].as_string()
-    json_path = "$" + "".join(f'."{part}"' for part in path)
-    kind = sa.func.json_type(column, json_path)
-    return sa.case(
-        (kind == "true", "true"),
-        (kind == "false", "false"),
-        else_=sa.cast(sa.func.json_extract(column, json_path), sa.Text),
-    )
 
 
 def _filtered(query: sa.Select[Any], where: JobFilter) -> sa.Select[Any]:

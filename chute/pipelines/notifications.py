@@ -1,0 +1,92 @@
+"""Pipeline notifications: when a run ends, its pipeline's webhooks become jobs of the
+run (delivered, retried and logged like any step), and workers get them as tasks."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from chute.errors import ChuteError
+from chute.notify.webhooks import pipeline_payload
+from chute.pipelines.model import Pipeline
+from chute.processors.base import SourceObject
+from chute.queue.lineage import LineageSession
+from chute.queue.records import Job, NewJob, Run, RunSource
+from chute.queue.store import QueueSession
+from chute.worker.messages import Task
+
+
+def queue_notifications(
+    queue: QueueSession,
+    run: Run,
+    pipeline: Pipeline | None,
+    when: str,
+    error: str | None,
+    moment: datetime,
+) -> None:
+    """Queue the pipeline's webhooks for a run that ended (``success``/``failure``)."""
+    if pipeline is None or not pipeline.notify:
+        return
+    outputs = [
+        {"bucket": r.bucket, "key": r.key, "version_id": r.version_id, "step": r.step}
+        for r in LineageSession(queue.conn).lineage_of_runs([run.id])
+    ]
+    source = {"bucket": run.bucket, "key": run.key, "version_id": run.version_id}
+    kind = "pipeline.succeeded" if when == "success" else "pipeline.failed"
+    status = "succeeded" if when == "success" else "dead"
+    body = pipeline_payload(kind, pipeline.name, source, status, outputs, error, moment)
+    jobs = []
+    for index, notify in enumerate(pipeline.notify):
+        if when not in notify.on:
+            continue
+        for url in notify.urls:
+            msg_id = _message_id(run.id, when, index, url, moment)
+            payload = {"notify": index, "url": url, "body": body, "msg_id": msg_id}
+            jobs.append(
+                NewJob(
+                    step=f"notify:{when}",
+                    kind="notify",
+                    payload=payload,
+                    max_attempts=notify.retry.max_attempts,
+                )
+            )
+    source_ref = RunSource(run.bucket, run.key, run.version_id, run.source_row, run.event)
+    queue.add_jobs(run.id, pipeline.name, source_ref, jobs, moment)
+
+
+def notify_task(
+    job: Job,
+    pipeline: Pipeline,
+    source: SourceObject,
+    run: Run,
+) -> Task:
+    """The task that delivers notification job ``job`` (with the secrets to sign it)."""
+    index = int(job.payload["notify"])
+    if index >= len(pipeline.notify):
+        raise ChuteError(f"pipeline {pipeline.name!r} has no notify[{index}] any more")
+    notify = pipeline.notify[index]
+    secrets = (notify.secret,) if isinstance(notify.secret, str) else tuple(notify.secret)
+    return Task(
+        job.id,
+        job.attempt,
+        job.kind,
+        job.pipeline,
+        job.step,
+        "notify.deliver",
+        {},
+        "",
+        notify.timeout_seconds,
+        0,
+        source,
+        run.event,
+        None,
+        None,
+        payload=job.payload,
+        secrets=secrets,
+    )
+
+
+def _message_id(run_id: int, when: str, index: int, url: str, moment: datetime) -> str:
+    """A webhook-id that stays the same on every retry of one notification."""
+    digest = hashlib.sha256(f"{run_id}/{when}/{index}/{url}/{moment.isoformat()}".encode())
+    return "msg_" + digest.hexdigest()[:32]
