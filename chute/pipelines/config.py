@@ -164,7 +164,8 @@ class WorkerSettings(BaseModel):
     #: Seconds a claimed job stays leased without a heartbeat; a dead worker's jobs are
     #: claimable again this long after its last heartbeat.
     lease_seconds: float = Field(default=30.0, gt=0)
-    #: Jobs claimed ahead per process, so a process never waits on the database.
+    #: Jobs claimed ahead per process (at least), so a process never waits on the
+    #: database; when jobs are fast the pool buffers about 0.25 s of work instead.
     prefetch: int = Field(default=4, ge=1, le=1000)
     #: Longest wait for new jobs when no wake-up arrives (another process on SQLite).
     poll_seconds: float = Field(default=1.0, gt=0)
