@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
@@ -80,7 +81,8 @@ def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
         catalog, blobs, settings.region, settings.max_object_size, settings.small_blob_limit
     )
     signal = JobSignal()
-    router = Router(pipelines, signal.notify)
+    clock = _database_clock(catalog)
+    router = Router(pipelines, signal.notify, clock)
     objects.on_event = router.route
     for name in _buckets(settings, pipelines):
         objects.ensure_bucket(name)
@@ -89,11 +91,18 @@ def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
     listener = None
     if catalog.dialect == "postgresql":
         listener = PostgresListener(settings.catalog_url, signal)
-    processing = PipelineService(catalog, objects, pipelines)
+    processing = PipelineService(catalog, objects, pipelines, clock=clock)
     status = StatusService(catalog, pipelines, router)
     return Runtime(
         settings, catalog, blobs, objects, pipelines, processing, status, signal, listener
     )
+
+
+def _database_clock(catalog: Catalog) -> Callable[[], datetime]:
+    """This machine's clock, corrected to the database server's (leases and retry times
+    written by workers on several machines then agree)."""
+    offset = catalog.clock_offset()
+    return lambda: datetime.now(UTC) + offset
 
 
 def _buckets(settings: Settings, pipelines: dict[str, Pipeline]) -> list[str]:

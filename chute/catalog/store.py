@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -82,6 +82,17 @@ class Catalog:
     def migrate(self) -> None:
         """Apply pending migrations."""
         migrate(self.engine)
+
+    def clock_offset(self) -> timedelta:
+        """How far the database server's clock is ahead of this machine's. Leases are
+        compared across machines, so workers stamp them on the database's clock."""
+        if self.dialect != "postgresql":
+            return timedelta(0)
+        with self.engine.connect() as conn:
+            before = now()
+            server: datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+            after = now()
+        return server - (before + (after - before) / 2)
 
     def close(self) -> None:
         self._committer.close()

@@ -7,6 +7,7 @@ that records the event, so an acknowledged upload always has its jobs (the outbo
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from chute.catalog import CatalogSession, EventRow, ObjectVersion
 from chute.catalog.store import now
@@ -19,8 +20,15 @@ from chute.queue.store import QueueSession
 class Router:
     """Matches events to pipelines and creates their runs."""
 
-    def __init__(self, pipelines: dict[str, Pipeline], on_jobs: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        pipelines: dict[str, Pipeline],
+        on_jobs: Callable[[], None],
+        clock: Callable[[], datetime] = now,
+    ) -> None:
         self.pipelines = pipelines
+        #: The queue's clock (the database server's, see ``chute.runtime``).
+        self.clock = clock
         #: Wakes this process's workers (they claim in a later transaction, or in this
         #: one's group commit, so they never miss the new jobs).
         self.on_jobs = on_jobs
@@ -60,7 +68,7 @@ class Router:
             event=render(event),
         )
         jobs = [_new_job(step) for step in pipeline.steps.values()]
-        return QueueSession(session.conn).create_run(pipeline.name, source, jobs, now())
+        return QueueSession(session.conn).create_run(pipeline.name, source, jobs, self.clock())
 
 
 def _new_job(step: Step) -> NewJob:

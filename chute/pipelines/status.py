@@ -160,7 +160,9 @@ class StatusService:
         )
 
         def work(session: CatalogSession) -> int:
-            return QueueSession(session.conn).redrive(where, self._max_attempts, now())
+            return QueueSession(session.conn).redrive(
+                where, self._max_attempts, self.router.clock()
+            )
 
         count = self.catalog.run_write(work)
         if count:

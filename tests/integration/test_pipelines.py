@@ -309,3 +309,13 @@ def test_a_removal_can_trigger_a_pipeline(tmp_path, catalog_url):
         )
     finally:
         rt.close()
+
+
+def test_queue_times_follow_the_database_clock(runtime):
+    """Workers on several machines stamp leases on the database server's clock: here the
+    server is this machine, so the correction is tiny (and none at all on SQLite)."""
+    offset = runtime.catalog.clock_offset()
+    if runtime.catalog.dialect == "sqlite":
+        assert offset == timedelta(0)
+    assert abs(offset) < timedelta(seconds=1)
+    assert abs(runtime.status.router.clock() - datetime.now(UTC)) < timedelta(seconds=1)
