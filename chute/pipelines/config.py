@@ -73,7 +73,8 @@ class StepConfig(BaseModel):
     output: str | None = None
     #: Hard limit per attempt: the process running it is killed.
     timeout_seconds: float = Field(default=60.0, gt=0, le=86400)
-    #: Address-space cap per attempt, in MiB (0: no cap).
+    #: Resident memory an attempt may add to its worker process, in MiB (0: no cap); past
+    #: it the pool kills the process and the attempt fails.
     memory_mb: int = Field(default=1024, ge=0)
     retry: RetryConfig = Field(default_factory=RetryConfig)
 

@@ -157,7 +157,10 @@ class PipelineService:
                     log.warning(
                         "dropping stale result of job %d attempt %d", result.job_id, result.attempt
                     )
-                    unused += _staged_blobs(result.outputs)
+                    # Unless it was recorded after all (a commit whose answer was lost).
+                    staged = _staged_blobs(result.outputs)
+                    in_use = session.blobs_in_use(staged) if staged else set()
+                    unused += [blob_id for blob_id in staged if blob_id not in in_use]
                 elif _plain_success(job, result):
                     plain.append((job, result))
                 else:
@@ -423,7 +426,7 @@ class PipelineService:
     def next_due(self) -> datetime | None:
         """When the earliest ready job is due."""
         with self.catalog.read() as session:
-            return QueueSession(session.conn).next_due(self.clock())
+            return QueueSession(session.conn).next_due(self.clock(), self._known_steps())
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,9 +201,14 @@ class QueueSession:
         held = (_job(row) for row in self.conn.execute(query))
         return {job.id: job for job in held if job.attempt == wanted[job.id]}
 
-    def next_due(self, now: datetime) -> datetime | None:
-        """When the next ready job becomes due (``now`` or earlier if one is due)."""
-        query = sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.state.in_(_READY))
+    def next_due(
+        self, now: datetime, steps: Sequence[tuple[str, str]] | None = None
+    ) -> datetime | None:
+        """When the next ready job (of ``steps``, if given) becomes due; ``now`` or
+        earlier if one is due already."""
+        query = sa.select(sa.func.min(jobs.c.run_at)).where(_READY_LITERAL)
+        if steps is not None:
+            query = query.where(sa.tuple_(jobs.c.pipeline, jobs.c.step).in_(list(steps)))
         return self.conn.execute(query).scalar()
 
     # --- finishing attempts ------------------------------------------------------------
@@ -229,8 +234,8 @@ class QueueSession:
                 "run_at": run_at or job.run_at,
                 "now": now,
                 "finished_at": now if terminal else None,
-                "error": error if error is not None else job.last_error,
-                "traceback": traceback if traceback is not None else job.last_traceback,
+                "error": _text(error) if error is not None else job.last_error,
+                "traceback": _text(traceback) if traceback is not None else job.last_traceback,
             },
         )
         if state in READY_STATES and run_at is not None and run_at <= now:
@@ -238,6 +243,8 @@ class QueueSession:
 
     def finish_many(self, finished: Sequence[Job], state: JobState, now: datetime) -> None:
         """Move several running jobs to ``succeeded`` or ``dead`` (one statement)."""
+        if not finished:
+            return
         terminal = state in (JobState.SUCCEEDED, JobState.DEAD)
         self.conn.execute(
             _FINISH,
@@ -260,6 +267,8 @@ class QueueSession:
         attempts: Sequence[tuple[Job, Outcome, datetime | None, datetime, dict[str, Any]]],
     ) -> None:
         """Record several attempts that ended without an error (one statement)."""
+        if not attempts:
+            return
         self.conn.execute(
             _INSERT_STEP_RUN,
             [
@@ -335,7 +344,7 @@ class QueueSession:
                 "outcome": outcome.value,
                 "started_at": started_at,
                 "ended_at": ended_at,
-                "error": error,
+                "error": _text(error),
                 "report": report or {},
             },
         )
@@ -458,6 +467,11 @@ class QueueSession:
         """How many jobs matching ``where`` are in each state."""
         query = _filtered(sa.select(jobs.c.state, sa.func.count()), where).group_by(jobs.c.state)
         return {JobState(state): count for state, count in self.conn.execute(query)}
+
+
+def _text(value: str | None) -> str | None:
+    """Text the database takes: PostgreSQL refuses NUL characters."""
+    return value.replace("\x00", "\\0") if value else value
 
 
 def _filtered(query: sa.Select[Any], where: JobFilter) -> sa.Select[Any]:

@@ -26,7 +26,6 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
 from multiprocessing.connection import wait
 from typing import Any
@@ -214,13 +213,16 @@ class WorkerPool:
         """How many tasks to keep buffered (see :data:`LOOKAHEAD`)."""
         floor = self.size * self.settings.prefetch
         batches = max(self._batch_limits.values(), default=0)
-        return min(MAX_BUFFER, max(floor, int(self._rate * LOOKAHEAD))) + batches
+        started, seen = self._window
+        idle_for = time.monotonic() - started
+        rate = min(self._rate, seen / idle_for) if idle_for > 1.0 else self._rate
+        return min(MAX_BUFFER, max(floor, int(rate * LOOKAHEAD))) + batches
 
     def _idle_timeout(self) -> float:
         due = self.service.next_due()
         if due is None:
             return self.settings.poll_seconds
-        wait_s = (due - datetime.now(UTC)).total_seconds()
+        wait_s = (due - self.service.clock()).total_seconds()
         # Due jobs this claim did not get are being claimed by another worker.
         return min(self.settings.poll_seconds, max(wait_s, 0.01))
 
@@ -238,7 +240,7 @@ class WorkerPool:
         for p in self._live():
             if not self._buffer:
                 return
-            if p.ready and not p.busy:
+            if p.ready and not p.busy and p.alive():
                 tasks = self._next_tasks()
                 if tasks:
                     p.send(tasks)
@@ -331,7 +333,7 @@ class WorkerPool:
             busy = [p for p in self._live() if p.busy]
         results: list[Result] = []
         for p in busy:
-            cap, used = p.memory_cap(), p.resident_mib()
+            cap, used = p.memory_cap(), p.attempt_mib()
             if p.overdue(now):
                 p.kill()
                 error = f"timed out after {p.timeout():g} s; its process was killed"
@@ -339,8 +341,8 @@ class WorkerPool:
             elif cap and used > cap:
                 p.kill()
                 error = (
-                    f"exceeded the step's memory cap of {cap} MiB (resident memory "
-                    f"reached {used:.0f} MiB); its process was killed"
+                    f"exceeded the step's memory cap of {cap} MiB (it had added {used:.0f} "
+                    "MiB of resident memory); its process was killed"
                 )
                 results += self._replace(p, Outcome.OUT_OF_MEMORY, error)
         return results
@@ -394,21 +396,30 @@ class WorkerPool:
             self._record(batch)
 
     def _record(self, results: list[Result]) -> None:
-        """Record results, retrying while the database is unavailable (their leases are
-        renewed meanwhile)."""
-        delay = 0.5
-        while results:
-            try:
-                self.service.record(results, self.name)
-                break
-            except Exception:
-                log.exception("recording %d results failed; retrying", len(results))
-                if self._stopping.wait(delay):
-                    break
-                delay = min(delay * 2, 10.0)
+        """Record results. A failed batch is recorded one result at a time, each retried
+        a few times while the database is unavailable (their leases are renewed
+        meanwhile); a result that still fails is dropped, and its job retried once its
+        lease runs out."""
+        if not results or self._try_record(results, attempts=1):
+            recorded = len(results)
+        else:
+            recorded = sum(self._try_record([result], attempts=4) for result in results)
         with self._lock:
             self._recording.difference_update(result.job_id for result in results)
-        self.completed += len(results)
+        self.completed += recorded
+
+    def _try_record(self, results: list[Result], attempts: int) -> bool:
+        delay = 0.5
+        for attempt in range(1, attempts + 1):
+            try:
+                self.service.record(results, self.name)
+                return True
+            except Exception:
+                log.exception("recording %d results failed (try %d)", len(results), attempt)
+                if attempt == attempts or self._stopping.wait(delay):
+                    return False
+                delay *= 2
+        return False
 
     def _lease_loop(self) -> None:
         interval = self.settings.lease_seconds / 3

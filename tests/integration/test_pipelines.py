@@ -319,3 +319,37 @@ def test_queue_times_follow_the_database_clock(runtime):
         assert offset == timedelta(0)
     assert abs(offset) < timedelta(seconds=1)
     assert abs(runtime.status.router.clock() - datetime.now(UTC)) < timedelta(seconds=1)
+
+
+def test_an_error_with_a_nul_character_is_recorded(runtime, clock):
+    """PostgreSQL refuses NUL in text; an error message carrying one must not block the
+    recording of the batch."""
+    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    first, second = _claim(runtime)
+    bad = Result(
+        first.job_id,
+        first.attempt,
+        Outcome.FAILED,
+        clock(),
+        clock(),
+        error="bad\x00byte",
+        traceback="Traceback\x00",
+    )
+    runtime.processing.record([bad, _ok(second, clock)], WORKER)
+    job, attempts = runtime.status.job(first.job_id)
+    assert job.state is JobState.RETRYABLE
+    assert job.last_error == "bad\\0byte"
+    assert attempts[0].error == "bad\\0byte"
+    assert runtime.status.job(second.job_id)[0].state is JobState.SUCCEEDED
+
+
+def test_jobs_of_unknown_pipelines_do_not_count_as_due(runtime, tmp_path, catalog_url):
+    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    other = {"q": {"trigger": {"bucket": "inbox"}, "steps": [{"name": "z", "processor": "noop"}]}}
+    settings = load_settings(data_dir=tmp_path / "other", database_url=catalog_url, pipelines=other)
+    stranger = open_runtime(settings, sweep=False)
+    try:
+        assert stranger.processing.next_due() is None
+        assert runtime.processing.next_due() is not None
+    finally:
+        stranger.close()
