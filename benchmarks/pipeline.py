@@ -265,7 +265,13 @@ def latency_ms(rt: Runtime, uploads: int, gap: float) -> tuple[list[float], list
 
 
 def processor_start(rt: Runtime, key: str) -> datetime:
+    # The counter may have moved for the previous job (it is bumped after its commit);
+    # then this job is a moment behind.
+    deadline = time.monotonic() + 10
     view = rt.status.status(BUCKET, key)
+    while view.status != "succeeded" and time.monotonic() < deadline:
+        time.sleep(0.001)
+        view = rt.status.status(BUCKET, key)
     if view.status != "succeeded":
         raise SystemExit(f"{key}: processing status {view.status}, expected succeeded")
     run = view.runs[0]

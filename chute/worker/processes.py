@@ -37,7 +37,7 @@ class WorkerProcess:
         self.tasks: list[Task] = []
         self.started = 0.0
         self.deadline = 0.0
-        self.baseline_mib = 0.0
+        self.baseline_mib: float | None = None
 
     @property
     def busy(self) -> bool:
@@ -46,8 +46,8 @@ class WorkerProcess:
     def send(self, tasks: list[Task]) -> None:
         """Start an attempt of ``tasks`` (one task, or a batch of one step)."""
         self.tasks = tasks
-        #: Resident memory before the attempt: its cap counts what it adds.
-        self.baseline_mib = self.resident_mib()
+        #: Resident memory at the attempt's first check: its cap counts what it adds.
+        self.baseline_mib = None
         self.started = time.monotonic()
         self.deadline = self.started + max(_kill_after(task) for task in tasks)
         # If the process died, the pool sees it exit and fails these tasks.
@@ -72,8 +72,12 @@ class WorkerProcess:
         return max((task.memory_mb for task in self.tasks), default=0)
 
     def attempt_mib(self) -> float:
-        """Resident memory the running attempt has added, in MiB."""
-        return max(self.resident_mib() - self.baseline_mib, 0.0)
+        """Resident memory the running attempt has added since its first check (the
+        pool checks once per tick, so /proc is not read for every short task), in MiB."""
+        used = self.resident_mib()
+        if self.baseline_mib is None:
+            self.baseline_mib = used
+        return max(used - self.baseline_mib, 0.0)
 
     def resident_mib(self) -> float:
         """The process's resident memory now, in MiB (0 if it is gone)."""
