@@ -220,18 +220,6 @@ class Reject(ProcessingError):
         super().__init__(reason)
 
 
-class StepTimeout(ProcessingError):
-    """The attempt ran past its step's timeout and its process was killed."""
-
-
-class MemoryCapExceeded(ProcessingError):
-    """The attempt exceeded its step's memory cap."""
-
-
-class WorkerLost(ProcessingError):
-    """The process running the attempt died."""
-
-
 class UnknownProcessor(ProcessingError):
     """No processor has that name."""
 

@@ -180,18 +180,7 @@ class PipelineService:
             [(job, Outcome.SUCCEEDED, r.started_at, r.ended_at, r.report) for job, r in done]
         )
         queue.finish_many([job for job, _ in done], JobState.SUCCEEDED, moment)
-        steps = [job for job, _ in done if job.kind == "step"]
-        for job in steps:
-            pipeline = self.pipelines.get(job.pipeline)
-            if pipeline is None or job.step in pipeline.needed:
-                queue.unblock(job.run_id, moment)
-        pipelines = {job.run_id: job.pipeline for job in steps}
-        for run_id in queue.complete_runs(pipelines, moment):
-            pipeline = self.pipelines.get(pipelines[run_id])
-            if pipeline is not None and pipeline.notify:
-                run = queue.get_run(run_id)
-                assert run is not None
-                queue_notifications(queue, run, pipeline, "success", None, moment)
+        self._advance(queue, [job for job, _ in done], moment)
 
     def _record_one(
         self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
@@ -255,25 +244,24 @@ class PipelineService:
                 run.source_row, result.metadata, moment
             )
         queue.finish(job, JobState.SUCCEEDED, moment)
-        if job.kind == "step":
-            self._advance(queue, job, pipeline, moment)
+        self._advance(queue, [job], moment)
         return unused
 
-    def _advance(
-        self, queue: QueueSession, job: Job, pipeline: Pipeline | None, moment: datetime
-    ) -> None:
-        """After a step succeeded: start the steps waiting for it, end a finished run."""
-        if pipeline is None or job.step in pipeline.needed:
-            queue.unblock(job.run_id, moment)
-        if (
-            queue.run_complete(job.run_id)
-            and queue.set_run_state(job.run_id, RunState.SUCCEEDED, moment)
-            and pipeline is not None
-            and pipeline.notify
-        ):
-            run = queue.get_run(job.run_id)
-            assert run is not None
-            queue_notifications(queue, run, pipeline, "success", None, moment)
+    def _advance(self, queue: QueueSession, succeeded: list[Job], moment: datetime) -> None:
+        """After jobs succeeded: start the steps waiting for them, end the runs they
+        finished (and queue those runs' success notifications)."""
+        steps = [job for job in succeeded if job.kind == "step"]
+        for job in steps:
+            pipeline = self.pipelines.get(job.pipeline)
+            if pipeline is None or job.step in pipeline.needed:
+                queue.unblock(job.run_id, moment)
+        pipelines = {job.run_id: job.pipeline for job in steps}
+        for run_id in queue.complete_runs(pipelines, moment):
+            pipeline = self.pipelines.get(pipelines[run_id])
+            if pipeline is not None and pipeline.notify:
+                run = queue.get_run(run_id)
+                assert run is not None
+                queue_notifications(queue, run, pipeline, "success", None, moment)
 
     def _write_outputs(
         self,

@@ -66,4 +66,3 @@ class Outcome(StrEnum):
     CRASHED = "crashed"
     LOST = "lost"
     RETRY = "retry"
-    RELEASED = "released"

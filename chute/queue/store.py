@@ -26,7 +26,6 @@ CHANNEL = "chute_jobs"
 
 _param = sa.bindparam
 _job_columns = list(jobs.c)
-_READY = [state.value for state in READY_STATES]
 
 # Written exactly as the partial indexes' predicates: SQLite uses a partial index only for
 # a query whose WHERE implies it, which a bound parameter never does.
@@ -53,15 +52,6 @@ _FINISH = (
         last_error=_param("error"),
         last_traceback=_param("traceback"),
     )
-)
-_UNFINISHED_IN_RUN = (
-    sa.select(jobs.c.id)
-    .where(
-        jobs.c.run_id == _param("run_id"),
-        jobs.c.kind == "step",
-        jobs.c.state != JobState.SUCCEEDED.value,
-    )
-    .limit(1)
 )
 
 
@@ -366,10 +356,6 @@ class QueueSession:
             )
             self.notify()
         return len(ready)
-
-    def run_complete(self, run_id: int) -> bool:
-        """Whether every step job of the run has succeeded."""
-        return self.conn.execute(_UNFINISHED_IN_RUN, {"run_id": run_id}).first() is None
 
     def set_run_state(self, run_id: int, state: RunState, now: datetime) -> bool:
         """Set a run's state; returns whether it changed."""
