@@ -63,6 +63,22 @@ Target = Annotated[
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 VersionId = Annotated[str | None, typer.Option(help="A version of the object, not the latest.")]
+# Options of the commands that run Chute (serve, worker).
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="CHUTE_CONFIG", help="TOML configuration file."),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(envvar="CHUTE_DATA_DIR", help="Folder for the catalog and local blobs."),
+]
+DatabaseUrl = Annotated[
+    str | None, typer.Option(envvar="CHUTE_DATABASE_URL", help="SQLAlchemy URL of the catalog.")
+]
+Processes = Annotated[
+    int | None,
+    typer.Option(envvar="CHUTE_WORKER__PROCESSES", help="Worker processes (0: one per core)."),
+]
 
 
 # --- plumbing ----------------------------------------------------------------------------
@@ -100,28 +116,16 @@ def connect(ctx: typer.Context) -> Iterator[ChuteClient]:
 
 @app.command()
 def serve(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", envvar="CHUTE_CONFIG", help="TOML configuration file."),
-    ] = None,
+    config: ConfigFile = None,
     address: Annotated[
         str | None, typer.Option(envvar="CHUTE_ADDRESS", help="host:port to listen on.")
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="CHUTE_DATA_DIR", help="Folder for the catalog and local blobs."),
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(envvar="CHUTE_DATABASE_URL", help="SQLAlchemy URL of the catalog."),
-    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
     workers: Annotated[
         bool, typer.Option("--workers/--no-workers", help="Run worker processes too.")
     ] = True,
-    processes: Annotated[
-        int | None,
-        typer.Option(envvar="CHUTE_WORKER__PROCESSES", help="Worker processes (0: one per core)."),
-    ] = None,
+    processes: Processes = None,
 ) -> None:
     """Run the Chute server (API and workers) until interrupted.
 
@@ -141,22 +145,10 @@ def serve(
 
 @app.command()
 def worker(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", envvar="CHUTE_CONFIG", help="TOML configuration file."),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="CHUTE_DATA_DIR", help="Folder for the catalog and local blobs."),
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(envvar="CHUTE_DATABASE_URL", help="SQLAlchemy URL of the catalog."),
-    ] = None,
-    processes: Annotated[
-        int | None,
-        typer.Option(envvar="CHUTE_WORKER__PROCESSES", help="Worker processes (0: one per core)."),
-    ] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    processes: Processes = None,
 ) -> None:
     """Run worker processes only, against a shared catalog and blob store (several
     can run on one or many machines). SIGTERM drains them."""
