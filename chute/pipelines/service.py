@@ -66,6 +66,9 @@ class PipelineService:
         self.objects = objects
         self.pipelines = pipelines
         self.clock = clock
+        #: The (pipeline, step) pairs this process can run: a worker on an older or newer
+        #: config than a job's leaves the job to workers that know it.
+        self.known_steps = _known_steps(pipelines)
 
     # --- claiming ----------------------------------------------------------------------
 
@@ -76,20 +79,10 @@ class PipelineService:
             queue = QueueSession(session.conn)
             moment = self.clock()
             until = moment + timedelta(seconds=lease)
-            jobs = queue.claim(worker, limit, until, moment, self._known_steps())
+            jobs = queue.claim(worker, limit, until, moment, self.known_steps)
             return self._tasks(session, queue, jobs)
 
         return self.catalog.run_claim(work)
-
-    def _known_steps(self) -> list[tuple[str, str]]:
-        """The (pipeline, step) pairs this process can run: a worker on an older or
-        newer config than the job's leaves the job to workers that know it."""
-        pairs = []
-        for pipeline in self.pipelines.values():
-            pairs += [(pipeline.name, step) for step in pipeline.steps]
-            if pipeline.notify:
-                pairs += [(pipeline.name, "notify:success"), (pipeline.name, "notify:failure")]
-        return pairs
 
     def _tasks(self, session: CatalogSession, queue: QueueSession, jobs: list[Job]) -> Claimed:
         tasks: list[Task] = []
@@ -414,7 +407,7 @@ class PipelineService:
     def next_due(self) -> datetime | None:
         """When the earliest ready job is due."""
         with self.catalog.read() as session:
-            return QueueSession(session.conn).next_due(self.clock(), self._known_steps())
+            return QueueSession(session.conn).next_due(self.clock(), self.known_steps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +418,15 @@ class _Written:
     row: int
     size: int
     content_type: str
+
+
+def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
+    pairs = []
+    for pipeline in pipelines.values():
+        pairs += [(pipeline.name, step) for step in pipeline.steps]
+        if pipeline.notify:
+            pairs += [(pipeline.name, "notify:success"), (pipeline.name, "notify:failure")]
+    return pairs
 
 
 def _source(
