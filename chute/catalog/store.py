@@ -194,10 +194,6 @@ class CatalogSession:
         row = self.conn.execute(_BY_ROW, {"id": row_id}).first()
         return _version(row) if row else None
 
-    def versions_by_rows(self, row_ids: Iterable[int]) -> list[ObjectVersion]:
-        query = sa.select(*_version_columns).where(object_versions.c.id.in_(list(row_ids)))
-        return [_version(row) for row in self.conn.execute(query)]
-
     def versions_of(self, bucket_id: int, key: str) -> list[ObjectVersion]:
         """Every version of a key, newest first."""
         query = (
@@ -309,12 +305,6 @@ class CatalogSession:
     def small_blob(self, blob_id: str) -> bytes | None:
         row = self.conn.execute(_GET_SMALL_BLOB, {"blob_id": blob_id}).first()
         return bytes(row[0]) if row else None
-
-    def small_blobs(self, blob_ids: Iterable[str]) -> dict[str, bytes]:
-        query = sa.select(small_blobs.c.blob_id, small_blobs.c.data).where(
-            small_blobs.c.blob_id.in_(list(blob_ids))
-        )
-        return {blob_id: bytes(data) for blob_id, data in self.conn.execute(query)}
 
     def delete_small_blob(self, blob_id: str) -> None:
         self.conn.execute(_DELETE_SMALL_BLOB, {"blob_id": blob_id})

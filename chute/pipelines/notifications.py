@@ -11,7 +11,7 @@ from chute.notify.webhooks import pipeline_payload
 from chute.pipelines.model import Pipeline
 from chute.processors.base import SourceObject
 from chute.queue.lineage import LineageSession
-from chute.queue.records import Job, NewJob, Run, RunSource
+from chute.queue.records import ClaimSource, JobRef, NewJob, Run, RunSource
 from chute.queue.store import QueueSession
 from chute.worker.messages import Task
 
@@ -54,12 +54,7 @@ def queue_notifications(
     queue.add_jobs(run.id, pipeline.name, source_ref, jobs, moment)
 
 
-def notify_task(
-    job: Job,
-    pipeline: Pipeline,
-    source: SourceObject,
-    run: Run,
-) -> Task:
+def notify_task(job: JobRef, pipeline: Pipeline, source: SourceObject, run: ClaimSource) -> Task:
     """The task that delivers notification job ``job`` (with the secrets to sign it)."""
     index = int(job.payload["notify"])
     if index >= len(pipeline.notify):
@@ -78,7 +73,7 @@ def notify_task(
         notify.timeout_seconds,
         0,
         source,
-        run.event,
+        run.event_json,
         None,
         None,
         payload=job.payload,

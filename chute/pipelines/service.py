@@ -14,25 +14,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chute.catalog import Catalog, CatalogSession, NewVersion, ObjectVersion
+from chute.catalog import Catalog, CatalogSession, NewVersion
 from chute.catalog.store import now
 from chute.errors import ChuteError
 from chute.events import EventName
-from chute.objects.service import (
-    SMALL_BLOB_PREFIX,
-    ObjectService,
-    RequestContext,
-    is_small_blob,
-)
+from chute.objects.service import SMALL_BLOB_PREFIX, ObjectService, RequestContext
 from chute.pipelines.model import PIPELINE_PRINCIPAL, Pipeline
 from chute.pipelines.notifications import notify_task, queue_notifications
 from chute.processors.base import SourceObject, StagedOutput
 from chute.queue.lineage import LineageSession
-from chute.queue.records import Job, LineageRecord, Run
+from chute.queue.records import ClaimSource, Job, JobRef, LineageRecord, Run
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobState, Outcome, RunState
 from chute.queue.store import QueueSession
@@ -80,36 +75,28 @@ class PipelineService:
             moment = self.clock()
             until = moment + timedelta(seconds=lease)
             jobs = queue.claim(worker, limit, until, moment, self.known_steps)
-            return self._tasks(session, queue, jobs)
+            return self._tasks(queue, jobs)
 
         return self.catalog.run_claim(work)
 
-    def _tasks(self, session: CatalogSession, queue: QueueSession, jobs: list[Job]) -> Claimed:
+    def _tasks(self, queue: QueueSession, jobs: list[JobRef]) -> Claimed:
         tasks: list[Task] = []
         failed: list[Result] = []
         if not jobs:
             return Claimed(tasks, failed)
-        runs = {run.id: run for run in queue.runs_by_id({job.run_id for job in jobs})}
-        rows = {run.source_row for run in runs.values() if run.source_row is not None}
-        versions = {version.id: version for version in session.versions_by_rows(rows)}
-        small = [v.blob_id for v in versions.values() if v.blob_id and is_small_blob(v.blob_id)]
-        inline = session.small_blobs(small) if small else {}
+        sources = queue.run_sources({job.run_id for job in jobs})
         for job in jobs:
-            run = runs[job.run_id]
-            version = versions.get(run.source_row) if run.source_row is not None else None
             try:
-                tasks.append(self._task(job, run, version, inline))
+                tasks.append(self._task(job, sources[job.run_id]))
             except ChuteError as exc:
                 failed.append(_refused(job, exc.message, self.clock()))
         return Claimed(tasks, failed)
 
-    def _task(
-        self, job: Job, run: Run, version: ObjectVersion | None, small: dict[str, bytes]
-    ) -> Task:
+    def _task(self, job: JobRef, run: ClaimSource) -> Task:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        source, blob_id, inline = _source(run, version, small, job.kind == "notify")
+        source, blob_id, inline = _source(run, job.kind == "notify")
         if job.kind == "notify":
             return notify_task(job, pipeline, source, run)
         step = pipeline.steps.get(job.step)
@@ -127,7 +114,7 @@ class PipelineService:
             step.timeout_seconds,
             step.memory_mb,
             source,
-            run.event,
+            run.event_json,
             blob_id,
             inline,
         )
@@ -141,12 +128,12 @@ class PipelineService:
 
         def work(session: CatalogSession) -> list[str]:
             queue = QueueSession(session.conn)
-            held = queue.fenced_many([(r.job_id, r.attempt) for r in results], worker)
+            held = queue.held([(r.job_id, r.attempt) for r in results], worker)
             unused: list[str] = []
-            plain: list[tuple[Job, Result]] = []
+            plain: list[tuple[JobRef, Result]] = []
             for result in results:
-                job = held.get(result.job_id)
-                if job is None:  # the lease was lost: another worker owns the job now
+                ref = held.get(result.job_id)
+                if ref is None:  # the lease was lost: another worker owns the job now
                     log.warning(
                         "dropping stale result of job %d attempt %d", result.job_id, result.attempt
                     )
@@ -154,26 +141,31 @@ class PipelineService:
                     staged = _staged_blobs(result.outputs)
                     in_use = session.blobs_in_use(staged) if staged else set()
                     unused += [blob_id for blob_id in staged if blob_id not in in_use]
-                elif _plain_success(job, result):
-                    plain.append((job, result))
+                elif _plain_success(result):
+                    plain.append((ref, result))
                 else:
+                    job = queue.get_job(ref.id)
+                    assert job is not None
                     unused += self._record_one(session, queue, job, result)
-            self._succeed_plain(queue, plain)
+            self._succeed_plain(queue, worker, plain)
             return unused
 
         unused = self.catalog.run_write(work)
         self.objects.delete_blobs_later(unused)
 
-    def _succeed_plain(self, queue: QueueSession, done: list[tuple[Job, Result]]) -> None:
+    def _succeed_plain(
+        self, queue: QueueSession, worker: str, done: list[tuple[JobRef, Result]]
+    ) -> None:
         """Record successes without outputs or metadata, a few statements for all."""
         if not done:
             return
         moment = self.clock()
         queue.add_step_runs(
-            [(job, Outcome.SUCCEEDED, r.started_at, r.ended_at, r.report) for job, r in done]
+            worker,
+            [(ref, Outcome.SUCCEEDED, r.started_at, r.ended_at, r.report) for ref, r in done],
         )
-        queue.finish_many([job for job, _ in done], JobState.SUCCEEDED, moment)
-        self._advance(queue, [job for job, _ in done], moment)
+        queue.succeed_held([ref.id for ref, _ in done], worker, moment)
+        self._advance(queue, [ref for ref, _ in done], moment)
 
     def _record_one(
         self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
@@ -240,7 +232,9 @@ class PipelineService:
         self._advance(queue, [job], moment)
         return unused
 
-    def _advance(self, queue: QueueSession, succeeded: list[Job], moment: datetime) -> None:
+    def _advance(
+        self, queue: QueueSession, succeeded: Sequence[Job | JobRef], moment: datetime
+    ) -> None:
         """After jobs succeeded: start the steps waiting for them, end the runs they
         finished (and queue those runs' success notifications)."""
         steps = [job for job in succeeded if job.kind == "step"]
@@ -430,35 +424,34 @@ def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
 
 
 def _source(
-    run: Run, version: ObjectVersion | None, small: dict[str, bytes], bytes_optional: bool
+    run: ClaimSource, bytes_optional: bool
 ) -> tuple[SourceObject, str | None, bytes | None]:
-    """What a run processes: its object version and where the bytes are. A run started
-    by a removal has no bytes (the processor sees the event and an empty input), nor
-    needs a notification about a run whose object was deleted since."""
-    if version is None or version.blob_id is None:
+    """What a run processes and where its bytes are: a blob, or inline. A run started by
+    a removal has no bytes (the processor sees the event and an empty input), nor needs
+    a notification about a run whose object was deleted since."""
+    if run.blob_id is None:
         removal = str(run.event.get("eventName", "")).startswith("ObjectRemoved")
         if not (removal or bytes_optional):
             raise ChuteError(f"{run.bucket}/{run.key} version {run.version_id} no longer exists")
         return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
-    inline = small.get(version.blob_id) if is_small_blob(version.blob_id) else None
     source = SourceObject(
         run.bucket,
         run.key,
-        version.version_id,
-        version.size,
-        version.etag,
-        version.sha256,
-        version.content_type,
-        dict(version.user_metadata),
+        run.version_id,
+        run.size or 0,
+        run.etag or "",
+        run.sha256 or "",
+        run.content_type or "",
+        run.user_metadata or {},
     )
-    return source, version.blob_id, inline
+    return source, run.blob_id, run.inline
 
 
-def _plain_success(job: Job, result: Result) -> bool:
+def _plain_success(result: Result) -> bool:
     return result.outcome is Outcome.SUCCEEDED and not result.outputs and not result.metadata
 
 
-def _unrecordable(job: Job, exc: Exception, moment: datetime) -> Result:
+def _unrecordable(job: Job | JobRef, exc: Exception, moment: datetime) -> Result:
     """A failed attempt for a result that could not be recorded: permanent for a refusal
     (``ChuteError``), retryable otherwise."""
     if isinstance(exc, ChuteError):
@@ -467,7 +460,7 @@ def _unrecordable(job: Job, exc: Exception, moment: datetime) -> Result:
     return Result(job.id, job.attempt, Outcome.FAILED, moment, moment, error=error)
 
 
-def _refused(job: Job, reason: str, moment: datetime) -> Result:
+def _refused(job: Job | JobRef, reason: str, moment: datetime) -> Result:
     return Result(job.id, job.attempt, Outcome.REJECTED, moment, moment, error=reason)
 
 

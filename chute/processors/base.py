@@ -10,6 +10,7 @@ leaves a partial set of outputs behind.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -21,11 +22,13 @@ from typing import IO, Any, Protocol
 
 from chute.errors import InvalidKey, ProcessingError
 from chute.objects.names import check_key
+from chute.wire import compact
 
 #: Bytes per read or write when streaming inputs and outputs.
 CHUNK = 1024 * 1024
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class SourceObject:
     """The object version a job processes."""
@@ -61,6 +64,7 @@ class SourceObject:
         }
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class StagedOutput:
     """An output written during an attempt, not yet in the catalog."""
@@ -108,7 +112,7 @@ class Context:
         source_input: Input,
         sink: OutputSink,
         options: Any = None,
-        event: dict[str, Any] | None = None,
+        event: dict[str, Any] | str | None = None,
         output_template: str = "{key}",
         pipeline: str = "",
         step: str = "",
@@ -117,8 +121,7 @@ class Context:
     ) -> None:
         self.source = source
         self.options = options
-        #: The S3 event record (one element of ``Records``) that triggered the job.
-        self.event: dict[str, Any] = event or {}
+        self._event = event or {}
         self.pipeline = pipeline
         self.step = step
         self.attempt = attempt
@@ -132,6 +135,19 @@ class Context:
         self._input = source_input
         self._sink = sink
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The S3 event record (one element of ``Records``) that triggered the job
+        (given as JSON text, it is decoded on first use: most processors never look)."""
+        event = self._event
+        if isinstance(event, str):
+            event = self._event = json.loads(event)
+        return event
+
+    @event.setter
+    def event(self, value: dict[str, Any]) -> None:
+        self._event = value
 
     # --- input ---------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,46 @@ class Job:
     finished_at: datetime | None
     last_error: str | None
     last_traceback: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """What the hot path needs of a job a worker holds: which step of which run, and at
+    which attempt (the fencing token its result must carry)."""
+
+    id: int
+    run_id: int
+    kind: str
+    pipeline: str
+    step: str
+    attempt: int
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSource:
+    """What a claimed run processes: its source object version (``None`` fields if the
+    version is gone) and the event that started it, as JSON text (worker processes
+    decode it only if a processor reads it)."""
+
+    run_id: int
+    bucket: str
+    key: str
+    version_id: str
+    event_json: str
+    blob_id: str | None
+    size: int | None
+    etag: str | None
+    sha256: str | None
+    content_type: str | None
+    user_metadata: dict[str, str] | None
+    #: The bytes of a small object kept in the catalog.
+    inline: bytes | None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(self.event_json)
+        return event
 
 
 @dataclass(frozen=True, slots=True)

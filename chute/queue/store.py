@@ -15,7 +15,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chute.queue.records import Job, JobFilter, NewJob, Run, RunSource, StepRun
+from chute.catalog.schema import object_versions, small_blobs
+from chute.queue.records import (
+    ClaimSource,
+    Job,
+    JobFilter,
+    JobRef,
+    NewJob,
+    Run,
+    RunSource,
+    StepRun,
+)
 from chute.queue.schema import jobs, runs, step_runs
 from chute.queue.states import READY_STATES, JobState, Outcome, RunState
 
@@ -26,6 +36,15 @@ CHANNEL = "chute_jobs"
 
 _param = sa.bindparam
 _job_columns = list(jobs.c)
+_ref_columns = [
+    jobs.c.id,
+    jobs.c.run_id,
+    jobs.c.kind,
+    jobs.c.pipeline,
+    jobs.c.step,
+    jobs.c.attempt,
+    jobs.c.payload,
+]
 
 # Written exactly as the partial indexes' predicates: SQLite uses a partial index only for
 # a query whose WHERE implies it, which a bound parameter never does.
@@ -38,6 +57,64 @@ _FENCED = sa.select(*_job_columns).where(
     jobs.c.state == JobState.RUNNING.value,
     jobs.c.attempt == _param("attempt"),
     jobs.c.worker == _param("worker"),
+)
+# Hot-path statements, built once (lists go in as expanding parameters).
+_HELD = sa.select(*_ref_columns).where(
+    jobs.c.id.in_(_param("ids", expanding=True)),
+    jobs.c.state == JobState.RUNNING.value,
+    jobs.c.worker == _param("worker"),
+)
+_SUCCEED = (
+    jobs.update()
+    .where(
+        jobs.c.id.in_(_param("ids", expanding=True)),
+        jobs.c.state == JobState.RUNNING.value,
+        jobs.c.worker == _param("holder"),
+    )
+    .values(
+        state=JobState.SUCCEEDED.value,
+        worker=None,
+        lease_expires_at=None,
+        updated_at=_param("now"),
+        finished_at=_param("now"),
+    )
+)
+_UNFINISHED_RUNS = sa.select(jobs.c.run_id).where(
+    jobs.c.run_id.in_(_param("run_ids", expanding=True)),
+    jobs.c.kind == "step",
+    jobs.c.state != JobState.SUCCEEDED.value,
+)
+_COMPLETE_RUNS = (
+    runs.update()
+    .where(
+        runs.c.id.in_(_param("run_ids", expanding=True)),
+        runs.c.state != RunState.SUCCEEDED.value,
+    )
+    .values(state=RunState.SUCCEEDED.value, finished_at=_param("now"))
+    .returning(runs.c.id)
+)
+# The event as stored (JSON text): claims pass it on without decoding it.
+_RUN_SOURCES = (
+    sa.select(
+        runs.c.id,
+        runs.c.bucket,
+        runs.c.key,
+        runs.c.version_id,
+        sa.cast(runs.c.event, sa.Text),
+        object_versions.c.blob_id,
+        object_versions.c.size,
+        object_versions.c.etag,
+        object_versions.c.sha256,
+        object_versions.c.content_type,
+        object_versions.c.user_metadata,
+        small_blobs.c.data,
+    )
+    .select_from(
+        runs.outerjoin(object_versions, object_versions.c.id == runs.c.source_row).outerjoin(
+            small_blobs, small_blobs.c.blob_id == object_versions.c.blob_id
+        )
+    )
+    .where(runs.c.id.in_(_param("run_ids", expanding=True)))
 )
 _FINISH = (
     jobs.update()
@@ -114,7 +191,7 @@ class QueueSession:
         lease_until: datetime,
         now: datetime,
         steps: Sequence[tuple[str, str]] | None = None,
-    ) -> list[Job]:
+    ) -> list[JobRef]:
         """Take up to ``limit`` ready jobs, oldest due first, leased to ``worker``.
 
         On PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so
@@ -141,10 +218,16 @@ class QueueSession:
                 started_at=now,
                 updated_at=now,
             )
-            .returning(*_job_columns)
+            .returning(jobs.c.run_at, *_ref_columns)
         )
-        claimed = [_job(row) for row in self.conn.execute(claim)]
-        return sorted(claimed, key=lambda job: (job.run_at, job.id))
+        rows = sorted(self.conn.execute(claim), key=lambda row: (row[0], row[1]))
+        return [_ref(row[1:]) for row in rows]
+
+    def run_sources(self, run_ids: Iterable[int]) -> dict[int, ClaimSource]:
+        """What each of these runs processes (for tasks of claimed jobs)."""
+        rows = self.conn.execute(_RUN_SOURCES, {"run_ids": list(run_ids)})
+        sources = (_claim_source(row) for row in rows)
+        return {source.run_id: source for source in sources}
 
     def extend_leases(self, worker: str, job_ids: Sequence[int], until: datetime) -> int:
         """Push back the lease of ``worker``'s running jobs; returns how many it holds."""
@@ -178,18 +261,14 @@ class QueueSession:
         row = self.conn.execute(_FENCED, params).first()
         return _job(row) if row else None
 
-    def fenced_many(self, attempts: Sequence[tuple[int, int]], worker: str) -> dict[int, Job]:
+    def held(self, attempts: Sequence[tuple[int, int]], worker: str) -> dict[int, JobRef]:
         """Of ``(job id, attempt)`` pairs, the jobs ``worker`` still holds at that attempt."""
         wanted = dict(attempts)
         if not wanted:
             return {}
-        query = sa.select(*_job_columns).where(
-            jobs.c.id.in_(list(wanted)),
-            jobs.c.state == JobState.RUNNING.value,
-            jobs.c.worker == worker,
-        )
-        held = (_job(row) for row in self.conn.execute(query))
-        return {job.id: job for job in held if job.attempt == wanted[job.id]}
+        rows = self.conn.execute(_HELD, {"ids": list(wanted), "worker": worker})
+        refs = (_ref(row) for row in rows)
+        return {ref.id: ref for ref in refs if ref.attempt == wanted[ref.id]}
 
     def next_due(
         self, now: datetime, steps: Sequence[tuple[str, str]] | None = None
@@ -231,32 +310,17 @@ class QueueSession:
         if state in READY_STATES and run_at is not None and run_at <= now:
             self.notify()
 
-    def finish_many(self, finished: Sequence[Job], state: JobState, now: datetime) -> None:
-        """Move several running jobs to ``succeeded`` or ``dead`` (one statement)."""
-        if not finished:
-            return
-        terminal = state in (JobState.SUCCEEDED, JobState.DEAD)
-        self.conn.execute(
-            _FINISH,
-            [
-                {
-                    "job_id": job.id,
-                    "state": state.value,
-                    "run_at": job.run_at,
-                    "now": now,
-                    "finished_at": now if terminal else None,
-                    "error": job.last_error,
-                    "traceback": job.last_traceback,
-                }
-                for job in finished
-            ],
-        )
+    def succeed_held(self, job_ids: Sequence[int], worker: str, now: datetime) -> None:
+        """Mark succeeded running jobs ``worker`` holds (one statement)."""
+        if job_ids:
+            self.conn.execute(_SUCCEED, {"ids": list(job_ids), "holder": worker, "now": now})
 
     def add_step_runs(
         self,
-        attempts: Sequence[tuple[Job, Outcome, datetime | None, datetime, dict[str, Any]]],
+        worker: str,
+        attempts: Sequence[tuple[JobRef, Outcome, datetime | None, datetime, dict[str, Any]]],
     ) -> None:
-        """Record several attempts that ended without an error (one statement)."""
+        """Record several attempts ``worker`` ended without an error (one statement)."""
         if not attempts:
             return
         self.conn.execute(
@@ -265,7 +329,7 @@ class QueueSession:
                 {
                     "job_id": job.id,
                     "attempt": job.attempt,
-                    "worker": job.worker,
+                    "worker": worker,
                     "outcome": outcome.value,
                     "started_at": started,
                     "ended_at": ended,
@@ -282,21 +346,11 @@ class QueueSession:
         candidates = list(run_ids)
         if not candidates:
             return []
-        unfinished = sa.select(jobs.c.run_id).where(
-            jobs.c.run_id.in_(candidates),
-            jobs.c.kind == "step",
-            jobs.c.state != JobState.SUCCEEDED.value,
-        )
-        busy = {row[0] for row in self.conn.execute(unfinished)}
+        busy = {row[0] for row in self.conn.execute(_UNFINISHED_RUNS, {"run_ids": candidates})}
         done = [run_id for run_id in candidates if run_id not in busy]
         if not done:
             return []
-        result = self.conn.execute(
-            runs.update()
-            .where(runs.c.id.in_(done), runs.c.state != RunState.SUCCEEDED.value)
-            .values(state=RunState.SUCCEEDED.value, finished_at=now)
-            .returning(runs.c.id)
-        )
+        result = self.conn.execute(_COMPLETE_RUNS, {"run_ids": done, "now": now})
         return [row[0] for row in result]
 
     def release(self, job: Job, now: datetime) -> None:
@@ -418,10 +472,6 @@ class QueueSession:
         row = self.conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
         return _run(row) if row else None
 
-    def runs_by_id(self, run_ids: Iterable[int]) -> list[Run]:
-        query = sa.select(runs).where(runs.c.id.in_(list(run_ids)))
-        return [_run(row) for row in self.conn.execute(query)]
-
     def runs_of(self, bucket: str, key: str, version_id: str | None = None) -> list[Run]:
         """Runs for a key (or one version of it), oldest first."""
         query = sa.select(runs).where(runs.c.bucket == bucket, runs.c.key == key)
@@ -503,6 +553,31 @@ def _job_values(
         "last_error": None,
         "last_traceback": None,
     }
+
+
+def _ref(row: Any) -> JobRef:
+    id_, run_id, kind, pipeline, step, attempt, payload = row
+    return JobRef(id_, run_id, kind, pipeline, step, attempt, dict(payload))
+
+
+def _claim_source(row: Any) -> ClaimSource:
+    run_id, bucket, key, version_id, event_json, blob_id, size, etag, sha256, ctype, meta, data = (
+        row
+    )
+    return ClaimSource(
+        run_id,
+        bucket,
+        key,
+        version_id,
+        event_json,
+        blob_id,
+        size,
+        etag,
+        sha256,
+        ctype,
+        None if meta is None else dict(meta),
+        None if data is None else bytes(data),
+    )
 
 
 def _job(row: Any) -> Job:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -46,7 +47,8 @@ class ChildConfig:
 
 
 def main(conn: Connection, config: ChildConfig) -> None:
-    """Entry point of a worker process: serve tasks until the pipe closes."""
+    """Entry point of a worker process: run the attempts the pool sends, in order, until
+    the pipe closes."""
     die_with_parent()
     # Ctrl-C and service managers signal the whole process group: the pool alone decides
     # when a running step stops (it drains, then kills), so its processes ignore them.
@@ -61,14 +63,19 @@ def main(conn: Connection, config: ChildConfig) -> None:
         log.error("%s", problem)
     runner = TaskRunner(open_blob_store(config.blobs, config.data_dir), config.small_blob_limit)
     conn.send(("ready", os.getpid()))
+    waiting: deque[list[Task]] = deque()
     while True:
-        try:
-            tasks = conn.recv()
-        except (EOFError, OSError):
-            return
-        if tasks is None:
-            return
-        conn.send(runner.run(tasks))
+        # Take what the pool sent: wait for it when idle, else only what has arrived
+        # (the answer to each attempt goes back before the next one starts).
+        while not waiting or conn.poll():
+            try:
+                attempts = conn.recv()
+            except (EOFError, OSError):
+                return
+            if attempts is None:
+                return
+            waiting.extend(attempts)
+        conn.send(runner.run(waiting.popleft()))
 
 
 class TaskRunner:
@@ -131,7 +138,7 @@ class TaskRunner:
             source_input=BlobInput(self.blobs, task.blob_id, task.inline),
             sink=self.sink,
             options=self._parsed_options(task, spec),
-            event=task.event,
+            event=task.event_json,
             output_template=task.output_template,
             pipeline=task.pipeline,
             step=task.step,

@@ -13,8 +13,10 @@ from typing import Any
 
 from chute.processors.base import SourceObject, StagedOutput
 from chute.queue.states import Outcome
+from chute.wire import compact
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Task:
     """One attempt of one job."""
@@ -30,7 +32,8 @@ class Task:
     timeout_seconds: float
     memory_mb: int
     source: SourceObject
-    event: dict[str, Any]
+    #: The S3 event record that started the run, as JSON text.
+    event_json: str
     #: Where the source bytes are: a blob in the store, or inline (small objects).
     blob_id: str | None
     inline: bytes | None = None
@@ -39,6 +42,7 @@ class Task:
     secrets: tuple[str, ...] = ()
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Result:
     """How one attempt ended."""

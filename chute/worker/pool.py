@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import selectors
 import socket
 import threading
 import time
@@ -27,8 +28,6 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
-from multiprocessing.connection import wait
-from typing import Any
 
 from chute.pipelines.config import WorkerSettings
 from chute.pipelines.service import PipelineService
@@ -50,6 +49,14 @@ LOOKAHEAD = 0.25
 MAX_BUFFER = 1000
 #: Longest delay before restarting a process that keeps dying at start-up.
 MAX_RESPAWN_DELAY = 30.0
+#: A process is sent about this many seconds of quick jobs ahead, so it never waits for
+#: the pool between them (slow jobs go one at a time, to whichever process is free).
+PIPELINE_SECONDS = 0.005
+#: Most attempts one process holds.
+MAX_IN_FLIGHT = 16
+#: Most bytes of attempts waiting on one process: a process reads its pipe only
+#: between attempts, and the pool must never block writing to it.
+MAX_WAITING_BYTES = 64 * 1024
 
 
 class _Claim(Enum):
@@ -88,6 +95,8 @@ class WorkerPool:
         self.signal = signal_
         self._waker = signal_.subscribe()
         self._context = multiprocessing.get_context("spawn")
+        #: Every process's pipe and exit, watched by the collector.
+        self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._buffer: deque[Task] = deque()
         self._slots: list[_Slot] = []
@@ -158,15 +167,18 @@ class WorkerPool:
 
     def _release_running(self) -> None:
         with self._lock:
-            running = [task for p in self._live() for task in p.tasks]
+            running = []
             for p in self._live():
                 if p.busy:
                     p.kill()
-                    p.tasks = []
+                    running += p.take_waiting()
         self.service.release(running, self.name)
 
     def _spawn(self) -> WorkerProcess:
-        return WorkerProcess(self._context, self.child_config)
+        process = WorkerProcess(self._context, self.child_config)
+        self._selector.register(process.conn, selectors.EVENT_READ, process)
+        self._selector.register(process.process.sentinel, selectors.EVENT_READ, process)
+        return process
 
     def _live(self) -> list[WorkerProcess]:
         return [slot.process for slot in self._slots if slot.process is not None]
@@ -237,13 +249,30 @@ class WorkerPool:
     # --- dispatching (call with the lock held) ---------------------------------------------
 
     def _dispatch(self) -> None:
+        depth = self._depth()
         for p in self._live():
             if not self._buffer:
                 return
-            if p.ready and not p.busy and p.alive():
+            if not (p.ready and p.alive()):
+                continue
+            attempts: list[list[Task]] = []
+            waiting_bytes = sum(_size(t) for a in list(p.attempts)[1:] for t in a)
+            while len(p.attempts) + len(attempts) < depth:
                 tasks = self._next_tasks()
-                if tasks:
-                    p.send(tasks)
+                if not tasks:
+                    break
+                attempts.append(tasks)
+                if p.busy or len(attempts) > 1:
+                    waiting_bytes += sum(_size(t) for t in tasks)
+                if waiting_bytes > MAX_WAITING_BYTES:
+                    break
+            if attempts:
+                p.send(attempts)
+
+    def _depth(self) -> int:
+        """How many attempts each process holds (see :data:`PIPELINE_SECONDS`)."""
+        ahead = int(self._rate / self.size * PIPELINE_SECONDS)
+        return min(MAX_IN_FLIGHT, 1 + ahead)
 
     def _next_tasks(self) -> list[Task]:
         """The next task, or a batch of tasks of one batch step (held back until the
@@ -279,22 +308,18 @@ class WorkerPool:
                 time.sleep(TICK)
 
     def _collect_once(self) -> None:
-        with self._lock:
-            waitables: dict[Any, WorkerProcess] = {}
-            for p in self._live():
-                waitables[p.conn] = p
-                waitables[p.process.sentinel] = p
-        if not waitables:  # every process is waiting out a restart delay
+        if self._selector.get_map():
+            events = [key for key, _ in self._selector.select(timeout=TICK)]
+        else:  # every process is waiting out a restart delay
             time.sleep(TICK)
-        ready = wait(list(waitables), timeout=TICK) if waitables else []
+            events = []
         results: list[Result] = []
-        for item in ready:
-            p = waitables[item]
-            if item is p.conn:
-                results += p.receive()
-        for item in ready:
-            p = waitables[item]
-            if item is not p.conn and not p.alive():
+        for key in events:
+            if key.fileobj is key.data.conn:
+                results += key.data.receive()
+        for key in events:
+            p = key.data
+            if key.fileobj is not p.conn and not p.alive():
                 results += self._replace(p, *p.death())
         results += self._enforce_limits()
         self._respawn_due()
@@ -335,24 +360,39 @@ class WorkerPool:
         for p in busy:
             cap, used = p.memory_cap(), p.attempt_mib()
             if p.overdue(now):
-                p.kill()
+                culprit = p.kill()
                 error = f"timed out after {p.timeout():g} s; its process was killed"
-                results += self._replace(p, Outcome.TIMED_OUT, error)
+                results += self._replace(p, Outcome.TIMED_OUT, error, culprit)
             elif cap and used > cap:
-                p.kill()
+                culprit = p.kill()
                 error = (
                     f"exceeded the step's memory cap of {cap} MiB (it had added {used:.0f} "
                     "MiB of resident memory); its process was killed"
                 )
-                results += self._replace(p, Outcome.OUT_OF_MEMORY, error)
+                results += self._replace(p, Outcome.OUT_OF_MEMORY, error, culprit)
         return results
 
-    def _replace(self, p: WorkerProcess, outcome: Outcome, error: str) -> list[Result]:
-        """Fail what a dead (or killed) process was running and start another; a process
-        that died before it was ready is restarted after a growing delay."""
+    def _replace(
+        self,
+        p: WorkerProcess,
+        outcome: Outcome,
+        error: str,
+        culprit: list[Task] | None = None,
+    ) -> list[Result]:
+        """Fail the attempt a dead (or killed) process was running and start another; a
+        process that died before it was ready is restarted after a growing delay.
+
+        Answers already in its pipe count. A process killed for ``culprit`` that turns
+        out to have finished it failed nothing; attempts that never started go back to
+        the buffer for another process."""
+        results = p.receive()
+        self._selector.unregister(p.conn)
+        self._selector.unregister(p.process.sentinel)
         p.reap()
         with self._lock:
-            results = p.fail(outcome, error)
+            if p.busy and (culprit is None or p.head() is culprit):
+                results += p.fail(outcome, error)
+            self._buffer.extendleft(reversed(p.take_waiting()))
             slot = next(slot for slot in self._slots if slot.process is p)
             slot.start_failures = 0 if p.ready else slot.start_failures + 1
             slot.process = None
@@ -440,6 +480,11 @@ class WorkerPool:
             ids += list(self._recording)
         if ids:
             self.service.extend(self.name, ids, self.settings.lease_seconds)
+
+
+def _size(task: Task) -> int:
+    """About how many bytes ``task`` takes in a pipe."""
+    return 1024 + len(task.event_json) + len(task.inline or b"")
 
 
 def _respawn_delay(failures: int) -> float:

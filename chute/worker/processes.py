@@ -7,6 +7,7 @@ import contextlib
 import resource
 import signal
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
@@ -22,7 +23,14 @@ _PAGE = resource.getpagesize()
 
 
 class WorkerProcess:
-    """A spawned worker process and the tasks it is running (at most one batch)."""
+    """A spawned worker process and the attempts it holds.
+
+    An attempt is one task, or a batch of tasks of one batch step. The process runs its
+    attempts in the order sent, one at a time, and answers each before starting the
+    next; when jobs are quick the pool sends a few ahead, so the process never waits
+    for the pool between them. The first unanswered attempt (the *head*) is the one
+    running: its timeout counts from when the previous answer arrived (or from when it
+    was sent to an idle process), never from before it started."""
 
     def __init__(self, context: SpawnContext, config: child.ChildConfig) -> None:
         parent, child_end = context.Pipe()
@@ -34,42 +42,72 @@ class WorkerProcess:
         self.conn: Connection = parent
         #: Set once the process has started and said so.
         self.ready = False
-        self.tasks: list[Task] = []
+        #: Attempts sent and not yet answered, the running one first.
+        self.attempts: deque[list[Task]] = deque()
         self.started = 0.0
         self.deadline = 0.0
         self.baseline_mib: float | None = None
 
     @property
     def busy(self) -> bool:
-        return bool(self.tasks)
+        return bool(self.attempts)
 
-    def send(self, tasks: list[Task]) -> None:
-        """Start an attempt of ``tasks`` (one task, or a batch of one step)."""
-        self.tasks = tasks
-        #: Resident memory at the attempt's first check: its cap counts what it adds.
-        self.baseline_mib = None
-        self.started = time.monotonic()
-        self.deadline = self.started + max(_kill_after(task) for task in tasks)
-        # If the process died, the pool sees it exit and fails these tasks.
+    @property
+    def tasks(self) -> list[Task]:
+        """Every task this process holds, running or waiting."""
+        return [task for attempt in self.attempts for task in attempt]
+
+    def send(self, attempts: list[list[Task]]) -> None:
+        """Queue ``attempts`` (each one task, or a batch of one step) on this process."""
+        idle = not self.attempts
+        self.attempts.extend(attempts)
+        if idle:
+            self._start_head()
+        # If the process died, the pool sees it exit and deals with these attempts.
         with contextlib.suppress(OSError):
-            self.conn.send(tasks)
+            self.conn.send(attempts)
 
     def receive(self) -> list[Result]:
-        """The results of the running attempt, once it ends (nothing for the start-up
-        message or a closed pipe)."""
+        """Every answer already in the pipe, oldest first (nothing for the start-up
+        message; reading stops at a closed pipe)."""
+        results: list[Result] = []
+        with contextlib.suppress(OSError):
+            while self.conn.poll():
+                message = self._next_message()
+                if message is None:
+                    break
+                results += self._answer(message)
+        return results
+
+    def _next_message(self) -> Any:
         try:
-            message = self.conn.recv()
+            return self.conn.recv()
         except (EOFError, OSError):
-            return []
+            return None
+
+    def _answer(self, message: Any) -> list[Result]:
         if isinstance(message, tuple):  # ("ready", pid)
             self.ready = True
             return []
-        self.tasks = []
+        self.attempts.popleft()
+        if self.attempts:
+            self._start_head()
         return list(message)
+
+    def _start_head(self) -> None:
+        self.started = time.monotonic()
+        #: Resident memory at the attempt's first check: its cap counts what it adds.
+        self.baseline_mib = None
+        head = self.attempts[0] if self.attempts else []
+        self.deadline = self.started + max((_kill_after(task) for task in head), default=0.0)
 
     def memory_cap(self) -> int:
         """The running attempt's memory cap in MiB (0: none)."""
-        return max((task.memory_mb for task in self.tasks), default=0)
+        return max((task.memory_mb for task in self.head()), default=0)
+
+    def head(self) -> list[Task]:
+        """The running attempt (empty if idle)."""
+        return self.attempts[0] if self.attempts else []
 
     def attempt_mib(self) -> float:
         """Resident memory the running attempt has added since its first check (the
@@ -91,11 +129,14 @@ class WorkerProcess:
         return self.busy and now > self.deadline
 
     def timeout(self) -> float:
-        return max(task.timeout_seconds for task in self.tasks)
+        return max(task.timeout_seconds for task in self.head())
 
-    def kill(self) -> None:
+    def kill(self) -> list[Task]:
+        """Kill the process; returns the attempt it was running."""
+        head = self.head()
         if self.process.is_alive():
             self.process.kill()
+        return head
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -109,11 +150,19 @@ class WorkerProcess:
         return Outcome.CRASHED, f"the worker process exited with status {code} mid-step"
 
     def fail(self, outcome: Outcome, error: str) -> list[Result]:
-        """Results for the tasks it was running, which ended with ``error``."""
-        tasks, self.tasks = self.tasks, []
+        """Results for the running attempt, which ended with ``error``."""
+        if not self.attempts:
+            return []
+        tasks = self.attempts.popleft()
         ended = datetime.now(UTC)
         started = ended - timedelta(seconds=time.monotonic() - self.started)
         return [Result(t.job_id, t.attempt, outcome, started, ended, error=error) for t in tasks]
+
+    def take_waiting(self) -> list[Task]:
+        """Take back the attempts that never started (to hand them to another process)."""
+        waiting = self.attempts
+        self.attempts = deque()
+        return [task for attempt in waiting for task in attempt]
 
     def close(self, timeout: float = 5.0) -> None:
         """Ask the process to exit, kill it if it does not, and release the pipe."""

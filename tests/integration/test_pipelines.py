@@ -4,6 +4,7 @@ lineage, leases, and the outbox guarantee."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -90,7 +91,7 @@ def test_an_upload_commits_its_jobs_and_steps_wait_for_their_needs(runtime, cloc
     assert _claim(runtime) == []
     assert tasks[0].inline == b"hello"
     assert tasks[0].source.key == "in/x.txt"
-    assert tasks[0].event["eventName"] == "ObjectCreated:Put"
+    assert json.loads(tasks[0].event_json)["eventName"] == "ObjectCreated:Put"
     assert _status(runtime) is ObjectStatus.PROCESSING
 
     runtime.processing.record([_ok(tasks[0], clock)], WORKER)
@@ -302,7 +303,7 @@ def test_a_removal_can_trigger_a_pipeline(tmp_path, catalog_url):
         rt.objects.put("inbox", "x", [b"x"])
         rt.objects.delete("inbox", "x")
         (task,) = rt.processing.claim(WORKER, 10, 30).tasks
-        assert (task.event["eventName"], task.inline, task.source.size) == (
+        assert (json.loads(task.event_json)["eventName"], task.inline, task.source.size) == (
             "ObjectRemoved:Delete",
             b"",
             0,

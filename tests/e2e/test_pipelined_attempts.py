@@ -1,0 +1,83 @@
+"""A worker process holding several attempts at once (the pool sends quick jobs ahead):
+when one of them hangs or crashes, that attempt alone fails; the attempts before it keep
+their results and the ones after it run elsewhere, each exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chute.config import load_settings
+from chute.queue.states import ObjectStatus, Outcome
+from chute.runtime import Runtime, open_runtime
+from chute.worker.pool import WorkerPool
+from tests.e2e.conftest import wait_until
+
+NO_RETRY = {"max_attempts": 1}
+
+
+def _pipeline(prefix: str, processor: str, **step: Any) -> dict[str, Any]:
+    return {
+        "trigger": {"bucket": "inbox", "prefix": prefix},
+        "steps": [{"name": "only", "processor": processor, "retry": NO_RETRY, **step}],
+    }
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    # One process, always sent three attempts ahead, as a busy pool does for quick jobs.
+    monkeypatch.setattr(WorkerPool, "_depth", lambda self: 3)
+    settings = load_settings(
+        data_dir=tmp_path,
+        pipelines={
+            "quick": _pipeline("quick/", "noop"),
+            "hang": _pipeline("hang/", "test.hang", timeout_seconds=0.5),
+            "abort": _pipeline("abort/", "test.abort"),
+        },
+        worker={"processes": 1, "modules": ["tests.hostile"], "poll_seconds": 0.2},
+    )
+    rt = open_runtime(settings)
+    yield rt
+    rt.close(grace=0)
+
+
+def _attempts(rt: Runtime, key: str) -> list[Outcome]:
+    found = rt.status.status("inbox", key)
+    return [a.outcome for view in found.runs for runs in view.attempts.values() for a in runs]
+
+
+def _settled(rt: Runtime, key: str) -> ObjectStatus:
+    done = (ObjectStatus.SUCCEEDED, ObjectStatus.DEAD)
+    wait_until(lambda: rt.status.status("inbox", key).status in done, timeout=30)
+    return rt.status.status("inbox", key).status
+
+
+@pytest.mark.parametrize(
+    ("bad", "outcome"), [("hang/b", Outcome.TIMED_OUT), ("abort/b", Outcome.CRASHED)]
+)
+def test_only_the_attempt_that_misbehaves_fails(runtime: Runtime, bad: str, outcome: Outcome):
+    # Queued before the workers start: one claim takes all three, in this order, and
+    # the pool sends them to its one process together.
+    for key in ("quick/a", bad, "quick/c"):
+        runtime.objects.put("inbox", key, [b"data"])
+    runtime.start_workers()
+
+    assert _settled(runtime, bad) is ObjectStatus.DEAD
+    assert _attempts(runtime, bad) == [outcome]
+    for key in ("quick/a", "quick/c"):
+        assert _settled(runtime, key) is ObjectStatus.SUCCEEDED
+        assert _attempts(runtime, key) == [Outcome.SUCCEEDED]
+
+
+def test_many_quick_jobs_through_one_process_each_run_once(runtime: Runtime):
+    keys = [f"quick/{index:03d}" for index in range(60)]
+    for key in keys:
+        runtime.objects.put("inbox", key, [b"data"])
+    runtime.start_workers()
+
+    for key in keys:
+        assert _settled(runtime, key) is ObjectStatus.SUCCEEDED
+        assert _attempts(runtime, key) == [Outcome.SUCCEEDED]
