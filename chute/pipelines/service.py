@@ -162,7 +162,8 @@ class PipelineService:
         moment = self.clock()
         queue.add_step_runs(
             worker,
-            [(ref, Outcome.SUCCEEDED, r.started_at, r.ended_at, r.report) for ref, r in done],
+            Outcome.SUCCEEDED,
+            [(ref, r.started_at, r.ended_at, r.report) for ref, r in done],
         )
         queue.succeed_held([ref.id for ref, _ in done], worker, moment)
         self._advance(queue, [ref for ref, _ in done], moment)

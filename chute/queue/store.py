@@ -15,7 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chute.catalog.schema import object_versions, small_blobs
 from chute.queue.records import (
     ClaimSource,
     Job,
@@ -27,6 +26,7 @@ from chute.queue.records import (
     StepRun,
 )
 from chute.queue.schema import jobs, runs, step_runs
+from chute.queue.statements import REF_COLUMNS, statements
 from chute.queue.states import READY_STATES, JobState, Outcome, RunState
 
 #: Most dead jobs one redrive makes available again.
@@ -36,15 +36,6 @@ CHANNEL = "chute_jobs"
 
 _param = sa.bindparam
 _job_columns = list(jobs.c)
-_ref_columns = [
-    jobs.c.id,
-    jobs.c.run_id,
-    jobs.c.kind,
-    jobs.c.pipeline,
-    jobs.c.step,
-    jobs.c.attempt,
-    jobs.c.payload,
-]
 
 # Written exactly as the partial indexes' predicates: SQLite uses a partial index only for
 # a query whose WHERE implies it, which a bound parameter never does.
@@ -57,64 +48,6 @@ _FENCED = sa.select(*_job_columns).where(
     jobs.c.state == JobState.RUNNING.value,
     jobs.c.attempt == _param("attempt"),
     jobs.c.worker == _param("worker"),
-)
-# Hot-path statements, built once (lists go in as expanding parameters).
-_HELD = sa.select(*_ref_columns).where(
-    jobs.c.id.in_(_param("ids", expanding=True)),
-    jobs.c.state == JobState.RUNNING.value,
-    jobs.c.worker == _param("worker"),
-)
-_SUCCEED = (
-    jobs.update()
-    .where(
-        jobs.c.id.in_(_param("ids", expanding=True)),
-        jobs.c.state == JobState.RUNNING.value,
-        jobs.c.worker == _param("holder"),
-    )
-    .values(
-        state=JobState.SUCCEEDED.value,
-        worker=None,
-        lease_expires_at=None,
-        updated_at=_param("now"),
-        finished_at=_param("now"),
-    )
-)
-_UNFINISHED_RUNS = sa.select(jobs.c.run_id).where(
-    jobs.c.run_id.in_(_param("run_ids", expanding=True)),
-    jobs.c.kind == "step",
-    jobs.c.state != JobState.SUCCEEDED.value,
-)
-_COMPLETE_RUNS = (
-    runs.update()
-    .where(
-        runs.c.id.in_(_param("run_ids", expanding=True)),
-        runs.c.state != RunState.SUCCEEDED.value,
-    )
-    .values(state=RunState.SUCCEEDED.value, finished_at=_param("now"))
-    .returning(runs.c.id)
-)
-# The event as stored (JSON text): claims pass it on without decoding it.
-_RUN_SOURCES = (
-    sa.select(
-        runs.c.id,
-        runs.c.bucket,
-        runs.c.key,
-        runs.c.version_id,
-        sa.cast(runs.c.event, sa.Text),
-        object_versions.c.blob_id,
-        object_versions.c.size,
-        object_versions.c.etag,
-        object_versions.c.sha256,
-        object_versions.c.content_type,
-        object_versions.c.user_metadata,
-        small_blobs.c.data,
-    )
-    .select_from(
-        runs.outerjoin(object_versions, object_versions.c.id == runs.c.source_row).outerjoin(
-            small_blobs, small_blobs.c.blob_id == object_versions.c.blob_id
-        )
-    )
-    .where(runs.c.id.in_(_param("run_ids", expanding=True)))
 )
 _FINISH = (
     jobs.update()
@@ -138,6 +71,7 @@ class QueueSession:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
+        self.sql = statements(self.postgres)
 
     # --- creating work -------------------------------------------------------------
 
@@ -218,14 +152,14 @@ class QueueSession:
                 started_at=now,
                 updated_at=now,
             )
-            .returning(jobs.c.run_at, *_ref_columns)
+            .returning(jobs.c.run_at, *REF_COLUMNS)
         )
         rows = sorted(self.conn.execute(claim), key=lambda row: (row[0], row[1]))
         return [_ref(row[1:]) for row in rows]
 
     def run_sources(self, run_ids: Iterable[int]) -> dict[int, ClaimSource]:
         """What each of these runs processes (for tasks of claimed jobs)."""
-        rows = self.conn.execute(_RUN_SOURCES, {"run_ids": list(run_ids)})
+        rows = self.conn.execute(self.sql.run_sources, {"run_ids": list(run_ids)})
         sources = (_claim_source(row) for row in rows)
         return {source.run_id: source for source in sources}
 
@@ -266,7 +200,7 @@ class QueueSession:
         wanted = dict(attempts)
         if not wanted:
             return {}
-        rows = self.conn.execute(_HELD, {"ids": list(wanted), "worker": worker})
+        rows = self.conn.execute(self.sql.held, {"ids": list(wanted), "worker": worker})
         refs = (_ref(row) for row in rows)
         return {ref.id: ref for ref in refs if ref.attempt == wanted[ref.id]}
 
@@ -313,32 +247,31 @@ class QueueSession:
     def succeed_held(self, job_ids: Sequence[int], worker: str, now: datetime) -> None:
         """Mark succeeded running jobs ``worker`` holds (one statement)."""
         if job_ids:
-            self.conn.execute(_SUCCEED, {"ids": list(job_ids), "holder": worker, "now": now})
+            params = {"ids": list(job_ids), "holder": worker, "now": now}
+            self.conn.execute(self.sql.succeed, params)
 
     def add_step_runs(
         self,
         worker: str,
-        attempts: Sequence[tuple[JobRef, Outcome, datetime | None, datetime, dict[str, Any]]],
+        outcome: Outcome,
+        attempts: Sequence[tuple[JobRef, datetime | None, datetime, dict[str, Any]]],
     ) -> None:
-        """Record several attempts ``worker`` ended without an error (one statement)."""
+        """Record several attempts ``worker`` ended with ``outcome`` and no error (one
+        statement)."""
         if not attempts:
             return
-        self.conn.execute(
-            _INSERT_STEP_RUN,
-            [
-                {
-                    "job_id": job.id,
-                    "attempt": job.attempt,
-                    "worker": worker,
-                    "outcome": outcome.value,
-                    "started_at": started,
-                    "ended_at": ended,
-                    "error": None,
-                    "report": report,
-                }
-                for job, outcome, started, ended, report in attempts
-            ],
-        )
+        rows = [
+            {
+                "job_id": job.id,
+                "attempt": job.attempt,
+                "started_at": started,
+                "ended_at": ended,
+                "report": report,
+            }
+            for job, started, ended, report in attempts
+        ]
+        params = self.sql.step_run_params(rows, worker, outcome.value)
+        self.conn.execute(self.sql.insert_step_runs, params)
 
     def complete_runs(self, run_ids: Iterable[int], now: datetime) -> list[int]:
         """Mark succeeded the runs among ``run_ids`` whose step jobs have all succeeded;
@@ -346,11 +279,12 @@ class QueueSession:
         candidates = list(run_ids)
         if not candidates:
             return []
-        busy = {row[0] for row in self.conn.execute(_UNFINISHED_RUNS, {"run_ids": candidates})}
+        unfinished = self.conn.execute(self.sql.unfinished_runs, {"run_ids": candidates})
+        busy = {row[0] for row in unfinished}
         done = [run_id for run_id in candidates if run_id not in busy]
         if not done:
             return []
-        result = self.conn.execute(_COMPLETE_RUNS, {"run_ids": done, "now": now})
+        result = self.conn.execute(self.sql.complete_runs, {"run_ids": done, "now": now})
         return [row[0] for row in result]
 
     def release(self, job: Job, now: datetime) -> None:

@@ -51,9 +51,9 @@ MAX_BUFFER = 1000
 MAX_RESPAWN_DELAY = 30.0
 #: A process is sent about this many seconds of quick jobs ahead, so it never waits for
 #: the pool between them (slow jobs go one at a time, to whichever process is free).
-PIPELINE_SECONDS = 0.005
+PIPELINE_SECONDS = 0.05
 #: Most attempts one process holds.
-MAX_IN_FLIGHT = 16
+MAX_IN_FLIGHT = 64
 #: Most bytes of attempts waiting on one process: a process reads its pipe only
 #: between attempts, and the pool must never block writing to it.
 MAX_WAITING_BYTES = 64 * 1024
@@ -484,7 +484,7 @@ class WorkerPool:
 
 def _size(task: Task) -> int:
     """About how many bytes ``task`` takes in a pipe."""
-    return 1024 + len(task.event_json) + len(task.inline or b"")
+    return 512 + len(task.event_json) + len(task.inline or b"")
 
 
 def _respawn_delay(failures: int) -> float:

@@ -1,0 +1,165 @@
+"""The statements of the queue's hot path (claiming jobs, recording their results),
+built once per kind of database.
+
+Lists of ids go in differently: PostgreSQL takes one array parameter (``id = ANY(...)``),
+so the statement text never changes and the server prepares it once; SQLite has no
+arrays and takes one expanded parameter per id. Many step runs are inserted on
+PostgreSQL by one ``INSERT ... SELECT FROM unnest(...)`` of array parameters, on SQLite
+by an ``executemany``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from chute.catalog.schema import object_versions, small_blobs
+from chute.queue.schema import jobs, runs, step_runs
+from chute.queue.states import JobState, RunState
+
+_param = sa.bindparam
+
+#: What the hot path reads of a job (see :class:`~chute.queue.records.JobRef`).
+REF_COLUMNS = (
+    jobs.c.id,
+    jobs.c.run_id,
+    jobs.c.kind,
+    jobs.c.pipeline,
+    jobs.c.step,
+    jobs.c.attempt,
+    jobs.c.payload,
+)
+
+
+class Statements:
+    """The hot path's statements for one kind of database."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        #: Of job ids, those ``:worker`` holds (``REF_COLUMNS``).
+        self.held = sa.select(*REF_COLUMNS).where(
+            self._in(jobs.c.id, "ids"),
+            jobs.c.state == JobState.RUNNING.value,
+            jobs.c.worker == _param("worker"),
+        )
+        #: Jobs ``:holder`` holds, succeeded at ``:now``.
+        self.succeed = (
+            jobs.update()
+            .where(
+                self._in(jobs.c.id, "ids"),
+                jobs.c.state == JobState.RUNNING.value,
+                jobs.c.worker == _param("holder"),
+            )
+            .values(
+                state=JobState.SUCCEEDED.value,
+                worker=None,
+                lease_expires_at=None,
+                updated_at=_param("now"),
+                finished_at=_param("now"),
+            )
+        )
+        #: Of run ids, those with a step job not (yet) succeeded.
+        self.unfinished_runs = sa.select(jobs.c.run_id).where(
+            self._in(jobs.c.run_id, "run_ids"),
+            jobs.c.kind == "step",
+            jobs.c.state != JobState.SUCCEEDED.value,
+        )
+        #: Runs marked succeeded at ``:now``; returns the ids that were not already.
+        self.complete_runs = (
+            runs.update()
+            .where(self._in(runs.c.id, "run_ids"), runs.c.state != RunState.SUCCEEDED.value)
+            .values(state=RunState.SUCCEEDED.value, finished_at=_param("now"))
+            .returning(runs.c.id)
+        )
+        #: What runs process: the source version, its inline bytes, and the event as
+        #: stored (JSON text, passed on to workers without decoding it).
+        self.run_sources = (
+            sa.select(
+                runs.c.id,
+                runs.c.bucket,
+                runs.c.key,
+                runs.c.version_id,
+                sa.cast(runs.c.event, sa.Text),
+                object_versions.c.blob_id,
+                object_versions.c.size,
+                object_versions.c.etag,
+                object_versions.c.sha256,
+                object_versions.c.content_type,
+                object_versions.c.user_metadata,
+                small_blobs.c.data,
+            )
+            .select_from(
+                runs.outerjoin(
+                    object_versions, object_versions.c.id == runs.c.source_row
+                ).outerjoin(small_blobs, small_blobs.c.blob_id == object_versions.c.blob_id)
+            )
+            .where(self._in(runs.c.id, "run_ids"))
+        )
+        self.insert_step_runs = _unnest_step_runs() if postgres else step_runs.insert()
+
+    def step_run_params(self, rows: list[dict[str, Any]], worker: str, outcome: str) -> Any:
+        """Parameters of :attr:`insert_step_runs` for attempts of ``worker`` that ended
+        with ``outcome`` and no error (``rows``: job_id, attempt, started_at, ended_at,
+        report)."""
+        if not self.postgres:
+            return [{**row, "worker": worker, "outcome": outcome, "error": None} for row in rows]
+        return {
+            "worker": worker,
+            "outcome": outcome,
+            "job_ids": [row["job_id"] for row in rows],
+            "attempts": [row["attempt"] for row in rows],
+            "started": [row["started_at"] for row in rows],
+            "ended": [row["ended_at"] for row in rows],
+            "reports": [json.dumps(row["report"]) for row in rows],
+        }
+
+    def _in(self, column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
+        if self.postgres:
+            return column == sa.any_(_param(name, type_=ARRAY(sa.BigInteger())))
+        return column.in_(_param(name, expanding=True))
+
+
+def _unnest_step_runs() -> sa.Insert:
+    stamp = sa.DateTime(timezone=True)
+    rows = (
+        sa.func.unnest(
+            _param("job_ids", type_=ARRAY(sa.BigInteger())),
+            _param("attempts", type_=ARRAY(sa.Integer())),
+            _param("started", type_=ARRAY(stamp)),
+            _param("ended", type_=ARRAY(stamp)),
+            _param("reports", type_=ARRAY(sa.Text())),
+        )
+        .table_valued("job_id", "attempt", "started_at", "ended_at", "report")
+        .render_derived("ended")
+    )
+    columns = [
+        "job_id",
+        "attempt",
+        "worker",
+        "outcome",
+        "started_at",
+        "ended_at",
+        "error",
+        "report",
+    ]
+    select = sa.select(
+        rows.c.job_id,
+        rows.c.attempt,
+        _param("worker", type_=sa.String()),
+        _param("outcome", type_=sa.String()),
+        rows.c.started_at,
+        rows.c.ended_at,
+        sa.null(),
+        sa.cast(rows.c.report, sa.JSON()),
+    )
+    return step_runs.insert().from_select(columns, select)
+
+
+@cache
+def statements(postgres: bool) -> Statements:
+    """The statements for PostgreSQL (``True``) or SQLite."""
+    return Statements(postgres)
