@@ -9,6 +9,7 @@ transaction that records its outputs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -154,12 +155,12 @@ class QueueSession:
             )
             .returning(jobs.c.run_at, *REF_COLUMNS)
         )
-        rows = sorted(self.conn.execute(claim), key=lambda row: (row[0], row[1]))
+        rows = sorted(self.conn.execute(claim).all(), key=lambda row: (row[0], row[1]))
         return [_ref(row[1:]) for row in rows]
 
     def run_sources(self, run_ids: Iterable[int]) -> dict[int, ClaimSource]:
         """What each of these runs processes (for tasks of claimed jobs)."""
-        rows = self.conn.execute(self.sql.run_sources, {"run_ids": list(run_ids)})
+        rows = self.conn.execute(self.sql.run_sources, {"run_ids": list(run_ids)}).all()
         sources = (_claim_source(row) for row in rows)
         return {source.run_id: source for source in sources}
 
@@ -200,7 +201,7 @@ class QueueSession:
         wanted = dict(attempts)
         if not wanted:
             return {}
-        rows = self.conn.execute(self.sql.held, {"ids": list(wanted), "worker": worker})
+        rows = self.conn.execute(self.sql.held, {"ids": list(wanted), "worker": worker}).all()
         refs = (_ref(row) for row in rows)
         return {ref.id: ref for ref in refs if ref.attempt == wanted[ref.id]}
 
@@ -491,7 +492,12 @@ def _job_values(
 
 def _ref(row: Any) -> JobRef:
     id_, run_id, kind, pipeline, step, attempt, payload = row
-    return JobRef(id_, run_id, kind, pipeline, step, attempt, dict(payload))
+    return JobRef(id_, run_id, kind, pipeline, step, attempt, _json_object(payload))
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A JSON object read as text (most are empty)."""
+    return {} if text == "{}" else dict(json.loads(text))
 
 
 def _claim_source(row: Any) -> ClaimSource:
@@ -509,7 +515,7 @@ def _claim_source(row: Any) -> ClaimSource:
         etag,
         sha256,
         ctype,
-        None if meta is None else dict(meta),
+        None if meta is None else _json_object(meta),
         None if data is None else bytes(data),
     )
 

@@ -65,9 +65,10 @@ def main(conn: Connection, config: ChildConfig) -> None:
     conn.send(("ready", os.getpid()))
     waiting: deque[list[Task]] = deque()
     while True:
-        # Take what the pool sent: wait for it when idle, else only what has arrived
-        # (the answer to each attempt goes back before the next one starts).
-        while not waiting or conn.poll():
+        # The answer to each attempt goes back before the next one starts. The pipe is
+        # read only when every attempt taken from it is answered: the pool never sends
+        # more than the pipe holds.
+        while not waiting:
             try:
                 attempts = conn.recv()
             except (EOFError, OSError):
@@ -156,6 +157,8 @@ class TaskRunner:
 def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` as the catalog can store them: JSON, with anything else (dates, bytes,
     custom objects) as its text."""
+    if not values:
+        return {}
     safe: dict[str, Any] = json.loads(json.dumps(values, default=str))
     return safe
 
