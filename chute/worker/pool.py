@@ -45,6 +45,9 @@ TICK = 0.05
 #: at least ``prefetch`` jobs per process): fast jobs are claimed many per transaction,
 #: slow ones are not hoarded away from other workers.
 LOOKAHEAD = 0.25
+#: Seconds over which the completion rate is measured: short, so a burst of quick jobs
+#: gets a deep buffer within moments.
+RATE_WINDOW = 0.1
 #: Most tasks one pool buffers.
 MAX_BUFFER = 1000
 #: Longest delay before restarting a process that keeps dying at start-up.
@@ -110,7 +113,7 @@ class WorkerPool:
         self._results: queue.SimpleQueue[list[Result] | None] = queue.SimpleQueue()
         #: Jobs whose results are collected but not yet recorded (leases still renewed).
         self._recording: set[int] = set()
-        #: Completions per second, measured over windows of half a second or more.
+        #: Completions per second, measured over windows of ``RATE_WINDOW`` or more.
         self._rate = 0.0
         self._last_check = 0.0
         self._window = (time.monotonic(), 0)
@@ -225,10 +228,13 @@ class WorkerPool:
         """How many tasks to keep buffered (see :data:`LOOKAHEAD`)."""
         floor = self.size * self.settings.prefetch
         batches = max(self._batch_limits.values(), default=0)
+        return min(MAX_BUFFER, max(floor, int(self._current_rate() * LOOKAHEAD))) + batches
+
+    def _current_rate(self) -> float:
+        """The completion rate, falling once completions stop for a while."""
         started, seen = self._window
         idle_for = time.monotonic() - started
-        rate = min(self._rate, seen / idle_for) if idle_for > 1.0 else self._rate
-        return min(MAX_BUFFER, max(floor, int(rate * LOOKAHEAD))) + batches
+        return min(self._rate, seen / idle_for) if idle_for > 1.0 else self._rate
 
     def _idle_timeout(self) -> float:
         due = self.service.next_due()
@@ -271,7 +277,7 @@ class WorkerPool:
 
     def _depth(self) -> int:
         """How many attempts each process holds (see :data:`PIPELINE_SECONDS`)."""
-        ahead = int(self._rate / self.size * PIPELINE_SECONDS)
+        ahead = int(self._current_rate() / self.size * PIPELINE_SECONDS)
         return min(MAX_IN_FLIGHT, 1 + ahead)
 
     def _next_tasks(self) -> list[Task]:
@@ -342,7 +348,7 @@ class WorkerPool:
         started, seen = self._window
         seen += count
         now = time.monotonic()
-        if now - started >= 0.5:
+        if now - started >= RATE_WINDOW:
             self._rate = seen / (now - started)
             self._window = (now, 0)
         else:

@@ -46,7 +46,7 @@ class WorkerProcess:
         self.process.start()
         child_end.close()
         self.conn: Connection = parent
-        self._reader = _MessageReader(parent)
+        self._reader = MessageReader(parent)
         #: Set once the process has started and said so.
         self.ready = False
         #: Attempts sent and not yet answered, the running one first.
@@ -179,7 +179,7 @@ class WorkerProcess:
         self.conn.close()
 
 
-class _MessageReader:
+class MessageReader:
     """Reads the messages a worker process sends (``Connection.send``) without waiting,
     all that have arrived in one system call: ``Connection.recv`` costs three per
     message, and a process answering quick jobs sends thousands a second.
