@@ -198,11 +198,16 @@ class PipelineService:
             run = queue.get_run(job.run_id)
         written: list[_Written] = []
         unused: list[str] = []
+        superseded: list[str] = []
         if run is not None and result.outputs:
-            written, unused = self._write_outputs(session, job, run, pipeline, result.outputs)
+            written, unused, superseded = self._write_outputs(
+                session, job, run, pipeline, result.outputs
+            )
         report = dict(result.report)
         if written:
             report["outputs"] = [output.key for output in written]
+        if superseded:
+            report["superseded"] = superseded
         step_run_id = queue.add_step_run(
             job,
             Outcome.SUCCEEDED,
@@ -258,16 +263,21 @@ class PipelineService:
         run: Run,
         pipeline: Pipeline | None,
         outputs: list[StagedOutput],
-    ) -> tuple[list[_Written], list[str]]:
-        if not outputs:
-            return [], []
+    ) -> tuple[list[_Written], list[str], list[str]]:
+        """Write a run's outputs as new versions; returns them, the blobs no longer used,
+        and the keys left alone because a newer version of the source wrote them."""
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
         context = RequestContext(
             principal=PIPELINE_PRINCIPAL + job.pipeline, request_id=f"JOB{job.id:X}A{job.attempt}"
         )
-        written, unused = [], []
+        written, unused, superseded = [], [], []
+        lineage = LineageSession(session.conn)
         for output in outputs:
+            if _newer_source_wrote(lineage, run, pipeline.output_bucket, output.key):
+                superseded.append(output.key)
+                unused += _staged_blobs([output])
+                continue
             new = NewVersion(
                 output.key,
                 "null",
@@ -297,7 +307,7 @@ class PipelineService:
                 )
             )
             unused += freed
-        return written, unused
+        return written, unused, superseded
 
     def _fail(self, queue: QueueSession, job: Job, result: Result) -> None:
         moment = self.clock()
@@ -446,6 +456,17 @@ def _source(
         run.user_metadata or {},
     )
     return source, run.blob_id, run.inline
+
+
+def _newer_source_wrote(lineage: LineageSession, run: Run, bucket: str, key: str) -> bool:
+    """Whether output ``bucket/key`` was last written by a run of a newer version of
+    ``run``'s source: a late run of an older version must not replace it."""
+    if run.source_row is None:
+        return False
+    newest = lineage.newest_source(bucket, key)
+    if newest is None or newest[:2] != (run.bucket, run.key) or newest[2] is None:
+        return False
+    return newest[2] > run.source_row
 
 
 def _plain_success(result: Result) -> bool:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from chute.catalog.schema import object_versions
 from chute.queue.records import LineageRecord
-from chute.queue.schema import lineage, object_metadata
+from chute.queue.schema import lineage, object_metadata, runs
 
 
 class LineageSession:
@@ -54,6 +54,19 @@ class LineageSession:
             )
             for row in self.conn.execute(query)
         ]
+
+    def newest_source(self, bucket: str, key: str) -> tuple[str, str, int | None] | None:
+        """The source (bucket, key, version row) of the run that last wrote output
+        ``bucket/key``, if a run wrote it."""
+        query = (
+            sa.select(runs.c.bucket, runs.c.key, runs.c.source_row)
+            .join(lineage, lineage.c.run_id == runs.c.id)
+            .where(lineage.c.bucket == bucket, lineage.c.key == key)
+            .order_by(lineage.c.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(query).first()
+        return None if row is None else (row[0], row[1], row[2])
 
     def merge_object_metadata(self, source_row: int, values: dict[str, Any], now: datetime) -> None:
         """Merge extracted metadata into what is stored for a version."""

@@ -15,6 +15,7 @@ import pytest
 
 from chute.config import load_settings
 from chute.errors import InvalidArgument, NoSuchBucket
+from chute.catalog import Versioning
 from chute.processors.base import StagedOutput
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
@@ -191,6 +192,30 @@ def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, cl
     runtime.processing.record([_ok(rerun, clock, outputs=[output])], WORKER)
     listing = runtime.objects.list_objects("processed")
     assert [o.key for o in listing.objects] == ["in/x/out.txt"]
+
+
+def test_a_late_run_of_an_older_version_leaves_the_newer_outputs(runtime, clock):
+    runtime.objects.set_versioning("inbox", Versioning.ENABLED)
+    old = runtime.objects.put("inbox", "in/v.txt", [b"old"])
+    new = runtime.objects.put("inbox", "in/v.txt", [b"new"])
+    steps = {(t.source.version_id, t.step): t for t in _claim(runtime)}
+
+    def output(body: bytes) -> StagedOutput:
+        return StagedOutput("in/v/out.txt", "text/plain", len(body), "m", "s", data=body)
+
+    # The newer version's run finishes first; the older one's result comes in late.
+    newer = steps[(new.version_id, "a")]
+    runtime.processing.record([_ok(newer, clock, outputs=[output(b"new")])], WORKER)
+    older = steps[(old.version_id, "a")]
+    runtime.processing.record([_ok(older, clock, outputs=[output(b"old")])], WORKER)
+
+    read = runtime.objects.open("processed", "in/v/out.txt")
+    assert b"".join(read.body) == b"new"
+    found = runtime.status.status("inbox", "in/v.txt", old.version_id)
+    (attempt,) = found.runs[0].attempts[older.job_id]
+    assert attempt.outcome is Outcome.SUCCEEDED
+    assert attempt.report["superseded"] == ["in/v/out.txt"]
+    assert found.runs[0].outputs == []
 
 
 def test_concurrent_claims_never_share_a_job(runtime):
