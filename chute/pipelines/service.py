@@ -160,12 +160,13 @@ class PipelineService:
         if not done:
             return
         moment = self.clock()
+        succeeded = queue.succeed_held([ref.id for ref, _ in done], worker, moment)
+        done = [(ref, result) for ref, result in done if ref.id in succeeded]
         queue.add_step_runs(
             worker,
             Outcome.SUCCEEDED,
             [(ref, r.started_at, r.ended_at, r.report) for ref, r in done],
         )
-        queue.succeed_held([ref.id for ref, _ in done], worker, moment)
         self._advance(queue, [ref for ref, _ in done], moment)
 
     def _record_one(
@@ -375,7 +376,8 @@ class PipelineService:
         )
 
     def release(self, tasks: list[Task], worker: str) -> None:
-        """Give back claimed tasks that never started (a draining worker)."""
+        """Give back claimed tasks a draining worker did not finish: their attempts do
+        not count."""
 
         def work(session: CatalogSession) -> None:
             queue = QueueSession(session.conn)

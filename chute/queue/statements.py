@@ -12,6 +12,7 @@ parameter (far cheaper to send than arrays of timestamps), on SQLite by an
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -42,13 +43,13 @@ class Statements:
 
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
-        #: Of job ids, those ``:worker`` holds (``REF_COLUMNS``).
+        #: Of job ids, those ``:holder`` holds (``REF_COLUMNS``).
         self.held = sa.select(*REF_COLUMNS).where(
             self._in(jobs.c.id, "ids"),
             jobs.c.state == JobState.RUNNING.value,
-            jobs.c.worker == _param("worker"),
+            jobs.c.worker == _param("holder"),
         )
-        #: Jobs ``:holder`` holds, succeeded at ``:now``.
+        #: Jobs ``:holder`` holds, succeeded at ``:now``; returns their ids.
         self.succeed = (
             jobs.update()
             .where(
@@ -63,6 +64,7 @@ class Statements:
                 updated_at=_param("now"),
                 finished_at=_param("now"),
             )
+            .returning(jobs.c.id)
         )
         #: Of run ids, those with a step job not (yet) succeeded.
         self.unfinished_runs = sa.select(jobs.c.run_id).where(
@@ -110,8 +112,8 @@ class Statements:
         if not self.postgres:
             return [{**row, "worker": worker, "outcome": outcome, "error": None} for row in rows]
         for row in rows:
-            row["started_at"] = row["started_at"] and row["started_at"].isoformat()
-            row["ended_at"] = row["ended_at"].isoformat()
+            row["started_at"] = row["started_at"] and _iso(row["started_at"])
+            row["ended_at"] = _iso(row["ended_at"])
         return {"worker": worker, "outcome": outcome, "rows": json.dumps(rows)}
 
     def _in(self, column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
@@ -153,6 +155,12 @@ def _json_step_runs() -> sa.Insert:
         rows.c.report,
     )
     return step_runs.insert().from_select(columns, select)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the catalog")
+    return moment.isoformat()
 
 
 @cache

@@ -201,7 +201,7 @@ class QueueSession:
         wanted = dict(attempts)
         if not wanted:
             return {}
-        rows = self.conn.execute(self.sql.held, {"ids": list(wanted), "worker": worker}).all()
+        rows = self.conn.execute(self.sql.held, {"ids": list(wanted), "holder": worker}).all()
         refs = (_ref(row) for row in rows)
         return {ref.id: ref for ref in refs if ref.attempt == wanted[ref.id]}
 
@@ -245,11 +245,13 @@ class QueueSession:
         if state in READY_STATES and run_at is not None and run_at <= now:
             self.notify()
 
-    def succeed_held(self, job_ids: Sequence[int], worker: str, now: datetime) -> None:
-        """Mark succeeded running jobs ``worker`` holds (one statement)."""
-        if job_ids:
-            params = {"ids": list(job_ids), "holder": worker, "now": now}
-            self.conn.execute(self.sql.succeed, params)
+    def succeed_held(self, job_ids: Sequence[int], worker: str, now: datetime) -> set[int]:
+        """Mark succeeded the running jobs among ``job_ids`` that ``worker`` holds (one
+        statement); returns their ids."""
+        if not job_ids:
+            return set()
+        params = {"ids": list(job_ids), "holder": worker, "now": now}
+        return {row[0] for row in self.conn.execute(self.sql.succeed, params)}
 
     def add_step_runs(
         self,

@@ -1,4 +1,5 @@
-"""The worker process: runs the tasks the pool sends it, one batch at a time.
+"""The worker process: runs the attempts the pool sends it (each one task, or a batch of
+tasks of one batch step), one at a time, in order.
 
 It holds no catalog connection: a :class:`~chute.worker.messages.Task` carries all an
 attempt needs, and the :class:`~chute.worker.messages.Result` goes back over the pipe.
@@ -9,9 +10,11 @@ replaces this process; everything a processor raises is turned into a result her
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import os
+import pickle
 import signal
 import traceback
 from collections import deque
@@ -66,17 +69,29 @@ def main(conn: Connection, config: ChildConfig) -> None:
     waiting: deque[list[Task]] = deque()
     while True:
         # The answer to each attempt goes back before the next one starts. The pipe is
-        # read only when every attempt taken from it is answered: the pool never sends
-        # more than the pipe holds.
+        # read once every attempt taken from it is answered: the pool never lets more
+        # wait in it than it holds.
         while not waiting:
             try:
-                attempts = conn.recv()
+                attempts = _attempts(conn.recv_bytes())
             except (EOFError, OSError):
                 return
             if attempts is None:
                 return
             waiting.extend(attempts)
         conn.send(runner.run(waiting.popleft()))
+
+
+def _attempts(message: bytes) -> list[list[Task]] | None:
+    """The attempts in one message from the pool (one pickle each), or ``None``: stop."""
+    stream = io.BytesIO(message)
+    attempts = []
+    while stream.tell() < len(message):
+        attempt = pickle.load(stream)
+        if attempt is None:
+            return None
+        attempts.append(attempt)
+    return attempts
 
 
 class TaskRunner:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import queue
 import selectors
 import socket
@@ -52,14 +53,18 @@ RATE_WINDOW = 0.1
 MAX_BUFFER = 1000
 #: Longest delay before restarting a process that keeps dying at start-up.
 MAX_RESPAWN_DELAY = 30.0
-#: A process is sent about this many seconds of quick jobs ahead, so it never waits for
-#: the pool between them (slow jobs go one at a time, to whichever process is free).
-PIPELINE_SECONDS = 0.05
+#: Attempts of steps that have taken at most this long (on average, lately) are quick:
+#: the pool sends a process quick attempts ahead, behind a quick one it is running, so
+#: it never waits for the pool between them. Others go one at a time to a free process.
+QUICK_SECONDS = 0.002
 #: Most attempts one process holds.
 MAX_IN_FLIGHT = 64
-#: Most bytes of attempts waiting on one process: a process reads its pipe only
-#: between attempts, and the pool must never block writing to it.
-MAX_WAITING_BYTES = 64 * 1024
+#: Most bytes of attempts waiting behind the running one: a process reads its pipe only
+#: once it has answered every attempt it read, and the pool must never block writing to
+#: it (a socket pair holds about 90 KiB).
+MAX_WAITING_BYTES = 48 * 1024
+#: Weight of the newest attempt in a step's average duration.
+DURATION_WEIGHT = 0.2
 
 
 class _Claim(Enum):
@@ -115,6 +120,10 @@ class WorkerPool:
         self._recording: set[int] = set()
         #: Completions per second, measured over windows of ``RATE_WINDOW`` or more.
         self._rate = 0.0
+        #: Recent average duration of each step's attempts, in seconds.
+        self._durations: dict[tuple[str, str], float] = {}
+        #: The step of each job sent to a process and not yet answered.
+        self._steps: dict[int, tuple[str, str]] = {}
         self._last_check = 0.0
         self._window = (time.monotonic(), 0)
         self.completed = 0
@@ -136,9 +145,9 @@ class WorkerPool:
             self._threads[name] = thread
 
     def stop(self, grace: float | None = None) -> None:
-        """Drain: claim nothing more, release buffered tasks, let running attempts finish
-        for up to ``grace`` seconds (default ``drain_seconds``), then kill what is still
-        running and release those jobs for other workers."""
+        """Drain: claim nothing more, release buffered tasks, let the attempts processes
+        hold finish for up to ``grace`` seconds (default ``drain_seconds``), then kill
+        what is still running and release those jobs for other workers."""
         grace = self.settings.drain_seconds if grace is None else grace
         self._draining.set()
         self._waker.notify()
@@ -149,10 +158,14 @@ class WorkerPool:
             time.sleep(TICK)
         self._stopping.set()
         self._threads["collect"].join()
+        answered, unfinished = self._stop_busy()
+        if answered:
+            self._collected(answered)
         self._results.put(None)  # the recorder records what was collected, then stops
         self._threads["record"].join()
         self._threads["lease"].join()
-        self._release_running()
+        self.service.release(unfinished, self.name)
+        self._release_buffer()  # attempts handed back by processes that died meanwhile
         for slot in self._slots:
             if slot.process is not None:
                 slot.process.close()
@@ -162,20 +175,25 @@ class WorkerPool:
         with self._lock:
             buffered = list(self._buffer)
             self._buffer.clear()
-        self.service.release(buffered, self.name)
+        if buffered:
+            self.service.release(buffered, self.name)
 
     def _busy(self) -> bool:
         with self._lock:
             return any(p.busy for p in self._live())
 
-    def _release_running(self) -> None:
+    def _stop_busy(self) -> tuple[list[Result], list[Task]]:
+        """Kill the processes still holding attempts; returns the answers they sent
+        before they died, and the tasks they did not finish."""
         with self._lock:
-            running = []
-            for p in self._live():
-                if p.busy:
-                    p.kill()
-                    running += p.take_waiting()
-        self.service.release(running, self.name)
+            busy = [p for p in self._live() if p.busy]
+        for p in busy:
+            p.kill()
+            p.reap()
+        with self._lock:
+            answered = [result for p in busy for result in p.receive()]
+            unfinished = [task for p in busy for task in p.take_all()]
+        return answered, unfinished
 
     def _spawn(self) -> WorkerProcess:
         process = WorkerProcess(self._context, self.child_config)
@@ -255,30 +273,42 @@ class WorkerPool:
     # --- dispatching (call with the lock held) ---------------------------------------------
 
     def _dispatch(self) -> None:
-        depth = self._depth()
+        """Hand buffered attempts to ready processes: one to each idle process, and
+        quick attempts ahead to processes running quick ones (see :data:`QUICK_SECONDS`).
+        Nothing new starts while the pool drains."""
+        if self._draining.is_set():
+            return
         for p in self._live():
             if not self._buffer:
                 return
             if not (p.ready and p.alive()):
                 continue
             attempts: list[list[Task]] = []
-            waiting_bytes = sum(_size(t) for a in list(p.attempts)[1:] for t in a)
-            while len(p.attempts) + len(attempts) < depth:
+            pickles: list[bytes] = []
+            waiting = p.waiting_bytes
+            while len(p.attempts) + len(attempts) < MAX_IN_FLIGHT:
                 tasks = self._next_tasks()
                 if not tasks:
                     break
+                data = pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL)
+                if p.busy or attempts:  # it would wait behind another attempt
+                    waiting += len(data)
+                    behind = p.head() if p.busy else attempts[0]
+                    if not (self._quick(behind) and self._quick(tasks)):
+                        waiting = MAX_WAITING_BYTES + 1
+                    if waiting > MAX_WAITING_BYTES:
+                        self._buffer.extendleft(reversed(tasks))
+                        break
                 attempts.append(tasks)
-                if p.busy or len(attempts) > 1:
-                    waiting_bytes += sum(_size(t) for t in tasks)
-                if waiting_bytes > MAX_WAITING_BYTES:
-                    break
+                pickles.append(data)
+                self._steps.update((task.job_id, (task.pipeline, task.step)) for task in tasks)
             if attempts:
-                p.send(attempts)
+                p.send(attempts, pickles)
 
-    def _depth(self) -> int:
-        """How many attempts each process holds (see :data:`PIPELINE_SECONDS`)."""
-        ahead = int(self._current_rate() / self.size * PIPELINE_SECONDS)
-        return min(MAX_IN_FLIGHT, 1 + ahead)
+    def _quick(self, tasks: list[Task]) -> bool:
+        """Whether an attempt of these tasks' step is expected to take a moment."""
+        duration = self._durations.get((tasks[0].pipeline, tasks[0].step))
+        return duration is not None and duration <= QUICK_SECONDS
 
     def _next_tasks(self) -> list[Task]:
         """The next task, or a batch of tasks of one batch step (held back until the
@@ -320,9 +350,10 @@ class WorkerPool:
             time.sleep(TICK)
             events = []
         results: list[Result] = []
-        for key in events:
-            if key.fileobj is key.data.conn:
-                results += key.data.receive()
+        with self._lock:  # answers change what a process holds
+            for key in events:
+                if key.fileobj is key.data.conn:
+                    results += key.data.receive()
         for key in events:
             p = key.data
             if key.fileobj is not p.conn and not p.alive():
@@ -340,13 +371,19 @@ class WorkerPool:
     def _collected(self, results: list[Result]) -> None:
         with self._lock:
             self._recording.update(result.job_id for result in results)
-            self._measure(len(results))
+            self._measure(results)
         self._results.put(results)
 
-    def _measure(self, count: int) -> None:
-        """Update the completion rate (call with the lock held)."""
+    def _measure(self, results: list[Result]) -> None:
+        """Update the completion rate and the steps' durations (call with the lock held)."""
+        for result in results:
+            step = self._steps.pop(result.job_id, None)
+            if step is not None:
+                seconds = (result.ended_at - result.started_at).total_seconds()
+                average = self._durations.get(step, seconds)
+                self._durations[step] = average + DURATION_WEIGHT * (seconds - average)
         started, seen = self._window
-        seen += count
+        seen += len(results)
         now = time.monotonic()
         if now - started >= RATE_WINDOW:
             self._rate = seen / (now - started)
@@ -391,19 +428,20 @@ class WorkerPool:
         Answers already in its pipe count. A process killed for ``culprit`` that turns
         out to have finished it failed nothing; attempts that never started go back to
         the buffer for another process."""
-        results = p.receive()
+        p.reap()  # so that everything it sent is in the pipe
         self._selector.unregister(p.conn)
         self._selector.unregister(p.process.sentinel)
-        p.reap()
         with self._lock:
+            results = p.receive()
             if p.busy and (culprit is None or p.head() is culprit):
                 results += p.fail(outcome, error)
-            self._buffer.extendleft(reversed(p.take_waiting()))
+            self._buffer.extendleft(reversed(p.take_all()))
             slot = next(slot for slot in self._slots if slot.process is p)
             slot.start_failures = 0 if p.ready else slot.start_failures + 1
             slot.process = None
             slot.respawn_at = time.monotonic() + _respawn_delay(slot.start_failures)
             no_process_ready = not any(q.ready for q in self._live())
+        p.close_pipe()
         if slot.start_failures:
             log.error(
                 "a worker process died while starting (%s); restarting it in %.1f s",
@@ -486,11 +524,6 @@ class WorkerPool:
             ids += list(self._recording)
         if ids:
             self.service.extend(self.name, ids, self.settings.lease_seconds)
-
-
-def _size(task: Task) -> int:
-    """About how many bytes ``task`` takes in a pipe."""
-    return 512 + len(task.event_json) + len(task.inline or b"")
 
 
 def _respawn_delay(failures: int) -> float:

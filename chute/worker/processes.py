@@ -4,6 +4,7 @@ memory, kill it, and say why it died."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import resource
@@ -20,6 +21,8 @@ from typing import Any
 from chute.queue.states import Outcome
 from chute.worker import child
 from chute.worker.messages import Result, Task
+
+log = logging.getLogger(__name__)
 
 #: Bytes read from a worker's pipe at a time.
 READ_SIZE = 256 * 1024
@@ -49,8 +52,10 @@ class WorkerProcess:
         self._reader = MessageReader(parent)
         #: Set once the process has started and said so.
         self.ready = False
-        #: Attempts sent and not yet answered, the running one first.
+        #: Attempts sent and not yet answered, the running one first, and their sizes in
+        #: the pipe (bytes).
         self.attempts: deque[list[Task]] = deque()
+        self._sizes: deque[int] = deque()
         self.started = 0.0
         self.deadline = 0.0
         self.baseline_mib: float | None = None
@@ -64,21 +69,36 @@ class WorkerProcess:
         """Every task this process holds, running or waiting."""
         return [task for attempt in self.attempts for task in attempt]
 
-    def send(self, attempts: list[list[Task]]) -> None:
-        """Queue ``attempts`` (each one task, or a batch of one step) on this process."""
+    @property
+    def waiting_bytes(self) -> int:
+        """Bytes of the attempts waiting behind the running one: the most the process
+        may not have read from its pipe yet."""
+        return sum(self._sizes) - (self._sizes[0] if self._sizes else 0)
+
+    def send(self, attempts: list[list[Task]], pickles: list[bytes]) -> None:
+        """Queue ``attempts`` (each one task, or a batch of one step, pickled as
+        ``pickles``) on this process, in one message."""
         idle = not self.attempts
         self.attempts.extend(attempts)
+        self._sizes.extend(len(data) for data in pickles)
         if idle:
             self._start_head()
         # If the process died, the pool sees it exit and deals with these attempts.
         with contextlib.suppress(OSError):
-            self.conn.send(attempts)
+            self.conn.send_bytes(b"".join(pickles))
 
     def receive(self) -> list[Result]:
         """Every answer already in the pipe, oldest first (nothing for the start-up
-        message); never waits."""
+        message); never waits. A process that sends what cannot be read is killed (its
+        exit fails the attempt it was running)."""
         results: list[Result] = []
-        for message in self._reader.messages():
+        try:
+            messages = self._reader.messages()
+        except Exception:
+            log.exception("a worker process sent an unreadable message; killing it")
+            self.kill()
+            return results
+        for message in messages:
             results += self._answer(message)
         return results
 
@@ -87,6 +107,7 @@ class WorkerProcess:
             self.ready = True
             return []
         self.attempts.popleft()
+        self._sizes.popleft()
         if self.attempts:
             self._start_head()
         return list(message)
@@ -151,15 +172,17 @@ class WorkerProcess:
         if not self.attempts:
             return []
         tasks = self.attempts.popleft()
+        self._sizes.popleft()
         ended = datetime.now(UTC)
         started = ended - timedelta(seconds=time.monotonic() - self.started)
         return [Result(t.job_id, t.attempt, outcome, started, ended, error=error) for t in tasks]
 
-    def take_waiting(self) -> list[Task]:
-        """Take back the attempts that never started (to hand them to another process)."""
-        waiting = self.attempts
+    def take_all(self) -> list[Task]:
+        """Take back every attempt it holds (its process is gone or being stopped)."""
+        held = self.attempts
         self.attempts = deque()
-        return [task for attempt in waiting for task in attempt]
+        self._sizes.clear()
+        return [task for attempt in held for task in attempt]
 
     def close(self, timeout: float = 5.0) -> None:
         """Ask the process to exit, kill it if it does not, and release the pipe."""
@@ -169,12 +192,14 @@ class WorkerProcess:
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
-        self._reader.close()
-        self.conn.close()
+        self.close_pipe()
 
     def reap(self) -> None:
-        """Collect a process that has ended (or been killed)."""
+        """Wait for a process that has ended (or been killed) to exit, so that all it
+        sent is in the pipe."""
         self.process.join(timeout=1)
+
+    def close_pipe(self) -> None:
         self._reader.close()
         self.conn.close()
 
@@ -206,7 +231,7 @@ class MessageReader:
         return self._whole_messages()
 
     def _whole_messages(self) -> list[Any]:
-        found, at, data = [], 0, self._unread
+        frames, at, data = [], 0, self._unread
         while len(data) - at >= 4:
             (size,) = struct.unpack_from("!i", data, at)
             header = 4
@@ -217,10 +242,10 @@ class MessageReader:
                 header = 12
             if len(data) - at - header < size:
                 break
-            found.append(pickle.loads(data[at + header : at + header + size]))
+            frames.append(bytes(data[at + header : at + header + size]))
             at += header + size
         del data[:at]
-        return found
+        return [pickle.loads(frame) for frame in frames]
 
     def close(self) -> None:
         self._socket.close()

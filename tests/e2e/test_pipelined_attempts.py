@@ -1,6 +1,6 @@
-"""A worker process holding several attempts at once (the pool sends quick jobs ahead):
-when one of them hangs or crashes, that attempt alone fails; the attempts before it keep
-their results and the ones after it run elsewhere, each exactly once."""
+"""A worker process holding several attempts at once (the pool sends attempts of quick
+steps ahead): when one of them hangs or crashes, that attempt alone fails; the attempts
+before it keep their results and the ones after it run elsewhere, each exactly once."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ def _pipeline(prefix: str, processor: str, **step: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    # One process, always sent three attempts ahead, as a busy pool does for quick jobs.
-    monkeypatch.setattr(WorkerPool, "_depth", lambda self: 3)
+    # One process, and every step taken for quick: the pool sends attempts ahead, as it
+    # does for steps that have been quick so far.
+    monkeypatch.setattr(WorkerPool, "_quick", lambda self, tasks: True)
     settings = load_settings(
         data_dir=tmp_path,
         pipelines={
@@ -78,6 +79,22 @@ def test_many_quick_jobs_through_one_process_each_run_once(runtime: Runtime):
         runtime.objects.put("inbox", key, [b"data"])
     runtime.start_workers()
 
+    for key in keys:
+        assert _settled(runtime, key) is ObjectStatus.SUCCEEDED
+        assert _attempts(runtime, key) == [Outcome.SUCCEEDED]
+
+
+def test_big_attempts_never_fill_the_pipe_of_a_process_stuck_in_another(runtime: Runtime):
+    # Objects just under the inline limit travel inside their tasks: a few of them would
+    # fill a pipe the stuck process does not read, and block the pool writing to it.
+    body = b"x" * 60_000
+    keys = [f"quick/big-{index}" for index in range(12)]
+    runtime.objects.put("inbox", "hang/first", [b"data"])
+    for key in keys:
+        runtime.objects.put("inbox", key, [body])
+    runtime.start_workers()
+
+    assert _settled(runtime, "hang/first") is ObjectStatus.DEAD
     for key in keys:
         assert _settled(runtime, key) is ObjectStatus.SUCCEEDED
         assert _attempts(runtime, key) == [Outcome.SUCCEEDED]

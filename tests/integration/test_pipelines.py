@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from chute.catalog import Versioning
 from chute.config import load_settings
 from chute.errors import InvalidArgument, NoSuchBucket
-from chute.catalog import Versioning
 from chute.processors.base import StagedOutput
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
