@@ -133,7 +133,8 @@ class PipelineService:
             plain: list[tuple[JobRef, Result]] = []
             for result in results:
                 ref = held.get(result.job_id)
-                if ref is None:  # the lease was lost: another worker owns the job now
+                if ref is None or ref.attempt != result.attempt:
+                    # The lease was lost: another attempt owns the job now.
                     log.warning(
                         "dropping stale result of job %d attempt %d", result.job_id, result.attempt
                     )

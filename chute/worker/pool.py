@@ -1,12 +1,13 @@
 """The worker pool: claims jobs, runs them in worker processes, records the results.
 
 One pool runs in ``chute serve`` (beside the API) or ``chute worker`` (alone). It keeps
-a few claimed tasks in a local buffer so a process that finishes a task gets the next
-one without waiting for the database. Its threads:
+claimed tasks in a local buffer so a process that finishes a task gets the next one
+without waiting for the database, and sends attempts of quick steps to a process ahead
+so it does not wait for the pool either (see :data:`QUICK_SECONDS`). Its threads:
 
 * the *claim loop* tops the buffer up when it runs low, when woken by new jobs, or when
   the next retry falls due; otherwise it sleeps up to ``poll_seconds``;
-* the *collector* waits on every process's pipe and exit, hands out buffered tasks,
+* the *collector* waits on every process's pipe and exit, hands out buffered attempts,
   kills attempts that overrun their timeout or memory cap, and replaces dead processes
   (with a growing delay when they die before they are ready);
 * the *recorder* commits results in batches (whatever arrived during the last commit);
@@ -175,8 +176,15 @@ class WorkerPool:
         with self._lock:
             buffered = list(self._buffer)
             self._buffer.clear()
+            self._forget(buffered)
         if buffered:
             self.service.release(buffered, self.name)
+
+    def _forget(self, tasks: list[Task]) -> None:
+        """Drop what the pool noted about tasks leaving it without a result."""
+        for task in tasks:
+            self._steps.pop(task.job_id, None)
+            self._claimed_at.pop(task.job_id, None)
 
     def _busy(self) -> bool:
         with self._lock:
@@ -193,6 +201,7 @@ class WorkerPool:
         with self._lock:
             answered = [result for p in busy for result in p.receive()]
             unfinished = [task for p in busy for task in p.take_all()]
+            self._forget(unfinished)
         return answered, unfinished
 
     def _spawn(self) -> WorkerProcess:
@@ -273,37 +282,40 @@ class WorkerPool:
     # --- dispatching (call with the lock held) ---------------------------------------------
 
     def _dispatch(self) -> None:
-        """Hand buffered attempts to ready processes: one to each idle process, and
-        quick attempts ahead to processes running quick ones (see :data:`QUICK_SECONDS`).
-        Nothing new starts while the pool drains."""
+        """Hand buffered attempts to ready processes: first one to each idle process,
+        then quick attempts ahead to processes running quick ones (see
+        :data:`QUICK_SECONDS`). Nothing new starts while the pool drains."""
         if self._draining.is_set():
             return
-        for p in self._live():
-            if not self._buffer:
-                return
-            if not (p.ready and p.alive()):
-                continue
-            attempts: list[list[Task]] = []
-            pickles: list[bytes] = []
-            waiting = p.waiting_bytes
-            while len(p.attempts) + len(attempts) < MAX_IN_FLIGHT:
-                tasks = self._next_tasks()
-                if not tasks:
-                    break
-                data = pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL)
-                if p.busy or attempts:  # it would wait behind another attempt
-                    waiting += len(data)
-                    behind = p.head() if p.busy else attempts[0]
-                    if not (self._quick(behind) and self._quick(tasks)):
-                        waiting = MAX_WAITING_BYTES + 1
-                    if waiting > MAX_WAITING_BYTES:
-                        self._buffer.extendleft(reversed(tasks))
-                        break
-                attempts.append(tasks)
-                pickles.append(data)
-                self._steps.update((task.job_id, (task.pipeline, task.step)) for task in tasks)
-            if attempts:
-                p.send(attempts, pickles)
+        ready = [p for p in self._live() if p.ready and p.alive()]
+        for p in ready:
+            if not p.busy:
+                self._send(p, limit=1)
+        for p in ready:
+            if p.busy and self._quick(p.attempts[-1]):
+                self._send(p, limit=MAX_IN_FLIGHT - len(p.attempts))
+
+    def _send(self, p: WorkerProcess, limit: int) -> None:
+        """Send ``p`` up to ``limit`` buffered attempts in one message; those that would
+        wait behind another go only if quick, and within :data:`MAX_WAITING_BYTES`."""
+        attempts: list[list[Task]] = []
+        pickles: list[bytes] = []
+        waiting = p.waiting_bytes
+        while len(attempts) < limit:
+            tasks = self._next_tasks()
+            if not tasks:
+                break
+            ahead = p.busy or bool(attempts)  # it would wait behind another attempt
+            data = b"" if ahead and not self._quick(tasks) else _pickled(tasks)
+            waiting += len(data) if ahead else 0
+            if not data or waiting > MAX_WAITING_BYTES:
+                self._buffer.extendleft(reversed(tasks))
+                break
+            attempts.append(tasks)
+            pickles.append(data)
+            self._steps.update((task.job_id, (task.pipeline, task.step)) for task in tasks)
+        if attempts:
+            p.send(attempts, pickles)
 
     def _quick(self, tasks: list[Task]) -> bool:
         """Whether an attempt of these tasks' step is expected to take a moment."""
@@ -378,9 +390,14 @@ class WorkerPool:
         """Update the completion rate and the steps' durations (call with the lock held)."""
         for result in results:
             step = self._steps.pop(result.job_id, None)
-            if step is not None:
-                seconds = (result.ended_at - result.started_at).total_seconds()
-                average = self._durations.get(step, seconds)
+            if step is None:
+                continue
+            seconds = (result.ended_at - result.started_at).total_seconds()
+            average = self._durations.get(step)
+            if average is None or result.outcome is Outcome.SUCCEEDED or seconds > average:
+                # a failure counts only when slow: one that fails fast says nothing of
+                # how long the step takes when it works
+                average = seconds if average is None else average
                 self._durations[step] = average + DURATION_WEIGHT * (seconds - average)
         started, seen = self._window
         seen += len(results)
@@ -500,8 +517,9 @@ class WorkerPool:
                 return True
             except Exception:
                 log.exception("recording %d results failed (try %d)", len(results), attempt)
-                if attempt == attempts or self._stopping.wait(delay):
+                if attempt == attempts:
                     return False
+                time.sleep(delay)  # also while stopping: what was collected gets recorded
                 delay *= 2
         return False
 
@@ -524,6 +542,10 @@ class WorkerPool:
             ids += list(self._recording)
         if ids:
             self.service.extend(self.name, ids, self.settings.lease_seconds)
+
+
+def _pickled(tasks: list[Task]) -> bytes:
+    return pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _respawn_delay(failures: int) -> float:

@@ -92,14 +92,11 @@ class WorkerProcess:
         message); never waits. A process that sends what cannot be read is killed (its
         exit fails the attempt it was running)."""
         results: list[Result] = []
-        try:
-            messages = self._reader.messages()
-        except Exception:
-            log.exception("a worker process sent an unreadable message; killing it")
-            self.kill()
-            return results
-        for message in messages:
+        for message in self._reader.messages():
             results += self._answer(message)
+        if self._reader.broken:
+            log.error("a worker process sent an unreadable message; killing it")
+            self.kill()
         return results
 
     def _answer(self, message: Any) -> list[Result]:
@@ -217,9 +214,14 @@ class MessageReader:
         # without making the pool's sends non-blocking.
         self._socket = socket.socket(fileno=os.dup(conn.fileno()))
         self._unread = bytearray()
+        #: Set when a message could not be unpickled: nothing after it is read.
+        self.broken = False
 
     def messages(self) -> list[Any]:
-        """Every whole message received so far (nothing once the pipe is closed)."""
+        """Every whole message received so far (nothing once the pipe is closed), up to
+        one that cannot be read."""
+        if self.broken:
+            return []
         while True:
             try:
                 chunk = self._socket.recv(READ_SIZE, socket.MSG_DONTWAIT)
@@ -245,7 +247,15 @@ class MessageReader:
             frames.append(bytes(data[at + header : at + header + size]))
             at += header + size
         del data[:at]
-        return [pickle.loads(frame) for frame in frames]
+        found = []
+        for frame in frames:
+            try:
+                found.append(pickle.loads(frame))
+            except Exception:
+                log.exception("unreadable message from a worker process")
+                self.broken = True
+                break
+        return found
 
     def close(self) -> None:
         self._socket.close()

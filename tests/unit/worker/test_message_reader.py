@@ -93,3 +93,17 @@ def test_a_closed_pipe_gives_what_was_complete_then_nothing(pipe):
 
 def _frame(payload: bytes) -> bytes:
     return struct.pack("!i", len(payload)) + payload
+
+
+def test_an_unreadable_message_stops_the_reading_after_the_good_ones(pipe):
+    reader, theirs = pipe
+    theirs.send("good")
+    raw = socket.socket(fileno=theirs.fileno())
+    try:
+        raw.sendall(_frame(b"not a pickle"))
+    finally:
+        raw.detach()
+    theirs.send("after")
+    assert reader.messages() == ["good"]
+    assert reader.broken
+    assert reader.messages() == []
