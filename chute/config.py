@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     #: Unreferenced blobs and partial uploads younger than this are left alone by the sweep,
     #: since another process may be about to commit them.
     sweep_grace_seconds: float = Field(default=3600.0, ge=0)
+    #: ``chute serve`` sweeps on start and then this often (0: on start only), so what
+    #: killed attempts and cut-off uploads left behind does not pile up.
+    sweep_interval_seconds: float = Field(default=3600.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     blobs: BlobSettings = Field(default_factory=BlobSettings)
     #: Declarative pipelines by name (``[pipelines.<name>]``).

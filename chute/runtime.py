@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,8 @@ class Runtime:
     signal: JobSignal
     listener: PostgresListener | None = None
     pools: list[WorkerPool] = field(default_factory=list)
+    _sweeping: threading.Event | None = None
+    _sweeper: threading.Thread | None = None
 
     def start_workers(self, processes: int | None = None) -> WorkerPool:
         """Start a worker pool in this process (``processes`` overrides the setting)."""
@@ -58,8 +61,29 @@ class Runtime:
         self.pools.append(pool)
         return pool
 
+    def start_sweeping(self) -> None:
+        """Sweep the blob store every ``sweep_interval_seconds`` from now on, in a
+        thread, until closed (nothing if the interval is 0)."""
+        interval = self.settings.sweep_interval_seconds
+        if interval <= 0 or self._sweeper is not None:
+            return
+        stop = self._sweeping = threading.Event()
+
+        def sweep_now_and_then() -> None:
+            while not stop.wait(interval):
+                try:
+                    _sweep(self.objects, self.settings)
+                except Exception:
+                    log.exception("sweeping the blob store failed; trying again later")
+
+        self._sweeper = threading.Thread(target=sweep_now_and_then, name="chute-sweep", daemon=True)
+        self._sweeper.start()
+
     def close(self, grace: float | None = None) -> None:
         """Drain the worker pools (see :meth:`WorkerPool.stop`), then release everything."""
+        if self._sweeping is not None and self._sweeper is not None:
+            self._sweeping.set()
+            self._sweeper.join()
         for pool in self.pools:
             pool.stop(grace)
         self.pools.clear()

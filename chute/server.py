@@ -41,6 +41,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     _configure_logging(settings)
     warn_if_exposed(settings)
     runtime = open_runtime(settings)
+    runtime.start_sweeping()
     app = create_app(runtime)
     if workers:
         pool = runtime.start_workers()
