@@ -72,7 +72,7 @@ class Runtime:
         def sweep_now_and_then() -> None:
             while not stop.wait(interval):
                 try:
-                    _sweep(self.objects, self.settings)
+                    _sweep(self.objects, self.settings, self.pipelines)
                 except Exception:
                     log.exception("sweeping the blob store failed; trying again later")
 
@@ -111,7 +111,7 @@ def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
     for name in _buckets(settings, pipelines):
         objects.ensure_bucket(name)
     if sweep:
-        _sweep(objects, settings)
+        _sweep(objects, settings, pipelines)
     listener = None
     if catalog.dialect == "postgresql":
         listener = PostgresListener(settings.catalog_url, signal)
@@ -120,6 +120,16 @@ def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
     return Runtime(
         settings, catalog, blobs, objects, pipelines, processing, status, signal, listener
     )
+
+
+def _sweep_grace(settings: Settings, pipelines: dict[str, Pipeline]) -> timedelta:
+    """How old an unreferenced blob must be to go: ``sweep_grace_seconds``, and longer
+    than any step may run, since an attempt's outputs are staged before it ends."""
+    timeouts = [step.timeout_seconds for p in pipelines.values() for step in p.steps.values()]
+    seconds = settings.sweep_grace_seconds
+    if timeouts:
+        seconds = max(seconds, max(timeouts) + 2 * settings.worker.lease_seconds)
+    return timedelta(seconds=seconds)
 
 
 def _database_clock(catalog: Catalog) -> Callable[[], datetime]:
@@ -138,8 +148,8 @@ def _buckets(settings: Settings, pipelines: dict[str, Pipeline]) -> list[str]:
     return names
 
 
-def _sweep(objects: ObjectService, settings: Settings) -> None:
-    report = objects.sweep(timedelta(seconds=settings.sweep_grace_seconds))
+def _sweep(objects: ObjectService, settings: Settings, pipelines: dict[str, Pipeline]) -> None:
+    report = objects.sweep(_sweep_grace(settings, pipelines))
     if report.orphan_blobs or report.partial_writes:
         log.info(
             "sweep removed %d orphan blobs and %d partial writes",

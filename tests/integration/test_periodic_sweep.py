@@ -3,7 +3,9 @@ cut-off upload left behind goes, what an object version uses stays."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 from chute.config import load_settings
@@ -41,3 +43,32 @@ def test_no_interval_sweeps_on_start_only(tmp_path: Path) -> None:
         assert "chute-sweep" not in {thread.name for thread in threading.enumerate()}
     finally:
         rt.close()
+
+
+def test_outputs_staged_by_a_step_still_running_are_kept(tmp_path: Path) -> None:
+    # A step may run for two hours: what it staged an hour ago may still be recorded.
+    step = {"name": "slow", "processor": "noop", "timeout_seconds": 7200}
+    settings = load_settings(
+        data_dir=tmp_path,
+        sweep_grace_seconds=0,
+        pipelines={"slow": {"trigger": {"bucket": "inbox"}, "steps": [step]}},
+    )
+    rt = open_runtime(settings)
+    ages = {"an hour": 3600, "three hours": 3 * 3600}
+    staged = {}
+    for name, age in ages.items():
+        with rt.blobs.open_write() as writer:
+            writer.write(name.encode())
+            staged[name] = writer.commit().blob_id
+        path = rt.blobs.local_path(staged[name])
+        assert path is not None
+        then = time.time() - age
+        os.utime(path, (then, then))
+    rt.close()
+
+    rt = open_runtime(settings)  # sweeps on start
+    try:
+        left = {b.blob_id for b in rt.blobs.list()}
+    finally:
+        rt.close()
+    assert left == {staged["an hour"]}
