@@ -517,9 +517,10 @@ class WorkerPool:
                 return True
             except Exception:
                 log.exception("recording %d results failed (try %d)", len(results), attempt)
-                if attempt == attempts:
+                # A pool that is stopping gives up at once: the job is retried once its
+                # lease runs out, and a database that is down cannot hold the stop up.
+                if attempt == attempts or self._stopping.wait(delay):
                     return False
-                time.sleep(delay)  # also while stopping: what was collected gets recorded
                 delay *= 2
         return False
 
