@@ -111,10 +111,11 @@ class Statements:
         report)."""
         if not self.postgres:
             return [{**row, "worker": worker, "outcome": outcome, "error": None} for row in rows]
-        for row in rows:
-            row["started_at"] = row["started_at"] and _iso(row["started_at"])
-            row["ended_at"] = _iso(row["ended_at"])
-        return {"worker": worker, "outcome": outcome, "rows": json.dumps(rows)}
+        stamped = [
+            {**row, "started_at": _iso(row["started_at"]), "ended_at": _iso(row["ended_at"])}
+            for row in rows
+        ]
+        return {"worker": worker, "outcome": outcome, "rows": json.dumps(stamped)}
 
     def _in(self, column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
         if self.postgres:
@@ -157,7 +158,9 @@ def _json_step_runs() -> sa.Insert:
     return step_runs.insert().from_select(columns, select)
 
 
-def _iso(moment: datetime) -> str:
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
     if moment.tzinfo is None:
         raise ValueError("naive datetime given to the catalog")
     return moment.isoformat()

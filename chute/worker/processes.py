@@ -197,6 +197,7 @@ class WorkerProcess:
         self.process.join(timeout=1)
 
     def close_pipe(self) -> None:
+        """Release both descriptors of the pipe (after :meth:`reap` or a stop)."""
         self._reader.close()
         self.conn.close()
 
