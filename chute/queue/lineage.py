@@ -13,6 +13,15 @@ from chute.catalog.schema import object_versions
 from chute.queue.records import LineageRecord
 from chute.queue.schema import lineage, object_metadata, runs
 
+_INSERT_LINEAGE = lineage.insert()
+_NEWEST_SOURCE = (
+    sa.select(runs.c.bucket, runs.c.key, runs.c.source_row)
+    .join(lineage, lineage.c.run_id == runs.c.id)
+    .where(lineage.c.bucket == sa.bindparam("bucket"), lineage.c.key == sa.bindparam("key"))
+    .order_by(lineage.c.id.desc())
+    .limit(1)
+)
+
 
 class LineageSession:
     """Lineage and extracted-metadata queries inside one catalog transaction."""
@@ -37,7 +46,7 @@ class LineageSession:
             for r, row_id in zip(records, output_rows, strict=True)
         ]
         if rows:
-            self.conn.execute(lineage.insert(), rows)
+            self.conn.execute(_INSERT_LINEAGE, rows)
 
     def lineage_of_runs(self, run_ids: Sequence[int]) -> list[LineageRecord]:
         """Outputs of the given runs, oldest first."""
@@ -58,14 +67,7 @@ class LineageSession:
     def newest_source(self, bucket: str, key: str) -> tuple[str, str, int | None] | None:
         """The source (bucket, key, version row) of the run that last wrote output
         ``bucket/key``, if a run wrote it."""
-        query = (
-            sa.select(runs.c.bucket, runs.c.key, runs.c.source_row)
-            .join(lineage, lineage.c.run_id == runs.c.id)
-            .where(lineage.c.bucket == bucket, lineage.c.key == key)
-            .order_by(lineage.c.id.desc())
-            .limit(1)
-        )
-        row = self.conn.execute(query).first()
+        row = self.conn.execute(_NEWEST_SOURCE, {"bucket": bucket, "key": key}).first()
         return None if row is None else (row[0], row[1], row[2])
 
     def merge_object_metadata(self, source_row: int, values: dict[str, Any], now: datetime) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,10 @@ from chute.queue.schema import jobs, runs, step_runs
 from chute.queue.states import JobState, RunState
 
 _param = sa.bindparam
+
+# Written exactly as the partial indexes' predicates: SQLite uses a partial index only for
+# a query whose WHERE implies it, which a bound parameter never does.
+READY_LITERAL = sa.text("jobs.state IN ('available', 'retryable')")
 
 #: What the hot path reads of a job (see :class:`~chute.queue.records.JobRef`). JSON
 #: columns are read as text here: most are ``{}``, which need no decoding.
@@ -105,6 +109,15 @@ class Statements:
         )
         self.insert_step_runs = _json_step_runs() if postgres else step_runs.insert()
 
+    def claim(self, steps: tuple[tuple[str, str], ...] | None) -> sa.Update:
+        """Lease up to ``:limit`` ready jobs (of ``steps``, if given), oldest due first,
+        to ``:worker`` until ``:lease_until``; returns ``run_at`` and ``REF_COLUMNS``.
+
+        On PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so
+        workers claiming at once never wait for each other or take the same job. A
+        service claims for one set of steps all its life, so few are ever built."""
+        return _claim(self.postgres, steps)
+
     def step_run_params(self, rows: list[dict[str, Any]], worker: str, outcome: str) -> Any:
         """Parameters of :attr:`insert_step_runs` for attempts of ``worker`` that ended
         with ``outcome`` and no error (``rows``: job_id, attempt, started_at, ended_at,
@@ -121,6 +134,33 @@ class Statements:
         if self.postgres:
             return column == sa.any_(_param(name, type_=ARRAY(sa.BigInteger())))
         return column.in_(_param(name, expanding=True))
+
+
+@lru_cache(maxsize=32)
+def _claim(postgres: bool, steps: tuple[tuple[str, str], ...] | None) -> sa.Update:
+    ready = (
+        sa.select(jobs.c.id)
+        .where(READY_LITERAL, jobs.c.run_at <= _param("now"))
+        .order_by(jobs.c.run_at, jobs.c.id)
+        .limit(_param("limit"))
+    )
+    if steps is not None:
+        ready = ready.where(sa.tuple_(jobs.c.pipeline, jobs.c.step).in_(list(steps)))
+    if postgres:
+        ready = ready.with_for_update(skip_locked=True)
+    return (
+        jobs.update()
+        .where(jobs.c.id.in_(ready.scalar_subquery()))
+        .values(
+            state=JobState.RUNNING.value,
+            attempt=jobs.c.attempt + 1,
+            worker=_param("worker"),
+            lease_expires_at=_param("lease_until"),
+            started_at=_param("now"),
+            updated_at=_param("now"),
+        )
+        .returning(jobs.c.run_at, *REF_COLUMNS)
+    )
 
 
 def _json_step_runs() -> sa.Insert:

@@ -27,7 +27,7 @@ from chute.queue.records import (
     StepRun,
 )
 from chute.queue.schema import jobs, runs, step_runs
-from chute.queue.statements import REF_COLUMNS, statements
+from chute.queue.statements import READY_LITERAL, statements
 from chute.queue.states import READY_STATES, JobState, Outcome, RunState
 
 #: Most dead jobs one redrive makes available again.
@@ -38,11 +38,13 @@ CHANNEL = "chute_jobs"
 _param = sa.bindparam
 _job_columns = list(jobs.c)
 
-# Written exactly as the partial indexes' predicates: SQLite uses a partial index only for
-# a query whose WHERE implies it, which a bound parameter never does.
-_READY_LITERAL = sa.text("jobs.state IN ('available', 'retryable')")
+# As the partial index's predicate (see ``READY_LITERAL``).
 _RUNNING_LITERAL = sa.text("jobs.state = 'running'")
+_NOTIFY = sa.select(sa.func.pg_notify(CHANNEL, ""))
+_INSERT_RUN = runs.insert()
 _INSERT_JOB = jobs.insert()
+_GET_JOB = sa.select(*_job_columns).where(jobs.c.id == _param("id"))
+_GET_RUN = sa.select(runs).where(runs.c.id == _param("id"))
 _INSERT_STEP_RUN = step_runs.insert()
 _FENCED = sa.select(*_job_columns).where(
     jobs.c.id == _param("id"),
@@ -82,16 +84,17 @@ class QueueSession:
         """Add a run and its jobs: steps without ``needs`` are available at once, the
         rest blocked until the steps they need have succeeded."""
         result = self.conn.execute(
-            runs.insert().values(
-                pipeline=pipeline,
-                bucket=source.bucket,
-                key=source.key,
-                version_id=source.version_id,
-                source_row=source.source_row,
-                event=source.event,
-                state=RunState.ACTIVE.value,
-                created_at=now,
-            )
+            _INSERT_RUN,
+            {
+                "pipeline": pipeline,
+                "bucket": source.bucket,
+                "key": source.key,
+                "version_id": source.version_id,
+                "source_row": source.source_row,
+                "event": source.event,
+                "state": RunState.ACTIVE.value,
+                "created_at": now,
+            },
         )
         (run_id,) = result.inserted_primary_key or (0,)
         self.add_jobs(int(run_id), pipeline, source, new_jobs, now)
@@ -115,7 +118,7 @@ class QueueSession:
         """Tell workers in other processes that jobs became ready (PostgreSQL delivers
         the notification when this transaction commits)."""
         if self.postgres:
-            self.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+            self.conn.execute(_NOTIFY)
 
     # --- claiming and leases ---------------------------------------------------------
 
@@ -127,35 +130,12 @@ class QueueSession:
         now: datetime,
         steps: Sequence[tuple[str, str]] | None = None,
     ) -> list[JobRef]:
-        """Take up to ``limit`` ready jobs, oldest due first, leased to ``worker``.
-
-        On PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so
-        workers claiming at once never wait for each other or take the same job. ``steps``
-        limits the claim to those (pipeline, step) pairs."""
-        ready = (
-            sa.select(jobs.c.id)
-            .where(_READY_LITERAL, jobs.c.run_at <= now)
-            .order_by(jobs.c.run_at, jobs.c.id)
-            .limit(limit)
-        )
-        if steps is not None:
-            ready = ready.where(sa.tuple_(jobs.c.pipeline, jobs.c.step).in_(list(steps)))
-        if self.postgres:
-            ready = ready.with_for_update(skip_locked=True)
-        claim = (
-            jobs.update()
-            .where(jobs.c.id.in_(ready.scalar_subquery()))
-            .values(
-                state=JobState.RUNNING.value,
-                attempt=jobs.c.attempt + 1,
-                worker=worker,
-                lease_expires_at=lease_until,
-                started_at=now,
-                updated_at=now,
-            )
-            .returning(jobs.c.run_at, *REF_COLUMNS)
-        )
-        rows = sorted(self.conn.execute(claim).all(), key=lambda row: (row[0], row[1]))
+        """Take up to ``limit`` ready jobs, oldest due first, leased to ``worker``
+        (see :meth:`Statements.claim`). ``steps`` limits the claim to those (pipeline,
+        step) pairs."""
+        claim = self.sql.claim(None if steps is None else tuple(steps))
+        params = {"limit": limit, "worker": worker, "lease_until": lease_until, "now": now}
+        rows = sorted(self.conn.execute(claim, params).all(), key=lambda row: (row[0], row[1]))
         return [_ref(row[1:]) for row in rows]
 
     def run_sources(self, run_ids: Iterable[int]) -> dict[int, ClaimSource]:
@@ -210,7 +190,7 @@ class QueueSession:
     ) -> datetime | None:
         """When the next ready job (of ``steps``, if given) becomes due; ``now`` or
         earlier if one is due already."""
-        query = sa.select(sa.func.min(jobs.c.run_at)).where(_READY_LITERAL)
+        query = sa.select(sa.func.min(jobs.c.run_at)).where(READY_LITERAL)
         if steps is not None:
             query = query.where(sa.tuple_(jobs.c.pipeline, jobs.c.step).in_(list(steps)))
         return self.conn.execute(query).scalar()
@@ -402,11 +382,11 @@ class QueueSession:
     # --- reading -----------------------------------------------------------------------
 
     def get_job(self, job_id: int) -> Job | None:
-        row = self.conn.execute(sa.select(*_job_columns).where(jobs.c.id == job_id)).first()
+        row = self.conn.execute(_GET_JOB, {"id": job_id}).first()
         return _job(row) if row else None
 
     def get_run(self, run_id: int) -> Run | None:
-        row = self.conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        row = self.conn.execute(_GET_RUN, {"id": run_id}).first()
         return _run(row) if row else None
 
     def runs_of(self, bucket: str, key: str, version_id: str | None = None) -> list[Run]:
