@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.config import Settings
-from chute.objects import ObjectService
+from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.router import Router
 from chute.pipelines.service import PipelineService

@@ -1,5 +1,2 @@
-"""The object service: buckets, objects, versions, listings and their events."""
-
-from chute.objects.service import ObjectService, RequestContext
-
-__all__ = ["ObjectService", "RequestContext"]
+"""The object service (``chute.objects.service``): buckets, objects, versions, listings
+and their events."""

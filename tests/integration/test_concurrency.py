@@ -9,7 +9,7 @@ import pytest
 
 from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Versioning
-from chute.objects import ObjectService
+from chute.objects.service import ObjectService
 
 WRITERS = 32
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Catalog
-from chute.objects import ObjectService
+from chute.objects.service import ObjectService
 
 WRITERS = 8
 PER_WRITER = 25

@@ -6,8 +6,8 @@ import pytest
 
 from chute.catalog import Catalog, NewVersion
 from chute.errors import InvalidArgument
-from chute.objects import ObjectService
 from chute.objects.listing import after_prefix
+from chute.objects.service import ObjectService
 
 
 def add_keys(catalog: Catalog, service: ObjectService, bucket: str, keys: list[str]) -> None:

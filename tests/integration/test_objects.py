@@ -25,7 +25,7 @@ from chute.errors import (
     NoSuchVersion,
 )
 from chute.events import render
-from chute.objects import ObjectService
+from chute.objects.service import ObjectService
 
 
 def put(service: ObjectService, bucket: str, key: str, data: bytes, **kw: object):

@@ -11,7 +11,7 @@ import pytest
 
 from chute.blobs.s3 import S3BlobStore
 from chute.catalog import Catalog, Versioning
-from chute.objects import ObjectService
+from chute.objects.service import ObjectService
 
 PART = 5 * 2**20
 

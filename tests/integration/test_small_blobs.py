@@ -13,8 +13,7 @@ from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Catalog, Versioning
 from chute.catalog.schema import small_blobs
 from chute.errors import IncompleteBody, NoSuchBucket
-from chute.objects import ObjectService
-from chute.objects.service import is_small_blob
+from chute.objects.service import ObjectService, is_small_blob
 
 LIMIT = 1024
 

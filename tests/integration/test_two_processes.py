@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Catalog, Versioning
 from chute.errors import NoSuchKey
-from chute.objects import ObjectService
+from chute.objects.service import ObjectService
 
 KEYS = ["k0", "k1"]
 

@@ -6,8 +6,8 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 
-from chute.objects import ObjectService, RequestContext
 from chute.objects.names import decode_key
+from chute.objects.service import ObjectService, RequestContext
 
 
 def object_service(request: Request) -> ObjectService:
