@@ -48,6 +48,10 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         log.info("%d worker processes for %d pipelines", pool.size, len(runtime.pipelines))
 
     log.info("Chute serving on http://%s (data in %s)", settings.address, settings.data_dir)
+    # uvicorn answers SIGTERM by stopping the server, then raises the signal again for
+    # the handler it found: the default one would end the process on the spot, with the
+    # workers undrained. This one ends it through the drain below instead.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         uvicorn.run(
             app,
@@ -57,8 +61,23 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
             access_log=False,
             timeout_graceful_shutdown=10,
         )
+    except _Terminated:
+        pass
     finally:
+        # A SIGTERM during the drain changes nothing, as for ``chute worker``.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if runtime.pools:
+            log.info("draining: running jobs have %g s to finish", settings.worker.drain_seconds)
         runtime.close()
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: shut down as after Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated
 
 
 def work(settings: Settings) -> None:

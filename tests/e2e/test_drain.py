@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import httpx
+
 from chute.config import load_settings
 from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import open_runtime
@@ -97,3 +99,39 @@ steps = [{{ name = "w", processor = "test.wait" }}]
             worker.kill()
     assert rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED
     rt.close()
+
+
+def test_sigterm_drains_chute_serve_and_it_exits_cleanly(tmp_path: Path) -> None:
+    """A service manager stops ``chute serve`` with SIGTERM: the API stops, the running
+    job finishes within the grace period, and the process exits with status 0."""
+    import signal
+
+    from tests.e2e.conftest import start_server
+
+    config = tmp_path / "chute.toml"
+    config.write_text(f"""
+data_dir = "{tmp_path / "data"}"
+[worker]
+processes = 1
+poll_seconds = 0.2
+modules = ["tests.hostile"]
+[pipelines.wait]
+trigger = {{ bucket = "inbox" }}
+steps = [{{ name = "w", processor = "test.wait" }}]
+""")
+    repo = Path(__file__).resolve().parents[2]
+    env: dict[str, str | None] = {"CHUTE_CONFIG": str(config), "PYTHONPATH": str(repo)}
+    with start_server(tmp_path / "data", env) as server:
+        answer = httpx.put(
+            server.url + "/_/api/v1/buckets/inbox/objects/x", content=str(tmp_path).encode()
+        )
+        assert answer.status_code == 200
+        wait_until((tmp_path / "started").exists, timeout=30)
+        server.process.send_signal(signal.SIGTERM)
+        (tmp_path / "release").write_text("")
+        assert server.process.wait(timeout=30) == 0, server.log()
+    rt = open_runtime(load_settings(config), sweep=False)
+    try:
+        assert rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED
+    finally:
+        rt.close()
