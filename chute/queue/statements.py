@@ -142,7 +142,7 @@ def _claim(postgres: bool, steps: tuple[tuple[str, str], ...] | None) -> sa.Upda
         sa.select(jobs.c.id)
         .where(READY_LITERAL, jobs.c.run_at <= _param("now"))
         .order_by(jobs.c.run_at, jobs.c.id)
-        .limit(_param("limit"))
+        .limit(_param("limit", type_=sa.Integer()))
     )
     if steps is not None:
         ready = ready.where(sa.tuple_(jobs.c.pipeline, jobs.c.step).in_(list(steps)))

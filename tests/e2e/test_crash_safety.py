@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -143,19 +143,22 @@ def test_a_server_killed_during_uploads_loses_nothing_and_repeats_nothing(
     server.process.wait()
     assert server.process.returncode == -signal.SIGKILL
     sent = len(acked)
-    with start_server(data, env) as server:
-        _uploads(server, acked, sent + 1, UPLOADS + 1, None)
-        rt = open_runtime(load_settings(config), sweep=False)
-        try:
+    restarted = datetime.now(UTC)
+    rt = open_runtime(load_settings(config), sweep=False)
+    try:
+        with start_server(data, env) as server:
+            _uploads(server, acked, sent + 1, UPLOADS + 1, None)
             wait_until(lambda: _all_done(rt, acked), timeout=120)
-            # What the kill left half done (uploads stored but not committed, outputs
-            # staged but not recorded) is garbage the sweep removes once it is older than
-            # the longest step could run. Nothing runs now: sweep it at once, then check
-            # that it was garbage indeed (every output still reads back) and all of it.
-            rt.objects.sweep(timedelta(0))
-            _check_exactly_once(rt, acked)
-        finally:
-            rt.close()
+        assert server.process.returncode == 0  # drained: nothing runs any more
+        # What the kill left half done (uploads stored but not committed, outputs staged
+        # but not recorded) is garbage, which the sweep removes once it is older than the
+        # longest step could run. Remove it now, and only it (what was written before the
+        # restart), then check that it was garbage indeed (every output still reads back)
+        # and that the restarted server left none of its own.
+        rt.objects.sweep(datetime.now(UTC) - restarted)
+        _check_exactly_once(rt, acked)
+    finally:
+        rt.close()
     assert len(acked) >= UPLOADS - 1
 
 
