@@ -35,6 +35,15 @@ class Receiver:
     hold: bool = False
     release: threading.Event = field(default_factory=threading.Event)
     requests: list[Request] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[Request]:
+        """The requests, once at least ``count`` have arrived (a client that gave up
+        may have left before the server got round to reading its request)."""
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(f"{len(self.requests)} requests arrived, not {count}")
+        return self.requests
 
 
 class _Server(ThreadingHTTPServer):
@@ -48,9 +57,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         receiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
-        receiver.requests.append(
-            Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        )
+        with receiver.arrived:
+            receiver.requests.append(
+                Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
+            receiver.arrived.notify_all()
         if receiver.hold:
             receiver.release.wait(5)
         try:

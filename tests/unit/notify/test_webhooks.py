@@ -218,7 +218,7 @@ def test_timeout_asks_for_a_retry(receiver: Receiver) -> None:
     with pytest.raises(Retry, match=r"did not answer within 0\.2s"):
         deliver(receiver.url, PAYLOAD, SECRET, "msg_1", timeout=0.2)
 
-    assert len(receiver.requests) == 1
+    assert len(receiver.wait_for_requests(1)) == 1
 
 
 # --- payloads ------------------------------------------------------------------------
