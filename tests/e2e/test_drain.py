@@ -3,6 +3,10 @@ period, or are released, unharmed, for another worker."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -11,7 +15,9 @@ import httpx
 from chute.config import load_settings
 from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import open_runtime
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import start_server, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _runtime(tmp_path: Path):
@@ -59,15 +65,8 @@ def test_a_job_still_running_after_the_grace_period_is_released(tmp_path: Path) 
     rt.close()
 
 
-def test_ctrl_c_drains_a_worker_instead_of_killing_its_jobs(tmp_path: Path) -> None:
-    """Ctrl-C signals the whole process group; the worker processes ignore it, and the
-    pool lets the running job finish."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    repo = Path(__file__).resolve().parents[2]
+def _config(tmp_path: Path) -> Path:
+    """A chute.toml: one worker process, one pipeline running ``test.wait``."""
     config = tmp_path / "chute.toml"
     config.write_text(f"""
 data_dir = "{tmp_path / "data"}"
@@ -79,12 +78,19 @@ modules = ["tests.hostile"]
 trigger = {{ bucket = "inbox" }}
 steps = [{{ name = "w", processor = "test.wait" }}]
 """)
+    return config
+
+
+def test_ctrl_c_drains_a_worker_instead_of_killing_its_jobs(tmp_path: Path) -> None:
+    """Ctrl-C signals the whole process group; the worker processes ignore it, and the
+    pool lets the running job finish."""
+    config = _config(tmp_path)
     rt = open_runtime(load_settings(config), sweep=False)
     rt.objects.put("inbox", "x", [str(tmp_path).encode()])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHUTE_")}
     worker = subprocess.Popen(
         [sys.executable, "-m", "chute", "worker", "--config", str(config)],
-        env={**env, "PYTHONPATH": str(repo)},
+        env={**env, "PYTHONPATH": str(REPO)},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -104,23 +110,8 @@ steps = [{{ name = "w", processor = "test.wait" }}]
 def test_sigterm_drains_chute_serve_and_it_exits_cleanly(tmp_path: Path) -> None:
     """A service manager stops ``chute serve`` with SIGTERM: the API stops, the running
     job finishes within the grace period, and the process exits with status 0."""
-    import signal
-
-    from tests.e2e.conftest import start_server
-
-    config = tmp_path / "chute.toml"
-    config.write_text(f"""
-data_dir = "{tmp_path / "data"}"
-[worker]
-processes = 1
-poll_seconds = 0.2
-modules = ["tests.hostile"]
-[pipelines.wait]
-trigger = {{ bucket = "inbox" }}
-steps = [{{ name = "w", processor = "test.wait" }}]
-""")
-    repo = Path(__file__).resolve().parents[2]
-    env: dict[str, str | None] = {"CHUTE_CONFIG": str(config), "PYTHONPATH": str(repo)}
+    config = _config(tmp_path)
+    env: dict[str, str | None] = {"CHUTE_CONFIG": str(config), "PYTHONPATH": str(REPO)}
     with start_server(tmp_path / "data", env) as server:
         answer = httpx.put(
             server.url + "/_/api/v1/buckets/inbox/objects/x", content=str(tmp_path).encode()
