@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -42,7 +42,6 @@ _GET_VERSION = sa.select(*_version_columns).where(
     object_versions.c.key == _param("key"),
     object_versions.c.version_id == _param("version_id"),
 )
-_BY_ROW = sa.select(*_version_columns).where(object_versions.c.id == _param("id"))
 _CLEAR_LATEST = (
     object_versions.update()
     .where(
@@ -189,11 +188,6 @@ class CatalogSession:
         row = self.conn.execute(_GET_VERSION, params).first()
         return _version(row) if row else None
 
-    def version_by_row(self, row_id: int) -> ObjectVersion | None:
-        """A version by its row id (as runs and lineage refer to it)."""
-        row = self.conn.execute(_BY_ROW, {"id": row_id}).first()
-        return _version(row) if row else None
-
     def versions_of(self, bucket_id: int, key: str) -> list[ObjectVersion]:
         """Every version of a key, newest first."""
         query = (
@@ -332,10 +326,6 @@ class CatalogSession:
             query = query.where(events.c.key == key)
         rows = self.conn.execute(query.order_by(events.c.id).limit(limit)).mappings()
         return [EventRow.from_mapping(row) for row in rows]
-
-    def bucket_ids(self, names: Iterable[str]) -> dict[str, int]:
-        query = sa.select(buckets.c.name, buckets.c.id).where(buckets.c.name.in_(list(names)))
-        return {name: int(bucket_id) for name, bucket_id in self.conn.execute(query)}
 
 
 def _bucket(row: sa.Row[Any]) -> Bucket:
