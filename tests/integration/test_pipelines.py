@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -293,14 +294,21 @@ def test_one_unrecordable_result_fails_alone(runtime, clock):
 
 def test_a_worker_leaves_jobs_of_pipelines_it_does_not_know(runtime, tmp_path, catalog_url):
     runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    with _stranger(tmp_path, catalog_url) as stranger:
+        assert stranger.processing.claim(WORKER, 10, 30).tasks == []
+    assert len(_claim(runtime)) == 2
+
+
+@contextmanager
+def _stranger(tmp_path: Path, catalog_url: str) -> Iterator[Runtime]:
+    """A runtime on the same catalog whose only pipeline is one the test's is not."""
     other = {"q": {"trigger": {"bucket": "inbox"}, "steps": [{"name": "z", "processor": "noop"}]}}
     settings = load_settings(data_dir=tmp_path / "other", database_url=catalog_url, pipelines=other)
     stranger = open_runtime(settings, sweep=False)
     try:
-        assert stranger.processing.claim(WORKER, 10, 30).tasks == []
+        yield stranger
     finally:
         stranger.close()
-    assert len(_claim(runtime)) == 2
 
 
 def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
@@ -371,11 +379,6 @@ def test_an_error_with_a_nul_character_is_recorded(runtime, clock):
 
 def test_jobs_of_unknown_pipelines_do_not_count_as_due(runtime, tmp_path, catalog_url):
     runtime.objects.put("inbox", "in/x.txt", [b"x"])
-    other = {"q": {"trigger": {"bucket": "inbox"}, "steps": [{"name": "z", "processor": "noop"}]}}
-    settings = load_settings(data_dir=tmp_path / "other", database_url=catalog_url, pipelines=other)
-    stranger = open_runtime(settings, sweep=False)
-    try:
+    with _stranger(tmp_path, catalog_url) as stranger:
         assert stranger.processing.next_due() is None
         assert runtime.processing.next_due() is not None
-    finally:
-        stranger.close()
