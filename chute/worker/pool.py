@@ -306,9 +306,10 @@ class WorkerPool:
             if not tasks:
                 break
             ahead = p.busy or bool(attempts)  # it would wait behind another attempt
-            data = b"" if ahead and not self._quick(tasks) else _pickled(tasks)
-            waiting += len(data) if ahead else 0
-            if not data or waiting > MAX_WAITING_BYTES:
+            data = _pickled(tasks) if not ahead or self._quick(tasks) else None
+            if data is not None and ahead:
+                waiting += len(data)
+            if data is None or waiting > MAX_WAITING_BYTES:
                 self._buffer.extendleft(reversed(tasks))
                 break
             attempts.append(tasks)
