@@ -49,11 +49,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from chute.config import load_settings
 from chute.queue.records import Job, JobFilter, StepRun
 from chute.queue.states import JobState
 from chute.queue.store import QueueSession
 from chute.runtime import Runtime, open_runtime
+from chute.settings import load_settings
 
 if __package__ in (None, ""):
     # run as ``python benchmarks/pipeline.py``: make the ``benchmarks`` package importable

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
-from chute.config import Settings
 from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.router import Router
 from chute.pipelines.service import PipelineService
 from chute.pipelines.status import StatusService
 from chute.queue.wakeup import JobSignal, PostgresListener
+from chute.settings import Settings
 from chute.worker.child import ChildConfig
 from chute.worker.pool import WorkerPool
 

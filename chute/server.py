@@ -9,8 +9,9 @@ import threading
 import uvicorn
 
 from chute.api.rest.app import create_app
-from chute.config import Settings
+from chute.api.rest.deps import Services
 from chute.runtime import open_runtime
+from chute.settings import Settings
 
 log = logging.getLogger("chute")
 
@@ -42,7 +43,14 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     warn_if_exposed(settings)
     runtime = open_runtime(settings)
     runtime.start_sweeping()
-    app = create_app(runtime)
+    app = create_app(
+        Services(
+            runtime.objects,
+            runtime.status,
+            runtime.pipelines,
+            settings.body_timeout_seconds,
+        )
+    )
     if workers:
         pool = runtime.start_workers()
         log.info("%d worker processes for %d pipelines", pool.size, len(runtime.pipelines))

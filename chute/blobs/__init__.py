@@ -20,8 +20,8 @@ from chute.blobs.base import (
 from chute.blobs.local import LocalBlobStore
 from chute.blobs.memory import MemoryBlobStore
 from chute.blobs.s3 import S3BlobStore
-from chute.config import BlobSettings
 from chute.errors import ConfigError
+from chute.settings import BlobSettings
 
 __all__ = [
     "READ_CHUNK",

@@ -44,7 +44,7 @@ from chute.cli.output import (
 from chute.errors import ChuteError, ConfigError
 
 if TYPE_CHECKING:
-    from chute.config import Settings
+    from chute.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:9000"
 #: Seconds between polls of ``events --follow``.
@@ -170,7 +170,7 @@ def _settings(
     database_url: str | None,
     processes: int | None,
 ) -> Settings:
-    from chute.config import load_settings
+    from chute.settings import load_settings
 
     worker = {"processes": processes} if processes is not None else None
     try:

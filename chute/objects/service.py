@@ -37,7 +37,6 @@ from chute.catalog import (
     Versioning,
 )
 from chute.catalog.store import now
-from chute.config import SMALL_BLOB_LIMIT
 from chute.errors import (
     BadDigest,
     BlobNotFound,
@@ -52,14 +51,15 @@ from chute.errors import (
     NoSuchVersion,
 )
 from chute.events import EventName
-from chute.objects import listing
-from chute.objects.names import (
+from chute.names import (
     check_bucket_name,
     check_content_type,
     check_key,
     check_metadata,
 )
+from chute.objects import listing
 from chute.objects.ranges import parse_range
+from chute.settings import SMALL_BLOB_LIMIT
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ each naming its pipeline, step and field, so a broken config fails at start.
 from __future__ import annotations
 
 import fnmatch
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from chute.errors import ConfigError, UnknownProcessor
-from chute.pipelines.config import NAME, NotifyConfig, PipelineConfig, StepConfig, TriggerConfig
-from chute.processors.registry import ProcessorSpec, get_processor
+from chute.processors.registry import ProcessorSpec, get_processor, import_modules
 from chute.queue.retry import RetryPolicy
+from chute.settings import NAME, NotifyConfig, PipelineConfig, StepConfig, TriggerConfig
 
 #: The principal of writes made by pipelines; their events trigger nothing by default.
 PIPELINE_PRINCIPAL = "chute:pipeline/"
@@ -102,17 +101,6 @@ def compile_pipelines(
     if problems:
         raise ConfigError(problems)
     return pipelines
-
-
-def import_modules(modules: list[str]) -> list[str]:
-    """Import processor modules; returns a problem per module that fails."""
-    problems = []
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            problems.append(f"worker.modules: cannot import {module!r}: {exc}")
-    return problems
 
 
 def _compile_step(step: StepConfig, where: str, problems: list[str]) -> Step | None:

@@ -7,13 +7,12 @@ import hashlib
 from datetime import datetime
 
 from chute.errors import ChuteError
+from chute.jobs import SourceObject, Task
 from chute.notify.webhooks import pipeline_payload
 from chute.pipelines.model import Pipeline
-from chute.processors.base import SourceObject
 from chute.queue.lineage import LineageSession
 from chute.queue.records import ClaimSource, JobRef, NewJob, Run, RunSource
 from chute.queue.store import QueueSession
-from chute.worker.messages import Task
 
 
 def queue_notifications(

@@ -22,29 +22,20 @@ from chute.catalog import Catalog, CatalogSession, NewVersion
 from chute.catalog.store import now
 from chute.errors import ChuteError
 from chute.events import EventName
+from chute.jobs import BatchLimit, Claimed, Result, SourceObject, StagedOutput, Task
 from chute.objects.service import SMALL_BLOB_PREFIX, ObjectService, RequestContext
 from chute.pipelines.model import PIPELINE_PRINCIPAL, Pipeline
 from chute.pipelines.notifications import notify_task, queue_notifications
-from chute.processors.base import SourceObject, StagedOutput
 from chute.queue.lineage import LineageSession
 from chute.queue.records import ClaimSource, Job, JobRef, LineageRecord, Run
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobState, Outcome, RunState
 from chute.queue.store import QueueSession
-from chute.worker.messages import Result, Task
 
 log = logging.getLogger(__name__)
 
 #: Outcomes after which no further attempt is made, whatever the retry policy says.
 PERMANENT = frozenset({Outcome.REJECTED})
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """Tasks to run, and results already known (a job whose step no longer exists)."""
-
-    tasks: list[Task]
-    failed: list[Result]
 
 
 class PipelineService:
@@ -416,6 +407,23 @@ class PipelineService:
         """When the earliest ready job is due."""
         with self.catalog.read() as session:
             return QueueSession(session.conn).next_due(self.clock(), self.known_steps)
+
+    def seconds_until_due(self) -> float | None:
+        """How long until the earliest waiting job is ready (``None``: none waits)."""
+        due = self.next_due()
+        return None if due is None else (due - self.clock()).total_seconds()
+
+    def batch_limits(self) -> dict[tuple[str, str], BatchLimit]:
+        """The steps whose processor takes batches, with their limits."""
+        limits = {}
+        for pipeline in self.pipelines.values():
+            for step in pipeline.steps.values():
+                batch = step.processor.batch
+                if batch is not None:
+                    limits[(pipeline.name, step.name)] = BatchLimit(
+                        batch.size, batch.wait_ms / 1000
+                    )
+        return limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
 from chute.catalog.store import now
 from chute.errors import InvalidArgument, NoSuchBucket, NoSuchJob, NoSuchKey, NoSuchPipeline
-from chute.objects.names import check_key
+from chute.names import check_key
 from chute.pipelines.model import Pipeline
 from chute.pipelines.router import Router
 from chute.queue.lineage import LineageSession

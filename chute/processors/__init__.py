@@ -1,7 +1,8 @@
 """Processors: the functions pipeline steps run (built-ins and installed plug-ins)."""
 
 from chute.errors import Reject, Retry
-from chute.processors.base import Context, SourceObject, StagedOutput, local_context
+from chute.jobs import SourceObject, StagedOutput
+from chute.processors.base import Context, local_context
 from chute.processors.registry import get_processor, processor
 
 __all__ = [

@@ -16,68 +16,15 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
 from chute.errors import InvalidKey, ProcessingError
-from chute.objects.names import check_key
-from chute.wire import compact
+from chute.jobs import SourceObject, StagedOutput
+from chute.names import check_key
 
 #: Bytes per read or write when streaming inputs and outputs.
 CHUNK = 1024 * 1024
-
-
-@compact
-@dataclass(frozen=True, slots=True)
-class SourceObject:
-    """The object version a job processes."""
-
-    bucket: str
-    key: str
-    version_id: str
-    size: int
-    etag: str
-    sha256: str
-    content_type: str
-    user_metadata: dict[str, str] = field(default_factory=dict)
-
-    def template_vars(self) -> dict[str, str]:
-        """Variables every output key template may use.
-
-        For ``photos/2024/cat.jpg``: ``key`` the whole key, ``dir`` ``photos/2024``,
-        ``name`` ``cat.jpg``, ``stem`` ``photos/2024/cat``, ``base`` ``cat``, ``ext``
-        ``jpg``, plus ``bucket`` and ``version``."""
-        path = PurePosixPath(self.key)
-        suffix = path.suffix if path.name not in ("", path.suffix) else ""
-        stem = self.key[: len(self.key) - len(suffix)] if suffix else self.key
-        directory = self.key.rpartition("/")[0]
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "dir": directory,
-            "name": path.name,
-            "stem": stem,
-            "base": path.name[: len(path.name) - len(suffix)] if suffix else path.name,
-            "ext": suffix[1:],
-            "version": self.version_id,
-        }
-
-
-@compact
-@dataclass(frozen=True, slots=True)
-class StagedOutput:
-    """An output written during an attempt, not yet in the catalog."""
-
-    key: str
-    content_type: str
-    size: int
-    md5: str
-    sha256: str
-    #: Where the bytes are: a blob in the blob store, or (small outputs) inline.
-    blob_id: str | None = None
-    data: bytes | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class OutputSink(Protocol):

@@ -41,7 +41,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chute.processors.base import CHUNK, Context, SourceObject
+from chute.jobs import SourceObject
+from chute.processors.base import CHUNK, Context
 from chute.processors.registry import processor
 
 #: Bytes of the head the MIME type is sniffed from (magic numbers and text heuristics).

@@ -124,3 +124,14 @@ def _load_all() -> None:
             with _lock:
                 _registry[entry.name] = spec
     _loaded = True
+
+
+def import_modules(modules: list[str]) -> list[str]:
+    """Import processor modules; returns a problem per module that fails."""
+    problems = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            problems.append(f"worker.modules: cannot import {module!r}: {exc}")
+    return problems

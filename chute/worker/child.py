@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from chute.blobs import BlobStore, open_blob_store
-from chute.config import BlobSettings
 from chute.errors import Reject, Retry
-from chute.pipelines.model import import_modules
+from chute.jobs import Result, Task
 from chute.processors.base import Context
-from chute.processors.registry import ProcessorSpec, get_processor
+from chute.processors.registry import ProcessorSpec, get_processor, import_modules
 from chute.queue.states import Outcome
+from chute.settings import BlobSettings
 from chute.worker.limits import die_with_parent
-from chute.worker.messages import Result, Task
 from chute.worker.staging import BlobInput, BlobSink
 
 log = logging.getLogger("chute.worker")

@@ -31,12 +31,11 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-from chute.pipelines.config import WorkerSettings
-from chute.pipelines.service import PipelineService
+from chute.jobs import BatchLimit, Broker, Result, Task
 from chute.queue.states import Outcome
 from chute.queue.wakeup import JobSignal
+from chute.settings import WorkerSettings
 from chute.worker import child
-from chute.worker.messages import Result, Task
 from chute.worker.processes import WorkerProcess
 
 log = logging.getLogger(__name__)
@@ -90,13 +89,13 @@ class WorkerPool:
 
     def __init__(
         self,
-        service: PipelineService,
+        broker: Broker,
         child_config: child.ChildConfig,
         settings: WorkerSettings,
         signal_: JobSignal,
         name: str | None = None,
     ) -> None:
-        self.service = service
+        self.broker = broker
         self.child_config = child_config
         self.settings = settings
         self.size = settings.processes or os.cpu_count() or 1
@@ -112,7 +111,7 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._draining = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
-        self._batch_limits = self._batch_sizes()
+        self._batch_limits = broker.batch_limits()
         #: When each buffered task of a batch step was claimed (monotonic seconds).
         self._claimed_at: dict[int, float] = {}
         #: Results waiting for the recorder thread (``None`` stops it).
@@ -165,7 +164,7 @@ class WorkerPool:
         self._results.put(None)  # the recorder records what was collected, then stops
         self._threads["record"].join()
         self._threads["lease"].join()
-        self.service.release(unfinished, self.name)
+        self.broker.release(unfinished, self.name)
         self._release_buffer()  # attempts handed back by processes that died meanwhile
         for slot in self._slots:
             if slot.process is not None:
@@ -178,7 +177,7 @@ class WorkerPool:
             self._buffer.clear()
             self._forget(buffered)
         if buffered:
-            self.service.release(buffered, self.name)
+            self.broker.release(buffered, self.name)
 
     def _forget(self, tasks: list[Task]) -> None:
         """Drop what the pool noted about tasks leaving it without a result."""
@@ -237,7 +236,7 @@ class WorkerPool:
         if queued > self._target() // 2 or not ready:
             return _Claim.FULL
         want = self._target() - queued
-        claimed = self.service.claim(self.name, want, self.settings.lease_seconds)
+        claimed = self.broker.claim(self.name, want, self.settings.lease_seconds)
         if claimed.failed:
             self._collected(claimed.failed)
         with self._lock:
@@ -254,7 +253,7 @@ class WorkerPool:
     def _target(self) -> int:
         """How many tasks to keep buffered (see :data:`LOOKAHEAD`)."""
         floor = self.size * self.settings.prefetch
-        batches = max(self._batch_limits.values(), default=0)
+        batches = max((limit.size for limit in self._batch_limits.values()), default=0)
         return min(MAX_BUFFER, max(floor, int(self._current_rate() * LOOKAHEAD))) + batches
 
     def _current_rate(self) -> float:
@@ -264,20 +263,11 @@ class WorkerPool:
         return min(self._rate, seen / idle_for) if idle_for > 1.0 else self._rate
 
     def _idle_timeout(self) -> float:
-        due = self.service.next_due()
-        if due is None:
+        wait_s = self.broker.seconds_until_due()
+        if wait_s is None:
             return self.settings.poll_seconds
-        wait_s = (due - self.service.clock()).total_seconds()
         # Due jobs this claim did not get are being claimed by another worker.
         return min(self.settings.poll_seconds, max(wait_s, 0.01))
-
-    def _batch_sizes(self) -> dict[tuple[str, str], int]:
-        sizes = {}
-        for pipeline in self.service.pipelines.values():
-            for step in pipeline.steps.values():
-                if step.processor.batch is not None:
-                    sizes[(pipeline.name, step.name)] = step.processor.batch.size
-        return sizes
 
     # --- dispatching (call with the lock held) ---------------------------------------------
 
@@ -332,19 +322,17 @@ class WorkerPool:
                 del self._buffer[index]
                 return [task]
             batch = [t for t in self._buffer if (t.pipeline, t.step) == (task.pipeline, task.step)]
-            if len(batch) >= limit or self._batch_due(task):
-                batch = batch[:limit]
+            if len(batch) >= limit.size or self._batch_due(task, limit):
+                batch = batch[: limit.size]
                 for t in batch:
                     self._buffer.remove(t)
                     self._claimed_at.pop(t.job_id, None)
                 return batch
         return []
 
-    def _batch_due(self, task: Task) -> bool:
-        spec = self.service.pipelines[task.pipeline].steps[task.step].processor.batch
-        assert spec is not None
+    def _batch_due(self, task: Task, limit: BatchLimit) -> bool:
         waited = time.monotonic() - self._claimed_at.get(task.job_id, 0.0)
-        return waited >= spec.wait_ms / 1000
+        return waited >= limit.wait_seconds
 
     # --- collecting ------------------------------------------------------------------
 
@@ -514,7 +502,7 @@ class WorkerPool:
         delay = 0.5
         for attempt in range(1, attempts + 1):
             try:
-                self.service.record(results, self.name)
+                self.broker.record(results, self.name)
                 return True
             except Exception:
                 log.exception("recording %d results failed (try %d)", len(results), attempt)
@@ -532,7 +520,7 @@ class WorkerPool:
             try:
                 self._renew_leases()
                 if time.monotonic() - last_reap >= self.settings.lease_seconds / 2:
-                    self.service.reap()
+                    self.broker.reap()
                     last_reap = time.monotonic()
             except Exception:
                 log.exception("renewing leases failed; retrying")
@@ -543,7 +531,7 @@ class WorkerPool:
             ids += [t.job_id for p in self._live() for t in p.tasks]
             ids += list(self._recording)
         if ids:
-            self.service.extend(self.name, ids, self.settings.lease_seconds)
+            self.broker.extend(self.name, ids, self.settings.lease_seconds)
 
 
 def _pickled(tasks: list[Task]) -> bytes:

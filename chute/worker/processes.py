@@ -18,9 +18,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
 
+from chute.jobs import Result, Task
 from chute.queue.states import Outcome
 from chute.worker import child
-from chute.worker.messages import Result, Task
 
 log = logging.getLogger(__name__)
 

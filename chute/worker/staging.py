@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from chute.blobs import BlobReader, BlobStore
-from chute.processors.base import StagedOutput
+from chute.jobs import StagedOutput
 
 
 class ReaderStream(io.RawIOBase):

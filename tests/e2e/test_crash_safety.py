@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chute.config import load_settings
 from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
+from chute.settings import load_settings
 from tests.e2e.conftest import LiveServer, start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from chute.config import load_settings
 from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import open_runtime
+from chute.settings import load_settings
 from tests.e2e.conftest import start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from chute.config import load_settings
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import Runtime, open_runtime
+from chute.settings import load_settings
 from tests.e2e.conftest import wait_until
 from tests.receiver import Receiver
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from chute.config import load_settings
 from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
+from chute.settings import load_settings
 from chute.worker.pool import WorkerPool
 from tests.e2e.conftest import wait_until
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from chute.config import load_settings
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
+from chute.settings import load_settings
 from tests.e2e.conftest import wait_until
 
 FAST_RETRY = {"max_attempts": 2, "base_delay": 0.01, "jitter": False}

@@ -8,8 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from chute.config import load_settings
 from chute.runtime import open_runtime
+from chute.settings import load_settings
 from tests.e2e.conftest import wait_until
 
 

@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 
 from chute.catalog import Versioning
-from chute.config import load_settings
 from chute.errors import InvalidArgument, NoSuchBucket
-from chute.processors.base import StagedOutput
+from chute.jobs import Result, StagedOutput, Task
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
 from chute.runtime import Runtime, open_runtime
-from chute.worker.messages import Result, Task
+from chute.settings import load_settings
 
 WORKER = "test-worker"
 

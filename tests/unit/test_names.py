@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chute.errors import InvalidBucketName, InvalidKey
-from chute.objects.names import check_bucket_name, check_key, decode_key
+from chute.names import check_bucket_name, check_key, decode_key
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_bucket_name_message_names_the_rule() -> None:
 
 def test_metadata_rules() -> None:
     from chute.errors import InvalidArgument
-    from chute.objects.names import check_content_type, check_metadata
+    from chute.names import check_content_type, check_metadata
 
     assert check_metadata({"Owner": "ann", "x_y-z": ""}) == {"owner": "ann", "x_y-z": ""}
     for bad in ({"sp ace": "v"}, {"k": "日本"}, {"k": "line\nbreak"}, {"k": "v" * 2048}):

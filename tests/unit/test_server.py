@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from chute.config import load_settings
 from chute.server import warn_if_exposed
+from chute.settings import load_settings
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0:9000", "[::]:9000", "192.0.2.10:9000"])

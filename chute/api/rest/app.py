@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse
 
 from chute import __version__
 from chute.api.rest import buckets, events, objects, processing
+from chute.api.rest.deps import Services
 from chute.api.rest.errors import install_error_handlers
-from chute.runtime import Runtime
 
 PREFIX = "/_/api/v1"
 #: Worker threads for blocking service calls (disk, database); anyio's default is 40.
@@ -29,8 +29,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """The JSON API over ``runtime``'s services."""
+def create_app(services: Services) -> FastAPI:
+    """The JSON API over ``services``."""
     app = FastAPI(
         title="Chute",
         version=__version__,
@@ -40,7 +40,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.runtime = runtime
+    app.state.services = services
     install_error_handlers(app)
     api = APIRouter(prefix=PREFIX)
     api.add_api_route("/health", _health, methods=["GET"], summary="Liveness check")

@@ -1,18 +1,42 @@
-"""What handlers get from the request: the object service and the request context."""
+"""What handlers get: the services the app was built with, and parts of the request."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 
-from chute.objects.names import decode_key
+from chute.names import decode_key
 from chute.objects.service import ObjectService, RequestContext
+from chute.pipelines.model import Pipeline
+from chute.pipelines.status import StatusService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The services the JSON API calls, handed to :func:`chute.api.rest.app.create_app`."""
+
+    objects: ObjectService
+    status: StatusService
+    pipelines: Mapping[str, Pipeline]
+    #: An upload whose client sends nothing for this long fails with 408.
+    body_timeout_seconds: float
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving ``request``."""
+    found: Services = request.app.state.services
+    return found
 
 
 def object_service(request: Request) -> ObjectService:
-    service: ObjectService = request.app.state.runtime.objects
-    return service
+    return services(request).objects
+
+
+def status_service(request: Request) -> StatusService:
+    return services(request).status
 
 
 def request_context(request: Request) -> RequestContext:

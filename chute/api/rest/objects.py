@@ -20,7 +20,7 @@ from chute.api.http import (
     stream_reader,
     user_metadata,
 )
-from chute.api.rest.deps import object_service, raw_key, request_context
+from chute.api.rest.deps import object_service, raw_key, request_context, services
 from chute.api.rest.views import event_view, version_view
 from chute.catalog import ObjectVersion
 from chute.errors import EntityTooLarge
@@ -41,7 +41,7 @@ async def put_object(request: Request, bucket: str) -> JSONResponse:
     key = raw_key(request, bucket, "objects")
     service = object_service(request)
     length = content_length(request)
-    timeout = request.app.state.runtime.settings.body_timeout_seconds
+    timeout = services(request).body_timeout_seconds
     if length is not None and length > service.max_object_size:
         raise EntityTooLarge(f"{length} bytes exceed the maximum of {service.max_object_size}")
     options: dict[str, Any] = {

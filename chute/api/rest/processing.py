@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from chute.api.rest.deps import raw_key
+from chute.api.rest.deps import raw_key, services, status_service
 from chute.api.rest.views import job_view, processing_view
 from chute.errors import InvalidArgument
 from chute.pipelines.status import StatusService
@@ -23,8 +23,7 @@ MAX_ID = 2**63 - 1
 
 
 def _status(request: Request) -> StatusService:
-    service: StatusService = request.app.state.runtime.status
-    return service
+    return status_service(request)
 
 
 @router.get("/buckets/{bucket}/status/{key:path}", summary="An object's processing status")
@@ -172,7 +171,7 @@ async def reprocess(request: Request, name: str, body: ReprocessRequest) -> JSON
 
 @router.get("/pipelines", summary="Configured pipelines")
 async def list_pipelines(request: Request) -> JSONResponse:
-    pipelines = request.app.state.runtime.pipelines
+    pipelines = services(request).pipelines
     return JSONResponse({"pipelines": [_pipeline_view(p) for p in pipelines.values()]})
 
 

@@ -11,8 +11,8 @@ from chute.blobs import open_blob_store
 from chute.blobs.local import LocalBlobStore
 from chute.blobs.memory import MemoryBlobStore
 from chute.blobs.s3 import S3BlobStore
-from chute.config import BlobSettings
 from chute.errors import ConfigError
+from chute.settings import BlobSettings
 
 
 def test_local_is_the_default_under_the_data_folder(tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ import pyvips
 from pydantic import ValidationError
 from pypdf import PdfWriter
 
+from chute.jobs import SourceObject
 from chute.processors import meta
-from chute.processors.base import BytesInput, Context, MemorySink, SourceObject, local_context
+from chute.processors.base import BytesInput, Context, MemorySink, local_context
 from chute.processors.meta import MetaOptions, exif_value, sniff_mime, type_mismatch
 from chute.processors.registry import get_processor
 

@@ -1,4 +1,4 @@
-"""The shape of ``[pipelines.<name>]`` and ``[worker]`` in chute.toml.
+"""The shape of ``[pipelines.<name>]`` in chute.toml.
 
 These models check structure (types, bounds, unknown fields); :mod:`chute.pipelines.model`
 then checks what needs the processors: that each exists and accepts its options, and that
@@ -153,24 +153,3 @@ class PipelineConfig(BaseModel):
             if missing:
                 raise ValueError(f"step {step.name!r} needs unknown steps: {', '.join(missing)}")
         return self
-
-
-class WorkerSettings(BaseModel):
-    """``[worker]``: the pool of processes that run steps."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: Worker processes; 0 means one per CPU core.
-    processes: int = Field(default=0, ge=0, le=256)
-    #: Seconds a claimed job stays leased without a heartbeat; a dead worker's jobs are
-    #: claimable again this long after its last heartbeat.
-    lease_seconds: float = Field(default=30.0, gt=0)
-    #: Jobs claimed ahead per process (at least), so a process never waits on the
-    #: database; when jobs are fast the pool buffers about 0.25 s of work instead.
-    prefetch: int = Field(default=4, ge=1, le=1000)
-    #: Longest wait for new jobs when no wake-up arrives (another process on SQLite).
-    poll_seconds: float = Field(default=1.0, gt=0)
-    #: On SIGTERM, how long running jobs may take to finish before they are released.
-    drain_seconds: float = Field(default=30.0, ge=0)
-    #: Python modules imported in every worker process to register processors.
-    modules: list[str] = Field(default_factory=list)

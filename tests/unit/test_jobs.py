@@ -5,9 +5,8 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 
-from chute.processors.base import SourceObject, StagedOutput
+from chute.jobs import Result, SourceObject, StagedOutput, Task
 from chute.queue.states import Outcome
-from chute.worker.messages import Result, Task
 
 
 def test_a_task_survives_the_pipe():

@@ -1,27 +1,21 @@
-"""One settings object for the whole program, validated at start-up.
+"""Chute's settings: one object for the whole program, validated at start-up.
 
 Values come, highest priority first, from explicit overrides (command-line flags), ``CHUTE_*``
 environment variables (nested fields with ``__``: ``CHUTE_BLOBS__BACKEND=s3``), the TOML file
-named by ``--config`` / ``CHUTE_CONFIG``, and the defaults below. A broken configuration fails
-with one message per broken rule, naming the field and where it came from.
+named by ``--config`` / ``CHUTE_CONFIG``, and the defaults below. These are data only: what a
+setting does lives in the service that reads it. :func:`chute.settings.load_settings` builds
+them and reports every broken rule at once.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,37 +23,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from chute.errors import ConfigError
-from chute.pipelines.config import PipelineConfig, WorkerSettings
+from chute.settings.blobs import BlobSettings
+from chute.settings.pipelines import PipelineConfig
+from chute.settings.worker import WorkerSettings
 
 GiB = 1024**3
 #: Default size up to which an object's bytes are kept in the catalog, not the blob store.
 SMALL_BLOB_LIMIT = 64 * 1024
-
-
-class BlobSettings(BaseModel):
-    """Where blob bytes live: ``[blobs]`` in chute.toml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["local", "memory", "s3"] = "local"
-    #: local: folder for blobs (default ``<data_dir>/blobs``).
-    path: Path | None = None
-    #: s3: bucket that holds the blobs, optional key prefix, endpoint for non-AWS stores.
-    bucket: str | None = None
-    prefix: str = ""
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    #: s3: bytes buffered per multipart part (S3's minimum is 5 MiB).
-    part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
-
-    @model_validator(mode="after")
-    def _check_bucket(self) -> Self:
-        if self.backend == "s3" and not self.bucket:
-            raise ValueError("bucket is required when backend is 's3'")
-        return self
+#: The TOML file the settings being built read (set by ``load_settings`` for one call,
+#: so building settings never rewrites the process's environment).
+CONFIG_FILE: ContextVar[Path | None] = ContextVar("chute_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -148,7 +121,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = os.environ.get("CHUTE_CONFIG")
+        config_file = CONFIG_FILE.get() or os.environ.get("CHUTE_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
@@ -161,58 +134,3 @@ def split_address(address: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{address!r} is not host:port (e.g. 127.0.0.1:9000)")
     return host.strip("[]"), int(port)
-
-
-def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
-    """Build and validate the settings; raises :class:`ConfigError` listing every problem.
-
-    ``config_file`` (or ``CHUTE_CONFIG``) names a TOML file; ``overrides`` win over
-    everything (command-line flags). ``None`` overrides are ignored.
-    """
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    path = Path(config_file) if config_file else None
-    if path is None and os.environ.get("CHUTE_CONFIG"):
-        path = Path(os.environ["CHUTE_CONFIG"])
-    problems: list[str] = []
-    if path is not None:
-        problems += _check_toml(path)
-    if problems:
-        raise ConfigError(problems)
-    try:
-        return _build(path, overrides)
-    except ValidationError as exc:
-        raise ConfigError([_describe(err) for err in exc.errors()]) from None
-
-
-def _check_toml(path: Path) -> list[str]:
-    try:
-        with path.open("rb") as f:
-            tomllib.load(f)
-    except FileNotFoundError:
-        return [f"config file {path} does not exist"]
-    except tomllib.TOMLDecodeError as exc:
-        return [f"config file {path} is not valid TOML: {exc}"]
-    return []
-
-
-def _build(path: Path | None, overrides: dict[str, Any]) -> Settings:
-    previous = os.environ.get("CHUTE_CONFIG")
-    # The TOML source reads CHUTE_CONFIG; point it at the file chosen here for this call.
-    if path is not None:
-        os.environ["CHUTE_CONFIG"] = str(path)
-    try:
-        return Settings(**overrides)
-    finally:
-        if previous is None:
-            os.environ.pop("CHUTE_CONFIG", None)
-        else:
-            os.environ["CHUTE_CONFIG"] = previous
-
-
-def _describe(error: Any) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(settings)"
-    env = "CHUTE_" + "__".join(str(part).upper() for part in error["loc"])
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown setting"
-    return f"{field} ({env}): {message}"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from chute.config import load_settings
 from chute.errors import ConfigError
 from chute.pipelines.model import PIPELINE_PRINCIPAL, compile_pipelines
 from chute.processors.base import local_context
 from chute.queue.retry import RetryPolicy
+from chute.settings import load_settings
 
 
 def _problems(pipelines: dict[str, Any]) -> list[str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chute.config import load_settings
 from chute.errors import ConfigError
+from chute.settings import load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +71,27 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     broken.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(broken)
+
+
+def test_building_settings_leaves_the_environment_alone(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text('region = "eu-west-1"\n')
+    second.write_text('region = "ap-south-1"\n')
+    before = dict(os.environ)
+    regions: dict[str, str] = {}
+
+    def build(name: str, path: Path) -> None:
+        for _ in range(50):
+            regions[name] = load_settings(path).region
+            assert regions[name] == ("eu-west-1" if name == "a" else "ap-south-1")
+
+    threads = [threading.Thread(target=build, args=arg) for arg in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert regions == {"a": "eu-west-1", "b": "ap-south-1"}
+    assert dict(os.environ) == before

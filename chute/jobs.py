@@ -1,0 +1,166 @@
+"""The contract between the broker and the worker pool: what an attempt is given, what
+it gives back, and the few calls the pool makes.
+
+A :class:`Task` carries everything one attempt needs (so a worker process never queries
+the catalog); a :class:`Result` carries everything the broker must record (outputs are
+staged in the blob store, not yet in the catalog). The pool sees the queue only through
+:class:`Broker`, which the pipelines package implements, as dramatiq's ``Worker`` sees
+only its ``Broker``. All of these are plain picklable records: they cross process
+boundaries for every job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any, Protocol
+
+from chute.queue.states import Outcome
+from chute.wire import compact
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """The object version a job processes."""
+
+    bucket: str
+    key: str
+    version_id: str
+    size: int
+    etag: str
+    sha256: str
+    content_type: str
+    user_metadata: dict[str, str] = field(default_factory=dict)
+
+    def template_vars(self) -> dict[str, str]:
+        """Variables every output key template may use.
+
+        For ``photos/2024/cat.jpg``: ``key`` the whole key, ``dir`` ``photos/2024``,
+        ``name`` ``cat.jpg``, ``stem`` ``photos/2024/cat``, ``base`` ``cat``, ``ext``
+        ``jpg``, plus ``bucket`` and ``version``."""
+        path = PurePosixPath(self.key)
+        suffix = path.suffix if path.name not in ("", path.suffix) else ""
+        stem = self.key[: len(self.key) - len(suffix)] if suffix else self.key
+        directory = self.key.rpartition("/")[0]
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "dir": directory,
+            "name": path.name,
+            "stem": stem,
+            "base": path.name[: len(path.name) - len(suffix)] if suffix else path.name,
+            "ext": suffix[1:],
+            "version": self.version_id,
+        }
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class StagedOutput:
+    """An output written during an attempt, not yet in the catalog."""
+
+    key: str
+    content_type: str
+    size: int
+    md5: str
+    sha256: str
+    #: Where the bytes are: a blob in the blob store, or (small outputs) inline.
+    blob_id: str | None = None
+    data: bytes | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One attempt of one job."""
+
+    job_id: int
+    attempt: int
+    kind: str
+    pipeline: str
+    step: str
+    processor: str
+    options: dict[str, Any]
+    output_template: str
+    timeout_seconds: float
+    memory_mb: int
+    source: SourceObject
+    #: The S3 event record that started the run, as JSON text.
+    event_json: str
+    #: Where the source bytes are: a blob in the store, or inline (small objects).
+    blob_id: str | None
+    inline: bytes | None = None
+    #: Notification jobs: what to deliver, where, signed with which secrets.
+    payload: dict[str, Any] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How one attempt ended."""
+
+    job_id: int
+    attempt: int
+    outcome: Outcome
+    started_at: datetime
+    ended_at: datetime
+    error: str | None = None
+    traceback: str | None = None
+    #: A processor's ``Retry(delay)``.
+    retry_delay: float | None = None
+    outputs: list[StagedOutput] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Tasks to run, and results already known (a job whose step no longer exists)."""
+
+    tasks: list[Task]
+    failed: list[Result]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimit:
+    """A batch step's limits: attempts of up to ``size`` tasks, or fewer once the oldest
+    has waited ``wait_seconds``."""
+
+    size: int
+    wait_seconds: float
+
+
+class Broker(Protocol):
+    """What the worker pool needs of the job queue."""
+
+    def claim(self, worker: str, limit: int, lease: float) -> Claimed:
+        """Lease up to ``limit`` ready jobs to ``worker`` for ``lease`` seconds."""
+        ...
+
+    def record(self, results: list[Result], worker: str) -> None:
+        """Commit how attempts ended (dropping results of leases ``worker`` lost)."""
+        ...
+
+    def release(self, tasks: list[Task], worker: str) -> None:
+        """Give back claimed tasks that never ran to an end: their attempts do not count."""
+        ...
+
+    def extend(self, worker: str, job_ids: list[int], lease: float) -> None:
+        """Renew the leases of jobs ``worker`` holds."""
+        ...
+
+    def reap(self) -> int:
+        """Fail the attempts of jobs whose worker stopped renewing its lease."""
+        ...
+
+    def seconds_until_due(self) -> float | None:
+        """How long until the earliest waiting job is ready (``None``: none waits)."""
+        ...
+
+    def batch_limits(self) -> dict[tuple[str, str], BatchLimit]:
+        """The batch steps by (pipeline, step), with their limits."""
+        ...
