@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
+from chute.clock import Clock, DatabaseClock
 from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.router import Router
@@ -39,6 +39,7 @@ class Runtime:
     processing: PipelineService
     status: StatusService
     signal: JobSignal
+    clock: Clock
     listener: PostgresListener | None = None
     pools: list[WorkerPool] = field(default_factory=list)
     _sweeping: threading.Event | None = None
@@ -56,7 +57,7 @@ class Runtime:
             modules=tuple(settings.modules),
             log_level=self.settings.log_level,
         )
-        pool = WorkerPool(self.processing, config, settings, self.signal)
+        pool = WorkerPool(self.processing, config, settings, self.signal, clock=self.clock)
         pool.start()
         self.pools.append(pool)
         return pool
@@ -93,19 +94,22 @@ class Runtime:
         self.catalog.close()
 
 
-def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
+def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool = True) -> Runtime:
     """Check the pipelines, migrate the catalog, open the blob store, create configured
-    buckets (and pipeline output buckets), and sweep away what interrupted writes left."""
+    buckets (and pipeline output buckets), and sweep away what interrupted writes left.
+
+    Every service reads the time from ``clock``: by default this machine's, corrected to
+    the database server's (see :class:`chute.clock.DatabaseClock`)."""
     pipelines = compile_pipelines(settings.pipelines, settings.worker.modules)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.catalog_url)
     catalog.migrate()
     blobs = open_blob_store(settings.blobs, settings.data_dir)
+    clock = clock or DatabaseClock(catalog.clock_offset)
     objects = ObjectService(
-        catalog, blobs, settings.region, settings.max_object_size, settings.small_blob_limit
+        catalog, blobs, settings.region, settings.max_object_size, settings.small_blob_limit, clock
     )
     signal = JobSignal()
-    clock = _database_clock(catalog)
     router = Router(pipelines, signal.notify, clock)
     objects.on_event = router.route
     for name in _buckets(settings, pipelines):
@@ -118,7 +122,7 @@ def open_runtime(settings: Settings, *, sweep: bool = True) -> Runtime:
     processing = PipelineService(catalog, objects, pipelines, clock=clock)
     status = StatusService(catalog, pipelines, router)
     return Runtime(
-        settings, catalog, blobs, objects, pipelines, processing, status, signal, listener
+        settings, catalog, blobs, objects, pipelines, processing, status, signal, clock, listener
     )
 
 
@@ -130,13 +134,6 @@ def _sweep_grace(settings: Settings, pipelines: dict[str, Pipeline]) -> timedelt
     if timeouts:
         seconds = max(seconds, max(timeouts) + 2 * settings.worker.lease_seconds)
     return timedelta(seconds=seconds)
-
-
-def _database_clock(catalog: Catalog) -> Callable[[], datetime]:
-    """This machine's clock, corrected to the database server's (leases and retry times
-    written by workers on several machines then agree)."""
-    offset = catalog.clock_offset()
-    return lambda: datetime.now(UTC) + offset
 
 
 def _buckets(settings: Settings, pipelines: dict[str, Pipeline]) -> list[str]:

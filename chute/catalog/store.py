@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
 from chute.catalog.schema import buckets, events, object_versions, small_blobs
+from chute.clock import system_clock
 from chute.errors import BucketAlreadyExists
 
 T = TypeVar("T")
@@ -62,11 +63,6 @@ _GET_SMALL_BLOB = sa.select(small_blobs.c.data).where(small_blobs.c.blob_id == _
 _DELETE_SMALL_BLOB = small_blobs.delete().where(small_blobs.c.blob_id == _param("blob_id"))
 
 
-def now() -> datetime:
-    """The current time, as the catalog stores it (aware UTC)."""
-    return datetime.now(UTC)
-
-
 class Catalog:
     """Owns the database engine; opens read and write sessions."""
 
@@ -88,9 +84,9 @@ class Catalog:
         if self.dialect != "postgresql":
             return timedelta(0)
         with self.engine.connect() as conn:
-            before = now()
+            before = system_clock()
             server: datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
-            after = now()
+            after = system_clock()
         return server - (before + (after - before) / 2)
 
     def close(self) -> None:
@@ -142,9 +138,8 @@ class CatalogSession:
 
     # --- buckets -------------------------------------------------------------------
 
-    def create_bucket(self, name: str, versioning: Versioning) -> Bucket:
+    def create_bucket(self, name: str, versioning: Versioning, created: datetime) -> Bucket:
         """Add a bucket; raises ``BucketAlreadyExists``."""
-        created = now()
         try:
             with self.conn.begin_nested():
                 result = self.conn.execute(
@@ -198,7 +193,7 @@ class CatalogSession:
         return [_version(row) for row in self.conn.execute(query)]
 
     def add_version(
-        self, bucket_id: int, new: NewVersion, *, demote_latest: bool = True
+        self, bucket_id: int, new: NewVersion, created: datetime, *, demote_latest: bool = True
     ) -> ObjectVersion:
         """Insert ``new`` as the key's latest version.
 
@@ -219,7 +214,7 @@ class CatalogSession:
             sha256=new.sha256,
             content_type=new.content_type,
             user_metadata=new.user_metadata,
-            created_at=now(),
+            created_at=created,
         )
         values = {name: getattr(version, name) for name in version.__slots__ if name != "id"}
         result = self.conn.execute(_INSERT_VERSION, values)

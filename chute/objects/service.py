@@ -36,7 +36,7 @@ from chute.catalog import (
     ObjectVersion,
     Versioning,
 )
-from chute.catalog.store import now
+from chute.clock import Clock, system_clock
 from chute.errors import (
     BadDigest,
     BlobNotFound,
@@ -132,11 +132,13 @@ class ObjectService:
         region: str,
         max_object_size: int,
         small_blob_limit: int = SMALL_BLOB_LIMIT,
+        clock: Clock = system_clock,
     ) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.region = region
         self.max_object_size = max_object_size
+        self.clock = clock
         #: Objects up to this size keep their bytes in the catalog (see ``small_blobs``).
         self.small_blob_limit = small_blob_limit
         #: Called with every event inside its transaction (the pipeline router), so the
@@ -148,14 +150,17 @@ class ObjectService:
     def create_bucket(self, name: str, versioning: Versioning = Versioning.UNVERSIONED) -> Bucket:
         """Create a bucket; ``BucketAlreadyExists`` if the name is taken."""
         check_bucket_name(name)
-        return self.catalog.run_write(lambda session: session.create_bucket(name, versioning))
+        return self.catalog.run_write(
+            lambda session: session.create_bucket(name, versioning, self.clock())
+        )
 
     def ensure_bucket(self, name: str) -> Bucket:
         """The bucket ``name``, created if missing (for buckets named in the config)."""
         check_bucket_name(name)
         return self.catalog.run_write(
             lambda session: (
-                session.get_bucket(name) or session.create_bucket(name, Versioning.UNVERSIONED)
+                session.get_bucket(name)
+                or session.create_bucket(name, Versioning.UNVERSIONED, self.clock())
             )
         )
 
@@ -447,7 +452,7 @@ class ObjectService:
     def sweep(self, grace: timedelta) -> SweepReport:
         """Remove blobs no version points to, and leftovers of writes that never
         committed, if older than ``grace`` (younger ones may be about to commit)."""
-        cutoff = now() - grace
+        cutoff = self.clock() - grace
         partial = self.blobs.sweep_partial(cutoff)
         candidates = [b.blob_id for b in self.blobs.list() if b.modified < cutoff]
         orphans = 0
@@ -512,7 +517,9 @@ class ObjectService:
         else:
             self._drop_null_version(session, target, new.key, freed)
         unversioned = target.versioning is Versioning.UNVERSIONED
-        version = session.add_version(target.id, adding, demote_latest=not unversioned)
+        version = session.add_version(
+            target.id, adding, self.clock(), demote_latest=not unversioned
+        )
         self._record_event(session, event, target, version, context)
         return version, _unused_blobs(session, freed)
 
@@ -580,7 +587,7 @@ class ObjectService:
             content_type="",
             is_delete_marker=True,
         )
-        version = session.add_version(bucket.id, marker)
+        version = session.add_version(bucket.id, marker, self.clock())
         self._record_event(
             session, EventName.OBJECT_REMOVED_DELETE_MARKER, bucket, version, context
         )
@@ -597,7 +604,7 @@ class ObjectService:
         context = context or RequestContext()
         created = name.startswith("ObjectCreated")
         fields: dict[str, Any] = {
-            "event_time": now(),
+            "event_time": self.clock(),
             "event_name": name.value,
             "region": self.region,
             "bucket": bucket.name,

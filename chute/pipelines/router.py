@@ -7,10 +7,9 @@ that records the event, so an acknowledged upload always has its jobs (the outbo
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from chute.catalog import CatalogSession, EventRow, ObjectVersion
-from chute.catalog.store import now
+from chute.clock import Clock, system_clock
 from chute.events import render
 from chute.pipelines.model import Pipeline, Step
 from chute.queue.records import NewJob, RunSource
@@ -24,7 +23,7 @@ class Router:
         self,
         pipelines: dict[str, Pipeline],
         on_jobs: Callable[[], None],
-        clock: Callable[[], datetime] = now,
+        clock: Clock = system_clock,
     ) -> None:
         self.pipelines = pipelines
         #: The queue's clock (the database server's, see ``chute.runtime``).

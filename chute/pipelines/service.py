@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chute.catalog import Catalog, CatalogSession, NewVersion
-from chute.catalog.store import now
+from chute.clock import Clock, system_clock
 from chute.errors import ChuteError
 from chute.events import EventName
 from chute.jobs import BatchLimit, Claimed, Result, SourceObject, StagedOutput, Task
@@ -46,7 +46,7 @@ class PipelineService:
         catalog: Catalog,
         objects: ObjectService,
         pipelines: dict[str, Pipeline],
-        clock: Callable[[], datetime] = now,
+        clock: Clock = system_clock,
     ) -> None:
         self.catalog = catalog
         self.objects = objects

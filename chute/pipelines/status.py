@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
-from chute.catalog.store import now
 from chute.errors import InvalidArgument, NoSuchBucket, NoSuchJob, NoSuchKey, NoSuchPipeline
 from chute.names import check_key
 from chute.pipelines.model import Pipeline
@@ -195,7 +195,12 @@ class StatusService:
         def work(session: CatalogSession) -> int:
             versions = _targets(session, bucket, key, prefix)
             for version in versions:
-                self.router.start(session, pipeline, _reprocess_event(bucket, version), version)
+                self.router.start(
+                    session,
+                    pipeline,
+                    _reprocess_event(bucket, version, self.router.clock()),
+                    version,
+                )
             return len(versions)
 
         count = self.catalog.run_write(work)
@@ -274,11 +279,11 @@ def _prefix_end(prefix: str) -> str | None:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _reprocess_event(bucket: str, version: ObjectVersion) -> EventRow:
+def _reprocess_event(bucket: str, version: ObjectVersion, moment: datetime) -> EventRow:
     """A synthetic event record for a reprocess run (no event is logged)."""
     return EventRow(
         id=0,
-        event_time=now(),
+        event_time=moment,
         event_name="ObjectCreated:Put",
         region="",
         bucket=bucket,

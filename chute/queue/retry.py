@@ -11,14 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The real clock."""
-    return datetime.now(UTC)
+from chute.clock import Clock, system_clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +36,7 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 300.0
     jitter: bool = True
-    clock: Clock = field(default=utc_now, compare=False)
+    clock: Clock = field(default=system_clock, compare=False)
     rng: Callable[[], float] = field(default=random.random, compare=False)
 
     def backoff(self, attempt: int) -> float:

@@ -31,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
+from chute.clock import Clock, system_clock
 from chute.jobs import BatchLimit, Broker, Result, Task
 from chute.queue.states import Outcome
 from chute.queue.wakeup import JobSignal
@@ -94,8 +95,10 @@ class WorkerPool:
         settings: WorkerSettings,
         signal_: JobSignal,
         name: str | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.broker = broker
+        self.clock = clock
         self.child_config = child_config
         self.settings = settings
         self.size = settings.processes or os.cpu_count() or 1
@@ -440,7 +443,7 @@ class WorkerPool:
         with self._lock:
             results = p.receive()
             if p.busy and (culprit is None or p.head() is culprit):
-                results += p.fail(outcome, error)
+                results += p.fail(outcome, error, self.clock())
             self._buffer.extendleft(reversed(p.take_all()))
             slot = next(slot for slot in self._slots if slot.process is p)
             slot.start_failures = 0 if p.ready else slot.start_failures + 1

@@ -13,7 +13,7 @@ import socket
 import struct
 import time
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
@@ -164,13 +164,12 @@ class WorkerProcess:
             return Outcome.CRASHED, f"the worker process died of {name} while running the step"
         return Outcome.CRASHED, f"the worker process exited with status {code} mid-step"
 
-    def fail(self, outcome: Outcome, error: str) -> list[Result]:
-        """Results for the running attempt, which ended with ``error``."""
+    def fail(self, outcome: Outcome, error: str, ended: datetime) -> list[Result]:
+        """Results for the running attempt, which ended with ``error`` at ``ended``."""
         if not self.attempts:
             return []
         tasks = self.attempts.popleft()
         self._sizes.popleft()
-        ended = datetime.now(UTC)
         started = ended - timedelta(seconds=time.monotonic() - self.started)
         return [Result(t.job_id, t.attempt, outcome, started, ended, error=error) for t in tasks]
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from chute.catalog import Catalog, CatalogSession, Versioning
+from chute.clock import system_clock
 from chute.errors import BucketAlreadyExists
 
 
@@ -17,15 +18,15 @@ def test_a_failing_write_rolls_back_alone(catalog: Catalog) -> None:
     def first(session: CatalogSession) -> str:
         started.set()
         gate.wait()
-        return session.create_bucket("first", Versioning.UNVERSIONED).name
+        return session.create_bucket("first", Versioning.UNVERSIONED, system_clock()).name
 
     def create(name: str) -> str:
         return catalog.run_write(
-            lambda session: session.create_bucket(name, Versioning.UNVERSIONED).name
+            lambda session: session.create_bucket(name, Versioning.UNVERSIONED, system_clock()).name
         )
 
     def broken(session: CatalogSession) -> None:
-        session.create_bucket("broken", Versioning.UNVERSIONED)
+        session.create_bucket("broken", Versioning.UNVERSIONED, system_clock())
         raise RuntimeError("boom")
 
     with ThreadPoolExecutor(6) as pool:
@@ -55,7 +56,9 @@ def test_close_finishes_submitted_writes(catalog_url: str) -> None:
         names = [f"b{i:03d}" for i in range(40)]
         list(
             pool.map(
-                lambda n: catalog.run_write(lambda s: s.create_bucket(n, Versioning.UNVERSIONED)),
+                lambda n: catalog.run_write(
+                    lambda s: s.create_bucket(n, Versioning.UNVERSIONED, system_clock())
+                ),
                 names,
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chute.catalog import Catalog, NewVersion
+from chute.clock import system_clock
 from chute.errors import InvalidArgument
 from chute.objects.listing import after_prefix
 from chute.objects.service import ObjectService
@@ -15,7 +16,9 @@ def add_keys(catalog: Catalog, service: ObjectService, bucket: str, keys: list[s
     bucket_id = service.get_bucket(bucket).id
     with catalog.write() as session:
         for key in keys:
-            session.add_version(bucket_id, NewVersion(key, "null", None, 0, "e", "s", "x/y"))
+            session.add_version(
+                bucket_id, NewVersion(key, "null", None, 0, "e", "s", "x/y"), system_clock()
+            )
 
 
 def list_all(service: ObjectService, bucket: str, page_size: int, **kw: str) -> list[str]:

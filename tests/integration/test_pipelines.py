@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from chute.catalog import Versioning
+from chute.clock import FakeClock
 from chute.errors import InvalidArgument, NoSuchBucket
 from chute.jobs import Result, StagedOutput, Task
 from chute.queue.records import JobFilter
@@ -23,20 +24,6 @@ from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 
 WORKER = "test-worker"
-
-
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self) -> None:
-        # Jobs are created on the real clock; this one starts just after it.
-        self.now = datetime.now(UTC) + timedelta(seconds=1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def _pipelines(**extra: Any) -> dict[str, Any]:
@@ -60,8 +47,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def runtime(catalog_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
     settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=_pipelines())
-    rt = open_runtime(settings)
-    rt.processing.clock = clock
+    rt = open_runtime(settings, clock=clock)
     yield rt
     rt.close()
 
