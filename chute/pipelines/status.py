@@ -11,6 +11,7 @@ from typing import Any
 from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
 from chute.errors import InvalidArgument, NoSuchBucket, NoSuchJob, NoSuchKey, NoSuchPipeline
 from chute.names import check_key
+from chute.objects.listing import after_prefix
 from chute.pipelines.model import Pipeline
 from chute.pipelines.router import Router
 from chute.queue.lineage import LineageSession
@@ -263,20 +264,13 @@ def _targets(
             raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
         return [version]
     assert prefix is not None
-    upper = _prefix_end(prefix)
+    upper = after_prefix(prefix)
     versions = session.list_latest(target.id, prefix, upper, True, MAX_REPROCESS + 1)
     if len(versions) > MAX_REPROCESS:
         raise InvalidArgument(
             f"more than {MAX_REPROCESS} objects under {prefix!r}; reprocess narrower prefixes"
         )
     return versions
-
-
-def _prefix_end(prefix: str) -> str | None:
-    """The smallest string above every key starting with ``prefix``."""
-    if not prefix:
-        return None
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _reprocess_event(bucket: str, version: ObjectVersion, moment: datetime) -> EventRow:

@@ -367,3 +367,40 @@ def test_stalled_upload_times_out(tmp_path: Path, declared: int) -> None:
         assert b'"code":"RequestTimeout"' in answer
         assert httpx.get(f"{server.url}{API}/buckets/stall/objects/k").status_code == 404
         wait_until(lambda: not partial_files(Path(server.data_dir)))
+
+
+# --- processing --------------------------------------------------------------------------
+
+#: A server configuration with one pipeline: images under photos/in/.
+PHOTOS_CONFIG = """
+[worker]
+processes = 1
+[pipelines.photos]
+trigger = { bucket = "photos", prefix = "in/", content_type = "image/*" }
+steps = [{ name = "n", processor = "noop" }]
+"""
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A client of a server that runs the ``photos`` pipeline."""
+    data_dir = tmp_path_factory.mktemp("photos")
+    config = data_dir / "chute.toml"
+    config.write_text(PHOTOS_CONFIG)
+    with (
+        start_server(data_dir, {"CHUTE_CONFIG": str(config)}) as server,
+        httpx.Client(base_url=server.url + API, timeout=30) as client,
+    ):
+        yield client
+
+
+def reprocess(client: httpx.Client, **selection: str) -> httpx.Response:
+    return client.post("/pipelines/photos/reprocess", json={"bucket": "photos", **selection})
+
+
+def test_reprocess_a_prefix_that_ends_in_the_last_code_point(photos: httpx.Client) -> None:
+    image = {"content-type": "image/jpeg"}
+    put = photos.put(obj("photos", "in/\U0010ffff.jpg"), content=b"x", headers=image)
+    assert put.status_code == 200
+    answer = reprocess(photos, prefix="in/\U0010ffff")
+    assert (answer.status_code, answer.json()) == (200, {"runs": 1})

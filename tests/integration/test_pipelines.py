@@ -233,6 +233,27 @@ def test_reprocess_a_prefix(runtime):
     assert len(_claim(runtime, 100)) == 6
 
 
+def test_reprocess_a_prefix_that_ends_in_the_last_code_point(runtime):
+    """No character follows U+10FFFF, and none sits among the surrogates: the range of
+    such a prefix ends at the next character up of an earlier position."""
+    for key in ("in/\U0010ffff", "in/\U0010ffff/x", "in/\ud7ff", "in/\ue000", "in0"):
+        runtime.objects.put("inbox", key, [b"x"])
+    _claim(runtime, 100)
+    assert runtime.status.reprocess("p", "inbox", prefix="in/\U0010ffff") == 2
+    assert {t.source.key for t in _claim(runtime, 100)} == {"in/\U0010ffff", "in/\U0010ffff/x"}
+    assert runtime.status.reprocess("p", "inbox", prefix="in/\ud7ff") == 1
+    assert {t.source.key for t in _claim(runtime, 100)} == {"in/\ud7ff"}
+
+
+def test_reprocess_a_prefix_without_an_upper_bound(runtime, tmp_path, catalog_url):
+    """A prefix of U+10FFFF alone bounds nothing above it: it selects up to the end."""
+    for key in ("\U0010ffff", "\U0010ffff\U0010ffff", "\U0010fffe"):
+        runtime.objects.put("inbox", key, [b"x"])
+    with _stranger(tmp_path, catalog_url) as stranger:
+        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff") == 2
+        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff" * 2) == 1
+
+
 def test_objects_can_be_found_by_their_extracted_metadata(runtime, clock):
     extracted = {
         "in/a.jpg": {"mime": "image/jpeg", "image": {"width": 1200, "alpha": False}},
