@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
-from chute.errors import InvalidArgument, NoSuchBucket, NoSuchJob, NoSuchKey, NoSuchPipeline
+from chute.errors import (
+    InvalidArgument,
+    NoSuchBucket,
+    NoSuchJob,
+    NoSuchKey,
+    NoSuchPipeline,
+    NoSuchVersion,
+)
 from chute.names import check_key
 from chute.objects.listing import after_prefix
 from chute.pipelines.model import Pipeline
@@ -240,15 +247,19 @@ def _views(queue: QueueSession, runs: list[Run]) -> list[RunView]:
 def _version(
     session: CatalogSession, bucket: str, key: str, version_id: str | None
 ) -> ObjectVersion:
+    """The version whose status is asked for; a missing one is told apart from a missing
+    key, as a GET of the object tells them apart."""
     target = session.get_bucket(bucket)
     if target is None:
         raise NoSuchBucket(f"no bucket {bucket!r}")
     if version_id is None:
         version = session.latest_version(target.id, key)
-    else:
-        version = session.get_version(target.id, key, version_id)
+        if version is None:
+            raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
+        return version
+    version = session.get_version(target.id, key, version_id)
     if version is None:
-        raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
+        raise NoSuchVersion(f"no version {version_id!r} of key {key!r}")
     return version
 
 

@@ -273,6 +273,13 @@ def test_stat_shows_versions_and_events(cli: Cli, bucket: str, tmp_path: Path) -
     assert hashlib.sha256(b"second!").hexdigest() in human
 
 
+def test_status_of_a_missing_version(cli: Cli, bucket: str, tmp_path: Path) -> None:
+    cli.ok("put", str(write(tmp_path / "f", b"x")), f"{bucket}/k")
+    assert "status: none" in cli.ok("status", f"{bucket}/k").stdout
+    refused = cli.error("status", f"{bucket}/k", "--version-id", "nope")
+    assert refused == "error: NoSuchVersion: no version 'nope' of key 'k'\n"
+
+
 def test_events_show_put_then_delete(cli: Cli, bucket: str, tmp_path: Path) -> None:
     cli.ok("put", str(write(tmp_path / "f", b"x")), f"{bucket}/e1")
     cli.ok("rm", f"{bucket}/e1")

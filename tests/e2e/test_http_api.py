@@ -186,6 +186,16 @@ def test_bucket_errors(client: httpx.Client, bucket: str) -> None:
     assert (absent.status_code, error_code(absent)) == (404, "NoSuchBucket")
 
 
+def test_the_status_of_a_missing_version_is_no_such_version(
+    client: httpx.Client, bucket: str
+) -> None:
+    client.put(obj(bucket, "k"), content=b"x")
+    status = f"/buckets/{bucket}/status/k"
+    assert client.get(status).json()["status"] == "none"
+    missing = client.get(status, params={"version_id": "nope"})
+    assert (missing.status_code, error_code(missing)) == (404, "NoSuchVersion")
+
+
 @pytest.mark.parametrize(
     ("raw_key", "status"),
     [

@@ -16,7 +16,7 @@ import pytest
 
 from chute.catalog import Versioning
 from chute.clock import FakeClock
-from chute.errors import InvalidArgument, NoSuchBucket
+from chute.errors import InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
 from chute.jobs import Result, StagedOutput, Task
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
@@ -327,6 +327,14 @@ def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
         for task in _claim(runtime):
             runtime.processing.record([_ok(task, clock)], WORKER)
     assert _status(runtime) is ObjectStatus.SUCCEEDED
+
+
+def test_the_status_of_a_missing_version_is_no_such_version(runtime):
+    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    with pytest.raises(NoSuchVersion):
+        runtime.status.status("inbox", "in/x.txt", "no-such-version")
+    with pytest.raises(NoSuchKey):
+        runtime.status.status("inbox", "in/y.txt")
 
 
 def test_a_removal_can_trigger_a_pipeline(tmp_path, catalog_url):
