@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +22,18 @@ from chute.settings import NAME, NotifyConfig, PipelineConfig, StepConfig, Trigg
 
 #: The principal of writes made by pipelines; their events trigger nothing by default.
 PIPELINE_PRINCIPAL = "chute:pipeline/"
+
+
+class TriggerCondition(StrEnum):
+    """A condition a trigger sets on the object itself, named as the trigger's field in
+    ``chute.toml``, so that a refusal can point at the setting."""
+
+    BUCKET = "bucket"
+    PREFIX = "prefix"
+    SUFFIX = "suffix"
+    CONTENT_TYPE = "content_type"
+    MIN_SIZE = "min_size"
+    MAX_SIZE = "max_size"
 
 
 @dataclass(frozen=True)
@@ -58,20 +71,40 @@ class Pipeline:
     ) -> bool:
         """Whether an event on an object starts this pipeline."""
         trigger = self.trigger
-        if bucket != trigger.bucket or not key.startswith(trigger.prefix):
+        if self.refuses(bucket, key, size, content_type) is not None:
             return False
         if not any(fnmatch.fnmatchcase(event_name, pattern) for pattern in trigger.events):
             return False
+        return trigger.include_outputs or not principal.startswith(PIPELINE_PRINCIPAL)
+
+    def refuses(
+        self, bucket: str, key: str, size: int, content_type: str
+    ) -> TriggerCondition | None:
+        """The first condition on the object that ``bucket/key`` fails, ``None`` if it
+        meets them all: the part of :meth:`matches` a reprocess applies too."""
+        return self.refuses_place(bucket, key) or self._refuses_content(key, size, content_type)
+
+    def refuses_place(self, bucket: str, key: str) -> TriggerCondition | None:
+        """The bucket or prefix condition ``bucket/key`` fails, or ``None``. Given a prefix
+        as ``key``, ``None`` means every key under it meets both."""
+        if bucket != self.trigger.bucket:
+            return TriggerCondition.BUCKET
+        if not key.startswith(self.trigger.prefix):
+            return TriggerCondition.PREFIX
+        return None
+
+    def _refuses_content(self, key: str, size: int, content_type: str) -> TriggerCondition | None:
+        trigger = self.trigger
         lowered = key.lower()
         if trigger.suffix and not any(lowered.endswith(s.lower()) for s in trigger.suffix):
-            return False
+            return TriggerCondition.SUFFIX
         if trigger.content_type and not fnmatch.fnmatch(content_type, trigger.content_type):
-            return False
+            return TriggerCondition.CONTENT_TYPE
         if trigger.min_size is not None and size < trigger.min_size:
-            return False
+            return TriggerCondition.MIN_SIZE
         if trigger.max_size is not None and size > trigger.max_size:
-            return False
-        return trigger.include_outputs or not principal.startswith(PIPELINE_PRINCIPAL)
+            return TriggerCondition.MAX_SIZE
+        return None
 
 
 def compile_pipelines(

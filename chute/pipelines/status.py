@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
+from chute.catalog import Bucket, Catalog, CatalogSession, EventRow, ObjectVersion
 from chute.errors import (
     InvalidArgument,
     NoSuchBucket,
@@ -19,7 +19,7 @@ from chute.errors import (
 )
 from chute.names import check_key
 from chute.objects.listing import after_prefix
-from chute.pipelines.model import Pipeline
+from chute.pipelines.model import Pipeline, TriggerCondition
 from chute.pipelines.router import Router
 from chute.queue.lineage import LineageSession
 from chute.queue.records import Job, JobFilter, LineageRecord, Run, StepRun
@@ -39,6 +39,15 @@ class JobPage:
 
     jobs: list[Job]
     next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reprocessed:
+    """What a reprocess did: the runs it started, one per object selected, and the
+    objects under the prefix it skipped because the trigger does not match them."""
+
+    runs: int
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +134,7 @@ class StatusService:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
         parsed = [_condition(text) for text in conditions]
         with self.catalog.read() as session:
-            target = session.get_bucket(bucket)
-            if target is None:
-                raise NoSuchBucket(f"no bucket {bucket!r}")
+            target = _bucket(session, bucket)
             found = LineageSession(session.conn)
             return found.find_by_metadata(target.id, prefix, parsed, after, limit)
 
@@ -191,17 +198,18 @@ class StatusService:
 
     def reprocess(
         self, pipeline_name: str, bucket: str, key: str | None = None, prefix: str | None = None
-    ) -> int:
-        """Start ``pipeline`` on one object (``key``) or every live object under
-        ``prefix``: a backfill after a pipeline changed. Returns the runs started."""
+    ) -> Reprocessed:
+        """Start ``pipeline`` on one object (``key``) or on every live object under
+        ``prefix`` that its trigger matches: a backfill after a pipeline changed. A key,
+        bucket or prefix the trigger rules out is refused, naming the condition."""
         pipeline = self.pipelines.get(pipeline_name)
         if pipeline is None:
             raise NoSuchPipeline(f"no pipeline named {pipeline_name!r}")
         if (key is None) == (prefix is None):
             raise InvalidArgument("give either a key or a prefix")
 
-        def work(session: CatalogSession) -> int:
-            versions = _targets(session, bucket, key, prefix)
+        def work(session: CatalogSession) -> Reprocessed:
+            versions, skipped = _targets(session, pipeline, bucket, key, prefix)
             for version in versions:
                 self.router.start(
                     session,
@@ -209,12 +217,12 @@ class StatusService:
                     _reprocess_event(bucket, version, self.router.clock()),
                     version,
                 )
-            return len(versions)
+            return Reprocessed(len(versions), skipped)
 
-        count = self.catalog.run_write(work)
-        if count:
+        done = self.catalog.run_write(work)
+        if done.runs:
             self.router.on_jobs()
-        return count
+        return done
 
 
 def _condition(text: str) -> tuple[tuple[str, ...], str]:
@@ -249,9 +257,7 @@ def _version(
 ) -> ObjectVersion:
     """The version whose status is asked for; a missing one is told apart from a missing
     key, as a GET of the object tells them apart."""
-    target = session.get_bucket(bucket)
-    if target is None:
-        raise NoSuchBucket(f"no bucket {bucket!r}")
+    target = _bucket(session, bucket)
     if version_id is None:
         version = session.latest_version(target.id, key)
         if version is None:
@@ -263,25 +269,73 @@ def _version(
     return version
 
 
+def _bucket(session: CatalogSession, name: str) -> Bucket:
+    bucket = session.get_bucket(name)
+    if bucket is None:
+        raise NoSuchBucket(f"no bucket {name!r}")
+    return bucket
+
+
 def _targets(
-    session: CatalogSession, bucket: str, key: str | None, prefix: str | None
-) -> list[ObjectVersion]:
-    target = session.get_bucket(bucket)
-    if target is None:
-        raise NoSuchBucket(f"no bucket {bucket!r}")
+    session: CatalogSession, pipeline: Pipeline, bucket: str, key: str | None, prefix: str | None
+) -> tuple[list[ObjectVersion], int]:
+    """The versions to reprocess, and how many under ``prefix`` the trigger skipped."""
     if key is not None:
-        version = session.latest_version(target.id, key)
-        if version is None or version.is_delete_marker:
-            raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
-        return [version]
+        return [_matching_version(session, pipeline, bucket, key)], 0
     assert prefix is not None
-    upper = after_prefix(prefix)
-    versions = session.list_latest(target.id, prefix, upper, True, MAX_REPROCESS + 1)
+    return _backfill(session, pipeline, bucket, prefix)
+
+
+def _matching_version(
+    session: CatalogSession, pipeline: Pipeline, bucket: str, key: str
+) -> ObjectVersion:
+    """The latest version of ``key``, if it is live and the trigger matches it."""
+    where = f"{bucket}/{key}"
+    _check_place(pipeline, bucket, key, where)
+    version = session.latest_version(_bucket(session, bucket).id, key)
+    if version is None or version.is_delete_marker:
+        raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
+    condition = pipeline.refuses(bucket, key, version.size, version.content_type)
+    if condition is not None:
+        raise _refusal(pipeline, where, condition)
+    return version
+
+
+def _backfill(
+    session: CatalogSession, pipeline: Pipeline, bucket: str, prefix: str
+) -> tuple[list[ObjectVersion], int]:
+    """The live versions under ``prefix`` the trigger matches, and how many it skipped.
+    Only keys under the trigger's prefix too are read (and counted)."""
+    wanted = pipeline.trigger.prefix
+    scan = wanted if wanted.startswith(prefix) else prefix
+    _check_place(pipeline, bucket, scan, f"{bucket}/{prefix}*")
+    target = _bucket(session, bucket)
+    versions = session.list_latest(target.id, scan, after_prefix(scan), True, MAX_REPROCESS + 1)
     if len(versions) > MAX_REPROCESS:
         raise InvalidArgument(
-            f"more than {MAX_REPROCESS} objects under {prefix!r}; reprocess narrower prefixes"
+            f"more than {MAX_REPROCESS} objects under {scan!r}; reprocess narrower prefixes"
         )
-    return versions
+    matching = [
+        version
+        for version in versions
+        if pipeline.refuses(bucket, version.key, version.size, version.content_type) is None
+    ]
+    return matching, len(versions) - len(matching)
+
+
+def _check_place(pipeline: Pipeline, bucket: str, key: str, where: str) -> None:
+    """Refuse ``where`` when the trigger's bucket or prefix rules out ``bucket/key``."""
+    condition = pipeline.refuses_place(bucket, key)
+    if condition is not None:
+        raise _refusal(pipeline, where, condition)
+
+
+def _refusal(pipeline: Pipeline, where: str, condition: TriggerCondition) -> InvalidArgument:
+    """Why ``pipeline`` does not run on ``where``, naming the trigger's setting."""
+    wanted = getattr(pipeline.trigger, condition)
+    return InvalidArgument(
+        f"pipeline {pipeline.name!r} does not run on {where}: trigger.{condition} is {wanted!r}"
+    )
 
 
 def _reprocess_event(bucket: str, version: ObjectVersion, moment: datetime) -> EventRow:

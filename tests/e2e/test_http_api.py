@@ -413,4 +413,40 @@ def test_reprocess_a_prefix_that_ends_in_the_last_code_point(photos: httpx.Clien
     put = photos.put(obj("photos", "in/\U0010ffff.jpg"), content=b"x", headers=image)
     assert put.status_code == 200
     answer = reprocess(photos, prefix="in/\U0010ffff")
-    assert (answer.status_code, answer.json()) == (200, {"runs": 1})
+    assert (answer.status_code, answer.json()) == (200, {"runs": 1, "skipped": 0})
+
+
+def test_reprocess_selects_what_the_trigger_matches(photos: httpx.Client) -> None:
+    for key, content_type in [("in/mixed/a.jpg", "image/jpeg"), ("in/mixed/a.txt", "text/plain")]:
+        put = photos.put(obj("photos", key), content=b"x", headers={"content-type": content_type})
+        assert put.status_code == 200
+    answer = reprocess(photos, prefix="in/mixed/")
+    assert (answer.status_code, answer.json()) == (200, {"runs": 1, "skipped": 1})
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        (
+            {"bucket": "processed", "prefix": "in/"},
+            "pipeline 'photos' does not run on processed/in/*: trigger.bucket is 'photos'",
+        ),
+        (
+            {"prefix": "out/"},
+            "pipeline 'photos' does not run on photos/out/*: trigger.prefix is 'in/'",
+        ),
+        (
+            {"key": "in/refused.txt"},
+            "pipeline 'photos' does not run on photos/in/refused.txt: "
+            "trigger.content_type is 'image/*'",
+        ),
+    ],
+)
+def test_reprocess_refuses_what_the_trigger_rules_out(
+    photos: httpx.Client, selection: dict[str, str], message: str
+) -> None:
+    put = photos.put(obj("photos", "in/refused.txt"), content=b"x")
+    assert put.status_code == 200
+    refused = reprocess(photos, **selection)
+    assert (refused.status_code, error_code(refused)) == (400, "InvalidArgument")
+    assert refused.json()["message"] == message

@@ -18,6 +18,7 @@ from chute.catalog import Versioning
 from chute.clock import FakeClock
 from chute.errors import InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
 from chute.jobs import Result, StagedOutput, Task
+from chute.pipelines.status import Reprocessed
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
 from chute.runtime import Runtime, open_runtime
@@ -173,7 +174,7 @@ def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, cl
     read = runtime.objects.open("processed", "in/x/out.txt")
     assert b"".join(read.body) == b"hi"
     # Outputs trigger nothing, even in a bucket a trigger watches.
-    assert runtime.status.reprocess("p", "inbox", key="in/x.txt") == 1
+    assert runtime.status.reprocess("p", "inbox", key="in/x.txt") == Reprocessed(1, 0)
     rerun = {t.step: t for t in _claim(runtime)}["a"]
     runtime.processing.record([_ok(rerun, clock, outputs=[output])], WORKER)
     listing = runtime.objects.list_objects("processed")
@@ -229,7 +230,7 @@ def test_reprocess_a_prefix(runtime):
         runtime.objects.put("inbox", f"in/{index}.txt", [b"x"])
     runtime.objects.put("inbox", "other.txt", [b"x"])
     _claim(runtime, 100)
-    assert runtime.status.reprocess("p", "inbox", prefix="in/") == 3
+    assert runtime.status.reprocess("p", "inbox", prefix="in/") == Reprocessed(3, 0)
     assert len(_claim(runtime, 100)) == 6
 
 
@@ -239,9 +240,9 @@ def test_reprocess_a_prefix_that_ends_in_the_last_code_point(runtime):
     for key in ("in/\U0010ffff", "in/\U0010ffff/x", "in/\ud7ff", "in/\ue000", "in0"):
         runtime.objects.put("inbox", key, [b"x"])
     _claim(runtime, 100)
-    assert runtime.status.reprocess("p", "inbox", prefix="in/\U0010ffff") == 2
+    assert runtime.status.reprocess("p", "inbox", prefix="in/\U0010ffff").runs == 2
     assert {t.source.key for t in _claim(runtime, 100)} == {"in/\U0010ffff", "in/\U0010ffff/x"}
-    assert runtime.status.reprocess("p", "inbox", prefix="in/\ud7ff") == 1
+    assert runtime.status.reprocess("p", "inbox", prefix="in/\ud7ff").runs == 1
     assert {t.source.key for t in _claim(runtime, 100)} == {"in/\ud7ff"}
 
 
@@ -250,8 +251,93 @@ def test_reprocess_a_prefix_without_an_upper_bound(runtime, tmp_path, catalog_ur
     for key in ("\U0010ffff", "\U0010ffff\U0010ffff", "\U0010fffe"):
         runtime.objects.put("inbox", key, [b"x"])
     with _stranger(tmp_path, catalog_url) as stranger:
-        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff") == 2
-        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff" * 2) == 1
+        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff").runs == 2
+        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff" * 2).runs == 1
+
+
+#: A trigger with every condition on the object; ``PHOTOS`` are the objects it sees.
+PHOTOS_TRIGGER = {
+    "bucket": "inbox",
+    "prefix": "photos/",
+    "suffix": [".jpg", ".png"],
+    "content_type": "image/*",
+    "min_size": 2,
+    "max_size": 10,
+}
+#: Key, content type, size, and the trigger condition the object fails (None: it matches).
+PHOTOS = [
+    ("photos/a.jpg", "image/jpeg", 5, None),
+    ("photos/b.png", "image/png", 5, None),
+    ("photos/notes.txt", "text/plain", 5, "suffix"),
+    ("photos/text.jpg", "text/plain", 5, "content_type"),
+    ("photos/tiny.jpg", "image/jpeg", 1, "min_size"),
+    ("photos/huge.jpg", "image/jpeg", 11, "max_size"),
+    ("other/c.jpg", "image/jpeg", 5, "prefix"),
+]
+
+
+@pytest.fixture
+def photos(tmp_path: Path, catalog_url: str) -> Iterator[Runtime]:
+    """A runtime whose one pipeline, ``photos``, has ``PHOTOS_TRIGGER``; ``PHOTOS`` are
+    stored in ``inbox`` and in ``archive``."""
+    pipelines = {
+        "photos": {"trigger": PHOTOS_TRIGGER, "steps": [{"name": "t", "processor": "noop"}]}
+    }
+    settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=pipelines)
+    rt = open_runtime(settings)
+    try:
+        rt.objects.create_bucket("archive")
+        for bucket in ("inbox", "archive"):
+            for key, content_type, size, _ in PHOTOS:
+                rt.objects.put(bucket, key, [b"x" * size], content_type=content_type)
+        yield rt
+    finally:
+        rt.close()
+
+
+def test_uploads_start_runs_on_what_the_trigger_matches(photos):
+    claimed = _claim(photos, 100)
+    assert sorted(t.source.key for t in claimed) == ["photos/a.jpg", "photos/b.png"]
+    assert {t.source.bucket for t in claimed} == {"inbox"}
+
+
+def test_reprocess_a_prefix_selects_what_the_trigger_matches(photos):
+    _claim(photos, 100)
+    assert photos.status.reprocess("photos", "inbox", prefix="") == Reprocessed(2, 4)
+    assert sorted(t.source.key for t in _claim(photos, 100)) == ["photos/a.jpg", "photos/b.png"]
+    assert photos.status.reprocess("photos", "inbox", prefix="photos/a") == Reprocessed(1, 0)
+    assert photos.status.reprocess("photos", "inbox", prefix="photos/n") == Reprocessed(0, 1)
+
+
+@pytest.mark.parametrize(
+    ("bucket", "prefix", "condition"),
+    [("archive", "photos/", "bucket"), ("inbox", "other/", "prefix"), ("inbox", "p/", "prefix")],
+)
+def test_reprocess_refuses_a_prefix_the_trigger_rules_out(photos, bucket, prefix, condition):
+    jobs = photos.status.counts(JobFilter())
+    with pytest.raises(InvalidArgument) as refused:
+        photos.status.reprocess("photos", bucket, prefix=prefix)
+    assert photos.status.counts(JobFilter()) == jobs
+    wanted = PHOTOS_TRIGGER[condition]
+    assert refused.value.message == (
+        f"pipeline 'photos' does not run on {bucket}/{prefix}*: trigger.{condition} is {wanted!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key", "condition"),
+    [("inbox", key, condition) for key, _, _, condition in PHOTOS if condition]
+    + [("archive", "photos/a.jpg", "bucket")],
+)
+def test_reprocess_refuses_a_key_the_trigger_does_not_match(photos, bucket, key, condition):
+    jobs = photos.status.counts(JobFilter())
+    with pytest.raises(InvalidArgument) as refused:
+        photos.status.reprocess("photos", bucket, key=key)
+    assert photos.status.counts(JobFilter()) == jobs
+    wanted = PHOTOS_TRIGGER[condition]
+    assert refused.value.message == (
+        f"pipeline 'photos' does not run on {bucket}/{key}: trigger.{condition} is {wanted!r}"
+    )
 
 
 def test_objects_can_be_found_by_their_extracted_metadata(runtime, clock):

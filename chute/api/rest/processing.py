@@ -163,10 +163,13 @@ class ReprocessRequest(BaseModel):
 
 @router.post("/pipelines/{name}/reprocess", summary="Run a pipeline on existing objects")
 async def reprocess(request: Request, name: str, body: ReprocessRequest) -> JSONResponse:
-    count = await run_in_threadpool(
+    """Start the pipeline on one object, or on every live object under a prefix that its
+    trigger matches (``skipped``: those under the prefix its suffix, content type or size
+    rules out). A key, bucket or prefix the trigger rules out is refused, naming why."""
+    done = await run_in_threadpool(
         _status(request).reprocess, name, body.bucket, body.key, body.prefix
     )
-    return JSONResponse({"runs": count})
+    return JSONResponse({"runs": done.runs, "skipped": done.skipped})
 
 
 @router.get("/pipelines", summary="Configured pipelines")
