@@ -11,6 +11,7 @@ boundaries for every job.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -33,6 +34,8 @@ class SourceObject:
     sha256: str
     content_type: str
     user_metadata: dict[str, str] = field(default_factory=dict)
+    #: The MD5 of the bytes; the ETag is the same only for objects stored in one piece.
+    md5: str = ""
 
     def template_vars(self) -> dict[str, str]:
         """Variables every output key template may use.
@@ -66,7 +69,7 @@ class StagedOutput:
     size: int
     md5: str
     sha256: str
-    #: Where the bytes are: a blob in the blob store, or (small outputs) inline.
+    #: Where the bytes are: a blob in the blob store (its id), or (small outputs) inline.
     blob_id: str | None = None
     data: bytes | None = None
     metadata: dict[str, str] = field(default_factory=dict)
@@ -90,8 +93,9 @@ class Task:
     source: SourceObject
     #: The S3 event record that started the run, as JSON text.
     event_json: str
-    #: Where the source bytes are: a blob in the store, or inline (small objects).
-    blob_id: str | None
+    #: Where the source bytes are: a location in the blob store, or inline (small
+    #: objects; then ``location`` is ``None``).
+    location: str | None
     inline: bytes | None = None
     #: Notification jobs: what to deliver, where, signed with which secrets.
     payload: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +119,13 @@ class Result:
     outputs: list[StagedOutput] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+
+
+def staging_prefix(job_id: int, attempt: int) -> str:
+    """The blob id prefix of the outputs one attempt stages: if the attempt never answers,
+    the sweep finds what it left under this prefix (see :mod:`chute.objects.sweep`)."""
+    digest = hashlib.blake2b(f"{job_id}.{attempt}".encode(), digest_size=8)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ import re
 
 from chute.errors import InvalidArgument, InvalidBucketName, InvalidKey
 
+#: The version id of objects written while versioning is off or suspended (S3's).
+NULL_VERSION = "null"
 MAX_KEY_BYTES = 1024
 #: User metadata travels in HTTP headers: names are tokens, values printable ASCII, and
 #: all of it at most 2 KiB, as in S3.

@@ -14,6 +14,7 @@ from datetime import timedelta
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
+from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.router import Router
@@ -40,6 +41,8 @@ class Runtime:
     status: StatusService
     signal: JobSignal
     clock: Clock
+    #: The observers of this runtime (the pipeline router first); add more to watch it.
+    hooks: Hooks
     listener: PostgresListener | None = None
     pools: list[WorkerPool] = field(default_factory=list)
     _sweeping: threading.Event | None = None
@@ -106,12 +109,18 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     catalog.migrate()
     blobs = open_blob_store(settings.blobs, settings.data_dir)
     clock = clock or DatabaseClock(catalog.clock_offset)
-    objects = ObjectService(
-        catalog, blobs, settings.region, settings.max_object_size, settings.small_blob_limit, clock
-    )
     signal = JobSignal()
     router = Router(pipelines, signal.notify, clock)
-    objects.on_event = router.route
+    hooks = Hooks([router])
+    objects = ObjectService(
+        catalog,
+        blobs,
+        settings.region,
+        settings.max_object_size,
+        settings.small_blob_limit,
+        clock,
+        hooks,
+    )
     for name in _buckets(settings, pipelines):
         objects.ensure_bucket(name)
     if sweep:
@@ -122,7 +131,17 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     processing = PipelineService(catalog, objects, pipelines, clock=clock)
     status = StatusService(catalog, pipelines, router)
     return Runtime(
-        settings, catalog, blobs, objects, pipelines, processing, status, signal, clock, listener
+        settings,
+        catalog,
+        blobs,
+        objects,
+        pipelines,
+        processing,
+        status,
+        signal,
+        clock,
+        hooks,
+        listener,
     )
 
 
@@ -147,9 +166,11 @@ def _buckets(settings: Settings, pipelines: dict[str, Pipeline]) -> list[str]:
 
 def _sweep(objects: ObjectService, settings: Settings, pipelines: dict[str, Pipeline]) -> None:
     report = objects.sweep(_sweep_grace(settings, pipelines))
-    if report.orphan_blobs or report.partial_writes:
+    if report.skipped:
+        log.debug("another process is sweeping the blob store")
+    elif report.orphan_blobs or report.leftover_blobs:
         log.info(
-            "sweep removed %d orphan blobs and %d partial writes",
+            "sweep removed %d unreferenced blobs and %d left by attempts that never answered",
             report.orphan_blobs,
-            report.partial_writes,
+            report.leftover_blobs,
         )

@@ -2,7 +2,9 @@
 
 ``local`` (files under the data folder, the default), ``memory`` (tests) and ``s3`` (any
 S3-compatible server, needs ``pip install 'chute[s3]'``). :func:`open_blob_store` picks
-one from the settings.
+one from the settings. Inline blobs (:mod:`~chute.blobs.inline`) keep small blobs' bytes
+in the catalog (the blob registry, :mod:`chute.catalog.blobs`, records every blob's
+kind), and :func:`stage` takes bytes in for uploads and worker outputs alike.
 """
 
 from __future__ import annotations
@@ -15,22 +17,35 @@ from chute.blobs.base import (
     BlobReader,
     BlobStore,
     BlobWriter,
+    Digests,
     StoredBlob,
 )
+from chute.blobs.inline import inline_info, inline_reader, inline_record
 from chute.blobs.local import LocalBlobStore
 from chute.blobs.memory import MemoryBlobStore
+from chute.blobs.records import BlobKind, BlobRecord, Segment
 from chute.blobs.s3 import S3BlobStore
+from chute.blobs.staging import StagedBlob, stage
 from chute.errors import ConfigError
 from chute.settings import BlobSettings
 
 __all__ = [
     "READ_CHUNK",
     "BlobInfo",
+    "BlobKind",
     "BlobReader",
+    "BlobRecord",
     "BlobStore",
     "BlobWriter",
+    "Digests",
+    "Segment",
+    "StagedBlob",
     "StoredBlob",
+    "inline_info",
+    "inline_reader",
+    "inline_record",
     "open_blob_store",
+    "stage",
 ]
 
 

@@ -10,6 +10,8 @@ Every backend (``local``, ``memory``, ``s3``) passes one conformance suite
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,13 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from chute.errors import BlobError
+
+#: Blob ids are 32 lowercase hex digits: only ids of this form map to files or keys, so
+#: no id can name anything outside the store.
+BLOB_ID_LENGTH = 32
+_BLOB_ID = re.compile(r"[0-9a-f]{32}")
+#: Longest id prefix a caller may choose (the rest stays random).
+MAX_PREFIX = 16
 
 #: Size of the chunks readers yield. Big enough to amortise per-chunk overhead, small
 #: enough that memory does not grow with the object size.
@@ -33,6 +42,29 @@ class BlobInfo:
     size: int
     md5: str
     sha256: str
+
+
+class Digests:
+    """The size, MD5 and SHA-256 of bytes as they pass: every place that takes bytes in
+    (blob writers, inline blobs, in-memory outputs) hashes through this one class."""
+
+    __slots__ = ("_md5", "_sha256", "size")
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        if data:
+            self.update(data)
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._md5.update(data)
+        self._sha256.update(data)
+        self.size += data.nbytes if isinstance(data, memoryview) else len(data)
+
+    def info(self, blob_id: str) -> BlobInfo:
+        """What is known of the bytes seen so far, as blob ``blob_id``."""
+        return BlobInfo(blob_id, self.size, self._md5.hexdigest(), self._sha256.hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,19 +102,20 @@ class BlobWriter(ABC):
 
     def __init__(self, blob_id: str) -> None:
         self.blob_id = blob_id
-        self.size = 0
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._sha256 = hashlib.sha256()
+        self._digests = Digests()
         self._done = False
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._digests.size
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data`` to the blob."""
         if self._done:
             raise BlobError("write to a blob writer that is already closed")
         self._write(data)
-        self._md5.update(data)
-        self._sha256.update(data)
-        self.size += data.nbytes if isinstance(data, memoryview) else len(data)
+        self._digests.update(data)
 
     def commit(self) -> BlobInfo:
         """Make the blob durable and readable; returns its size and digests.
@@ -96,7 +129,7 @@ class BlobWriter(ABC):
             self.abort()
             raise
         self._done = True
-        return BlobInfo(self.blob_id, self.size, self._md5.hexdigest(), self._sha256.hexdigest())
+        return self._digests.info(self.blob_id)
 
     def abort(self) -> None:
         """Throw the partial blob away. Safe to call more than once."""
@@ -132,8 +165,9 @@ class BlobStore(ABC):
     name: str
 
     @abstractmethod
-    def open_write(self) -> BlobWriter:
-        """Start a new blob with a fresh, Chute-chosen id."""
+    def open_write(self, prefix: str = "") -> BlobWriter:
+        """Start a new blob with a fresh, Chute-chosen id that starts with ``prefix``
+        (see :func:`new_blob_id`)."""
 
     @abstractmethod
     def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
@@ -153,15 +187,17 @@ class BlobStore(ABC):
         """Remove a blob. Deleting a missing blob is not an error."""
 
     @abstractmethod
-    def list(self) -> Iterator[StoredBlob]:
-        """Every committed blob and when it was written (for the orphan sweep)."""
+    def list(self, prefix: str = "") -> Iterator[StoredBlob]:
+        """Every committed blob whose id starts with ``prefix``, and when it was written."""
 
-    def sweep_partial(self, older_than: datetime) -> int:
-        """Remove leftovers of writes that never committed, started before ``older_than``.
+    def partials(self, prefix: str = "") -> Iterator[str]:
+        """Ids starting with ``prefix`` of writes begun and neither committed nor aborted
+        (a writer that died). Backends whose writes leave nothing behind keep this."""
+        return iter(())
 
-        Returns how many were removed. Backends without such leftovers keep this default.
-        """
-        return 0
+    def purge(self, blob_id: str) -> None:
+        """Remove a blob and whatever an unfinished write of it left (for the sweep)."""
+        self.delete(blob_id)
 
     def read_all(self, blob_id: str) -> bytes:
         """The whole blob in memory: for small blobs and tests only."""
@@ -173,3 +209,16 @@ class BlobStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections and files."""
+
+
+def new_blob_id(prefix: str = "") -> str:
+    """A fresh blob id starting with ``prefix`` (up to 16 hex digits): the blobs an attempt
+    stages share its prefix, so the sweep can find them if the attempt never answers."""
+    if len(prefix) > MAX_PREFIX or not _BLOB_ID.fullmatch(prefix.ljust(BLOB_ID_LENGTH, "0")):
+        raise BlobError(f"{prefix!r} is not a blob id prefix (up to 16 hex digits)")
+    return prefix + uuid.uuid4().hex[: BLOB_ID_LENGTH - len(prefix)]
+
+
+def is_blob_id(text: str) -> bool:
+    """Whether ``text`` has the form of a blob id."""
+    return _BLOB_ID.fullmatch(text) is not None

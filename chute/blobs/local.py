@@ -3,28 +3,33 @@
 Blob ``0a1b...`` lives at ``<root>/0a/1b/0a1b...``; two levels of fan-out keep every folder
 small. Bytes go to ``<root>/.partial/<id>`` first; commit fsyncs the file, renames it into
 place (same filesystem, so atomic) and fsyncs the folders whose entries changed. A crash
-therefore leaves a whole blob or a partial file for :meth:`LocalBlobStore.sweep_partial`,
-never a torn blob.
+therefore leaves a whole blob or a partial file (which :meth:`LocalBlobStore.purge`
+removes), never a torn blob.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import uuid
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chute.blobs.base import READ_CHUNK, BlobReader, BlobStore, BlobWriter, StoredBlob
+from chute.blobs.base import (
+    READ_CHUNK,
+    BlobReader,
+    BlobStore,
+    BlobWriter,
+    StoredBlob,
+    is_blob_id,
+    new_blob_id,
+)
 from chute.errors import BlobError, BlobNotFound
 
 #: Folder under the root for writes not yet committed; never a valid fan-out name.
 PARTIAL_DIR = ".partial"
 
-# Only ids of this form map to paths, so no id can name a file outside the root.
-_BLOB_ID = re.compile(r"[0-9a-f]{32}")
 _FANOUT = re.compile(r"[0-9a-f]{2}")
 
 
@@ -38,8 +43,8 @@ class LocalBlobStore(BlobStore):
         self.partial_dir = root / PARTIAL_DIR
         self.partial_dir.mkdir(parents=True, exist_ok=True)
 
-    def open_write(self) -> LocalBlobWriter:
-        blob_id = uuid.uuid4().hex
+    def open_write(self, prefix: str = "") -> LocalBlobWriter:
+        blob_id = new_blob_id(prefix)
         return LocalBlobWriter(blob_id, self.partial_dir / blob_id, self._path(blob_id))
 
     def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
@@ -62,22 +67,41 @@ class LocalBlobStore(BlobStore):
             return
         path.unlink(missing_ok=True)
 
-    def list(self) -> Iterator[StoredBlob]:
-        for outer in _fanout_dirs(self.root):
-            for inner in _fanout_dirs(outer):
-                yield from _stored_blobs(inner)
+    def list(self, prefix: str = "") -> Iterator[StoredBlob]:
+        for folder in self._folders(prefix):
+            for blob in _stored_blobs(folder):
+                if blob.blob_id.startswith(prefix):
+                    yield blob
 
-    def sweep_partial(self, older_than: datetime) -> int:
-        cutoff = older_than.timestamp()
+    def partials(self, prefix: str = "") -> Iterator[str]:
         with os.scandir(self.partial_dir) as entries:
-            return sum(_remove_if_older(entry, cutoff) for entry in entries)
+            found = [e.name for e in entries if is_blob_id(e.name) and e.name.startswith(prefix)]
+        return iter(found)
+
+    def purge(self, blob_id: str) -> None:
+        self.delete(blob_id)
+        if is_blob_id(blob_id):
+            (self.partial_dir / blob_id).unlink(missing_ok=True)
 
     def local_path(self, blob_id: str) -> Path | None:
         path = self._path(blob_id)
         return path if path.exists() else None
 
+    def _folders(self, prefix: str) -> Iterator[Path]:
+        """The fan-out folders that can hold ids starting with ``prefix``."""
+        if len(prefix) >= 4:
+            folder = self.root / prefix[:2] / prefix[2:4]
+            if folder.is_dir():
+                yield folder
+            return
+        for outer in _fanout_dirs(self.root):
+            if outer.name.startswith(prefix[:2]):
+                for inner in _fanout_dirs(outer):
+                    if (outer.name + inner.name).startswith(prefix):
+                        yield inner
+
     def _path(self, blob_id: str) -> Path:
-        if not _BLOB_ID.fullmatch(blob_id):
+        if not is_blob_id(blob_id):
             raise BlobNotFound(f"{blob_id!r} is not a blob id")
         return self.root / blob_id[:2] / blob_id[2:4] / blob_id
 
@@ -171,22 +195,10 @@ def _fanout_dirs(folder: Path) -> list[Path]:
 def _stored_blobs(folder: Path) -> Iterator[StoredBlob]:
     with os.scandir(folder) as entries:
         for entry in entries:
-            if not _BLOB_ID.fullmatch(entry.name):
+            if not is_blob_id(entry.name):
                 continue
             try:
                 mtime = entry.stat().st_mtime
             except FileNotFoundError:
                 continue
             yield StoredBlob(entry.name, datetime.fromtimestamp(mtime, UTC))
-
-
-def _remove_if_older(entry: os.DirEntry[str], cutoff: float) -> bool:
-    """Delete a partial file last written before ``cutoff``; a file that vanished (its
-    write was committed or aborted meanwhile) is not counted."""
-    try:
-        if entry.stat().st_mtime >= cutoff:
-            return False
-        os.unlink(entry.path)
-    except FileNotFoundError:
-        return False
-    return True

@@ -8,12 +8,18 @@ whether aborted writes cleaned up after themselves.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from chute.blobs.base import READ_CHUNK, BlobReader, BlobStore, BlobWriter, StoredBlob
+from chute.blobs.base import (
+    READ_CHUNK,
+    BlobReader,
+    BlobStore,
+    BlobWriter,
+    StoredBlob,
+    new_blob_id,
+)
 from chute.errors import BlobError, BlobNotFound
 
 
@@ -39,8 +45,8 @@ class MemoryBlobStore(BlobStore):
         with self._lock:
             return len(self._partials)
 
-    def open_write(self) -> MemoryBlobWriter:
-        blob_id = uuid.uuid4().hex
+    def open_write(self, prefix: str = "") -> MemoryBlobWriter:
+        blob_id = new_blob_id(prefix)
         with self._lock:
             self._partials[blob_id] = datetime.now(UTC)
         return MemoryBlobWriter(self, blob_id)
@@ -57,17 +63,23 @@ class MemoryBlobStore(BlobStore):
         with self._lock:
             self._blobs.pop(blob_id, None)
 
-    def list(self) -> Iterator[StoredBlob]:
+    def list(self, prefix: str = "") -> Iterator[StoredBlob]:
         with self._lock:
-            listing = [StoredBlob(blob_id, blob.created) for blob_id, blob in self._blobs.items()]
+            listing = [
+                StoredBlob(blob_id, blob.created)
+                for blob_id, blob in self._blobs.items()
+                if blob_id.startswith(prefix)
+            ]
         return iter(listing)
 
-    def sweep_partial(self, older_than: datetime) -> int:
+    def partials(self, prefix: str = "") -> Iterator[str]:
         with self._lock:
-            old = [blob_id for blob_id, started in self._partials.items() if started < older_than]
-            for blob_id in old:
-                del self._partials[blob_id]
-        return len(old)
+            return iter([blob_id for blob_id in self._partials if blob_id.startswith(prefix)])
+
+    def purge(self, blob_id: str) -> None:
+        with self._lock:
+            self._blobs.pop(blob_id, None)
+            self._partials.pop(blob_id, None)
 
     def _get(self, blob_id: str) -> _Blob:
         with self._lock:

@@ -10,11 +10,9 @@ process left behind, which S3 would otherwise keep (and bill) forever.
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 import weakref
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, cast
 
 from chute.blobs.base import (
@@ -24,6 +22,8 @@ from chute.blobs.base import (
     BlobWriter,
     StoredBlob,
     empty_reader,
+    is_blob_id,
+    new_blob_id,
 )
 from chute.errors import BlobError, BlobNotFound, MissingDependency
 
@@ -39,9 +39,8 @@ MiB = 1024 * 1024
 #: S3's smallest allowed part, except for the last one.
 MIN_PART_SIZE = 5 * MiB
 
-# Keys under the prefix that are not of this form belong to someone else: never list,
-# delete or abort them.
-_BLOB_ID = re.compile(r"[0-9a-f]{32}")
+# Keys under the prefix that are not blob ids belong to someone else: never list, delete
+# or abort them.
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 
 
@@ -67,8 +66,8 @@ class S3BlobStore(BlobStore):
         self.part_size = part_size
         self._client = _connect(endpoint_url, region, access_key_id, secret_access_key)
 
-    def open_write(self) -> S3BlobWriter:
-        blob_id = uuid.uuid4().hex
+    def open_write(self, prefix: str = "") -> S3BlobWriter:
+        blob_id = new_blob_id(prefix)
         return S3BlobWriter(self._client, self.bucket, self._key(blob_id), blob_id, self.part_size)
 
     def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
@@ -94,41 +93,49 @@ class S3BlobStore(BlobStore):
         return head["ContentLength"]
 
     def delete(self, blob_id: str) -> None:
-        if not _BLOB_ID.fullmatch(blob_id):
+        if not is_blob_id(blob_id):
             return
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(blob_id))
         except self._client.exceptions.ClientError as exc:
             raise _blob_error(exc, blob_id) from exc
 
-    def list(self) -> Iterator[StoredBlob]:
+    def list(self, prefix: str = "") -> Iterator[StoredBlob]:
         pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix
+            Bucket=self.bucket, Prefix=self.prefix + prefix
         )
         for page in pages:
             for item in page.get("Contents", []):
                 blob_id = item["Key"].removeprefix(self.prefix)
-                if _BLOB_ID.fullmatch(blob_id):
+                if is_blob_id(blob_id):
                     yield StoredBlob(blob_id, item["LastModified"].astimezone(UTC))
 
-    def sweep_partial(self, older_than: datetime) -> int:
+    def partials(self, prefix: str = "") -> Iterator[str]:
+        for upload in self._uploads(prefix):
+            yield upload["Key"].removeprefix(self.prefix)
+
+    def purge(self, blob_id: str) -> None:
+        """Delete the blob and abort unfinished multipart uploads of it. The store's own
+        record of when an upload began is never consulted: the registry decides."""
+        self.delete(blob_id)
+        if is_blob_id(blob_id):
+            for upload in list(self._uploads(blob_id)):
+                self._abort_upload(upload)
+
+    def _uploads(self, prefix: str) -> Iterator[MultipartUploadTypeDef]:
         pages = self._client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=self.prefix
+            Bucket=self.bucket, Prefix=self.prefix + prefix
         )
-        stale = [
-            upload
-            for page in pages
-            for upload in page.get("Uploads", [])
-            if upload["Initiated"] < older_than
-            and _BLOB_ID.fullmatch(upload["Key"].removeprefix(self.prefix))
-        ]
-        return sum(self._abort_upload(upload) for upload in stale)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if is_blob_id(upload["Key"].removeprefix(self.prefix)):
+                    yield upload
 
     def close(self) -> None:
         self._client.close()
 
     def _key(self, blob_id: str) -> str:
-        if not _BLOB_ID.fullmatch(blob_id):
+        if not is_blob_id(blob_id):
             raise BlobNotFound(f"{blob_id!r} is not a blob id")
         return self.prefix + blob_id
 

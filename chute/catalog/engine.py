@@ -75,8 +75,9 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema up to the newest migration (run on every start)."""
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the schema up to the newest migration (run on every start), or to
+    ``revision`` (tests that build a catalog as an older Chute left it)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     # On SQLite a write connection (BEGIN IMMEDIATE) makes a second process starting at the
@@ -88,7 +89,7 @@ def migrate(engine: sa.Engine) -> None:
             conn.commit()
         try:
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
             conn.commit()
         finally:
             if conn.dialect.name == "postgresql":

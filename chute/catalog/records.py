@@ -7,6 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from chute.names import NULL_VERSION
+
+__all__ = ["NULL_VERSION", "Bucket", "EventRow", "NewVersion", "ObjectVersion", "Versioning"]
+
 
 class Versioning(StrEnum):
     """A bucket's versioning state, as S3 defines it.
@@ -20,10 +24,6 @@ class Versioning(StrEnum):
     UNVERSIONED = "unversioned"
     ENABLED = "enabled"
     SUSPENDED = "suspended"
-
-
-#: The version id of objects written while versioning is off or suspended.
-NULL_VERSION = "null"
 
 
 @dataclass(frozen=True, slots=True)

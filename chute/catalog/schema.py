@@ -88,13 +88,55 @@ object_versions = sa.Table(
     sa.Index("ix_object_versions_blob_id", "blob_id"),
 )
 
-# Small blobs live in the catalog itself: written in the same transaction as their version,
-# they cost no file, no extra fsync, and can never be orphaned. Their ids start with "c".
-small_blobs = sa.Table(
-    "small_blobs",
+# The blob registry: every blob Chute keeps, whatever holds its bytes. A store blob is
+# registered before its bytes are written (size and digests stay NULL until its write
+# commits), so the sweep finds every leftover here, by Chute's clock, without listing the
+# blob store. Inline blobs keep their bytes in ``data``: written in the same transaction
+# as their version, they cost no file and no extra fsync. Composite blobs are an ordered
+# list of segments (``blob_segments``), read through without copying.
+blobs = sa.Table(
+    "blobs",
     metadata,
-    sa.Column("blob_id", sa.String(64), primary_key=True),
-    sa.Column("data", sa.LargeBinary(), nullable=False),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=True),
+    sa.Column("md5", sa.String(32), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    #: Store blobs: the blob store's name for the bytes.
+    sa.Column("location", sa.String(255), nullable=True),
+    sa.Column("data", sa.LargeBinary(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_blobs_created_at", "created_at"),
+)
+
+blob_segments = sa.Table(
+    "blob_segments",
+    metadata,
+    sa.Column("blob_id", sa.String(64), sa.ForeignKey("blobs.id"), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("segment_id", sa.String(64), sa.ForeignKey("blobs.id"), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Index("ix_blob_segments_segment_id", "segment_id"),
+)
+
+# Prefixes of the blob store under which an attempt that ended without answering (its
+# process was killed, or its worker died) may have left staged blobs: the sweep deletes
+# what it finds under them that the registry does not know.
+blob_leftovers = sa.Table(
+    "blob_leftovers",
+    metadata,
+    sa.Column("prefix", sa.String(64), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Upkeep that one process at a time should do (the sweep, history retention): a named
+# lease, taken by whoever finds it free or expired.
+maintenance_leases = sa.Table(
+    "maintenance_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 events = sa.Table(

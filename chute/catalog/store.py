@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
+from chute.catalog.leases import LeaseSession
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
-from chute.catalog.schema import buckets, events, object_versions, small_blobs
+from chute.catalog.schema import buckets, events, object_versions
 from chute.clock import system_clock
 from chute.errors import BucketAlreadyExists
 
@@ -54,13 +56,7 @@ _CLEAR_LATEST = (
 )
 _INSERT_VERSION = object_versions.insert()
 _DELETE_VERSION = object_versions.delete().where(object_versions.c.id == _param("id"))
-_BLOB_IN_USE = (
-    sa.select(object_versions.c.id).where(object_versions.c.blob_id == _param("blob_id")).limit(1)
-)
 _INSERT_EVENT = events.insert()
-_INSERT_SMALL_BLOB = small_blobs.insert()
-_GET_SMALL_BLOB = sa.select(small_blobs.c.data).where(small_blobs.c.blob_id == _param("blob_id"))
-_DELETE_SMALL_BLOB = small_blobs.delete().where(small_blobs.c.blob_id == _param("blob_id"))
 
 
 class Catalog:
@@ -135,6 +131,16 @@ class CatalogSession:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+
+    @property
+    def blobs(self) -> BlobRegistry:
+        """The blob registry, in this transaction."""
+        return BlobRegistry(self.conn)
+
+    @property
+    def leases(self) -> LeaseSession:
+        """Maintenance leases, in this transaction."""
+        return LeaseSession(self.conn)
 
     # --- buckets -------------------------------------------------------------------
 
@@ -240,17 +246,6 @@ class CatalogSession:
                 .values(is_latest=True)
             )
 
-    def blob_in_use(self, blob_id: str) -> bool:
-        """Whether any version still points at ``blob_id`` (copies share blobs)."""
-        return self.conn.execute(_BLOB_IN_USE, {"blob_id": blob_id}).first() is not None
-
-    def blobs_in_use(self, blob_ids: Sequence[str]) -> set[str]:
-        """Which of ``blob_ids`` some version points at."""
-        query = sa.select(object_versions.c.blob_id).where(
-            object_versions.c.blob_id.in_(list(blob_ids))
-        )
-        return {row[0] for row in self.conn.execute(query)}
-
     def list_latest(
         self, bucket_id: int, lower: str, upper: str | None, inclusive: bool, limit: int
     ) -> list[ObjectVersion]:
@@ -284,19 +279,6 @@ class CatalogSession:
             query = query.where(key < upper)
         query = query.order_by(key, row_id.desc()).limit(limit)
         return [_version(row) for row in self.conn.execute(query)]
-
-    # --- small blobs -----------------------------------------------------------------
-
-    def add_small_blob(self, blob_id: str, data: bytes) -> None:
-        """Keep a small blob's bytes in the catalog, in the write's own transaction."""
-        self.conn.execute(_INSERT_SMALL_BLOB, {"blob_id": blob_id, "data": data})
-
-    def small_blob(self, blob_id: str) -> bytes | None:
-        row = self.conn.execute(_GET_SMALL_BLOB, {"blob_id": blob_id}).first()
-        return bytes(row[0]) if row else None
-
-    def delete_small_blob(self, blob_id: str) -> None:
-        self.conn.execute(_DELETE_SMALL_BLOB, {"blob_id": blob_id})
 
     # --- events --------------------------------------------------------------------
 

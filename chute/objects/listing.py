@@ -147,13 +147,20 @@ def list_versions(
     bucket_id: int,
     prefix: str = "",
     key_marker: str | None = None,
-    after_id: int | None = None,
+    version_id_marker: str | None = None,
     max_keys: int = MAX_KEYS,
 ) -> VersionListing:
     """A page of every version (delete markers too) under ``prefix``: keys in order, the
-    newest version of a key first. ``after_id`` resumes inside ``key_marker``."""
+    newest version of a key first. ``version_id_marker`` resumes inside ``key_marker``,
+    after that version."""
     if not 0 <= max_keys <= MAX_KEYS:
         raise InvalidArgument(f"max-keys must be between 0 and {MAX_KEYS}")
+    after_id = None
+    if key_marker is not None and version_id_marker is not None:
+        marker = session.get_version(bucket_id, key_marker, version_id_marker)
+        if marker is None:
+            raise InvalidArgument("version-id-marker does not name a version of key")
+        after_id = marker.id
     if max_keys == 0:
         return VersionListing()
     upper = after_prefix(prefix) if prefix else None

@@ -1,7 +1,8 @@
 """Routing: an event starts the runs of every pipeline whose trigger it matches.
 
-:meth:`Router.route` is the object service's event hook: it runs inside the transaction
-that records the event, so an acknowledged upload always has its jobs (the outbox).
+The router is the first observer of the object service's changes (see
+:mod:`chute.hooks`): it runs inside the transaction that records the event, so an
+acknowledged upload always has its jobs (the transactional outbox).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Callable
 from chute.catalog import CatalogSession, EventRow, ObjectVersion
 from chute.clock import Clock, system_clock
 from chute.events import render
+from chute.hooks import Observer
 from chute.pipelines.model import Pipeline, Step
 from chute.queue.records import NewJob, RunSource
 from chute.queue.store import QueueSession
 
 
-class Router:
+class Router(Observer):
     """Matches events to pipelines and creates their runs."""
 
     def __init__(
@@ -31,6 +33,11 @@ class Router:
         #: Wakes this process's workers (they claim in a later transaction, or in this
         #: one's group commit, so they never miss the new jobs).
         self.on_jobs = on_jobs
+
+    def object_changed(
+        self, session: CatalogSession, event: EventRow, version: ObjectVersion
+    ) -> None:
+        self.route(session, event, version)
 
     def route(self, session: CatalogSession, event: EventRow, version: ObjectVersion) -> None:
         """Start every matching pipeline on ``version``."""

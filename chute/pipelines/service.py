@@ -13,18 +13,29 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chute.blobs import BlobInfo, BlobKind, BlobRecord, StagedBlob, inline_info
 from chute.catalog import Catalog, CatalogSession, NewVersion
 from chute.clock import Clock, system_clock
+from chute.context import RequestContext
 from chute.errors import ChuteError
 from chute.events import EventName
-from chute.jobs import BatchLimit, Claimed, Result, SourceObject, StagedOutput, Task
-from chute.objects.service import SMALL_BLOB_PREFIX, ObjectService, RequestContext
-from chute.pipelines.model import PIPELINE_PRINCIPAL, Pipeline
+from chute.jobs import (
+    BatchLimit,
+    Claimed,
+    Result,
+    SourceObject,
+    StagedOutput,
+    Task,
+    staging_prefix,
+)
+from chute.names import NULL_VERSION
+from chute.objects.service import ObjectService
+from chute.objects.writes import plain_etag
+from chute.pipelines.model import Pipeline
 from chute.pipelines.notifications import notify_task, queue_notifications
 from chute.queue.lineage import LineageSession
 from chute.queue.records import ClaimSource, Job, JobRef, LineageRecord, Run
@@ -36,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Outcomes after which no further attempt is made, whatever the retry policy says.
 PERMANENT = frozenset({Outcome.REJECTED})
+#: Outcomes of attempts that ended without answering: what they staged is unrecorded.
+UNANSWERED = frozenset({Outcome.TIMED_OUT, Outcome.OUT_OF_MEMORY, Outcome.CRASHED, Outcome.LOST})
 
 
 class PipelineService:
@@ -117,10 +130,10 @@ class PipelineService:
         if not results:
             return
 
-        def work(session: CatalogSession) -> list[str]:
+        def work(session: CatalogSession) -> list[BlobRecord]:
             queue = QueueSession(session.conn)
             held = queue.held([(r.job_id, r.attempt) for r in results], worker)
-            unused: list[str] = []
+            unused: list[BlobRecord] = []
             plain: list[tuple[JobRef, Result]] = []
             for result in results:
                 ref = held.get(result.job_id)
@@ -129,10 +142,7 @@ class PipelineService:
                     log.warning(
                         "dropping stale result of job %d attempt %d", result.job_id, result.attempt
                     )
-                    # Unless it was recorded after all (a commit whose answer was lost).
-                    staged = _staged_blobs(result.outputs)
-                    in_use = session.blobs_in_use(staged) if staged else set()
-                    unused += [blob_id for blob_id in staged if blob_id not in in_use]
+                    unused += self._garbage(session, result.outputs)
                 elif _plain_success(result):
                     plain.append((ref, result))
                 else:
@@ -143,7 +153,7 @@ class PipelineService:
             return unused
 
         unused = self.catalog.run_write(work)
-        self.objects.delete_blobs_later(unused)
+        self.objects.writes.free(unused)
 
     def _succeed_plain(
         self, queue: QueueSession, worker: str, done: list[tuple[JobRef, Result]]
@@ -163,10 +173,14 @@ class PipelineService:
 
     def _record_one(
         self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
-    ) -> list[str]:
+    ) -> list[BlobRecord]:
         if result.outcome is not Outcome.SUCCEEDED:
             self._fail(queue, job, result)
-            return _staged_blobs(result.outputs)
+            if result.outcome in UNANSWERED:
+                # The attempt's process was killed: what it staged is known by prefix only.
+                prefix = staging_prefix(job.id, job.attempt)
+                session.blobs.add_leftovers([prefix], result.started_at)
+            return self._garbage(session, result.outputs)
         # Recording can be refused (a deleted output bucket, a value the database will
         # not take): in a savepoint, so the refusal fails this attempt alone and the rest
         # of the batch commits. Plain SQL savepoints, as in the committer.
@@ -177,20 +191,20 @@ class PipelineService:
             session.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT chute_result")
             log.warning("recording job %d failed", job.id, exc_info=True)
             self._fail(queue, job, _unrecordable(job, exc, self.clock()))
-            unused = _staged_blobs(result.outputs)
+            unused = self._garbage(session, result.outputs)
         session.conn.exec_driver_sql("RELEASE SAVEPOINT chute_result")
         return unused
 
     def _succeed(
         self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
-    ) -> list[str]:
+    ) -> list[BlobRecord]:
         moment = self.clock()
         pipeline = self.pipelines.get(job.pipeline)
         run = None
         if result.outputs or result.metadata:
             run = queue.get_run(job.run_id)
         written: list[_Written] = []
-        unused: list[str] = []
+        unused: list[BlobRecord] = []
         superseded: list[str] = []
         if run is not None and result.outputs:
             written, unused, superseded = self._write_outputs(
@@ -256,38 +270,36 @@ class PipelineService:
         run: Run,
         pipeline: Pipeline | None,
         outputs: list[StagedOutput],
-    ) -> tuple[list[_Written], list[str], list[str]]:
+    ) -> tuple[list[_Written], list[BlobRecord], list[str]]:
         """Write a run's outputs as new versions; returns them, the blobs no longer used,
         and the keys left alone because a newer version of the source wrote them."""
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        context = RequestContext(
-            principal=PIPELINE_PRINCIPAL + job.pipeline, request_id=f"JOB{job.id:X}A{job.attempt}"
-        )
-        written, unused, superseded = [], [], []
+        context = RequestContext.pipeline(job.pipeline, f"JOB{job.id:X}A{job.attempt}")
+        written: list[_Written] = []
+        unused: list[BlobRecord] = []
+        superseded: list[str] = []
         lineage = LineageSession(session.conn)
+        writes = self.objects.writes
         for output in outputs:
             if _newer_source_wrote(lineage, run, pipeline.output_bucket, output.key):
                 superseded.append(output.key)
-                unused += _staged_blobs([output])
+                unused += self._garbage(session, [output])
                 continue
+            staged = _staged(output)
+            writes.register(session, staged, reserved=False)
             new = NewVersion(
                 output.key,
-                "null",
-                output.blob_id or _inline_id(output),
+                NULL_VERSION,
+                staged.info.blob_id,
                 output.size,
-                output.md5,
+                plain_etag(output.md5),
                 output.sha256,
                 output.content_type,
                 dict(output.metadata),
             )
-            version, freed = self.objects.write_version(
-                session,
-                pipeline.output_bucket,
-                new,
-                EventName.OBJECT_CREATED_PUT,
-                context,
-                small=output.data,
+            version, freed = writes.write_version(
+                session, pipeline.output_bucket, new, EventName.OBJECT_CREATED_PUT, context
             )
             written.append(
                 _Written(
@@ -301,6 +313,21 @@ class PipelineService:
             )
             unused += freed
         return written, unused, superseded
+
+    def _garbage(self, session: CatalogSession, outputs: list[StagedOutput]) -> list[BlobRecord]:
+        """Register the store blobs of outputs that will not be recorded (unless they were,
+        by a commit whose answer was lost), so that :meth:`Writes.free` deletes them after
+        this transaction, or the sweep does if that fails."""
+        staged = {o.blob_id for o in outputs if o.blob_id is not None}
+        unknown = staged - session.blobs.known(staged)
+        moment = self.clock()
+        records = [
+            BlobRecord(o.blob_id, BlobKind.STORE, o.size, o.md5, o.sha256, o.blob_id, moment)
+            for o in outputs
+            if o.blob_id in unknown
+        ]
+        session.blobs.add_many([(record, None) for record in records])
+        return records
 
     def _fail(self, queue: QueueSession, job: Job, result: Result) -> None:
         moment = self.clock()
@@ -399,6 +426,8 @@ class PipelineService:
                     error=f"worker {job.worker} stopped renewing its lease",
                 )
                 self._fail(queue, job, lost)
+            prefixes = [staging_prefix(job.id, job.attempt) for job in expired]
+            session.blobs.add_leftovers(prefixes, moment)
             return len(expired)
 
         return self.catalog.run_write(work)
@@ -456,6 +485,10 @@ def _source(
         if not (removal or bytes_optional):
             raise ChuteError(f"{run.bucket}/{run.key} version {run.version_id} no longer exists")
         return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
+    if run.blob_kind is BlobKind.COMPOSITE:
+        raise ChuteError(
+            f"{run.bucket}/{run.key} is stored in segments, which steps cannot read yet"
+        )
     source = SourceObject(
         run.bucket,
         run.key,
@@ -465,8 +498,9 @@ def _source(
         run.sha256 or "",
         run.content_type or "",
         run.user_metadata or {},
+        run.md5 or "",
     )
-    return source, run.blob_id, run.inline
+    return source, run.location, run.inline
 
 
 def _newer_source_wrote(lineage: LineageSession, run: Run, bucket: str, key: str) -> bool:
@@ -497,10 +531,8 @@ def _refused(job: Job | JobRef, reason: str, moment: datetime) -> Result:
     return Result(job.id, job.attempt, Outcome.REJECTED, moment, moment, error=reason)
 
 
-def _staged_blobs(outputs: list[StagedOutput]) -> list[str]:
-    return [output.blob_id for output in outputs if output.blob_id is not None]
-
-
-def _inline_id(output: StagedOutput) -> str:
-    """A blob id for an output small enough to travel inline (kept in the catalog)."""
-    return SMALL_BLOB_PREFIX + uuid.uuid4().hex
+def _staged(output: StagedOutput) -> StagedBlob:
+    """An output as the object service registers it: inline bytes, or a store blob."""
+    blob_id = output.blob_id or inline_info(output.data or b"").blob_id
+    info = BlobInfo(blob_id, output.size, output.md5, output.sha256)
+    return StagedBlob(info, output.data if output.blob_id is None else None)

@@ -19,9 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
+from chute.blobs.base import Digests
 from chute.errors import InvalidKey, ProcessingError
 from chute.jobs import SourceObject, StagedOutput
-from chute.names import check_key
+from chute.names import NULL_VERSION, check_key
 
 #: Bytes per read or write when streaming inputs and outputs.
 CHUNK = 1024 * 1024
@@ -182,6 +183,11 @@ class Context:
             Path(handle.name), content_type=content_type, metadata=metadata, **variables
         )
 
+    def discard_outputs(self) -> None:
+        """Drop the outputs staged so far (the attempt failed: none will be recorded)."""
+        self._sink.discard(self.outputs)
+        self.outputs = []
+
     def close(self) -> None:
         """Remove scratch files (the worker calls this after every attempt)."""
         if self._tempdir is not None:
@@ -235,16 +241,15 @@ class MemorySink:
     def write(
         self, key: str, content_type: str, chunks: Iterable[bytes], metadata: dict[str, str]
     ) -> StagedOutput:
-        import hashlib
-
         data = b"".join(chunks)
         self.files[key] = data
+        info = Digests(data).info("")
         return StagedOutput(
             key=key,
             content_type=content_type,
-            size=len(data),
-            md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-            sha256=hashlib.sha256(data).hexdigest(),
+            size=info.size,
+            md5=info.md5,
+            sha256=info.sha256,
             data=data,
             metadata=dict(metadata),
         )
@@ -266,17 +271,17 @@ def local_context(
 ) -> Context:
     """A context over a local file or bytes, with a :class:`MemorySink` (for tests and
     for trying a processor without a server)."""
-    import hashlib
-
     data = file.read_bytes() if isinstance(file, Path) else file
+    info = Digests(data).info("")
     source = SourceObject(
         bucket="local",
         key=key,
-        version_id="null",
-        size=len(data),
-        etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        sha256=hashlib.sha256(data).hexdigest(),
+        version_id=NULL_VERSION,
+        size=info.size,
+        etag=info.md5,
+        sha256=info.sha256,
         content_type=content_type,
+        md5=info.md5,
     )
     source_input: Input = FileInput(file) if isinstance(file, Path) else BytesInput(data)
     return Context(

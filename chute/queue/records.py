@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chute.blobs.records import BlobKind
 from chute.queue.states import JobState, Outcome, RunState
 
 
@@ -106,7 +107,10 @@ class ClaimSource:
     sha256: str | None
     content_type: str | None
     user_metadata: dict[str, str] | None
-    #: The bytes of a small object kept in the catalog.
+    #: Where the bytes are: the blob's kind, its store location, its bytes if inline.
+    blob_kind: BlobKind | None
+    location: str | None
+    md5: str | None
     inline: bytes | None
 
     @property

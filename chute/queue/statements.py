@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from chute.catalog.schema import object_versions, small_blobs
+from chute.catalog.schema import blobs, object_versions
 from chute.queue.schema import jobs, runs, step_runs
 from chute.queue.states import JobState, RunState
 
@@ -83,8 +83,9 @@ class Statements:
             .values(state=RunState.SUCCEEDED.value, finished_at=_param("now"))
             .returning(runs.c.id)
         )
-        #: What runs process: the source version, its inline bytes, and the event as
-        #: stored (JSON text, passed on to workers without decoding it).
+        #: What runs process: the source version, where its bytes are (a store location,
+        #: or inline bytes), and the event as stored (JSON text, passed on to workers
+        #: without decoding it).
         self.run_sources = (
             sa.select(
                 runs.c.id,
@@ -98,12 +99,15 @@ class Statements:
                 object_versions.c.sha256,
                 object_versions.c.content_type,
                 sa.cast(object_versions.c.user_metadata, sa.Text),
-                small_blobs.c.data,
+                blobs.c.kind,
+                blobs.c.location,
+                blobs.c.md5,
+                blobs.c.data,
             )
             .select_from(
                 runs.outerjoin(
                     object_versions, object_versions.c.id == runs.c.source_row
-                ).outerjoin(small_blobs, small_blobs.c.blob_id == object_versions.c.blob_id)
+                ).outerjoin(blobs, blobs.c.id == object_versions.c.blob_id)
             )
             .where(self._in(runs.c.id, "run_ids"))
         )

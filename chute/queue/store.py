@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from chute.blobs.records import BlobKind
 from chute.queue.records import (
     ClaimSource,
     Job,
@@ -483,9 +484,10 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _claim_source(row: Any) -> ClaimSource:
-    run_id, bucket, key, version_id, event_json, blob_id, size, etag, sha256, ctype, meta, data = (
-        row
-    )
+    (run_id, bucket, key, version_id, event_json, blob_id, size, etag, sha256, ctype, meta) = row[
+        :11
+    ]
+    kind, location, md5, data = row[11:]
     return ClaimSource(
         run_id,
         bucket,
@@ -498,6 +500,9 @@ def _claim_source(row: Any) -> ClaimSource:
         sha256,
         ctype,
         None if meta is None else _json_object(meta),
+        None if kind is None else BlobKind(kind),
+        location,
+        md5,
         None if data is None else bytes(data),
     )
 

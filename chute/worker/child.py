@@ -26,7 +26,7 @@ from typing import Any
 
 from chute.blobs import BlobStore, open_blob_store
 from chute.errors import Reject, Retry
-from chute.jobs import Result, Task
+from chute.jobs import Result, Task, staging_prefix
 from chute.processors.base import Context
 from chute.processors.registry import ProcessorSpec, get_processor, import_modules
 from chute.queue.states import Outcome
@@ -96,9 +96,9 @@ def _attempts(message: bytes) -> list[list[Task]] | None:
 class TaskRunner:
     """Runs tasks in this process and describes how each ended."""
 
-    def __init__(self, blobs: BlobStore, small_limit: int) -> None:
+    def __init__(self, blobs: BlobStore, inline_limit: int) -> None:
         self.blobs = blobs
-        self.sink = BlobSink(blobs, small_limit)
+        self.inline_limit = inline_limit
         self._options: dict[tuple[str, str, int], Any] = {}
 
     def run(self, tasks: list[Task]) -> list[Result]:
@@ -128,7 +128,7 @@ class TaskRunner:
                 spec.func(contexts[0])
         except BaseException as exc:
             for context in contexts:
-                self.sink.discard(context.outputs)
+                context.discard_outputs()
             if not isinstance(exc, Exception | MemoryError):
                 raise
             return [_failure(task, exc, started) for task in tasks]
@@ -150,8 +150,8 @@ class TaskRunner:
     def _context(self, task: Task, spec: ProcessorSpec) -> Context:
         return Context(
             source=task.source,
-            source_input=BlobInput(self.blobs, task.blob_id, task.inline),
-            sink=self.sink,
+            source_input=BlobInput(self.blobs, task.location, task.inline),
+            sink=BlobSink(self.blobs, self.inline_limit, staging_prefix(task.job_id, task.attempt)),
             options=self._parsed_options(task, spec),
             event=task.event_json,
             output_template=task.output_template,

@@ -1,19 +1,19 @@
 """Inputs and outputs of an attempt inside a worker process.
 
 :class:`BlobInput` reads the source from the blob store (or from bytes that came inline
-with the task); :class:`BlobSink` stages outputs durably in the blob store, or keeps a
-small one inline so the pool can put it in the catalog with its version.
+with the task); :class:`BlobSink` stages outputs with :func:`chute.blobs.stage`: durably
+in the blob store under the attempt's prefix, or a small one inline so the broker puts it
+in the catalog with its version.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from chute.blobs import BlobReader, BlobStore
+from chute.blobs import BlobReader, BlobStore, stage
 from chute.jobs import StagedOutput
 
 
@@ -62,47 +62,25 @@ class BlobInput:
 
 
 class BlobSink:
-    """Stages outputs: up to ``small_limit`` bytes inline, larger ones as blobs."""
+    """Stages one attempt's outputs: up to ``inline_limit`` bytes inline, larger ones as
+    blobs whose ids start with the attempt's ``prefix``."""
 
-    def __init__(self, blobs: BlobStore, small_limit: int) -> None:
+    def __init__(self, blobs: BlobStore, inline_limit: int, prefix: str) -> None:
         self.blobs = blobs
-        self.small_limit = small_limit
+        self.inline_limit = inline_limit
+        self.prefix = prefix
 
     def write(
         self, key: str, content_type: str, chunks: Iterable[bytes], metadata: dict[str, str]
     ) -> StagedOutput:
-        stream = iter(chunks)
-        head, complete = _take(stream, self.small_limit)
-        if complete:
-            data = b"".join(head)
-            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-            sha256 = hashlib.sha256(data).hexdigest()
-            return StagedOutput(key, content_type, len(data), md5, sha256, None, data, metadata)
-        with self.blobs.open_write() as writer:
-            for chunk in head:
-                writer.write(chunk)
-            for chunk in stream:
-                writer.write(chunk)
-            info = writer.commit()
+        staged = stage(chunks, self.blobs, self.inline_limit, prefix=self.prefix)
+        info = staged.info
+        blob_id = None if staged.inline is not None else info.blob_id
         return StagedOutput(
-            key, content_type, info.size, info.md5, info.sha256, info.blob_id, None, metadata
+            key, content_type, info.size, info.md5, info.sha256, blob_id, staged.inline, metadata
         )
 
     def discard(self, outputs: list[StagedOutput]) -> None:
         for output in outputs:
             if output.blob_id is not None:
                 self.blobs.delete(output.blob_id)
-
-
-def _take(stream: Iterator[bytes], limit: int) -> tuple[list[bytes], bool]:
-    """Chunks from ``stream`` until more than ``limit`` bytes; whether it ended first."""
-    taken: list[bytes] = []
-    size = 0
-    if limit <= 0:
-        return taken, False
-    for chunk in stream:
-        taken.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return taken, False
-    return taken, True

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from chute.catalog import Catalog
+from chute.clock import system_clock
 from tests.e2e.conftest import start_server, wait_until
 
 API = "/_/api/v1"
@@ -39,8 +41,13 @@ def test_kill_during_upload_then_restart(tmp_path: Path) -> None:
     sock.sendall(os.urandom(8 * 2**20))
     partial = data_dir / "blobs" / ".partial"
     wait_until(lambda: any(p.stat().st_size > 0 for p in partial.glob("*")))
-    # A blob committed by a process that died before its catalog commit: an orphan.
-    orphan = data_dir / "blobs" / "ab" / "cd" / ("abcd" + uuid.uuid4().hex[4:])
+    # A blob registered and committed by a process that died before the catalog commit
+    # of its version: an orphan. (Files the registry never heard of are not Chute's.)
+    orphan_id = "abcd" + uuid.uuid4().hex[4:]
+    catalog = Catalog(f"sqlite:///{data_dir / 'catalog.db'}")
+    catalog.run_write(lambda s: s.blobs.reserve(orphan_id, orphan_id, system_clock()))
+    catalog.close()
+    orphan = data_dir / "blobs" / "ab" / "cd" / orphan_id
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"never recorded")
 

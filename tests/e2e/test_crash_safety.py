@@ -188,5 +188,5 @@ def _check_exactly_once(rt: Runtime, acked: dict[str, bytes]) -> None:
 def _check_no_orphan_blobs(rt: Runtime) -> None:
     stored = [blob.blob_id for blob in rt.blobs.list()]
     with rt.catalog.read() as session:
-        used = session.blobs_in_use(stored)
+        used = session.blobs.in_use(stored)
     assert set(stored) == used

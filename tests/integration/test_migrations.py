@@ -1,15 +1,29 @@
-"""Migrations run on every start, so several processes may run them at once."""
+"""Migrations run on every start, so several processes may run them at once; a catalog an
+older Chute wrote upgrades in place."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from chute.catalog.engine import MIGRATIONS
+from chute.blobs import BlobKind
+from chute.blobs.local import LocalBlobStore
+from chute.catalog import Catalog
+from chute.catalog.engine import MIGRATIONS, create_catalog_engine, migrate
 from chute.catalog.schema import metadata
+from chute.objects.service import ObjectService
+from tests.registry import registered
+from tests.services import POSTGRES_URL, require_postgres
 
 MIGRATE = "import sys; from chute.catalog import Catalog; c = Catalog(sys.argv[1]); c.migrate()"
 
@@ -32,3 +46,113 @@ def test_concurrent_starts_migrate_once(catalog_url: str) -> None:
         engine.dispose()
     assert set(metadata.tables) <= tables
     assert heads == [(ScriptDirectory(str(MIGRATIONS)).get_current_head(),)]
+
+
+# --- upgrading a catalog an older Chute wrote ---------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database, with no schema at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    require_postgres()
+    name = f"chute_old_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _old_blob(store: LocalBlobStore, data: bytes) -> str:
+    with store.open_write() as writer:
+        writer.write(data)
+        return writer.commit().blob_id
+
+
+def _old_catalog(url: str, store: LocalBlobStore) -> dict[tuple[str, str, str], bytes]:
+    """A catalog at revision 0003 with the data that version wrote: small objects in
+    ``small_blobs`` under ``c-`` ids, a copy sharing its source's blob, several versions,
+    a delete marker. Returns what each (bucket, key, version) must read back."""
+    engine = create_catalog_engine(url)
+    migrate(engine, "0003")
+    now = datetime.now(UTC)
+    big, small = os.urandom(200_000), b"small and inline"
+    big_id, small_id = _old_blob(store, big), "c-" + uuid.uuid4().hex
+    rows = [  # key, version id, blob id, bytes, is latest
+        ("big.bin", "v1", big_id, big, False),
+        ("big.bin", "v2", small_id, small, True),
+        ("copy.bin", "c1", big_id, big, True),  # a copy: the same blob as big.bin v1
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO buckets (id, name, versioning, created_at) "
+                "VALUES (1, 'media', 'enabled', :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            sa.text("INSERT INTO small_blobs (blob_id, data) VALUES (:id, :data)"),
+            {"id": small_id, "data": small},
+        )
+        for key, version_id, blob_id, data, latest in rows:
+            conn.execute(_OLD_VERSION, _old_version(key, version_id, blob_id, data, latest, now))
+        marker = _old_version("gone.txt", "m1", None, b"", True, now) | {"is_delete_marker": True}
+        conn.execute(_OLD_VERSION, marker)
+    engine.dispose()
+    return {("media", key, version_id): data for key, version_id, _, data, _ in rows}
+
+
+_OLD_VERSION = sa.text(
+    "INSERT INTO object_versions (bucket_id, key, version_id, is_latest, is_delete_marker, "
+    "blob_id, size, etag, sha256, content_type, user_metadata, created_at) VALUES (1, :key, "
+    ":version_id, :is_latest, :is_delete_marker, :blob_id, :size, :etag, :sha256, "
+    "'application/octet-stream', '{}', :created_at)"
+)
+
+
+def _old_version(
+    key: str, version_id: str, blob_id: str | None, data: bytes, latest: bool, now: datetime
+) -> dict[str, object]:
+    return {
+        "key": key,
+        "version_id": version_id,
+        "is_latest": latest,
+        "is_delete_marker": False,
+        "blob_id": blob_id,
+        "size": len(data),
+        "etag": hashlib.md5(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "created_at": now,
+    }
+
+
+def test_a_catalog_of_the_previous_schema_upgrades_in_place(
+    empty_catalog_url: str, tmp_path: Path
+) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    expected = _old_catalog(empty_catalog_url, store)
+    catalog = Catalog(empty_catalog_url)
+    catalog.migrate()
+    try:
+        service = ObjectService(catalog, store, "us-east-1", 2**30)
+        for (bucket, key, version_id), data in expected.items():
+            version = service.head(bucket, key, version_id)
+            assert b"".join(service.open(bucket, key, version_id).body) == data
+            assert version.etag == hashlib.md5(data).hexdigest()
+        kinds = {record.kind for record in registered(catalog).values()}
+        assert kinds == {BlobKind.STORE, BlobKind.INLINE}
+        assert len(registered(catalog)) == 2  # the copy shares big.bin's blob
+        with catalog.read() as session:
+            tables = set(sa.inspect(session.conn).get_table_names())
+        assert "small_blobs" not in tables
+        assert service.sweep(timedelta(0)).orphan_blobs == 0  # everything is referenced
+        service.put("media", "after.txt", [b"written after the upgrade"])
+        assert b"".join(service.open("media", "after.txt").body) == b"written after the upgrade"
+    finally:
+        catalog.close()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chute.api.http import content_md5, parse_range
 from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Versioning
 from chute.errors import (
@@ -26,6 +27,7 @@ from chute.errors import (
 )
 from chute.events import render
 from chute.objects.service import ObjectService
+from tests.registry import cut_off_write, registered, unreferenced
 
 
 def put(service: ObjectService, bucket: str, key: str, data: bytes, **kw: object):
@@ -123,13 +125,15 @@ def test_empty_body_is_an_empty_object(service: ObjectService) -> None:
 def test_ranged_reads(service: ObjectService) -> None:
     service.create_bucket("bk1")
     put(service, "bk1", "k", bytes(range(100)))
-    opened = service.open("bk1", "k", range_header="bytes=10-19")
+    opened = service.open("bk1", "k", byte_range=(10, 20))
     assert (opened.start, opened.end, opened.is_partial) == (10, 20, True)
     assert b"".join(opened.body) == bytes(range(10, 20))
-    assert b"".join(service.open("bk1", "k", range_header="bytes=-5").body) == bytes(range(95, 100))
-    assert b"".join(service.open("bk1", "k", range_header="bytes=90-500").body) == bytes(
-        range(90, 100)
-    )
+    assert b"".join(
+        service.open("bk1", "k", byte_range=parse_range("bytes=-5", 100)).body
+    ) == bytes(range(95, 100))
+    assert b"".join(
+        service.open("bk1", "k", byte_range=parse_range("bytes=90-500", 100)).body
+    ) == bytes(range(90, 100))
 
 
 def test_missing_things(service: ObjectService) -> None:
@@ -151,6 +155,7 @@ def _assert_nothing_stored(service: ObjectService, blobs: MemoryBlobStore) -> No
     assert service.events() == []
     assert list(blobs.list()) == []
     assert blobs.partial_count == 0
+    assert registered(service.catalog) == {}
 
 
 def test_interrupted_body_leaves_nothing(service: ObjectService, blobs: MemoryBlobStore) -> None:
@@ -179,12 +184,12 @@ def test_bad_content_md5(service: ObjectService, blobs: MemoryBlobStore) -> None
     service.create_bucket("bk1")
     wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
     with pytest.raises(BadDigest):
-        put(service, "bk1", "k", b"data", content_md5=wrong)
+        put(service, "bk1", "k", b"data", md5=content_md5(wrong))
     with pytest.raises(InvalidArgument):
-        put(service, "bk1", "k", b"data", content_md5="not-base64!")
+        put(service, "bk1", "k", b"data", md5=content_md5("not-base64!"))
     _assert_nothing_stored(service, blobs)
     right = base64.b64encode(hashlib.md5(b"data").digest()).decode()
-    assert put(service, "bk1", "k", b"data", content_md5=right).size == 4
+    assert put(service, "bk1", "k", b"data", md5=content_md5(right)).size == 4
 
 
 def test_too_large(service: ObjectService, blobs: MemoryBlobStore) -> None:
@@ -360,10 +365,35 @@ def test_sweep_removes_only_old_orphans(service: ObjectService, blobs: MemoryBlo
 
     service.create_bucket("bk1")
     kept = put(service, "bk1", "k", b"referenced")
-    with blobs.open_write() as writer:
-        writer.write(b"orphan")
-        orphan = writer.commit()
+    orphan = cut_off_write(service, b"orphan")
+    unfinished = cut_off_write(service, b"half written", commit=False)
+    with blobs.open_write() as writer:  # not registered: not Chute's to judge
+        writer.write(b"foreign")
+        foreign = writer.commit()
     assert service.sweep(timedelta(hours=1)).orphan_blobs == 0  # too young to judge
-    assert service.sweep(timedelta(0)).orphan_blobs == 1
-    assert {b.blob_id for b in blobs.list()} == {kept.blob_id}
+    assert blobs.partial_count == 1
+    assert service.sweep(timedelta(0)).orphan_blobs == 2
+    assert {b.blob_id for b in blobs.list()} == {kept.blob_id, foreign.blob_id}
     assert orphan.blob_id not in {b.blob_id for b in blobs.list()}
+    assert blobs.partial_count == 0
+    unfinished.abort()
+    assert set(registered(service.catalog)) == {kept.blob_id}
+    assert unreferenced(service.catalog) == set()
+
+
+def test_one_process_sweeps_at_a_time(service: ObjectService) -> None:
+    from datetime import timedelta
+
+    from chute.objects.sweep import LEASE, LEASE_SECONDS, Sweeper
+
+    service.create_bucket("bk1")
+    cut_off_write(service, b"orphan")
+    other = Sweeper(service.catalog, service.blobs, service.writes.clock, "another-process")
+    now = service.writes.clock()
+    until = now + timedelta(seconds=LEASE_SECONDS)
+    assert service.catalog.run_write(lambda s: s.leases.take(LEASE, other.holder, now, until))
+    assert service.sweep(timedelta(0)).skipped  # the other process holds the lease
+    service.catalog.run_write(lambda s: s.leases.drop(LEASE, other.holder))
+    report = service.sweep(timedelta(0))
+    assert (report.skipped, report.orphan_blobs) == (False, 1)
+    assert other.sweep(timedelta(0)).orphan_blobs == 0  # the lease was given back

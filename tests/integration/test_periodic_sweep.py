@@ -3,14 +3,15 @@ cut-off upload left behind goes, what an object version uses stays."""
 
 from __future__ import annotations
 
-import os
 import threading
-import time
+from datetime import timedelta
 from pathlib import Path
 
+from chute.jobs import staging_prefix
 from chute.runtime import open_runtime
 from chute.settings import load_settings
 from tests.e2e.conftest import wait_until
+from tests.registry import cut_off_write
 
 
 def test_orphans_are_swept_while_running(tmp_path: Path) -> None:
@@ -24,9 +25,7 @@ def test_orphans_are_swept_while_running(tmp_path: Path) -> None:
     rt = open_runtime(settings)
     try:
         kept = rt.objects.put("inbox", "kept.txt", [b"referenced"])
-        with rt.blobs.open_write() as writer:
-            writer.write(b"staged by an attempt that was killed")
-            orphan = writer.commit()
+        orphan = cut_off_write(rt.objects, b"an upload whose process died before it committed")
         rt.start_sweeping()
 
         wait_until(lambda: orphan.blob_id not in {b.blob_id for b in rt.blobs.list()})
@@ -45,8 +44,11 @@ def test_no_interval_sweeps_on_start_only(tmp_path: Path) -> None:
         rt.close()
 
 
-def test_outputs_staged_by_a_step_still_running_are_kept(tmp_path: Path) -> None:
-    # A step may run for two hours: what it staged an hour ago may still be recorded.
+def test_what_unanswered_attempts_staged_goes_once_no_step_could_still_run(
+    tmp_path: Path,
+) -> None:
+    # A step may run for two hours: an attempt that began an hour ago may still be
+    # staging (its worker lost the lease, not its process); one of three hours ago not.
     step = {"name": "slow", "processor": "noop", "timeout_seconds": 7200}
     settings = load_settings(
         data_dir=tmp_path,
@@ -56,14 +58,13 @@ def test_outputs_staged_by_a_step_still_running_are_kept(tmp_path: Path) -> None
     rt = open_runtime(settings)
     ages = {"an hour": 3600, "three hours": 3 * 3600}
     staged = {}
-    for name, age in ages.items():
-        with rt.blobs.open_write() as writer:
+    for attempt, (name, age) in enumerate(ages.items(), start=1):
+        prefix = staging_prefix(1, attempt)
+        with rt.blobs.open_write(prefix) as writer:
             writer.write(name.encode())
             staged[name] = writer.commit().blob_id
-        path = rt.blobs.local_path(staged[name])
-        assert path is not None
-        then = time.time() - age
-        os.utime(path, (then, then))
+        with rt.catalog.write() as session:
+            session.blobs.add_leftovers([prefix], rt.clock() - timedelta(seconds=age))
     rt.close()
 
     rt = open_runtime(settings)  # sweeps on start

@@ -1,5 +1,5 @@
-"""Small objects keep their bytes in the catalog (SQLite and PostgreSQL): same semantics
-as store blobs, written and freed in the transaction of their version."""
+"""Small objects are inline blobs, their bytes in the catalog (SQLite and PostgreSQL): same
+semantics as store blobs, written and freed in the transaction of their version."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
+from chute.blobs import BlobKind
 from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Catalog, Versioning
-from chute.catalog.schema import small_blobs
 from chute.errors import IncompleteBody, NoSuchBucket
-from chute.objects.service import ObjectService, is_small_blob
+from chute.objects.service import ObjectService
+from tests.registry import kind_of, registered, unreferenced
 
 LIMIT = 1024
 
@@ -24,14 +24,14 @@ def small(catalog: Catalog, blobs: MemoryBlobStore) -> ObjectService:
 
 
 def rows(catalog: Catalog) -> int:
-    with catalog.read() as session:
-        return int(
-            session.conn.execute(sa.select(sa.func.count()).select_from(small_blobs)).scalar_one()
-        )
+    return len(registered(catalog, BlobKind.INLINE))
 
 
 def read(
-    service: ObjectService, key: str, version_id: str | None = None, rng: str | None = None
+    service: ObjectService,
+    key: str,
+    version_id: str | None = None,
+    rng: tuple[int, int] | None = None,
 ) -> bytes:
     return b"".join(service.open("bk1", key, version_id, rng).body)
 
@@ -42,14 +42,12 @@ def test_small_and_large_objects(
     small.create_bucket("bk1")
     tiny = small.put("bk1", "tiny", [b"a" * 600, b"b" * 424])  # exactly the limit
     big = small.put("bk1", "big", [b"c" * 600, b"d" * 600])
-    assert tiny.blob_id is not None
-    assert is_small_blob(tiny.blob_id)
-    assert big.blob_id is not None
-    assert not is_small_blob(big.blob_id)
+    assert kind_of(catalog, tiny.blob_id) is BlobKind.INLINE
+    assert kind_of(catalog, big.blob_id) is BlobKind.STORE
     assert tiny.sha256 == hashlib.sha256(b"a" * 600 + b"b" * 424).hexdigest()
     assert tiny.etag == hashlib.md5(b"a" * 600 + b"b" * 424).hexdigest()
     assert read(small, "tiny") == b"a" * 600 + b"b" * 424
-    assert read(small, "tiny", rng="bytes=598-601") == b"aabb"
+    assert read(small, "tiny", rng=(598, 602)) == b"aabb"
     assert read(small, "big") == b"c" * 600 + b"d" * 600
     assert [b.blob_id for b in blobs.list()] == [big.blob_id]
     assert rows(catalog) == 1
@@ -75,6 +73,7 @@ def test_small_blobs_are_freed_with_their_last_version(
     small.put("bk1", "n", [b"null two"])
     assert read(small, "n") == b"null two"
     assert rows(catalog) == 2  # the replaced null version's bytes went with it
+    assert unreferenced(catalog) == set()
     assert small.sweep(timedelta(0)).orphan_blobs == 0
 
 
@@ -85,6 +84,7 @@ def test_refused_small_writes_leave_nothing(small: ObjectService, catalog: Catal
     with pytest.raises(IncompleteBody):
         small.put("bk1", "k", [b"x" * 10], expected_size=11)
     assert rows(catalog) == 0
+    assert registered(catalog) == {}
     assert small.events() == []
 
 
@@ -94,7 +94,6 @@ def test_limit_zero_keeps_everything_in_the_blob_store(
     service = ObjectService(catalog, blobs, "eu-west-1", 2**20, small_blob_limit=0)
     service.create_bucket("bk1")
     empty = service.put("bk1", "empty", [])
-    assert empty.blob_id is not None
-    assert not is_small_blob(empty.blob_id)
+    assert kind_of(catalog, empty.blob_id) is BlobKind.STORE
     assert rows(catalog) == 0
     assert [b.blob_id for b in blobs.list()] == [empty.blob_id]

@@ -8,8 +8,9 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 
+from chute.context import ANONYMOUS, RequestContext
 from chute.names import decode_key
-from chute.objects.service import ObjectService, RequestContext
+from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline
 from chute.pipelines.status import StatusService
 
@@ -41,7 +42,7 @@ def status_service(request: Request) -> StatusService:
 
 def request_context(request: Request) -> RequestContext:
     client = request.client
-    return RequestContext(source_ip=client.host if client else "")
+    return RequestContext(ANONYMOUS, client.host if client else "")
 
 
 def raw_key(request: Request, bucket: str, resource: str) -> str:

@@ -14,7 +14,9 @@ from chute.api.http import (
     BodyStream,
     check_conditions,
     content_length,
+    content_md5,
     object_headers,
+    parse_range,
     quoted_etag,
     read_small_body,
     stream_reader,
@@ -48,7 +50,7 @@ async def put_object(request: Request, bucket: str) -> JSONResponse:
         "content_type": request.headers.get("content-type"),
         "metadata": user_metadata(request),
         "expected_size": length,
-        "content_md5": request.headers.get("content-md5"),
+        "md5": content_md5(request.headers.get("content-md5")),
         "context": request_context(request),
     }
     if length is not None and length <= BLOCK:
@@ -78,7 +80,8 @@ async def get_object(
     service = object_service(request)
     version = await run_in_threadpool(service.head, bucket, key, version_id)
     check_conditions(request, version)
-    read = await run_in_threadpool(service.read, version, request.headers.get("range"))
+    byte_range = parse_range(request.headers.get("range"), version.size)
+    read = await run_in_threadpool(service.read, version, byte_range)
     headers = object_headers(read.version)
     headers["content-length"] = str(read.length)
     status = 200

@@ -249,20 +249,44 @@ def test_list_returns_committed_blobs(store: BlobStore) -> None:
     assert all(before <= blob.modified <= after for blob in listing)
 
 
-def test_sweep_partial_removes_only_older_leftovers(
+def test_purge_removes_an_unfinished_write_and_nothing_else(
     store: BlobStore, partials: PartialCount
 ) -> None:
     kept = put(store, b"committed blobs are not partial")
     abandoned = start_partial(store)
-    assert store.sweep_partial(PAST) == 0
+    other = start_partial(store)
+    assert partials() == 2
+    store.purge(abandoned.blob_id)
     assert partials() == 1
-    assert store.sweep_partial(FUTURE) == 1
-    assert partials() == 0
     with pytest.raises(BlobError):
         abandoned.commit()
     abandoned.abort()
-    assert blob_ids(store) == {kept.blob_id}
-    assert store.read_all(kept.blob_id) == b"committed blobs are not partial"
+    store.purge(kept.blob_id)  # a committed blob goes too
+    assert blob_ids(store) == set()
+    store.purge(uuid.uuid4().hex)  # purging what never existed is not an error
+    other.abort()
+    assert partials() == 0
+
+
+def test_a_prefix_selects_an_attempts_blobs(store: BlobStore) -> None:
+    prefix = "0123456789abcdef"
+    mine = []
+    for data in (b"one", b"two"):
+        with store.open_write(prefix) as writer:
+            writer.write(data)
+            mine.append(writer.commit().blob_id)
+    other = put(store, b"someone else's")
+    assert all(blob_id.startswith(prefix) and len(blob_id) == 32 for blob_id in mine)
+    assert {blob.blob_id for blob in store.list(prefix)} == set(mine)
+    assert other.blob_id in blob_ids(store)
+    with store.open_write(prefix) as unfinished:
+        unfinished.write(b"half")
+        found = set(store.partials(prefix))
+        # a backend whose writes leave nothing behind reports no partials at all
+        assert found in ({unfinished.blob_id}, set())
+        assert not set(store.partials("fedcba9876543210"))
+    with pytest.raises(BlobError):
+        store.open_write("not hex!")
 
 
 def test_every_writer_gets_a_new_id(store: BlobStore) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chute.api.http.ranges import parse_range
 from chute.errors import InvalidRange
-from chute.objects.ranges import parse_range
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,10 @@
-"""HTTP pieces both API front ends share: streaming request bodies into the blocking
-object service, object response headers, and conditional requests."""
+"""Request bodies: streaming them into the blocking object service, their declared length."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from email.utils import format_datetime
 from typing import Final
 
 import anyio.from_thread
@@ -14,14 +12,11 @@ import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 
 from chute.blobs import BlobReader
-from chute.catalog import ObjectVersion
 from chute.errors import (
     BodyTimeout,
     ClientDisconnected,
     InvalidArgument,
     MissingContentLength,
-    NotModified,
-    PreconditionFailed,
 )
 
 #: Bodies up to this size are read whole before calling the service (one thread hop);
@@ -145,47 +140,3 @@ def content_length(request: Request) -> int | None:
     if not value.isdigit():
         raise InvalidArgument("Content-Length must be a non-negative integer")
     return int(value)
-
-
-def user_metadata(request: Request) -> dict[str, str]:
-    """``x-chute-meta-*`` request headers, names lower-cased, without the prefix."""
-    return {
-        name[len(METADATA_PREFIX) :]: value
-        for name, value in request.headers.items()
-        if name.startswith(METADATA_PREFIX)
-    }
-
-
-def quoted_etag(version: ObjectVersion) -> str:
-    return f'"{version.etag}"'
-
-
-def object_headers(version: ObjectVersion) -> dict[str, str]:
-    """Headers describing an object version on GET and HEAD."""
-    headers = {
-        "etag": quoted_etag(version),
-        "last-modified": format_datetime(version.created_at, usegmt=True),
-        "content-type": version.content_type,
-        "accept-ranges": "bytes",
-        "x-chute-version-id": version.version_id,
-        "x-chute-sha256": version.sha256,
-    }
-    for name, value in version.user_metadata.items():
-        headers[METADATA_PREFIX + name] = value
-    return headers
-
-
-def check_conditions(request: Request, version: ObjectVersion) -> None:
-    """Apply ``If-Match`` (412 on mismatch) and ``If-None-Match`` (304 on a match)."""
-    etag = quoted_etag(version)
-    if_match = request.headers.get("if-match")
-    if if_match is not None and not _etag_matches(if_match, etag):
-        raise PreconditionFailed()
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and _etag_matches(if_none_match, etag):
-        raise NotModified()
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    candidates = {item.strip().removeprefix("W/") for item in header.split(",")}
-    return "*" in candidates or etag in candidates
