@@ -97,9 +97,8 @@ class Task:
     #: objects; then ``location`` is ``None``).
     location: str | None
     inline: bytes | None = None
-    #: Notification jobs: what to deliver, where, signed with which secrets.
+    #: What the job was queued with (a notification: the message and where it goes).
     payload: dict[str, Any] = field(default_factory=dict)
-    secrets: tuple[str, ...] = ()
 
 
 @compact

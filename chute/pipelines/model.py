@@ -15,13 +15,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chute.context import PIPELINE_PRINCIPAL
 from chute.errors import ConfigError, UnknownProcessor
 from chute.processors.registry import ProcessorSpec, get_processor, import_modules
 from chute.queue.retry import RetryPolicy
+from chute.queue.states import JobKind
 from chute.settings import NAME, NotifyConfig, PipelineConfig, StepConfig, TriggerConfig
 
-#: The principal of writes made by pipelines; their events trigger nothing by default.
-PIPELINE_PRINCIPAL = "chute:pipeline/"
+#: The processor that delivers a pipeline's notifications (``[[pipelines.X.notify]]``).
+NOTIFY_PROCESSOR = "notify.deliver"
 
 
 class TriggerCondition(StrEnum):
@@ -52,6 +54,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Notification:
+    """A ``[[pipelines.X.notify]]`` block, compiled: when it is sent (``success``,
+    ``failure``), to which URLs, and the step (``notify.deliver``) that sends it."""
+
+    on: frozenset[str]
+    urls: tuple[str, ...]
+    step: Step
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """A compiled pipeline."""
 
@@ -59,7 +71,15 @@ class Pipeline:
     trigger: TriggerConfig
     steps: dict[str, Step]
     output_bucket: str
-    notify: tuple[NotifyConfig, ...]
+    notifications: tuple[Notification, ...] = ()
+
+    def step_of(self, kind: str, step: str, payload: Mapping[str, Any]) -> Step | None:
+        """The step a job runs: one of the graph, or the one of the notification it
+        delivers (``payload["notify"]`` is its index); ``None`` if no longer configured."""
+        if kind != JobKind.NOTIFY:
+            return self.steps.get(step)
+        index = int(payload.get("notify", -1))
+        return self.notifications[index].step if 0 <= index < len(self.notifications) else None
 
     @property
     def needed(self) -> frozenset[str]:
@@ -126,10 +146,10 @@ def compile_pipelines(
             if compiled is not None:
                 steps[step.name] = compiled
         problems += _cycles(name, config)
-        problems += _check_notify(name, config)
+        notifications = _notifications(name, config, problems)
         if config.enabled:
             pipelines[name] = Pipeline(
-                name, config.trigger, steps, config.output_bucket, tuple(config.notify)
+                name, config.trigger, steps, config.output_bucket, notifications
             )
     if problems:
         raise ConfigError(problems)
@@ -182,14 +202,41 @@ def _cycles(name: str, config: PipelineConfig) -> list[str]:
     return []
 
 
-def _check_notify(name: str, config: PipelineConfig) -> list[str]:
-    from chute.notify.webhooks import WebhookSigner
-
-    problems = []
+def _notifications(
+    name: str, config: PipelineConfig, problems: list[str]
+) -> tuple[Notification, ...]:
+    """Compile the pipeline's notify blocks into steps of the ``notify.deliver``
+    processor, checking their secrets."""
+    compiled = []
     for index, notify in enumerate(config.notify):
-        secrets = [notify.secret] if isinstance(notify.secret, str) else notify.secret
-        try:
-            WebhookSigner(secrets)
-        except ValueError as exc:
-            problems.append(f"pipelines.{name}.notify[{index}].secret: {exc}")
-    return problems
+        where = f"pipelines.{name}.notify[{index}]"
+        step = _notification_step(notify, index, where, problems)
+        if step is not None:
+            compiled.append(Notification(frozenset(notify.on), tuple(notify.urls), step))
+    return tuple(compiled)
+
+
+def _notification_step(
+    notify: NotifyConfig, index: int, where: str, problems: list[str]
+) -> Step | None:
+    options = {"secret": notify.secret, "timeout_seconds": notify.timeout_seconds}
+    spec = get_processor(NOTIFY_PROCESSOR)
+    try:
+        parsed = spec.parse_options(options)
+    except ValidationError as exc:
+        problems += [f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return None
+    retry = notify.retry
+    return Step(
+        f"notify[{index}]",
+        spec,
+        parsed,
+        options,
+        (),
+        "",
+        # The request's timeout applies to each phase (connect, send, read): the attempt's
+        # hard limit allows all three.
+        notify.timeout_seconds * 3 + 1,
+        0,
+        RetryPolicy(retry.max_attempts, retry.base_delay, retry.max_delay, retry.jitter),
+    )

@@ -1,17 +1,17 @@
-"""Pipeline notifications: when a run ends, its pipeline's webhooks become jobs of the
-run (delivered, retried and logged like any step), and workers get them as tasks."""
+"""Pipeline notifications: when a run ends, its pipeline's notify blocks become jobs of the
+run, each running the block's compiled ``notify.deliver`` step (delivered, retried and
+logged like any step) with the message to send as its payload."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
 
-from chute.errors import ChuteError
-from chute.jobs import SourceObject, Task
 from chute.notify.webhooks import pipeline_payload
 from chute.pipelines.model import Pipeline
 from chute.queue.lineage import LineageSession
-from chute.queue.records import ClaimSource, JobRef, NewJob, Run, RunSource
+from chute.queue.records import NewJob, Run, RunSource
+from chute.queue.states import JobKind
 from chute.queue.store import QueueSession
 
 
@@ -24,7 +24,7 @@ def queue_notifications(
     moment: datetime,
 ) -> None:
     """Queue the pipeline's webhooks for a run that ended (``success``/``failure``)."""
-    if pipeline is None or not pipeline.notify:
+    if pipeline is None or not pipeline.notifications:
         return
     outputs = [
         {"bucket": r.bucket, "key": r.key, "version_id": r.version_id, "step": r.step}
@@ -35,49 +35,22 @@ def queue_notifications(
     status = "succeeded" if when == "success" else "dead"
     body = pipeline_payload(kind, pipeline.name, source, status, outputs, error, moment)
     jobs = []
-    for index, notify in enumerate(pipeline.notify):
-        if when not in notify.on:
+    for index, notification in enumerate(pipeline.notifications):
+        if when not in notification.on:
             continue
-        for url in notify.urls:
+        for url in notification.urls:
             msg_id = _message_id(run.id, when, index, url, moment)
             payload = {"notify": index, "url": url, "body": body, "msg_id": msg_id}
             jobs.append(
                 NewJob(
                     step=f"notify:{when}",
-                    kind="notify",
+                    kind=JobKind.NOTIFY,
                     payload=payload,
-                    max_attempts=notify.retry.max_attempts,
+                    max_attempts=notification.step.retry.max_attempts,
                 )
             )
     source_ref = RunSource(run.bucket, run.key, run.version_id, run.source_row, run.event)
     queue.add_jobs(run.id, pipeline.name, source_ref, jobs, moment)
-
-
-def notify_task(job: JobRef, pipeline: Pipeline, source: SourceObject, run: ClaimSource) -> Task:
-    """The task that delivers notification job ``job`` (with the secrets to sign it)."""
-    index = int(job.payload["notify"])
-    if index >= len(pipeline.notify):
-        raise ChuteError(f"pipeline {pipeline.name!r} has no notify[{index}] any more")
-    notify = pipeline.notify[index]
-    secrets = (notify.secret,) if isinstance(notify.secret, str) else tuple(notify.secret)
-    return Task(
-        job.id,
-        job.attempt,
-        job.kind,
-        job.pipeline,
-        job.step,
-        "notify.deliver",
-        {},
-        "",
-        notify.timeout_seconds,
-        0,
-        source,
-        run.event_json,
-        None,
-        None,
-        payload=job.payload,
-        secrets=secrets,
-    )
 
 
 def _message_id(run_id: int, when: str, index: int, url: str, moment: datetime) -> str:

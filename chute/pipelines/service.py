@@ -36,11 +36,11 @@ from chute.names import NULL_VERSION
 from chute.objects.service import ObjectService
 from chute.objects.writes import plain_etag
 from chute.pipelines.model import Pipeline
-from chute.pipelines.notifications import notify_task, queue_notifications
+from chute.pipelines.notifications import queue_notifications
 from chute.queue.lineage import LineageSession
 from chute.queue.records import ClaimSource, Job, JobRef, LineageRecord, Run
 from chute.queue.retry import RetryPolicy
-from chute.queue.states import JobState, Outcome, RunState
+from chute.queue.states import JobKind, JobState, Outcome, RunState
 from chute.queue.store import QueueSession
 
 log = logging.getLogger(__name__)
@@ -100,10 +100,8 @@ class PipelineService:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        source, blob_id, inline = _source(run, job.kind == "notify")
-        if job.kind == "notify":
-            return notify_task(job, pipeline, source, run)
-        step = pipeline.steps.get(job.step)
+        source, location, inline = _source(run, job.kind == JobKind.NOTIFY)
+        step = pipeline.step_of(job.kind, job.step, job.payload)
         if step is None:
             raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
         return Task(
@@ -119,8 +117,9 @@ class PipelineService:
             step.memory_mb,
             source,
             run.event_json,
-            blob_id,
+            location,
             inline,
+            payload=job.payload,
         )
 
     # --- recording -------------------------------------------------------------------
@@ -250,7 +249,7 @@ class PipelineService:
     ) -> None:
         """After jobs succeeded: start the steps waiting for them, end the runs they
         finished (and queue those runs' success notifications)."""
-        steps = [job for job in succeeded if job.kind == "step"]
+        steps = [job for job in succeeded if job.kind == JobKind.STEP]
         for job in steps:
             pipeline = self.pipelines.get(job.pipeline)
             if pipeline is None or job.step in pipeline.needed:
@@ -258,7 +257,7 @@ class PipelineService:
         pipelines = {job.run_id: job.pipeline for job in steps}
         for run_id in queue.complete_runs(pipelines, moment):
             pipeline = self.pipelines.get(pipelines[run_id])
-            if pipeline is not None and pipeline.notify:
+            if pipeline is not None and pipeline.notifications:
                 run = queue.get_run(run_id)
                 assert run is not None
                 queue_notifications(queue, run, pipeline, "success", None, moment)
@@ -355,7 +354,7 @@ class PipelineService:
             )
             return
         queue.finish(job, JobState.DEAD, moment, error=error, traceback=result.traceback or "")
-        if job.kind == "step" and queue.set_run_state(job.run_id, RunState.DEAD, moment):
+        if job.kind == JobKind.STEP and queue.set_run_state(job.run_id, RunState.DEAD, moment):
             run = queue.get_run(job.run_id)
             assert run is not None
             queue_notifications(
@@ -369,18 +368,7 @@ class PipelineService:
 
     def _policy(self, job: Job) -> RetryPolicy:
         pipeline = self.pipelines.get(job.pipeline)
-        if pipeline is not None and job.kind == "notify":
-            index = int(job.payload.get("notify", 0))
-            if index < len(pipeline.notify):
-                retry = pipeline.notify[index].retry
-                return RetryPolicy(
-                    job.max_attempts,
-                    retry.base_delay,
-                    retry.max_delay,
-                    retry.jitter,
-                    clock=self.clock,
-                )
-        step = pipeline.steps.get(job.step) if pipeline is not None else None
+        step = pipeline.step_of(job.kind, job.step, job.payload) if pipeline else None
         if step is None:
             return RetryPolicy(job.max_attempts, clock=self.clock)
         return dataclasses.replace(step.retry, max_attempts=job.max_attempts, clock=self.clock)
@@ -469,7 +457,7 @@ def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
     pairs = []
     for pipeline in pipelines.values():
         pairs += [(pipeline.name, step) for step in pipeline.steps]
-        if pipeline.notify:
+        if pipeline.notifications:
             pairs += [(pipeline.name, "notify:success"), (pipeline.name, "notify:failure")]
     return pairs
 

@@ -23,7 +23,7 @@ from chute.pipelines.model import Pipeline, TriggerCondition
 from chute.pipelines.router import Router
 from chute.queue.lineage import LineageSession
 from chute.queue.records import Job, JobFilter, LineageRecord, Run, StepRun
-from chute.queue.states import JobState, ObjectStatus, RunState
+from chute.queue.states import JobKind, JobState, ObjectStatus, RunState
 from chute.queue.store import QueueSession
 
 #: Most jobs one listing page returns.
@@ -89,7 +89,7 @@ def object_status(runs: list[RunView]) -> ObjectStatus:
         for view in runs
         if view.run.state is RunState.ACTIVE
         for job in view.jobs
-        if job.kind == "step"
+        if job.kind == JobKind.STEP
     ]
     if any(job.state is JobState.RETRYABLE for job in jobs):
         return ObjectStatus.FAILED
@@ -189,11 +189,7 @@ class StatusService:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             return 1
-        if job.kind == "notify":
-            index = int(job.payload.get("notify", 0))
-            notify = pipeline.notify[index] if index < len(pipeline.notify) else None
-            return notify.retry.max_attempts if notify else 1
-        step = pipeline.steps.get(job.step)
+        step = pipeline.step_of(job.kind, job.step, job.payload)
         return step.retry.max_attempts if step else 1
 
     def reprocess(

@@ -66,6 +66,7 @@ class Context:
         step: str = "",
         attempt: int = 1,
         logger: logging.Logger | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> None:
         self.source = source
         self.options = options
@@ -73,6 +74,8 @@ class Context:
         self.pipeline = pipeline
         self.step = step
         self.attempt = attempt
+        #: What the job was queued with, beyond the object (a notification: its message).
+        self.payload = payload or {}
         self.log = logger or logging.getLogger(f"chute.processor.{step or 'local'}")
         self.output_template = output_template
         self.outputs: list[StagedOutput] = []

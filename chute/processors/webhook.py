@@ -75,6 +75,42 @@ class WebhookOptions(BaseModel):
         return WebhookSigner(self.secret)
 
 
+class DeliverOptions(BaseModel):
+    """Options of a pipeline notification's step (compiled from ``[[pipelines.X.notify]]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    secret: str | list[str] = Field(repr=False)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, secret: str | list[str]) -> str | list[str]:
+        WebhookSigner(secret)
+        return secret
+
+    def signer(self) -> WebhookSigner:
+        return WebhookSigner(self.secret)
+
+
+@processor("notify.deliver", options=DeliverOptions)
+def deliver_notification(ctx: Context) -> None:
+    """Deliver one pipeline notification: the message the job was queued with (``url``,
+    ``body``, ``msg_id``: the same id on every retry), signed with the block's secrets.
+    The attempt's delivery (status code, timing) is kept in its report either way."""
+    options: DeliverOptions = ctx.options
+    message = ctx.payload
+    delivery = send(
+        message["url"],
+        message["body"],
+        options.signer(),
+        message["msg_id"],
+        timeout=options.timeout_seconds,
+    )
+    ctx.report.update(delivery.report())
+    delivery.raise_for_outcome()
+
+
 @processor("notify.webhook", options=WebhookOptions)
 def notify_webhook(ctx: Context) -> None:
     """POST a signed notification about the source object to every configured URL."""

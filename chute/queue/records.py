@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from chute.blobs.records import BlobKind
-from chute.queue.states import JobState, Outcome, RunState
+from chute.queue.states import JobKind, JobState, Outcome, RunState
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class NewJob:
     step: str
     max_attempts: int
     needs: list[str] = field(default_factory=list)
-    kind: str = "step"
+    kind: str = JobKind.STEP
     payload: dict[str, Any] = field(default_factory=dict)
 
 

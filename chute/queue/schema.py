@@ -36,7 +36,7 @@ jobs = sa.Table(
     metadata,
     sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("run_id", RowId, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    # "step" for pipeline steps, "notify" for webhook deliveries about the run.
+    # A JobKind: "step" for pipeline steps, "notify" for notifications about the run.
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("pipeline", sa.String(128), nullable=False),
     sa.Column("step", sa.String(128), nullable=False),

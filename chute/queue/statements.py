@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from chute.catalog.schema import blobs, object_versions
 from chute.queue.schema import jobs, runs, step_runs
-from chute.queue.states import JobState, RunState
+from chute.queue.states import JobKind, JobState, RunState
 
 _param = sa.bindparam
 
@@ -73,7 +73,7 @@ class Statements:
         #: Of run ids, those with a step job not (yet) succeeded.
         self.unfinished_runs = sa.select(jobs.c.run_id).where(
             self._in(jobs.c.run_id, "run_ids"),
-            jobs.c.kind == "step",
+            jobs.c.kind == JobKind.STEP.value,
             jobs.c.state != JobState.SUCCEEDED.value,
         )
         #: Runs marked succeeded at ``:now``; returns the ids that were not already.

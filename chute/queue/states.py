@@ -30,6 +30,18 @@ class JobState(StrEnum):
 READY_STATES = (JobState.AVAILABLE, JobState.RETRYABLE)
 
 
+class JobKind(StrEnum):
+    """What a job runs.
+
+    ``step``: a step of the pipeline's graph; the run succeeds when all of them have.
+    ``notify``: a notification about a run that ended (one of ``[[pipelines.X.notify]]``,
+    compiled into a step of its own); it takes no part in the run's outcome.
+    """
+
+    STEP = "step"
+    NOTIFY = "notify"
+
+
 class RunState(StrEnum):
     """A run (one pipeline on one object version): ``active`` until every step has
     succeeded (``succeeded``) or one is dead (``dead``; a redrive reactivates it)."""

@@ -29,7 +29,7 @@ from chute.queue.records import (
 )
 from chute.queue.schema import jobs, runs, step_runs
 from chute.queue.statements import READY_LITERAL, statements
-from chute.queue.states import READY_STATES, JobState, Outcome, RunState
+from chute.queue.states import READY_STATES, JobKind, JobState, Outcome, RunState
 
 #: Most dead jobs one redrive makes available again.
 REDRIVE_LIMIT = 100_000
@@ -360,13 +360,13 @@ class QueueSession:
                         finished_at=None,
                     )
                 )
-        run_ids = {job.run_id for job in dead if job.kind == "step"}
+        run_ids = {job.run_id for job in dead if job.kind == JobKind.STEP}
         if run_ids:
             still_dead = (
                 sa.select(jobs.c.id)
                 .where(
                     jobs.c.run_id == runs.c.id,
-                    jobs.c.kind == "step",
+                    jobs.c.kind == JobKind.STEP.value,
                     jobs.c.state == JobState.DEAD.value,
                 )
                 .exists()

@@ -104,8 +104,6 @@ class TaskRunner:
     def run(self, tasks: list[Task]) -> list[Result]:
         """Run one task, or a batch of tasks of one batch-processor step."""
         first = tasks[0]
-        if first.kind == "notify":
-            return [_deliver(task) for task in tasks]
         started = _now()
         try:
             spec = get_processor(first.processor)
@@ -131,7 +129,11 @@ class TaskRunner:
                 context.discard_outputs()
             if not isinstance(exc, Exception | MemoryError):
                 raise
-            return [_failure(task, exc, started) for task in tasks]
+            # What a step found out before it failed (a delivery's status code) is kept.
+            return [
+                dataclasses.replace(_failure(task, exc, started), report=_json_safe(c.report))
+                for task, c in zip(tasks, contexts, strict=True)
+            ]
         ended = _now()
         return [
             Result(
@@ -159,6 +161,7 @@ class TaskRunner:
             step=task.step,
             attempt=task.attempt,
             logger=logging.getLogger(f"chute.step.{task.pipeline}.{task.step}"),
+            payload=task.payload,
         )
 
     def _parsed_options(self, task: Task, spec: ProcessorSpec) -> Any:
@@ -211,28 +214,6 @@ def _failure(task: Task, exc: BaseException, started: datetime) -> Result:
         ended,
         error=error,
         traceback="".join(traceback.format_exception(exc)),
-    )
-
-
-def _deliver(task: Task) -> Result:
-    """Deliver one pipeline notification (a signed webhook)."""
-    from chute.notify.webhooks import send
-
-    started = _now()
-    payload = task.payload
-    delivery = send(
-        payload["url"],
-        payload["body"],
-        list(task.secrets),
-        payload["msg_id"],
-        timeout=task.timeout_seconds,
-    )
-    try:
-        delivery.raise_for_outcome()
-    except (Retry, Reject) as exc:
-        return dataclasses.replace(_failure(task, exc, started), report=delivery.report())
-    return Result(
-        task.job_id, task.attempt, Outcome.SUCCEEDED, started, _now(), report=delivery.report()
     )
 
 

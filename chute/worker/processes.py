@@ -262,7 +262,4 @@ class MessageReader:
 
 
 def _kill_after(task: Task) -> float:
-    # A webhook's timeout applies to each phase of the request (connect, send, read).
-    if task.kind == "notify":
-        return task.timeout_seconds * 3 + 1
     return task.timeout_seconds + KILL_SLACK

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from chute.errors import ConfigError
-from chute.pipelines.model import PIPELINE_PRINCIPAL, compile_pipelines
+from chute.context import PIPELINE_PRINCIPAL
+from chute.pipelines.model import compile_pipelines
 from chute.processors.base import local_context
 from chute.queue.retry import RetryPolicy
 from chute.settings import load_settings
@@ -140,3 +141,29 @@ def test_output_keys_follow_the_template() -> None:
     ctx = local_context(b"x", key="cat.jpg", output_template="{nope}")
     with pytest.raises(Exception, match="uses \\{nope\\}"):
         ctx.output_key()
+
+
+def test_notify_blocks_compile_into_steps_of_the_delivery_processor() -> None:
+    from chute.queue.states import JobKind
+
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    settings = load_settings(
+        pipelines={
+            "p": {
+                "trigger": {"bucket": "inbox"},
+                "steps": [{"name": "a", "processor": "noop"}],
+                "notify": [
+                    {"urls": ["https://a.example/hook"], "secret": secret, "on": ["failure"]}
+                ],
+            }
+        }
+    )
+    pipeline = compile_pipelines(settings.pipelines)["p"]
+    (notification,) = pipeline.notifications
+    assert notification.on == {"failure"}
+    step = pipeline.step_of(JobKind.NOTIFY, "notify:failure", {"notify": 0})
+    assert step is notification.step
+    assert step.processor.name == "notify.deliver"
+    assert step.retry.max_attempts == 8  # the notify block's default, not a step's
+    assert pipeline.step_of(JobKind.NOTIFY, "notify:failure", {"notify": 1}) is None
+    assert pipeline.step_of(JobKind.STEP, "a", {}) is pipeline.steps["a"]
