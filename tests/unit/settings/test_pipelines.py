@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chute.errors import ConfigError
 from chute.context import PIPELINE_PRINCIPAL
+from chute.errors import ConfigError
 from chute.pipelines.model import compile_pipelines
 from chute.processors.base import local_context
 from chute.queue.retry import RetryPolicy
