@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,6 +19,7 @@ from chute.clock import Clock, DatabaseClock
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline, compile_pipelines
+from chute.pipelines.retention import Retention
 from chute.pipelines.router import Router
 from chute.pipelines.service import PipelineService
 from chute.pipelines.status import StatusService
@@ -43,10 +46,10 @@ class Runtime:
     clock: Clock
     #: The observers of this runtime (the pipeline router first); add more to watch it.
     hooks: Hooks
+    retention: Retention
     listener: PostgresListener | None = None
     pools: list[WorkerPool] = field(default_factory=list)
-    _sweeping: threading.Event | None = None
-    _sweeper: threading.Thread | None = None
+    upkeep: Upkeep | None = None
 
     def start_workers(self, processes: int | None = None) -> WorkerPool:
         """Start a worker pool in this process (``processes`` overrides the setting)."""
@@ -65,29 +68,38 @@ class Runtime:
         self.pools.append(pool)
         return pool
 
-    def start_sweeping(self) -> None:
-        """Sweep the blob store every ``sweep_interval_seconds`` from now on, in a
-        thread, until closed (nothing if the interval is 0)."""
-        interval = self.settings.sweep_interval_seconds
-        if interval <= 0 or self._sweeper is not None:
-            return
-        stop = self._sweeping = threading.Event()
+    def start_upkeep(self, *, sweep: bool = True) -> Upkeep:
+        """From now on until closed, in a thread: prune history every
+        ``retention.interval_seconds`` and (``sweep``) sweep the blob store every
+        ``sweep_interval_seconds`` (0: never again after the start). Whichever process
+        gets to a chore first does it; the others skip it (maintenance leases)."""
+        if self.upkeep is not None:
+            return self.upkeep
+        chores = [Chore("retention", self.settings.retention.interval_seconds, self._prune)]
+        if sweep and self.settings.sweep_interval_seconds > 0:
+            interval = self.settings.sweep_interval_seconds
+            chores.append(Chore("sweep", interval, self._sweep))
+        self.upkeep = Upkeep(chores)
+        self.upkeep.start()
+        return self.upkeep
 
-        def sweep_now_and_then() -> None:
-            while not stop.wait(interval):
-                try:
-                    _sweep(self.objects, self.settings, self.pipelines)
-                except Exception:
-                    log.exception("sweeping the blob store failed; trying again later")
+    def _sweep(self) -> None:
+        _sweep(self.objects, self.settings, self.pipelines)
 
-        self._sweeper = threading.Thread(target=sweep_now_and_then, name="chute-sweep", daemon=True)
-        self._sweeper.start()
+    def _prune(self) -> None:
+        report = self.retention.prune()
+        if report.runs or report.events or report.metadata:
+            log.info(
+                "retention removed %d runs, %d events and the metadata of %d gone versions",
+                report.runs,
+                report.events,
+                report.metadata,
+            )
 
     def close(self, grace: float | None = None) -> None:
         """Drain the worker pools (see :meth:`WorkerPool.stop`), then release everything."""
-        if self._sweeping is not None and self._sweeper is not None:
-            self._sweeping.set()
-            self._sweeper.join()
+        if self.upkeep is not None:
+            self.upkeep.stop()
         for pool in self.pools:
             pool.stop(grace)
         self.pools.clear()
@@ -130,6 +142,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         listener = PostgresListener(settings.catalog_url, signal)
     processing = PipelineService(catalog, objects, pipelines, clock=clock)
     status = StatusService(catalog, pipelines, router)
+    retention = Retention(catalog, settings.retention, clock, objects.sweeper.holder)
     return Runtime(
         settings,
         catalog,
@@ -141,6 +154,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         signal,
         clock,
         hooks,
+        retention,
         listener,
     )
 
@@ -174,3 +188,46 @@ def _sweep(objects: ObjectService, settings: Settings, pipelines: dict[str, Pipe
             report.orphan_blobs,
             report.leftover_blobs,
         )
+
+
+@dataclass
+class Chore:
+    """Upkeep done every ``interval`` seconds."""
+
+    name: str
+    interval: float
+    work: Callable[[], None]
+
+
+class Upkeep:
+    """One thread doing each chore every ``interval``; a chore that fails is logged and
+    tried again at its next turn."""
+
+    def __init__(self, chores: list[Chore]) -> None:
+        self.chores = chores
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="chute-upkeep", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        due = {chore.name: time.monotonic() + chore.interval for chore in self.chores}
+        while self.chores:
+            wait = max(0.0, min(due.values()) - time.monotonic())
+            if self._stop.wait(wait):
+                return
+            for chore in self.chores:
+                if time.monotonic() >= due[chore.name]:
+                    self._do(chore)
+                    due[chore.name] = time.monotonic() + chore.interval
+
+    def _do(self, chore: Chore) -> None:
+        try:
+            chore.work()
+        except Exception:
+            log.exception("upkeep %r failed; trying again in %g s", chore.name, chore.interval)

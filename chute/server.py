@@ -42,7 +42,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     _configure_logging(settings)
     warn_if_exposed(settings)
     runtime = open_runtime(settings)
-    runtime.start_sweeping()
+    runtime.start_upkeep()
     app = create_app(
         Services(
             runtime.objects,
@@ -93,6 +93,7 @@ def work(settings: Settings) -> None:
     jobs get ``worker.drain_seconds`` to finish, the rest are released for others."""
     _configure_logging(settings)
     runtime = open_runtime(settings, sweep=False)
+    runtime.start_upkeep(sweep=False)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

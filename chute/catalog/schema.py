@@ -86,6 +86,8 @@ object_versions = sa.Table(
         postgresql_where=sa.text("is_latest"),
     ),
     sa.Index("ix_object_versions_blob_id", "blob_id"),
+    # Ids are never reused (runs point at versions by id): see migration 0005.
+    sqlite_autoincrement=True,
 )
 
 # The blob registry: every blob Chute keeps, whatever holds its bytes. A store blob is
@@ -157,4 +159,5 @@ events = sa.Table(
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Index("ix_events_bucket_key", "bucket", "key", "id"),
     sa.Index("ix_events_event_time", "event_time"),
+    sqlite_autoincrement=True,  # the id is a cursor: never reused
 )

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,11 @@ from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.leases import LeaseSession
+
+if TYPE_CHECKING:
+    from chute.queue.history import HistorySession
+    from chute.queue.lineage import LineageSession
+    from chute.queue.store import QueueSession
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
 from chute.catalog.schema import buckets, events, object_versions
 from chute.clock import system_clock
@@ -141,6 +146,37 @@ class CatalogSession:
     def leases(self) -> LeaseSession:
         """Maintenance leases, in this transaction."""
         return LeaseSession(self.conn)
+
+    # The queue's tables build on the catalog's schema, so its modules import the catalog
+    # package: they are imported here when first used, not while the catalog loads.
+
+    @property
+    def queue(self) -> QueueSession:
+        """The job queue (jobs, runs, step runs), in this transaction."""
+        from chute.queue.store import QueueSession
+
+        return QueueSession(self.conn)
+
+    @property
+    def lineage(self) -> LineageSession:
+        """Lineage and extracted metadata, in this transaction."""
+        from chute.queue.lineage import LineageSession
+
+        return LineageSession(self.conn)
+
+    @property
+    def history(self) -> HistorySession:
+        """Pruning of run history, in this transaction."""
+        from chute.queue.history import HistorySession
+
+        return HistorySession(self.conn)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Run a part of this transaction that may fail alone: an exception rolls back
+        what the block wrote, and is raised on."""
+        with self.conn.begin_nested():
+            yield
 
     # --- buckets -------------------------------------------------------------------
 
@@ -287,6 +323,20 @@ class CatalogSession:
         result = self.conn.execute(_INSERT_EVENT, fields)
         (event_id,) = result.inserted_primary_key or (0,)
         return int(event_id)
+
+    def prune_events(self, before: datetime, limit: int) -> int:
+        """Remove up to ``limit`` of the oldest events recorded before ``before``. Ids are
+        never reused, so a reader's cursor stays valid."""
+        oldest = (
+            sa.select(events.c.id)
+            .where(events.c.event_time < before)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        ids = [row[0] for row in self.conn.execute(oldest)]
+        if ids:
+            self.conn.execute(events.delete().where(events.c.id.in_(ids)))
+        return len(ids)
 
     def events_after(
         self,

@@ -9,7 +9,6 @@ from datetime import datetime
 
 from chute.notify.webhooks import pipeline_payload
 from chute.pipelines.model import Pipeline
-from chute.queue.lineage import LineageSession
 from chute.queue.records import NewJob, Run, RunSource
 from chute.queue.states import JobKind
 from chute.queue.store import QueueSession
@@ -28,7 +27,7 @@ def queue_notifications(
         return
     outputs = [
         {"bucket": r.bucket, "key": r.key, "version_id": r.version_id, "step": r.step}
-        for r in LineageSession(queue.conn).lineage_of_runs([run.id])
+        for r in queue.lineage.lineage_of_runs([run.id])
     ]
     source = {"bucket": run.bucket, "key": run.key, "version_id": run.version_id}
     kind = "pipeline.succeeded" if when == "success" else "pipeline.failed"

@@ -15,7 +15,6 @@ from chute.events import render
 from chute.hooks import Observer
 from chute.pipelines.model import Pipeline, Step
 from chute.queue.records import NewJob, RunSource
-from chute.queue.store import QueueSession
 
 
 class Router(Observer):
@@ -74,7 +73,7 @@ class Router(Observer):
             event=render(event),
         )
         jobs = [_new_job(step) for step in pipeline.steps.values()]
-        return QueueSession(session.conn).create_run(pipeline.name, source, jobs, self.clock())
+        return session.queue.create_run(pipeline.name, source, jobs, self.clock())
 
 
 def _new_job(step: Step) -> NewJob:

@@ -75,7 +75,7 @@ class PipelineService:
         """Lease up to ``limit`` ready jobs to ``worker`` and describe them as tasks."""
 
         def work(session: CatalogSession) -> Claimed:
-            queue = QueueSession(session.conn)
+            queue = session.queue
             moment = self.clock()
             until = moment + timedelta(seconds=lease)
             jobs = queue.claim(worker, limit, until, moment, self.known_steps)
@@ -89,7 +89,14 @@ class PipelineService:
         if not jobs:
             return Claimed(tasks, failed)
         sources = queue.run_sources({job.run_id for job in jobs})
+        gone = [job for job in jobs if _source_gone(job, sources[job.run_id])]
+        if gone:
+            # Overwritten or deleted before its run finished: nothing left to process.
+            runs = {job.run_id for job in gone}
+            queue.supersede(runs, [job.id for job in gone], self.clock())
         for job in jobs:
+            if job in gone:
+                continue
             try:
                 tasks.append(self._task(job, sources[job.run_id]))
             except ChuteError as exc:
@@ -100,7 +107,7 @@ class PipelineService:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        source, location, inline = _source(run, job.kind == JobKind.NOTIFY)
+        source, location, inline = _source(run)
         step = pipeline.step_of(job.kind, job.step, job.payload)
         if step is None:
             raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
@@ -130,7 +137,7 @@ class PipelineService:
             return
 
         def work(session: CatalogSession) -> list[BlobRecord]:
-            queue = QueueSession(session.conn)
+            queue = session.queue
             held = queue.held([(r.job_id, r.attempt) for r in results], worker)
             unused: list[BlobRecord] = []
             plain: list[tuple[JobRef, Result]] = []
@@ -221,7 +228,7 @@ class PipelineService:
             ended_at=result.ended_at,
             report=report,
         )
-        LineageSession(queue.conn).add_lineage(
+        session.lineage.add_lineage(
             [
                 LineageRecord(
                     job.run_id,
@@ -237,9 +244,7 @@ class PipelineService:
             [output.row for output in written],
         )
         if result.metadata and run is not None and run.source_row is not None:
-            LineageSession(queue.conn).merge_object_metadata(
-                run.source_row, result.metadata, moment
-            )
+            session.lineage.merge_object_metadata(run.source_row, result.metadata, moment)
         queue.finish(job, JobState.SUCCEEDED, moment)
         self._advance(queue, [job], moment)
         return unused
@@ -278,7 +283,7 @@ class PipelineService:
         written: list[_Written] = []
         unused: list[BlobRecord] = []
         superseded: list[str] = []
-        lineage = LineageSession(session.conn)
+        lineage = session.lineage
         writes = self.objects.writes
         for output in outputs:
             if _newer_source_wrote(lineage, run, pipeline.output_bucket, output.key):
@@ -343,6 +348,11 @@ class PipelineService:
             error=error,
             report=result.report,
         )
+        if job.kind == JobKind.STEP and queue.run_state(job.run_id) is RunState.SUPERSEDED:
+            # Its object version is gone: no retry, and not a dead letter either.
+            ended = JobState.SUPERSEDED
+            queue.finish(job, ended, moment, error=error, traceback=result.traceback or "")
+            return
         if decision.run_at is not None:
             queue.finish(
                 job,
@@ -378,16 +388,14 @@ class PipelineService:
     def extend(self, worker: str, job_ids: list[int], lease: float) -> None:
         """Renew the leases of the jobs ``worker`` is running."""
         until = self.clock() + timedelta(seconds=lease)
-        self.catalog.run_write(
-            lambda session: QueueSession(session.conn).extend_leases(worker, job_ids, until)
-        )
+        self.catalog.run_write(lambda session: session.queue.extend_leases(worker, job_ids, until))
 
     def release(self, tasks: list[Task], worker: str) -> None:
         """Give back claimed tasks a draining worker did not finish: their attempts do
         not count."""
 
         def work(session: CatalogSession) -> None:
-            queue = QueueSession(session.conn)
+            queue = session.queue
             for task in tasks:
                 job = queue.fenced(task.job_id, task.attempt, worker)
                 if job is not None:
@@ -401,7 +409,7 @@ class PipelineService:
         they become retryable or dead like any failed attempt."""
 
         def work(session: CatalogSession) -> int:
-            queue = QueueSession(session.conn)
+            queue = session.queue
             moment = self.clock()
             expired = queue.expired_leases(moment)
             for job in expired:
@@ -414,8 +422,9 @@ class PipelineService:
                     error=f"worker {job.worker} stopped renewing its lease",
                 )
                 self._fail(queue, job, lost)
-            prefixes = [staging_prefix(job.id, job.attempt) for job in expired]
-            session.blobs.add_leftovers(prefixes, moment)
+            for job in expired:  # dated when the attempt began, as its outputs may be
+                prefix = staging_prefix(job.id, job.attempt)
+                session.blobs.add_leftovers([prefix], job.started_at or moment)
             return len(expired)
 
         return self.catalog.run_write(work)
@@ -423,7 +432,7 @@ class PipelineService:
     def next_due(self) -> datetime | None:
         """When the earliest ready job is due."""
         with self.catalog.read() as session:
-            return QueueSession(session.conn).next_due(self.clock(), self.known_steps)
+            return session.queue.next_due(self.clock(), self.known_steps)
 
     def seconds_until_due(self) -> float | None:
         """How long until the earliest waiting job is ready (``None``: none waits)."""
@@ -462,16 +471,19 @@ def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _source(
-    run: ClaimSource, bytes_optional: bool
-) -> tuple[SourceObject, str | None, bytes | None]:
+def _source_gone(job: JobRef, run: ClaimSource) -> bool:
+    """Whether a step job's object version was overwritten or deleted since its run
+    began. A run started by a removal never had bytes, and a notification about a run
+    needs none."""
+    if run.blob_id is not None or job.kind == JobKind.NOTIFY:
+        return False
+    return not str(run.event.get("eventName", "")).startswith("ObjectRemoved")
+
+
+def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
     """What a run processes and where its bytes are: a blob, or inline. A run started by
-    a removal has no bytes (the processor sees the event and an empty input), nor needs
-    a notification about a run whose object was deleted since."""
+    a removal has no bytes: the processor sees the event and an empty input."""
     if run.blob_id is None:
-        removal = str(run.event.get("eventName", "")).startswith("ObjectRemoved")
-        if not (removal or bytes_optional):
-            raise ChuteError(f"{run.bucket}/{run.key} version {run.version_id} no longer exists")
         return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
     if run.blob_kind is BlobKind.COMPOSITE:
         raise ChuteError(

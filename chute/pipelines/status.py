@@ -21,7 +21,6 @@ from chute.names import check_key
 from chute.objects.listing import after_prefix
 from chute.pipelines.model import Pipeline, TriggerCondition
 from chute.pipelines.router import Router
-from chute.queue.lineage import LineageSession
 from chute.queue.records import Job, JobFilter, LineageRecord, Run, StepRun
 from chute.queue.states import JobKind, JobState, ObjectStatus, RunState
 from chute.queue.store import QueueSession
@@ -84,6 +83,8 @@ def object_status(runs: list[RunView]) -> ObjectStatus:
         return ObjectStatus.DEAD
     if states == {RunState.SUCCEEDED}:
         return ObjectStatus.SUCCEEDED
+    if states <= {RunState.SUCCEEDED, RunState.SUPERSEDED}:
+        return ObjectStatus.SUPERSEDED
     jobs = [
         job
         for view in runs
@@ -111,11 +112,11 @@ class StatusService:
         check_key(key)
         with self.catalog.read() as session:
             version = _version(session, bucket, key, version_id)
-            queue = QueueSession(session.conn)
+            queue = session.queue
             runs = queue.runs_of(bucket, key, version.version_id)
             runs = [run for run in runs if run.source_row in (None, version.id)]
             views = _views(queue, runs)
-            metadata = LineageSession(session.conn).object_metadata(version.id) or {}
+            metadata = session.lineage.object_metadata(version.id) or {}
         return ObjectProcessing(
             bucket, key, version.version_id, object_status(views), views, metadata
         )
@@ -135,7 +136,7 @@ class StatusService:
         parsed = [_condition(text) for text in conditions]
         with self.catalog.read() as session:
             target = _bucket(session, bucket)
-            found = LineageSession(session.conn)
+            found = session.lineage
             return found.find_by_metadata(target.id, prefix, parsed, after, limit)
 
     def jobs(self, where: JobFilter, cursor: int | None = None, limit: int = 100) -> JobPage:
@@ -143,7 +144,7 @@ class StatusService:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
         with self.catalog.read() as session:
-            jobs = QueueSession(session.conn).list_jobs(where, cursor, limit + 1)
+            jobs = session.queue.list_jobs(where, cursor, limit + 1)
         more = len(jobs) > limit
         jobs = jobs[:limit]
         return JobPage(jobs, jobs[-1].id if more else None)
@@ -151,7 +152,7 @@ class StatusService:
     def job(self, job_id: int) -> tuple[Job, list[StepRun]]:
         """One job and its attempts."""
         with self.catalog.read() as session:
-            queue = QueueSession(session.conn)
+            queue = session.queue
             job = queue.get_job(job_id)
             if job is None:
                 raise NoSuchJob(f"no job {job_id}")
@@ -159,7 +160,7 @@ class StatusService:
 
     def counts(self, where: JobFilter) -> dict[JobState, int]:
         with self.catalog.read() as session:
-            return QueueSession(session.conn).count_jobs(where)
+            return session.queue.count_jobs(where)
 
     def redrive(self, where: JobFilter) -> int:
         """Make dead jobs matching ``where`` available again, each with a fresh set of
@@ -175,9 +176,7 @@ class StatusService:
         )
 
         def work(session: CatalogSession) -> int:
-            return QueueSession(session.conn).redrive(
-                where, self._max_attempts, self.router.clock()
-            )
+            return session.queue.redrive(where, self._max_attempts, self.router.clock())
 
         count = self.catalog.run_write(work)
         if count:
@@ -236,7 +235,7 @@ def _views(queue: QueueSession, runs: list[Run]) -> list[RunView]:
     attempts: dict[int, list[StepRun]] = {}
     for attempt in queue.step_runs_of([job.id for job in jobs]) if jobs else []:
         attempts.setdefault(attempt.job_id, []).append(attempt)
-    outputs = LineageSession(queue.conn).lineage_of_runs(run_ids) if run_ids else []
+    outputs = queue.lineage.lineage_of_runs(run_ids) if run_ids else []
     return [
         RunView(
             run,

@@ -16,6 +16,8 @@ class JobState(StrEnum):
     ``succeeded``: done; its outputs and metadata are recorded.
     ``dead``: the dead-letter state: the last attempt failed or the processor rejected
     the input. The last error and traceback are kept; a redrive makes it available.
+    ``superseded``: its run's object version was overwritten or deleted before the job
+    could run: there is nothing left to process. Not a dead letter; never redriven.
     """
 
     BLOCKED = "blocked"
@@ -24,10 +26,15 @@ class JobState(StrEnum):
     RETRYABLE = "retryable"
     SUCCEEDED = "succeeded"
     DEAD = "dead"
+    SUPERSEDED = "superseded"
 
 
 #: States a worker may claim from.
 READY_STATES = (JobState.AVAILABLE, JobState.RETRYABLE)
+#: States a job does not leave by itself (a redrive takes a dead one back).
+ENDED_STATES = (JobState.SUCCEEDED, JobState.DEAD, JobState.SUPERSEDED)
+#: States of jobs that have not run to an end and are not running.
+WAITING_STATES = (JobState.BLOCKED, JobState.AVAILABLE, JobState.RETRYABLE)
 
 
 class JobKind(StrEnum):
@@ -44,11 +51,15 @@ class JobKind(StrEnum):
 
 class RunState(StrEnum):
     """A run (one pipeline on one object version): ``active`` until every step has
-    succeeded (``succeeded``) or one is dead (``dead``; a redrive reactivates it)."""
+    succeeded (``succeeded``) or one is dead (``dead``; a redrive reactivates it, and
+    its steps that wait on the dead one stay ``blocked`` until then). ``superseded``:
+    its object version was overwritten or deleted before it finished; its jobs that had
+    not run are superseded too, so none waits forever."""
 
     ACTIVE = "active"
     SUCCEEDED = "succeeded"
     DEAD = "dead"
+    SUPERSEDED = "superseded"
 
 
 class ObjectStatus(StrEnum):
@@ -57,6 +68,7 @@ class ObjectStatus(StrEnum):
     ``none``: no pipeline matched it. ``pending``: its jobs wait for a worker.
     ``processing``: some step has started. ``failed``: an attempt failed and a retry is
     scheduled. ``succeeded``: every run succeeded. ``dead``: some job is dead.
+    ``superseded``: the version was replaced or deleted before its runs finished.
     """
 
     NONE = "none"
@@ -65,6 +77,7 @@ class ObjectStatus(StrEnum):
     FAILED = "failed"
     SUCCEEDED = "succeeded"
     DEAD = "dead"
+    SUPERSEDED = "superseded"
 
 
 class Outcome(StrEnum):

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from chute.blobs.records import BlobKind
+from chute.queue.lineage import LineageSession
 from chute.queue.records import (
     ClaimSource,
     Job,
@@ -29,7 +30,15 @@ from chute.queue.records import (
 )
 from chute.queue.schema import jobs, runs, step_runs
 from chute.queue.statements import READY_LITERAL, statements
-from chute.queue.states import READY_STATES, JobKind, JobState, Outcome, RunState
+from chute.queue.states import (
+    ENDED_STATES,
+    READY_STATES,
+    WAITING_STATES,
+    JobKind,
+    JobState,
+    Outcome,
+    RunState,
+)
 
 #: Most dead jobs one redrive makes available again.
 REDRIVE_LIMIT = 100_000
@@ -76,6 +85,11 @@ class QueueSession:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
         self.sql = statements(self.postgres)
+
+    @property
+    def lineage(self) -> LineageSession:
+        """The lineage of runs, in the same transaction."""
+        return LineageSession(self.conn)
 
     # --- creating work -------------------------------------------------------------
 
@@ -209,8 +223,9 @@ class QueueSession:
         traceback: str | None = None,
     ) -> None:
         """Move a job out of ``running``: to ``succeeded``, ``retryable`` (due at
-        ``run_at``), ``dead`` or back to ``available`` (released unstarted)."""
-        terminal = state in (JobState.SUCCEEDED, JobState.DEAD)
+        ``run_at``), ``dead``, ``superseded`` or back to ``available`` (released
+        unstarted)."""
+        terminal = state in ENDED_STATES
         self.conn.execute(
             _FINISH,
             {
@@ -328,6 +343,36 @@ class QueueSession:
             )
             self.notify()
         return len(ready)
+
+    def supersede(self, run_ids: Iterable[int], claimed: Iterable[int], now: datetime) -> None:
+        """End runs whose object version is gone: the runs become superseded, and so do
+        their jobs that wait and the ``claimed`` ones (jobs running elsewhere finish
+        as they will)."""
+        ids, held = list(set(run_ids)), list(claimed)
+        if not ids:
+            return
+        self.conn.execute(
+            runs.update()
+            .where(runs.c.id.in_(ids), runs.c.state == RunState.ACTIVE.value)
+            .values(state=RunState.SUPERSEDED.value, finished_at=now)
+        )
+        waiting = [state.value for state in WAITING_STATES]
+        ended = {
+            "state": JobState.SUPERSEDED.value,
+            "worker": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+            "finished_at": now,
+        }
+        self.conn.execute(
+            jobs.update()
+            .where(jobs.c.run_id.in_(ids), sa.or_(jobs.c.state.in_(waiting), jobs.c.id.in_(held)))
+            .values(**ended)
+        )
+
+    def run_state(self, run_id: int) -> RunState | None:
+        state = self.conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
+        return None if state is None else RunState(state)
 
     def set_run_state(self, run_id: int, state: RunState, now: datetime) -> bool:
         """Set a run's state; returns whether it changed."""

@@ -15,6 +15,7 @@ from chute.settings.pipelines import (
     StepConfig,
     TriggerConfig,
 )
+from chute.settings.retention import RetentionSettings
 from chute.settings.worker import WorkerSettings
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "BlobSettings",
     "NotifyConfig",
     "PipelineConfig",
+    "RetentionSettings",
     "RetryConfig",
     "Settings",
     "StepConfig",

@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from chute.settings.blobs import BlobSettings
 from chute.settings.pipelines import PipelineConfig
+from chute.settings.retention import RetentionSettings
 from chute.settings.worker import WorkerSettings
 
 GiB = 1024**3
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     #: Declarative pipelines by name (``[pipelines.<name>]``).
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("address")
     @classmethod

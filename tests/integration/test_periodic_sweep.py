@@ -3,7 +3,6 @@ cut-off upload left behind goes, what an object version uses stays."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +25,7 @@ def test_orphans_are_swept_while_running(tmp_path: Path) -> None:
     try:
         kept = rt.objects.put("inbox", "kept.txt", [b"referenced"])
         orphan = cut_off_write(rt.objects, b"an upload whose process died before it committed")
-        rt.start_sweeping()
+        rt.start_upkeep()
 
         wait_until(lambda: orphan.blob_id not in {b.blob_id for b in rt.blobs.list()})
         assert {b.blob_id for b in rt.blobs.list()} == {kept.blob_id}
@@ -38,8 +37,8 @@ def test_no_interval_sweeps_on_start_only(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, sweep_interval_seconds=0)
     rt = open_runtime(settings)
     try:
-        rt.start_sweeping()
-        assert "chute-sweep" not in {thread.name for thread in threading.enumerate()}
+        upkeep = rt.start_upkeep()
+        assert [chore.name for chore in upkeep.chores] == ["retention"]
     finally:
         rt.close()
 

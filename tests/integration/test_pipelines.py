@@ -482,3 +482,122 @@ def test_jobs_of_unknown_pipelines_do_not_count_as_due(runtime, tmp_path, catalo
     with _stranger(tmp_path, catalog_url) as stranger:
         assert stranger.processing.next_due() is None
         assert runtime.processing.next_due() is not None
+
+
+# --- a source replaced before its run finished ------------------------------------------
+
+
+def test_an_overwritten_upload_supersedes_its_run_instead_of_dying(runtime, clock):
+    runtime.objects.set_versioning("inbox", Versioning.ENABLED)
+    first = runtime.objects.put("inbox", "in/x.txt", [b"first"])
+    runtime.objects.delete("inbox", "in/x.txt", first.version_id)  # gone before it ran
+    second = runtime.objects.put("inbox", "in/x.txt", [b"second"])
+    tasks = _claim(runtime)
+    assert {t.source.version_id for t in tasks} == {second.version_id}  # only the new run
+    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    # The old run's join does not wait forever; nothing is a dead letter.
+    assert counts == {JobState.SUPERSEDED: 3, JobState.RUNNING: 2, JobState.BLOCKED: 1}
+    assert runtime.status.redrive(JobFilter(pipeline="p")) == 0  # nothing to redrive
+    assert _status(runtime) is ObjectStatus.PROCESSING  # the newest version's run goes on
+
+
+def test_a_step_that_fails_after_its_source_went_is_superseded(runtime, clock):
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    (old_a,) = _claim(runtime, limit=1)  # runs while the object is overwritten
+    runtime.objects.put("inbox", "in/x.txt", [b"overwritten"])  # unversioned: gone
+    new = _claim(runtime)  # old b finds its source gone: the old run is superseded
+    assert len(new) == 2
+    assert old_a.job_id not in {t.job_id for t in new}
+    runtime.processing.record([_failed(old_a, clock)], WORKER)  # not retried
+    clock.advance(3600)
+    assert _claim(runtime) == []
+    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    assert counts == {
+        JobState.SUPERSEDED: 3,  # the old run's a (failed), b (never ran) and join
+        JobState.RUNNING: 2,  # the new run's a and b
+        JobState.BLOCKED: 1,  # the new run's join, waiting for them
+    }
+
+
+def test_a_retry_that_finds_its_source_gone_ends_the_run(runtime, clock):
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    old = {t.step: t for t in _claim(runtime)}
+    runtime.processing.record([_failed(old["a"], clock), _ok(old["b"], clock)], WORKER)
+    runtime.objects.delete("inbox", "in/x.txt")
+    clock.advance(10)  # the retry falls due
+    assert _claim(runtime) == []  # nothing to process: superseded, not dead
+    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    assert counts == {JobState.SUCCEEDED: 1, JobState.SUPERSEDED: 2}
+    assert runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs == []
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+def _rows(runtime, table: str) -> int:
+    with runtime.catalog.read() as session:
+        return int(session.conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+def _process_everything(runtime, clock) -> None:
+    while tasks := _claim(runtime):
+        runtime.processing.record([_ok(task, clock) for task in tasks], WORKER)
+
+
+def test_retention_keeps_the_catalog_flat_under_overwrites(runtime, clock):
+    from chute.pipelines.retention import Retention
+    from chute.settings import RetentionSettings
+
+    settings = RetentionSettings(runs_seconds=60, events_seconds=600)
+    retention = Retention(runtime.catalog, settings, clock, "pruner")
+    for round_ in range(3):
+        for key in ("in/a.txt", "in/b.txt"):
+            runtime.objects.put("inbox", key, [f"round {round_}".encode()])
+            _process_everything(runtime, clock)
+    runtime.objects.put("inbox", "in/a.txt", [b"failing"])
+    (a, b) = sorted(_claim(runtime), key=lambda t: t.step)
+    runtime.processing.record([_failed(a, clock, Outcome.REJECTED), _ok(b, clock)], WORKER)
+    assert _rows(runtime, "runs") == 7
+    assert retention.prune().runs == 0  # ended less than a minute ago: kept
+    clock.advance(61)
+    report = retention.prune()
+    # Kept: the newest run of each live version (a dead letter among them); the five
+    # runs of overwritten versions went, with their jobs and attempts.
+    assert (report.runs, report.events) == (5, 0)
+    counts = [_rows(runtime, table) for table in ("runs", "jobs", "step_runs")]
+    assert counts == [2, 6, 5]  # b: three steps run; a: one rejected, one run, a join blocked
+    assert _status(runtime, "in/b.txt") is ObjectStatus.SUCCEEDED
+    assert _status(runtime, "in/a.txt") is ObjectStatus.DEAD
+    assert len(runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs) == 1
+    clock.advance(600)
+    assert retention.prune().events == 7  # the event log keeps its own window
+    assert runtime.objects.events() == []
+
+
+def test_a_reprocess_makes_the_run_before_it_history(runtime, clock):
+    from chute.pipelines.retention import Retention
+    from chute.settings import RetentionSettings
+
+    retention = Retention(runtime.catalog, RetentionSettings(runs_seconds=1), clock, "pruner")
+    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    _process_everything(runtime, clock)
+    runtime.status.reprocess("p", "inbox", key="in/x.txt")
+    _process_everything(runtime, clock)
+    clock.advance(2)
+    assert retention.prune().runs == 1
+    (view,) = runtime.status.status("inbox", "in/x.txt").runs
+    assert view.run.state is RunState.SUCCEEDED
+
+
+def test_one_process_prunes_at_a_time(runtime, clock):
+    from datetime import timedelta as delta
+
+    from chute.pipelines.retention import LEASE, Retention
+    from chute.settings import RetentionSettings
+
+    mine = Retention(runtime.catalog, RetentionSettings(), clock, "me")
+    until = clock() + delta(minutes=5)
+    assert runtime.catalog.run_write(lambda s: s.leases.take(LEASE, "other", clock(), until))
+    assert mine.prune().skipped
+    clock.advance(301)  # the other process died holding it: its lease ran out
+    assert not mine.prune().skipped
