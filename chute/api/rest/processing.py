@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,8 +11,18 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from chute.api.rest.deps import raw_key, services, status_service
-from chute.api.rest.views import job_view, processing_view
-from chute.errors import InvalidArgument
+from chute.api.rest.errors import error_responses
+from chute.api.rest.models.jobs import JobDetail, JobPage, JobView, Redriven
+from chute.api.rest.models.pipelines import PipelineList, PipelineView, Reprocessed
+from chute.api.rest.models.status import FoundPage, ProcessingStatus
+from chute.errors import (
+    InvalidArgument,
+    InvalidKey,
+    NoSuchBucket,
+    NoSuchJob,
+    NoSuchKey,
+    NoSuchPipeline,
+)
 from chute.pipelines.status import StatusService
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState
@@ -26,18 +36,26 @@ def _status(request: Request) -> StatusService:
     return status_service(request)
 
 
-@router.get("/buckets/{bucket}/status/{key:path}", summary="An object's processing status")
+@router.get(
+    "/buckets/{bucket}/status/{key:path}",
+    summary="An object's processing status",
+    responses=error_responses(InvalidKey, NoSuchBucket, NoSuchKey),
+)
 async def object_status(
     request: Request, bucket: str, version_id: str | None = None
-) -> JSONResponse:
+) -> ProcessingStatus:
     """The status of the latest version (or ``version_id``): its runs, each step's
     attempts and outputs, and the metadata steps extracted."""
     key = raw_key(request, bucket, "status")
     found = await run_in_threadpool(_status(request).status, bucket, key, version_id)
-    return JSONResponse(processing_view(found))
+    return ProcessingStatus.of(found)
 
 
-@router.get("/buckets/{bucket}/metadata", summary="Find objects by extracted metadata")
+@router.get(
+    "/buckets/{bucket}/metadata",
+    summary="Find objects by extracted metadata",
+    responses=error_responses(InvalidArgument, NoSuchBucket),
+)
 async def find_by_metadata(
     request: Request,
     bucket: str,
@@ -47,13 +65,11 @@ async def find_by_metadata(
     prefix: str = "",
     after: str | None = Query(None, description="The last key of the previous page."),
     limit: int = Query(100, ge=1, le=1000),
-) -> JSONResponse:
+) -> FoundPage:
     """Live objects whose metadata (from steps such as ``meta.extract``) matches every
     condition, compared as text; in key order."""
     rows = await run_in_threadpool(_status(request).find, bucket, where, prefix, after, limit)
-    objects = [{"key": k, "version_id": v, "metadata": m} for k, v, m in rows]
-    next_after = objects[-1]["key"] if len(objects) == limit else None
-    return JSONResponse({"objects": objects, "next_after": next_after})
+    return FoundPage.of(rows, limit)
 
 
 def _filter(
@@ -80,7 +96,7 @@ def _filter(
     )
 
 
-@router.get("/jobs", summary="List jobs")
+@router.get("/jobs", summary="List jobs", responses=error_responses(InvalidArgument))
 async def list_jobs(
     request: Request,
     state: list[str] | None = Query(None, description="Repeat for several states."),
@@ -93,16 +109,14 @@ async def list_jobs(
         None, ge=1, le=MAX_ID, description="next_cursor of the previous page."
     ),
     limit: int = Query(100, ge=1, le=1000),
-) -> JSONResponse:
+) -> JobPage:
     """Jobs newest first, filtered; ``next_cursor`` is null on the last page."""
     where = _filter(state, pipeline, bucket, prefix, since, until)
     page = await run_in_threadpool(_status(request).jobs, where, cursor, limit)
-    return JSONResponse(
-        {"jobs": [job_view(job) for job in page.jobs], "next_cursor": page.next_cursor}
-    )
+    return JobPage(jobs=[JobView.of(job) for job in page.jobs], next_cursor=page.next_cursor)
 
 
-@router.get("/dead", summary="List dead letters")
+@router.get("/dead", summary="List dead letters", responses=error_responses(InvalidArgument))
 async def list_dead(
     request: Request,
     pipeline: str | None = None,
@@ -110,19 +124,21 @@ async def list_dead(
     prefix: str | None = None,
     cursor: int | None = Query(None, ge=1, le=MAX_ID),
     limit: int = Query(100, ge=1, le=1000),
-) -> JSONResponse:
+) -> JobPage:
     """Dead jobs (retries exhausted or input rejected), with their last error."""
     where = _filter([JobState.DEAD.value], pipeline, bucket, prefix, None, None)
     page = await run_in_threadpool(_status(request).jobs, where, cursor, limit)
-    return JSONResponse(
-        {"jobs": [job_view(job) for job in page.jobs], "next_cursor": page.next_cursor}
-    )
+    return JobPage(jobs=[JobView.of(job) for job in page.jobs], next_cursor=page.next_cursor)
 
 
-@router.get("/jobs/{job_id}", summary="One job and its attempts")
-async def get_job(request: Request, job_id: int = Path(ge=1, le=MAX_ID)) -> JSONResponse:
+@router.get(
+    "/jobs/{job_id}",
+    summary="One job and its attempts",
+    responses=error_responses(InvalidArgument, NoSuchJob),
+)
+async def get_job(request: Request, job_id: int = Path(ge=1, le=MAX_ID)) -> JobDetail:
     job, attempts = await run_in_threadpool(_status(request).job, job_id)
-    return JSONResponse(job_view(job, attempts))
+    return JobDetail.with_attempts(job, attempts)
 
 
 class RedriveRequest(BaseModel):
@@ -137,8 +153,10 @@ class RedriveRequest(BaseModel):
     all: bool = Field(False, description="Required to redrive every dead job at once.")
 
 
-@router.post("/dead/redrive", summary="Redrive dead jobs")
-async def redrive(request: Request, body: RedriveRequest) -> JSONResponse:
+@router.post(
+    "/dead/redrive", summary="Redrive dead jobs", responses=error_responses(InvalidArgument)
+)
+async def redrive(request: Request, body: RedriveRequest) -> Redriven:
     """Make dead jobs available again with fresh attempts."""
     given = [body.job_ids, body.pipeline, body.bucket, body.prefix, body.since, body.until]
     # An empty list or string would match everything: only all=true may do that.
@@ -150,7 +168,7 @@ async def redrive(request: Request, body: RedriveRequest) -> JSONResponse:
         None, body.pipeline, body.bucket, body.prefix, body.since, body.until, body.job_ids
     )
     count = await run_in_threadpool(_status(request).redrive, where)
-    return JSONResponse({"redriven": count})
+    return Redriven(redriven=count)
 
 
 class ReprocessRequest(BaseModel):
@@ -161,7 +179,12 @@ class ReprocessRequest(BaseModel):
     prefix: str | None = None
 
 
-@router.post("/pipelines/{name}/reprocess", summary="Run a pipeline on existing objects")
+@router.post(
+    "/pipelines/{name}/reprocess",
+    summary="Run a pipeline on existing objects",
+    response_model=Reprocessed,
+    responses=error_responses(InvalidArgument, InvalidKey, NoSuchPipeline, NoSuchBucket, NoSuchKey),
+)
 async def reprocess(request: Request, name: str, body: ReprocessRequest) -> JSONResponse:
     count = await run_in_threadpool(
         _status(request).reprocess, name, body.bucket, body.key, body.prefix
@@ -170,26 +193,6 @@ async def reprocess(request: Request, name: str, body: ReprocessRequest) -> JSON
 
 
 @router.get("/pipelines", summary="Configured pipelines")
-async def list_pipelines(request: Request) -> JSONResponse:
+async def list_pipelines(request: Request) -> PipelineList:
     pipelines = services(request).pipelines
-    return JSONResponse({"pipelines": [_pipeline_view(p) for p in pipelines.values()]})
-
-
-def _pipeline_view(pipeline: Any) -> dict[str, Any]:
-    return {
-        "name": pipeline.name,
-        "trigger": pipeline.trigger.model_dump(),
-        "output_bucket": pipeline.output_bucket,
-        "steps": [
-            {
-                "name": s.name,
-                "processor": s.processor.name,
-                "needs": list(s.needs),
-                "timeout_seconds": s.timeout_seconds,
-                "memory_mb": s.memory_mb,
-                "max_attempts": s.retry.max_attempts,
-                "output": s.output_template,
-            }
-            for s in pipeline.steps.values()
-        ],
-    }
+    return PipelineList(pipelines=[PipelineView.of(p) for p in pipelines.values()])
