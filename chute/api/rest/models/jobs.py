@@ -41,7 +41,11 @@ class AttemptView(BaseModel):
 
 
 class JobView(BaseModel):
-    """A job: one step of one run (``kind`` ``step``), or a notification about a run."""
+    """A job: one step of one run (``kind`` ``step``), or a notification about a run.
+
+    ``error`` is the last failure's type and message. Its traceback stays in the
+    catalog for operators and is not served: it shows server paths and code.
+    """
 
     id: int
     run_id: int
@@ -58,7 +62,6 @@ class JobView(BaseModel):
     finished_at: Timestamp | None
     worker: str | None
     error: str | None
-    traceback: str | None
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -92,7 +95,6 @@ def _job_fields(job: Job) -> dict[str, Any]:
         "finished_at": job.finished_at,
         "worker": job.worker,
         "error": job.last_error or None,
-        "traceback": job.last_traceback or None,
     }
 
 
