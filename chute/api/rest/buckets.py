@@ -9,6 +9,7 @@ from starlette.responses import Response
 from chute.api.rest.deps import object_service
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.buckets import BucketList, BucketView, CreateBucket, VersioningState
+from chute.api.rest.params import Text
 from chute.catalog import Versioning
 from chute.errors import (
     BucketAlreadyExists,
@@ -34,7 +35,7 @@ async def list_buckets(request: Request) -> BucketList:
     responses=error_responses(InvalidBucketName, InvalidArgument, BucketAlreadyExists),
 )
 async def create_bucket(
-    request: Request, bucket: str, body: CreateBucket | None = None
+    request: Request, bucket: Text, body: CreateBucket | None = None
 ) -> BucketView:
     versioning = Versioning((body or CreateBucket()).versioning)
     created = await run_in_threadpool(object_service(request).create_bucket, bucket, versioning)
@@ -42,9 +43,11 @@ async def create_bucket(
 
 
 @router.get(
-    "/buckets/{bucket}", summary="Describe a bucket", responses=error_responses(NoSuchBucket)
+    "/buckets/{bucket}",
+    summary="Describe a bucket",
+    responses=error_responses(InvalidArgument, NoSuchBucket),
 )
-async def get_bucket(request: Request, bucket: str) -> BucketView:
+async def get_bucket(request: Request, bucket: Text) -> BucketView:
     found = await run_in_threadpool(object_service(request).get_bucket, bucket)
     return BucketView.of(found)
 
@@ -53,9 +56,9 @@ async def get_bucket(request: Request, bucket: str) -> BucketView:
     "/buckets/{bucket}",
     status_code=204,
     summary="Delete an empty bucket",
-    responses=error_responses(NoSuchBucket, BucketNotEmpty),
+    responses=error_responses(InvalidArgument, NoSuchBucket, BucketNotEmpty),
 )
-async def delete_bucket(request: Request, bucket: str) -> Response:
+async def delete_bucket(request: Request, bucket: Text) -> Response:
     await run_in_threadpool(object_service(request).delete_bucket, bucket)
     return Response(status_code=204)
 
@@ -63,9 +66,9 @@ async def delete_bucket(request: Request, bucket: str) -> Response:
 @router.get(
     "/buckets/{bucket}/versioning",
     summary="Get a bucket's versioning state",
-    responses=error_responses(NoSuchBucket),
+    responses=error_responses(InvalidArgument, NoSuchBucket),
 )
-async def get_versioning(request: Request, bucket: str) -> VersioningState:
+async def get_versioning(request: Request, bucket: Text) -> VersioningState:
     found = await run_in_threadpool(object_service(request).get_bucket, bucket)
     return VersioningState.of(found)
 
@@ -75,7 +78,7 @@ async def get_versioning(request: Request, bucket: str) -> VersioningState:
     summary="Enable or suspend versioning",
     responses=error_responses(InvalidArgument, NoSuchBucket),
 )
-async def set_versioning(request: Request, bucket: str, body: VersioningState) -> VersioningState:
+async def set_versioning(request: Request, bucket: Text, body: VersioningState) -> VersioningState:
     service = object_service(request)
     updated = await run_in_threadpool(service.set_versioning, bucket, Versioning(body.status))
     return VersioningState.of(updated)

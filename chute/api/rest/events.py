@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from chute.api.rest.deps import object_service
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.events import EventPage, EventView
+from chute.api.rest.params import MAX_ID, Text
 from chute.errors import InvalidArgument
 
 router = APIRouter(tags=["events"])
@@ -18,10 +19,12 @@ router = APIRouter(tags=["events"])
 )
 async def list_events(
     request: Request,
-    after: int = Query(0, ge=0, description="Return events after this cursor (an event id)."),
+    after: int = Query(
+        0, ge=0, le=MAX_ID, description="Return events after this cursor (an event id)."
+    ),
     limit: int = Query(100, ge=1, le=1000),
-    bucket: str | None = None,
-    key: str | None = None,
+    bucket: Text | None = None,
+    key: Text | None = None,
 ) -> EventPage:
     """Events oldest first. Pass the returned ``next_cursor`` as ``after`` to resume."""
     rows = await run_in_threadpool(object_service(request).events, after, limit, bucket, key)

@@ -28,6 +28,7 @@ from chute.api.rest.models.objects import (
     VersionList,
     VersionView,
 )
+from chute.api.rest.params import Text
 from chute.catalog import ObjectVersion
 from chute.errors import (
     BadDigest,
@@ -55,7 +56,7 @@ _VERSION_HEADERS = {
     "etag": {"description": "The version's ETag, quoted.", "schema": {"type": "string"}},
     "x-chute-version-id": {"description": "The version's id.", "schema": {"type": "string"}},
 }
-_WRITE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
+_DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
 
 
 @router.put(
@@ -77,7 +78,7 @@ _WRITE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
         ),
     },
 )
-async def put_object(request: Request, response: Response, bucket: str) -> VersionView:
+async def put_object(request: Request, response: Response, bucket: Text) -> VersionView:
     """Store the request body. Send ``Content-Length`` (or a chunked body); optional
     ``Content-Type``, ``Content-MD5`` and ``x-chute-meta-*`` headers are kept."""
     key = raw_key(request, bucket, "objects")
@@ -113,7 +114,13 @@ def _written(response: Response, bucket: str, version: ObjectVersion) -> Version
 
 
 _READ_ERRORS = error_responses(
-    InvalidKey, NoSuchBucket, NoSuchKey, NoSuchVersion, MethodNotAllowed, PreconditionFailed
+    InvalidKey,
+    InvalidArgument,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchVersion,
+    MethodNotAllowed,
+    PreconditionFailed,
 )
 
 
@@ -130,7 +137,7 @@ _READ_ERRORS = error_responses(
     },
 )
 async def get_object(
-    request: Request, bucket: str, version_id: str | None = None
+    request: Request, bucket: Text, version_id: Text | None = None
 ) -> StreamingResponse:
     """The object's bytes; honours ``Range``, ``If-Match`` and ``If-None-Match``."""
     key = raw_key(request, bucket, "objects")
@@ -157,7 +164,7 @@ async def get_object(
         **_READ_ERRORS,
     },
 )
-async def head_object(request: Request, bucket: str, version_id: str | None = None) -> Response:
+async def head_object(request: Request, bucket: Text, version_id: Text | None = None) -> Response:
     key = raw_key(request, bucket, "objects")
     version = await run_in_threadpool(object_service(request).head, bucket, key, version_id)
     check_conditions(request, version)
@@ -184,10 +191,10 @@ async def head_object(request: Request, bucket: str, version_id: str | None = No
                 },
             },
         },
-        **_WRITE_ERRORS,
+        **_DELETE_ERRORS,
     },
 )
-async def delete_object(request: Request, bucket: str, version_id: str | None = None) -> Response:
+async def delete_object(request: Request, bucket: Text, version_id: Text | None = None) -> Response:
     key = raw_key(request, bucket, "objects")
     service = object_service(request)
     result = await run_in_threadpool(
@@ -208,11 +215,11 @@ async def delete_object(request: Request, bucket: str, version_id: str | None = 
 )
 async def list_objects(
     request: Request,
-    bucket: str,
-    prefix: str = "",
-    delimiter: str | None = None,
-    start_after: str | None = None,
-    continuation_token: str | None = None,
+    bucket: Text,
+    prefix: Text = "",
+    delimiter: Text | None = None,
+    start_after: Text | None = None,
+    continuation_token: Text | None = None,
     max_keys: int = Query(MAX_KEYS, ge=0, le=MAX_KEYS),
 ) -> ObjectList:
     """Latest versions in key order; pass ``next_continuation_token`` to get the next page."""
@@ -235,10 +242,10 @@ async def list_objects(
 )
 async def list_versions(
     request: Request,
-    bucket: str,
-    prefix: str = "",
-    key_marker: str | None = None,
-    version_id_marker: str | None = None,
+    bucket: Text,
+    prefix: Text = "",
+    key_marker: Text | None = None,
+    version_id_marker: Text | None = None,
     max_keys: int = Query(MAX_KEYS, ge=0, le=MAX_KEYS),
 ) -> VersionList:
     """Every version and delete marker: keys in order, newest version first."""
@@ -256,9 +263,9 @@ async def list_versions(
 @router.get(
     "/buckets/{bucket}/detail/{key:path}",
     summary="An object's versions and events",
-    responses=error_responses(InvalidKey, NoSuchBucket, NoSuchKey),
+    responses=error_responses(InvalidKey, InvalidArgument, NoSuchBucket, NoSuchKey),
 )
-async def object_detail(request: Request, bucket: str) -> ObjectDetailView:
+async def object_detail(request: Request, bucket: Text) -> ObjectDetailView:
     key = raw_key(request, bucket, "detail")
     detail = await run_in_threadpool(object_service(request).detail, bucket, key)
     return ObjectDetailView.of(detail)

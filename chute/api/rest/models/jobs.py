@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from chute.api.rest.models.time import Timestamp
+from chute.api.rest.params import Moment, RowId, Text
 from chute.queue.states import JobState, Outcome
 
 if TYPE_CHECKING:
@@ -103,6 +104,29 @@ class JobPage(BaseModel):
 
     jobs: list[JobView]
     next_cursor: int | None
+
+
+class JobSelection(BaseModel):
+    """Which jobs a listing or a redrive covers. The fields carry the names of
+    :class:`chute.queue.records.JobFilter`'s (``prefix`` is sent for ``key_prefix``), so a
+    selection converts to a filter in one step."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    pipeline: Text | None = None
+    bucket: Text | None = None
+    key_prefix: Text | None = Field(
+        None, alias="prefix", description="Key prefix of the source objects."
+    )
+
+
+class RedriveRequest(JobSelection):
+    """Which dead jobs to redrive: ids, a filter, or ``all``."""
+
+    job_ids: tuple[RowId, ...] | None = None
+    since: Moment | None = Field(None, description="Created at or after.")
+    until: Moment | None = Field(None, description="Created before.")
+    all: bool = Field(False, description="Required to redrive every dead job at once.")
 
 
 class Redriven(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from chute.api.rest.models.events import EventView
 from chute.api.rest.models.time import Timestamp
+from chute.api.rest.params import Text
 
 if TYPE_CHECKING:
     from chute.catalog import ObjectVersion
@@ -134,9 +135,9 @@ class ObjectDetailView(BaseModel):
 class ObjectRef(BaseModel):
     """An object, optionally one version of it."""
 
-    bucket: str
+    bucket: Text
     key: str
-    version_id: str | None = None
+    version_id: Text | None = None
 
 
 class CopyRequest(BaseModel):
@@ -145,4 +146,4 @@ class CopyRequest(BaseModel):
     source: ObjectRef
     destination: ObjectRef
     metadata: dict[str, str] | None = None
-    content_type: str | None = None
+    content_type: Text | None = None
