@@ -73,19 +73,7 @@ def jobs(
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs, newest first, filtered by state, pipeline, place and time."""
-    bucket, prefix = _location(where)
-    with connect(ctx) as client:
-        page = client.list_jobs(
-            state=state,
-            pipeline=pipeline,
-            bucket=bucket,
-            prefix=prefix,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=cursor,
-        )
-    _show_jobs(page, as_json)
+    _list_jobs(ctx, where, limit, cursor, as_json, state, pipeline, since, until)
 
 
 @app.command()
@@ -98,18 +86,44 @@ def dead(
     as_json: JsonFlag = False,
 ) -> None:
     """List dead letters: jobs whose retries ran out or whose input was rejected."""
+    _list_jobs(ctx, where, limit, cursor, as_json, pipeline=pipeline, dead=True)
+
+
+def _list_jobs(
+    ctx: typer.Context,
+    where: str | None,
+    limit: int,
+    cursor: int | None,
+    as_json: bool,
+    state: list[str] | None = None,
+    pipeline: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    *,
+    dead: bool = False,
+) -> None:
+    """What ``jobs`` and ``dead`` print: one page of jobs (``dead``: of dead letters, from
+    their own listing) as a table or JSON."""
     bucket, prefix = _location(where)
     with connect(ctx) as client:
         page = client.list_jobs(
-            dead=True, pipeline=pipeline, bucket=bucket, prefix=prefix, limit=limit, cursor=cursor
+            dead=dead,
+            state=state,
+            pipeline=pipeline,
+            bucket=bucket,
+            prefix=prefix,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
         )
-    _show_jobs(page, as_json)
-
-
-def _show_jobs(page: JobPage, as_json: bool) -> None:
     if as_json:
         print_json(page)
-        return
+    else:
+        _show_jobs(page)
+
+
+def _show_jobs(page: JobPage) -> None:
     table = new_table("id", "pipeline", "step", "object", "state", "attempt", "error")
     for job in page.jobs:
         table.add_row(
