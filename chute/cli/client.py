@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from chute.api.rest.headers import DELETE_MARKER, ERROR_CODE, METADATA_PREFIX, SHA256, VERSION_ID
 from chute.api.rest.models.buckets import (
     BucketList,
     BucketView,
@@ -45,7 +46,6 @@ API_PREFIX = "/_/api/v1"
 #: Bytes per read and write when streaming bodies.
 CHUNK = 1024 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-META_PREFIX = "x-chute-meta-"
 
 #: Called with the number of bytes just transferred.
 ProgressCallback = Callable[[int], None]
@@ -129,7 +129,7 @@ class Download:
         return written
 
     def _verify(self, sha256: str) -> None:
-        expected = self._response.headers.get("x-chute-sha256")
+        expected = self._response.headers.get(SHA256)
         if self._response.status_code == 200 and expected and expected != sha256:
             raise ChuteClientError(
                 200, "BadDigest", f"received bytes have SHA-256 {sha256}, expected {expected}"
@@ -244,8 +244,8 @@ class ChuteClient:
         params = _query(version_id=version_id)
         response = self._request("DELETE", _object_path(bucket, key), params=params)
         return Deletion(
-            version_id=response.headers.get("x-chute-version-id"),
-            delete_marker=response.headers.get("x-chute-delete-marker") == "true",
+            version_id=response.headers.get(VERSION_ID),
+            delete_marker=response.headers.get(DELETE_MARKER) == "true",
         )
 
     def copy_object(
@@ -456,7 +456,7 @@ def _describe(exc: Exception) -> str:
 def _error_from(response: httpx.Response) -> ChuteClientError:
     """The error a non-2xx answer carries: JSON ``{code, message}``, or for HEAD (which
     has no body) the ``x-chute-error-code`` header."""
-    code = response.headers.get("x-chute-error-code") or f"HTTP{response.status_code}"
+    code = response.headers.get(ERROR_CODE) or f"HTTP{response.status_code}"
     message = f"{response.request.method} {response.url.path}: {response.reason_phrase}"
     try:
         body = ErrorBody.model_validate_json(response.content)
@@ -469,16 +469,16 @@ def _error_from(response: httpx.Response) -> ChuteClientError:
 def _head_view(headers: httpx.Headers) -> ObjectInfo:
     """An object version as described by GET or HEAD response headers."""
     return ObjectInfo(
-        version_id=headers.get("x-chute-version-id"),
+        version_id=headers.get(VERSION_ID),
         size=int(headers["content-length"]),
         etag=headers.get("etag", "").strip('"'),
-        sha256=headers.get("x-chute-sha256"),
+        sha256=headers.get(SHA256),
         content_type=headers.get("content-type"),
         last_modified=headers.get("last-modified"),
         metadata={
-            name.lower().removeprefix(META_PREFIX): value
+            name.lower().removeprefix(METADATA_PREFIX): value
             for name, value in headers.items()
-            if name.lower().startswith(META_PREFIX)
+            if name.lower().startswith(METADATA_PREFIX)
         },
     )
 
@@ -496,7 +496,7 @@ def _upload_headers(
 ) -> dict[str, str]:
     """Request headers of an upload. An explicit Content-Length stops httpx from sending
     the body chunked."""
-    headers = {META_PREFIX + name: value for name, value in (metadata or {}).items()}
+    headers = {METADATA_PREFIX + name: value for name, value in (metadata or {}).items()}
     if size is not None:
         headers["content-length"] = str(size)
     if content_type:

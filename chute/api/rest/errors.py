@@ -10,12 +10,20 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from chute.api.rest.headers import DELETE_MARKER, ERROR_CODE
 from chute.api.rest.models.errors import ErrorBody
-from chute.errors import ChuteError, InvalidRange, NoSuchKey, NotModified
+from chute.errors import (
+    ChuteError,
+    InvalidArgument,
+    InvalidRange,
+    MethodNotAllowed,
+    NoSuchKey,
+    NotModified,
+)
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {404: "NoSuchRoute", 405: "MethodNotAllowed"}
+_HTTP_CODES = {404: "NoSuchRoute", MethodNotAllowed.status: MethodNotAllowed.code}
 #: The OpenAPI entry every endpoint has for the statuses it does not list.
 DEFAULT_RESPONSE: dict[int | str, dict[str, Any]] = {
     "default": {"model": ErrorBody, "description": "Any other error, e.g. 500 InternalError"}
@@ -37,7 +45,7 @@ def error_responses(*errors: type[ChuteError]) -> dict[int | str, dict[str, Any]
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
     """A JSON error, or headers only for HEAD, which has no body."""
     if request.method == "HEAD":
-        return Response(status_code=status, headers={"x-chute-error-code": code})
+        return Response(status_code=status, headers={ERROR_CODE: code})
     return JSONResponse(ErrorBody(code=code, message=message).model_dump(), status_code=status)
 
 
@@ -49,7 +57,7 @@ async def _chute_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InvalidRange):
         response.headers["content-range"] = f"bytes */{exc.size}"
     if isinstance(exc, NoSuchKey) and exc.delete_marker:
-        response.headers["x-chute-delete-marker"] = "true"
+        response.headers[DELETE_MARKER] = "true"
     return response
 
 
@@ -58,7 +66,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     problems = "; ".join(
         f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
     )
-    return error_response(request, 400, "InvalidArgument", problems)
+    return error_response(request, InvalidArgument.status, InvalidArgument.code, problems)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -21,6 +21,7 @@ from chute.api.http import (
 )
 from chute.api.rest.deps import object_service, raw_key, request_context, services
 from chute.api.rest.errors import error_responses
+from chute.api.rest.headers import DELETE_MARKER, VERSION_ID
 from chute.api.rest.models.objects import (
     CopyRequest,
     ObjectDetailView,
@@ -54,7 +55,7 @@ _OBJECT = "/buckets/{bucket}/objects/{key:path}"
 _BYTES: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 _VERSION_HEADERS = {
     "etag": {"description": "The version's ETag, quoted.", "schema": {"type": "string"}},
-    "x-chute-version-id": {"description": "The version's id.", "schema": {"type": "string"}},
+    VERSION_ID: {"description": "The version's id.", "schema": {"type": "string"}},
 }
 _DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
 
@@ -109,7 +110,7 @@ async def put_object(request: Request, response: Response, bucket: Text) -> Vers
 
 def _written(response: Response, bucket: str, version: ObjectVersion) -> VersionView:
     response.headers["etag"] = quoted_etag(version)
-    response.headers["x-chute-version-id"] = version.version_id
+    response.headers[VERSION_ID] = version.version_id
     return VersionView.of(bucket, version)
 
 
@@ -181,11 +182,11 @@ async def head_object(request: Request, bucket: Text, version_id: Text | None = 
         204: {
             "description": "Deleted.",
             "headers": {
-                "x-chute-version-id": {
+                VERSION_ID: {
                     "description": "The version removed, or the delete marker added.",
                     "schema": {"type": "string"},
                 },
-                "x-chute-delete-marker": {
+                DELETE_MARKER: {
                     "description": "``true`` when a delete marker was added or removed.",
                     "schema": {"type": "string"},
                 },
@@ -202,9 +203,9 @@ async def delete_object(request: Request, bucket: Text, version_id: Text | None 
     )
     headers = {}
     if result.version_id is not None:
-        headers["x-chute-version-id"] = result.version_id
+        headers[VERSION_ID] = result.version_id
     if result.delete_marker:
-        headers["x-chute-delete-marker"] = "true"
+        headers[DELETE_MARKER] = "true"
     return Response(status_code=204, headers=headers)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from chute.events import render
+from chute.events import EventName, render
 
 if TYPE_CHECKING:
     from chute.catalog import EventRow
@@ -87,7 +87,7 @@ class EventRecord(_S3Shape):
     event_source: str
     aws_region: str
     event_time: str = Field(description="ISO 8601 in UTC with milliseconds.")
-    event_name: str = Field(examples=["ObjectCreated:Put"])
+    event_name: str = Field(examples=[EventName.OBJECT_CREATED_PUT.value])
     user_identity: Identity
     request_parameters: RequestParameters
     response_elements: ResponseElements
