@@ -7,12 +7,15 @@ would send, so code written for S3-triggered functions reads Chute's events unch
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-from chute.catalog.records import EventRow
+if TYPE_CHECKING:
+    # Only for annotations: importing the catalog would load SQLAlchemy, and the CLI
+    # reads event names and times from here.
+    from chute.catalog.records import EventRow
 
 
 class EventName(StrEnum):
@@ -25,8 +28,17 @@ class EventName(StrEnum):
     OBJECT_REMOVED_DELETE_MARKER = "ObjectRemoved:DeleteMarkerCreated"
 
 
-def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a ``Z``, as S3 writes ``eventTime``."""
+def format_time(moment: datetime | float) -> str:
+    """ISO 8601 in UTC with milliseconds and a ``Z``, as S3 writes ``eventTime``: every
+    time Chute shows (API answers, event records, webhook payloads) is written so.
+    ``moment`` is an aware datetime or unix seconds; a naive datetime is refused, since
+    its zone is unknown."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ValueError("a time to format must be timezone-aware")
+        moment = moment.astimezone(UTC)
+    else:
+        moment = datetime.fromtimestamp(moment, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

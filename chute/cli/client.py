@@ -1,8 +1,10 @@
 """A small client for Chute's JSON API (``/_/api/v1``), used by the ``chute`` command.
 
-Uploads and downloads stream in fixed-size chunks, so memory stays flat whatever the
-object size. Every failure surfaces as :class:`ChuteClientError` carrying the server's
-``code`` and ``message``, or as :class:`ChuteUnreachable` when no answer came back.
+Answers are parsed into the models the server builds them with
+(:mod:`chute.api.rest.models`). Uploads and downloads stream in fixed-size chunks, so
+memory stays flat whatever the object size. Every failure surfaces as
+:class:`ChuteClientError` carrying the server's ``code`` and ``message``, or as
+:class:`ChuteUnreachable` when no answer came back.
 """
 
 from __future__ import annotations
@@ -10,22 +12,44 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
+from chute.api.rest.headers import DELETE_MARKER, ERROR_CODE, METADATA_PREFIX, SHA256, VERSION_ID
+from chute.api.rest.models.buckets import (
+    BucketList,
+    BucketView,
+    CreateBucket,
+    VersioningState,
+    VersioningStatus,
+)
+from chute.api.rest.models.errors import ErrorBody
+from chute.api.rest.models.events import EventPage
+from chute.api.rest.models.health import Health
+from chute.api.rest.models.jobs import JobDetail, JobPage, Redriven
+from chute.api.rest.models.objects import (
+    CopyRequest,
+    ObjectDetailView,
+    ObjectList,
+    ObjectRef,
+    VersionList,
+    VersionView,
+)
+from chute.api.rest.models.pipelines import PipelineList, Reprocessed
+from chute.api.rest.models.status import FoundPage, ProcessingStatus
 from chute.errors import ChuteError
 
 API_PREFIX = "/_/api/v1"
 #: Bytes per read and write when streaming bodies.
 CHUNK = 1024 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-META_PREFIX = "x-chute-meta-"
 
-JSON = dict[str, Any]
 #: Called with the number of bytes just transferred.
 ProgressCallback = Callable[[int], None]
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class ChuteClientError(ChuteError):
@@ -42,6 +66,26 @@ class ChuteUnreachable(ChuteClientError):
 
     def __init__(self, message: str) -> None:
         super().__init__(0, "Unreachable", message)
+
+
+class ObjectInfo(BaseModel):
+    """An object version as the headers of a GET or HEAD describe it."""
+
+    version_id: str | None
+    size: int
+    etag: str
+    sha256: str | None
+    content_type: str | None
+    #: As HTTP writes it (``Wed, 01 May 2024 12:00:00 GMT``).
+    last_modified: str | None
+    metadata: dict[str, str]
+
+
+class Deletion(BaseModel):
+    """What a delete did: the version it removed or the delete marker it added."""
+
+    version_id: str | None
+    delete_marker: bool
 
 
 class Download:
@@ -61,7 +105,7 @@ class Download:
         return int(self._response.headers["content-length"])
 
     @property
-    def info(self) -> JSON:
+    def info(self) -> ObjectInfo:
         """The object version, as :meth:`ChuteClient.head_object` describes it."""
         return _head_view(self._response.headers)
 
@@ -85,7 +129,7 @@ class Download:
         return written
 
     def _verify(self, sha256: str) -> None:
-        expected = self._response.headers.get("x-chute-sha256")
+        expected = self._response.headers.get(SHA256)
         if self._response.status_code == 200 and expected and expected != sha256:
             raise ChuteClientError(
                 200, "BadDigest", f"received bytes have SHA-256 {sha256}, expected {expected}"
@@ -114,35 +158,36 @@ class ChuteClient:
 
     # --- service and buckets --------------------------------------------------------
 
-    def health(self) -> JSON:
-        """The server's liveness answer: ``{"status": "ok", "version": ...}``."""
-        return self._json("GET", "/health")
+    def health(self) -> Health:
+        """The server's liveness answer, with its version."""
+        return self._json(Health, "GET", "/health")
 
-    def list_buckets(self) -> list[JSON]:
-        """Every bucket: ``name``, ``versioning``, ``created_at``."""
-        return list(self._json("GET", "/buckets")["buckets"])
+    def list_buckets(self) -> list[BucketView]:
+        """Every bucket."""
+        return self._json(BucketList, "GET", "/buckets").buckets
 
-    def create_bucket(self, bucket: str, *, versioning: bool = False) -> JSON:
+    def create_bucket(self, bucket: str, *, versioning: bool = False) -> BucketView:
         """Create a bucket, versioned from the start if asked; returns its description."""
-        body = {"versioning": "enabled"} if versioning else None
-        return self._json("PUT", _bucket_path(bucket), json=body)
+        body = _body(CreateBucket(versioning="enabled")) if versioning else None
+        return self._json(BucketView, "PUT", _bucket_path(bucket), json=body)
 
-    def get_bucket(self, bucket: str) -> JSON:
+    def get_bucket(self, bucket: str) -> BucketView:
         """A bucket's description (``NoSuchBucket`` if it does not exist)."""
-        return self._json("GET", _bucket_path(bucket))
+        return self._json(BucketView, "GET", _bucket_path(bucket))
 
     def delete_bucket(self, bucket: str) -> None:
         """Delete an empty bucket (``BucketNotEmpty`` otherwise)."""
         self._request("DELETE", _bucket_path(bucket))
 
-    def get_versioning(self, bucket: str) -> str:
+    def get_versioning(self, bucket: str) -> VersioningStatus:
         """``unversioned``, ``enabled`` or ``suspended``."""
-        return str(self._json("GET", _bucket_path(bucket) + "/versioning")["status"])
+        return self._json(VersioningState, "GET", _bucket_path(bucket) + "/versioning").status
 
-    def set_versioning(self, bucket: str, status: str) -> str:
+    def set_versioning(self, bucket: str, status: VersioningStatus) -> VersioningStatus:
         """Set versioning to ``enabled`` or ``suspended``; returns the new state."""
-        body = {"status": status}
-        return str(self._json("PUT", _bucket_path(bucket) + "/versioning", json=body)["status"])
+        body = _body(VersioningState(status=status))
+        path = _bucket_path(bucket) + "/versioning"
+        return self._json(VersioningState, "PUT", path, json=body).status
 
     # --- objects --------------------------------------------------------------------
 
@@ -157,7 +202,7 @@ class ChuteClient:
         metadata: dict[str, str] | None = None,
         content_md5: str | None = None,
         progress: ProgressCallback | None = None,
-    ) -> JSON:
+    ) -> VersionView:
         """Upload ``size`` bytes read from ``source`` in chunks; returns the new version.
 
         ``size`` is sent as Content-Length, and no more is read, so a file that grows
@@ -166,7 +211,8 @@ class ChuteClient:
         """
         headers = _upload_headers(size, content_type, metadata, content_md5)
         body = _read_chunks(source, size, progress)
-        return self._json("PUT", _object_path(bucket, key), content=body, headers=headers)
+        path = _object_path(bucket, key)
+        return self._json(VersionView, "PUT", path, content=body, headers=headers)
 
     @contextmanager
     def open_object(
@@ -187,20 +233,20 @@ class ChuteClient:
         finally:
             response.close()
 
-    def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> JSON:
+    def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         """An object version's description, from the headers of a HEAD request."""
         params = _query(version_id=version_id)
         response = self._request("HEAD", _object_path(bucket, key), params=params)
         return _head_view(response.headers)
 
-    def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> JSON:
+    def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> Deletion:
         """Delete an object, or one version of it; says whether a delete marker was added."""
         params = _query(version_id=version_id)
         response = self._request("DELETE", _object_path(bucket, key), params=params)
-        return {
-            "version_id": response.headers.get("x-chute-version-id"),
-            "delete_marker": response.headers.get("x-chute-delete-marker") == "true",
-        }
+        return Deletion(
+            version_id=response.headers.get(VERSION_ID),
+            delete_marker=response.headers.get(DELETE_MARKER) == "true",
+        )
 
     def copy_object(
         self,
@@ -210,45 +256,51 @@ class ChuteClient:
         source_version_id: str | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
-    ) -> JSON:
+    ) -> VersionView:
         """Copy ``(bucket, key)`` to ``(bucket, key)`` on the server; returns the new version."""
-        body: JSON = {
-            "source": {"bucket": source[0], "key": source[1], "version_id": source_version_id},
-            "destination": {"bucket": destination[0], "key": destination[1]},
-            "content_type": content_type,
-            "metadata": metadata,
-        }
-        return self._json("POST", "/copy", json=body)
+        body = CopyRequest(
+            source=ObjectRef(bucket=source[0], key=source[1], version_id=source_version_id),
+            destination=ObjectRef(bucket=destination[0], key=destination[1]),
+            content_type=content_type,
+            metadata=metadata,
+        )
+        return self._json(VersionView, "POST", "/copy", json=_body(body))
 
-    def object_detail(self, bucket: str, key: str) -> JSON:
+    def object_detail(self, bucket: str, key: str) -> ObjectDetailView:
         """Every version of an object and every event that touched it."""
-        return self._json("GET", _object_path(bucket, key, kind="detail"))
+        return self._json(ObjectDetailView, "GET", _object_path(bucket, key, kind="detail"))
 
     # --- processing -----------------------------------------------------------------
 
-    def object_status(self, bucket: str, key: str, *, version_id: str | None = None) -> JSON:
+    def object_status(
+        self, bucket: str, key: str, *, version_id: str | None = None
+    ) -> ProcessingStatus:
         """An object's processing status, steps, outputs and extracted metadata."""
         params = _query(version_id=version_id)
-        return self._json("GET", _object_path(bucket, key, kind="status"), params=params)
+        path = _object_path(bucket, key, kind="status")
+        return self._json(ProcessingStatus, "GET", path, params=params)
 
-    def list_jobs(self, *, dead: bool = False, **filters: Any) -> JSON:
+    def list_jobs(self, *, dead: bool = False, **filters: Any) -> JobPage:
         """A page of jobs (``dead``: dead letters); filters as the API names them."""
         params = {name: value for name, value in filters.items() if value not in (None, [])}
-        return self._json("GET", "/dead" if dead else "/jobs", params=params)
+        return self._json(JobPage, "GET", "/dead" if dead else "/jobs", params=params)
 
-    def get_job(self, job_id: int) -> JSON:
-        return self._json("GET", f"/jobs/{job_id}")
+    def get_job(self, job_id: int) -> JobDetail:
+        """One job and every attempt it had."""
+        return self._json(JobDetail, "GET", f"/jobs/{job_id}")
 
-    def redrive(self, **selection: Any) -> JSON:
+    def redrive(self, **selection: Any) -> Redriven:
         """Redrive dead jobs: ``job_ids``, filters, or ``all=True``."""
         body = {name: value for name, value in selection.items() if value is not None}
-        return self._json("POST", "/dead/redrive", json=body)
+        return self._json(Redriven, "POST", "/dead/redrive", json=body)
 
     def reprocess(
         self, pipeline: str, bucket: str, *, key: str | None = None, prefix: str | None = None
-    ) -> JSON:
+    ) -> Reprocessed:
+        """Run ``pipeline`` again on one object (``key``) or every object under ``prefix``."""
         body = {"bucket": bucket, "key": key, "prefix": prefix}
-        return self._json("POST", f"/pipelines/{quote(pipeline, safe='')}/reprocess", json=body)
+        path = f"/pipelines/{quote(pipeline, safe='')}/reprocess"
+        return self._json(Reprocessed, "POST", path, json=body)
 
     def find(
         self,
@@ -258,14 +310,15 @@ class ChuteClient:
         prefix: str = "",
         after: str | None = None,
         limit: int = 100,
-    ) -> JSON:
+    ) -> FoundPage:
         """Objects whose extracted metadata matches every ``FIELD=VALUE``."""
         params = {"where": where, "prefix": prefix, "after": after, "limit": limit}
         params = {k: v for k, v in params.items() if v is not None}
-        return self._json("GET", f"{_bucket_path(bucket)}/metadata", params=params)
+        return self._json(FoundPage, "GET", f"{_bucket_path(bucket)}/metadata", params=params)
 
-    def pipelines(self) -> JSON:
-        return self._json("GET", "/pipelines")
+    def pipelines(self) -> PipelineList:
+        """The server's configured pipelines."""
+        return self._json(PipelineList, "GET", "/pipelines")
 
     # --- listings -------------------------------------------------------------------
 
@@ -278,7 +331,7 @@ class ChuteClient:
         start_after: str | None = None,
         continuation_token: str | None = None,
         max_keys: int | None = None,
-    ) -> JSON:
+    ) -> ObjectList:
         """One page of latest versions; see :meth:`walk_objects` for all of them."""
         params = _query(
             prefix=prefix,
@@ -287,7 +340,7 @@ class ChuteClient:
             continuation_token=continuation_token,
             max_keys=max_keys,
         )
-        return self._json("GET", _bucket_path(bucket) + "/objects", params=params)
+        return self._json(ObjectList, "GET", _bucket_path(bucket) + "/objects", params=params)
 
     def walk_objects(
         self,
@@ -296,7 +349,7 @@ class ChuteClient:
         prefix: str = "",
         delimiter: str | None = None,
         max_keys: int | None = None,
-    ) -> Iterator[JSON]:
+    ) -> Iterator[ObjectList]:
         """Every page of a listing, following continuation tokens to the end."""
         token: str | None = None
         while True:
@@ -308,8 +361,8 @@ class ChuteClient:
                 max_keys=max_keys,
             )
             yield page
-            token = page.get("next_continuation_token")
-            if not page["is_truncated"] or not token:
+            token = page.next_continuation_token
+            if not page.is_truncated or not token:
                 return
 
     def list_versions(
@@ -320,7 +373,7 @@ class ChuteClient:
         key_marker: str | None = None,
         version_id_marker: str | None = None,
         max_keys: int | None = None,
-    ) -> JSON:
+    ) -> VersionList:
         """One page of versions and delete markers; see :meth:`walk_versions`."""
         params = _query(
             prefix=prefix,
@@ -328,11 +381,11 @@ class ChuteClient:
             version_id_marker=version_id_marker,
             max_keys=max_keys,
         )
-        return self._json("GET", _bucket_path(bucket) + "/versions", params=params)
+        return self._json(VersionList, "GET", _bucket_path(bucket) + "/versions", params=params)
 
     def walk_versions(
         self, bucket: str, *, prefix: str = "", max_keys: int | None = None
-    ) -> Iterator[JSON]:
+    ) -> Iterator[VersionList]:
         """Every page of a version listing, following the markers to the end."""
         key_marker: str | None = None
         version_marker: str | None = None
@@ -345,9 +398,9 @@ class ChuteClient:
                 max_keys=max_keys,
             )
             yield page
-            key_marker = page.get("next_key_marker")
-            version_marker = page.get("next_version_id_marker")
-            if not page["is_truncated"] or not key_marker:
+            key_marker = page.next_key_marker
+            version_marker = page.next_version_id_marker
+            if not page.is_truncated or not key_marker:
                 return
 
     def events(
@@ -357,16 +410,25 @@ class ChuteClient:
         limit: int | None = None,
         bucket: str | None = None,
         key: str | None = None,
-    ) -> JSON:
+    ) -> EventPage:
         """Events after the cursor ``after``, oldest first, with the ``next_cursor``."""
         params = _query(after=after, limit=limit, bucket=bucket, key=key)
-        return self._json("GET", "/events", params=params)
+        return self._json(EventPage, "GET", "/events", params=params)
 
     # --- transport ------------------------------------------------------------------
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> JSON:
-        body: JSON = self._request(method, path, **kwargs).json()
-        return body
+    def _json(self, answer: type[Answer], method: str, path: str, **kwargs: Any) -> Answer:
+        """The answer to a request, parsed as ``answer``."""
+        response = self._request(method, path, **kwargs)
+        try:
+            return answer.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ChuteClientError(
+                response.status_code,
+                "UnexpectedAnswer",
+                f"{method} {response.url.path}: the answer is not a {answer.__name__} "
+                f"({exc.error_count()} problems); is the server another Chute version?",
+            ) from exc
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with _translate_transport_errors(self.base_url):
@@ -394,31 +456,36 @@ def _describe(exc: Exception) -> str:
 def _error_from(response: httpx.Response) -> ChuteClientError:
     """The error a non-2xx answer carries: JSON ``{code, message}``, or for HEAD (which
     has no body) the ``x-chute-error-code`` header."""
-    code = response.headers.get("x-chute-error-code") or f"HTTP{response.status_code}"
+    code = response.headers.get(ERROR_CODE) or f"HTTP{response.status_code}"
     message = f"{response.request.method} {response.url.path}: {response.reason_phrase}"
     try:
-        body = response.json()
-        code, message = str(body["code"]), str(body["message"])
-    except (ValueError, KeyError, TypeError):
+        body = ErrorBody.model_validate_json(response.content)
+        code, message = body.code, body.message
+    except ValidationError:
         pass
     return ChuteClientError(response.status_code, code, message)
 
 
-def _head_view(headers: httpx.Headers) -> JSON:
+def _head_view(headers: httpx.Headers) -> ObjectInfo:
     """An object version as described by GET or HEAD response headers."""
-    return {
-        "version_id": headers.get("x-chute-version-id"),
-        "size": int(headers["content-length"]),
-        "etag": headers.get("etag", "").strip('"'),
-        "sha256": headers.get("x-chute-sha256"),
-        "content_type": headers.get("content-type"),
-        "last_modified": headers.get("last-modified"),
-        "metadata": {
-            name.lower().removeprefix(META_PREFIX): value
+    return ObjectInfo(
+        version_id=headers.get(VERSION_ID),
+        size=int(headers["content-length"]),
+        etag=headers.get("etag", "").strip('"'),
+        sha256=headers.get(SHA256),
+        content_type=headers.get("content-type"),
+        last_modified=headers.get("last-modified"),
+        metadata={
+            name.lower().removeprefix(METADATA_PREFIX): value
             for name, value in headers.items()
-            if name.lower().startswith(META_PREFIX)
+            if name.lower().startswith(METADATA_PREFIX)
         },
-    }
+    )
+
+
+def _body(request: BaseModel) -> dict[str, Any]:
+    """A request model as the JSON the server reads."""
+    return request.model_dump(mode="json", by_alias=True)
 
 
 def _upload_headers(
@@ -429,7 +496,7 @@ def _upload_headers(
 ) -> dict[str, str]:
     """Request headers of an upload. An explicit Content-Length stops httpx from sending
     the body chunked."""
-    headers = {META_PREFIX + name: value for name, value in (metadata or {}).items()}
+    headers = {METADATA_PREFIX + name: value for name, value in (metadata or {}).items()}
     if size is not None:
         headers["content-length"] = str(size)
     if content_type:

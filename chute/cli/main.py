@@ -8,7 +8,6 @@ argument is a usage error (exit 2).
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import os
 import sys
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn
 
 import typer
 
+from chute.api.rest.models.buckets import BucketList, VersioningStatus
+from chute.api.rest.models.objects import ObjectList, VersionView
 from chute.cli.args import (
     Location,
     ObjectRef,
@@ -29,9 +30,10 @@ from chute.cli.args import (
     parse_object_ref,
     parse_upload_source,
 )
-from chute.cli.client import JSON, ChuteClient, ChuteClientError, Download
+from chute.cli.client import ChuteClient, ChuteClientError, Download, ObjectInfo
 from chute.cli.output import (
     current_lines,
+    dumps,
     event_line,
     events_table,
     human_size,
@@ -39,9 +41,11 @@ from chute.cli.output import (
     print_json,
     progress_bar,
     show,
+    size_or_marker,
     versions_table,
 )
-from chute.errors import ChuteError, ConfigError
+from chute.errors import ChuteError, ConfigError, NoSuchKey
+from chute.events import format_time
 
 if TYPE_CHECKING:
     from chute.settings import Settings
@@ -206,7 +210,7 @@ def mb(
     if as_json:
         print_json(created)
     else:
-        typer.echo(f"created bucket {created['name']} (versioning {created['versioning']})")
+        typer.echo(f"created bucket {created.name} (versioning {created.versioning})")
 
 
 @app.command()
@@ -229,7 +233,10 @@ class VersioningChange(StrEnum):
     suspend = "suspend"
 
 
-_NEW_STATUS = {VersioningChange.enable: "enabled", VersioningChange.suspend: "suspended"}
+_NEW_STATUS: dict[VersioningChange, VersioningStatus] = {
+    VersioningChange.enable: "enabled",
+    VersioningChange.suspend: "suspended",
+}
 
 
 @app.command()
@@ -314,8 +321,8 @@ def put(
     if as_json:
         print_json(written)
     else:
-        size_text = human_size(written["size"])
-        typer.echo(f"uploaded {target} ({size_text}, version {written['version_id']})")
+        size_text = human_size(written.size)
+        typer.echo(f"uploaded {target} ({size_text}, version {written.version_id})")
 
 
 def save(download: Download, path: Path) -> None:
@@ -366,18 +373,18 @@ def rm(ctx: typer.Context, target: Target, version_id: VersionId = None) -> None
         deleted = client.delete_object(target.bucket, target.key, version_id=version_id)
     if version_id is not None:
         typer.echo(f"deleted {target} version {version_id}")
-    elif deleted["delete_marker"]:
-        typer.echo(f"deleted {target} (delete marker {deleted['version_id']})")
+    elif deleted.delete_marker:
+        typer.echo(f"deleted {target} (delete marker {deleted.version_id})")
     else:
         typer.echo(f"deleted {target}")
 
 
-def current_version(client: ChuteClient, target: ObjectRef) -> JSON | None:
+def current_version(client: ChuteClient, target: ObjectRef) -> ObjectInfo | None:
     """The object's current version, or ``None`` when its latest version is a delete marker."""
     try:
         return client.head_object(target.bucket, target.key)
     except ChuteClientError as exc:
-        if exc.code == "NoSuchKey":
+        if exc.code == NoSuchKey.code:
             return None
         raise
 
@@ -387,13 +394,13 @@ def stat(ctx: typer.Context, target: Target, as_json: JsonFlag = False) -> None:
     """Show an object: its current version, every version, and every event that touched it."""
     with connect(ctx) as client:
         detail = client.object_detail(target.bucket, target.key)
-        detail["current"] = current_version(client, target)
+        current = current_version(client, target)
     if as_json:
-        print_json(detail)
+        print_json({**detail.model_dump(mode="json", by_alias=True), "current": current})
         return
-    typer.echo("\n".join(current_lines(target, detail["current"])))
-    show(versions_table(detail["versions"]))
-    show(events_table(detail["events"]))
+    typer.echo("\n".join(current_lines(target, current)))
+    show(versions_table(detail.versions))
+    show(events_table(detail.events))
 
 
 # --- listings ----------------------------------------------------------------------------
@@ -433,11 +440,11 @@ def list_buckets(client: ChuteClient, as_json: bool) -> None:
     """Every bucket, as a table or ``{"buckets": [...]}``."""
     buckets = client.list_buckets()
     if as_json:
-        print_json({"buckets": buckets})
+        print_json(BucketList(buckets=buckets))
         return
     table = new_table("Bucket", "Versioning", "Created")
     for bucket in buckets:
-        table.add_row(bucket["name"], bucket["versioning"], bucket["created_at"])
+        table.add_row(bucket.name, bucket.versioning, format_time(bucket.created_at))
     show(table)
 
 
@@ -451,37 +458,36 @@ def list_objects(client: ChuteClient, where: Location, recursive: bool, as_json:
         return
     folder = "" if recursive else where.prefix[: where.prefix.rfind("/") + 1]
     for page in pages:
-        for prefix in page["common_prefixes"]:
+        for prefix in page.common_prefixes:
             typer.echo(f"{'':24} {'PRE':>10} {prefix.removeprefix(folder)}")
-        for found in page["objects"]:
-            size = human_size(found["size"])
-            typer.echo(f"{found['last_modified']:24} {size:>10} {found['key'][len(folder) :]}")
+        for found in page.objects:
+            size = human_size(found.size)
+            modified = format_time(found.last_modified)
+            typer.echo(f"{modified:24} {size:>10} {found.key[len(folder) :]}")
 
 
-def merge_pages(pages: Iterator[JSON]) -> JSON:
+def merge_pages(pages: Iterator[ObjectList]) -> dict[str, list[VersionView] | list[str]]:
     """One listing document from all its pages."""
-    merged: JSON = {"objects": [], "common_prefixes": []}
+    objects: list[VersionView] = []
+    prefixes: list[str] = []
     for page in pages:
-        merged["objects"] += page["objects"]
-        merged["common_prefixes"] += page["common_prefixes"]
-    return merged
+        objects += page.objects
+        prefixes += page.common_prefixes
+    return {"objects": objects, "common_prefixes": prefixes}
 
 
 def list_versions(client: ChuteClient, where: Location, as_json: bool) -> None:
     """Every version under a prefix: keys in order, newest version first."""
     pages = client.walk_versions(where.bucket, prefix=where.prefix)
     if as_json:
-        print_json({"versions": [v for page in pages for v in page["versions"]]})
+        print_json({"versions": [v for page in pages for v in page.versions]})
         return
     for page in pages:
-        for version in page["versions"]:
-            deleted = version.get("delete_marker")
-            size = "(deleted)" if deleted else human_size(version["size"])
-            latest = "  (latest)" if version["is_latest"] else ""
-            typer.echo(
-                f"{version['last_modified']:24} {size:>10} {version['key']}  "
-                f"{version['version_id']}{latest}"
-            )
+        for version in page.versions:
+            size = size_or_marker(version, "(deleted)")
+            latest = "  (latest)" if version.is_latest else ""
+            modified = format_time(version.last_modified)
+            typer.echo(f"{modified:24} {size:>10} {version.key}  {version.version_id}{latest}")
 
 
 # --- events ------------------------------------------------------------------------------
@@ -508,7 +514,7 @@ def events(
     if as_json:
         print_json(page)
     else:
-        show(events_table(page["events"]))
+        show(events_table(page.events))
 
 
 def follow_events(
@@ -524,10 +530,10 @@ def follow_events(
     try:
         while True:
             page = client.events(after=cursor, limit=limit, bucket=bucket, key=key)
-            for event in page["events"]:
-                typer.echo(json.dumps(event) if as_json else event_line(event))
-            cursor = page["next_cursor"]
-            if len(page["events"]) < limit:
+            for event in page.events:
+                typer.echo(dumps(event) if as_json else event_line(event))
+            cursor = page.next_cursor
+            if len(page.events) < limit:
                 time.sleep(FOLLOW_INTERVAL)
     except KeyboardInterrupt:
         return

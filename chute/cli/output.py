@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -25,8 +26,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from chute.api.rest.models.events import EventView
+from chute.api.rest.models.objects import AnyVersion, DeleteMarkerView
 from chute.cli.args import ObjectRef
-from chute.cli.client import JSON, ProgressCallback
+from chute.cli.client import ObjectInfo, ProgressCallback
+from chute.events import format_time
 
 #: Transfers at least this big get a progress bar (on a terminal).
 PROGRESS_THRESHOLD = 8 * 1024 * 1024
@@ -46,9 +50,20 @@ def human_size(size: int) -> str:
     return f"{size / 1024**exponent:.1f} {_SIZE_UNITS[exponent]}"
 
 
+def dumps(document: Any, indent: int | None = None) -> str:
+    """``document`` as JSON text; models in it are written as the server writes them."""
+    return json.dumps(document, indent=indent, default=_plain)
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def print_json(document: Any) -> None:
     """``--json`` output: one indented JSON document on stdout."""
-    typer.echo(json.dumps(document, indent=2))
+    typer.echo(dumps(document, indent=2))
 
 
 @contextmanager
@@ -88,50 +103,58 @@ def new_table(*headers: str, title: str | None = None) -> Table:
     return table
 
 
-def current_lines(target: ObjectRef, current: JSON | None) -> list[str]:
+def current_lines(target: ObjectRef, current: ObjectInfo | None) -> list[str]:
     """The current version's attributes, one per line, never cut: hashes and version ids
     are there to be copied."""
     if current is None:
         return [str(target), "  current: none, the latest version is a delete marker"]
-    metadata = ", ".join(f"{k}={v}" for k, v in current["metadata"].items())
+    metadata = ", ".join(f"{k}={v}" for k, v in current.metadata.items())
     rows = [
-        ("version", current["version_id"]),
-        ("size", f"{human_size(current['size'])} ({current['size']} bytes)"),
-        ("content type", current["content_type"]),
-        ("last modified", current["last_modified"]),
-        ("etag", current["etag"]),
-        ("sha256", current["sha256"]),
+        ("version", current.version_id),
+        ("size", f"{human_size(current.size)} ({current.size} bytes)"),
+        ("content type", current.content_type),
+        ("last modified", current.last_modified),
+        ("etag", current.etag),
+        ("sha256", current.sha256),
         ("metadata", metadata or "-"),
     ]
     return [str(target)] + [f"  {name + ':':<15}{value}" for name, value in rows]
 
 
-def versions_table(versions: list[JSON]) -> Table:
+def size_or_marker(version: AnyVersion, marker: str) -> str:
+    """A version's size for people, or ``marker`` for a delete marker."""
+    if isinstance(version, DeleteMarkerView):
+        return marker
+    return human_size(version.size)
+
+
+def versions_table(versions: list[AnyVersion]) -> Table:
     """Versions newest first, delete markers included."""
     table = new_table("Version", "Latest", "Size", "Last modified", title="Versions")
     for version in versions:
-        size = "delete marker" if version.get("delete_marker") else human_size(version["size"])
-        latest = "yes" if version["is_latest"] else ""
-        table.add_row(escape(version["version_id"]), latest, size, version["last_modified"])
+        size = size_or_marker(version, "delete marker")
+        latest = "yes" if version.is_latest else ""
+        modified = format_time(version.last_modified)
+        table.add_row(escape(version.version_id), latest, size, modified)
     return table
 
 
-def event_summary(event: JSON) -> tuple[str, str, str, str, str]:
+def event_summary(event: EventView) -> tuple[str, str, str, str, str]:
     """Id, time, name, ``bucket/key`` and version of an event, for people to read."""
-    record = event["record"]
-    s3 = record["s3"]
-    where = f"{s3['bucket']['name']}/{unquote_plus(s3['object']['key'])}"
-    version = s3["object"].get("versionId", "")
-    return str(event["id"]), record["eventTime"], record["eventName"], where, version
+    record = event.record
+    s3 = record.s3
+    where = f"{s3.bucket.name}/{unquote_plus(s3.s3_object.key)}"
+    version = s3.s3_object.version_id or ""
+    return str(event.id), record.event_time, record.event_name, where, version
 
 
-def event_line(event: JSON) -> str:
+def event_line(event: EventView) -> str:
     """One event on one line, for ``events --follow``."""
     event_id, moment, name, where, version = event_summary(event)
     return f"{event_id:>8}  {moment}  {name:<34}  {where}  {version}".rstrip()
 
 
-def events_table(events: list[JSON]) -> Table:
+def events_table(events: list[EventView]) -> Table:
     """Events as a table, oldest first."""
     table = new_table("Id", "Time", "Event", "Object", "Version", title="Events")
     for event in events:

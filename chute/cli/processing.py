@@ -3,12 +3,12 @@ watching and steering processing through the JSON API."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from chute.api.rest.models.jobs import JobPage
 from chute.cli.args import parse_location
-from chute.cli.client import JSON
 from chute.cli.main import JsonFlag, Target, VersionId, app, connect, fail
 from chute.cli.output import new_table, print_json, show
 
@@ -23,26 +23,24 @@ def status(
     if as_json:
         print_json(found)
         return
-    typer.echo(f"{target}  status: {found['status']}")
-    for run in found["runs"]:
+    typer.echo(f"{target}  status: {found.status}")
+    for run in found.runs:
         table = new_table(
             "step",
             "state",
             "attempt",
             "outputs / error",
-            title=f"pipeline {run['pipeline']} ({run['state']})",
+            title=f"pipeline {run.pipeline} ({run.state})",
         )
-        for step in run["steps"]:
-            detail = ", ".join(step["outputs"]) or (step["error"] or "")
-            table.add_row(
-                step["step"], step["state"], f"{step['attempt']}/{step['max_attempts']}", detail
-            )
+        for step in run.steps:
+            detail = ", ".join(step.outputs) or (step.error or "")
+            table.add_row(step.step, step.state, f"{step.attempt}/{step.max_attempts}", detail)
         show(table)
-    if found["metadata"]:
-        typer.echo("metadata: " + ", ".join(f"{k}={v}" for k, v in _flat(found["metadata"])))
+    if found.metadata:
+        typer.echo("metadata: " + ", ".join(f"{k}={v}" for k, v in _flat(found.metadata)))
 
 
-def _flat(metadata: JSON) -> list[tuple[str, object]]:
+def _flat(metadata: dict[str, Any]) -> list[tuple[str, object]]:
     return [(k, v) for k, v in metadata.items() if not isinstance(v, dict | list)][:8]
 
 
@@ -75,19 +73,7 @@ def jobs(
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs, newest first, filtered by state, pipeline, place and time."""
-    bucket, prefix = _location(where)
-    with connect(ctx) as client:
-        page = client.list_jobs(
-            state=state,
-            pipeline=pipeline,
-            bucket=bucket,
-            prefix=prefix,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=cursor,
-        )
-    _show_jobs(page, as_json)
+    _list_jobs(ctx, where, limit, cursor, as_json, state, pipeline, since, until)
 
 
 @app.command()
@@ -100,32 +86,58 @@ def dead(
     as_json: JsonFlag = False,
 ) -> None:
     """List dead letters: jobs whose retries ran out or whose input was rejected."""
+    _list_jobs(ctx, where, limit, cursor, as_json, pipeline=pipeline, dead=True)
+
+
+def _list_jobs(
+    ctx: typer.Context,
+    where: str | None,
+    limit: int,
+    cursor: int | None,
+    as_json: bool,
+    state: list[str] | None = None,
+    pipeline: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    *,
+    dead: bool = False,
+) -> None:
+    """What ``jobs`` and ``dead`` print: one page of jobs (``dead``: of dead letters, from
+    their own listing) as a table or JSON."""
     bucket, prefix = _location(where)
     with connect(ctx) as client:
         page = client.list_jobs(
-            dead=True, pipeline=pipeline, bucket=bucket, prefix=prefix, limit=limit, cursor=cursor
+            dead=dead,
+            state=state,
+            pipeline=pipeline,
+            bucket=bucket,
+            prefix=prefix,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
         )
-    _show_jobs(page, as_json)
-
-
-def _show_jobs(page: JSON, as_json: bool) -> None:
     if as_json:
         print_json(page)
-        return
+    else:
+        _show_jobs(page)
+
+
+def _show_jobs(page: JobPage) -> None:
     table = new_table("id", "pipeline", "step", "object", "state", "attempt", "error")
-    for job in page["jobs"]:
+    for job in page.jobs:
         table.add_row(
-            str(job["id"]),
-            job["pipeline"],
-            job["step"],
-            f"{job['bucket']}/{job['key']}",
-            job["state"],
-            f"{job['attempt']}/{job['max_attempts']}",
-            (job["error"] or "")[:80],
+            str(job.id),
+            job.pipeline,
+            job.step,
+            f"{job.bucket}/{job.key}",
+            job.state,
+            f"{job.attempt}/{job.max_attempts}",
+            (job.error or "")[:80],
         )
     show(table)
-    if page["next_cursor"]:
-        typer.echo(f"more: --cursor {page['next_cursor']}")
+    if page.next_cursor:
+        typer.echo(f"more: --cursor {page.next_cursor}")
 
 
 @app.command()
@@ -156,7 +168,7 @@ def redrive(
     if as_json:
         print_json(answer)
     else:
-        typer.echo(f"redrove {answer['redriven']} dead jobs")
+        typer.echo(f"redrove {answer.redriven} dead jobs")
 
 
 @app.command()
@@ -184,7 +196,7 @@ def reprocess(
     if as_json:
         print_json(answer)
     else:
-        typer.echo(f"started {answer['runs']} runs of {pipeline}")
+        typer.echo(f"started {answer.runs} runs of {pipeline}")
 
 
 @app.command()
@@ -204,8 +216,8 @@ def find(
     if as_json:
         print_json(answer)
         return
-    for found in answer["objects"]:
-        typer.echo(f"{location.bucket}/{found['key']}")
+    for found in answer.objects:
+        typer.echo(f"{location.bucket}/{found.key}")
 
 
 @app.command()
@@ -217,11 +229,9 @@ def pipelines(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         print_json(answer)
         return
     table = new_table("pipeline", "trigger", "steps", "output bucket")
-    for p in answer["pipelines"]:
-        trigger = p["trigger"]
-        where = f"{trigger['bucket']}/{trigger['prefix']}*{'|'.join(trigger['suffix'])}"
-        steps = ", ".join(
-            s["name"] + (f"<-{'+'.join(s['needs'])}" if s["needs"] else "") for s in p["steps"]
-        )
-        table.add_row(p["name"], where, steps, p["output_bucket"])
+    for p in answer.pipelines:
+        trigger = p.trigger
+        where = f"{trigger.bucket}/{trigger.prefix}*{'|'.join(trigger.suffix)}"
+        steps = ", ".join(s.name + (f"<-{'+'.join(s.needs)}" if s.needs else "") for s in p.steps)
+        table.add_row(p.name, where, steps, p.output_bucket)
     show(table)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from chute.errors import Reject, Retry
+from chute.events import format_time
 
 SECRET_PREFIX = "whsec_"
 #: Key sizes the spec allows for symmetric secrets, in bytes.
@@ -101,18 +102,6 @@ def _signer(secrets: Secrets) -> WebhookSigner:
 # --- payloads ------------------------------------------------------------------------
 
 
-def format_timestamp(moment: datetime | float) -> str:
-    """ISO 8601 in UTC with milliseconds and a ``Z`` (the form S3 uses for ``eventTime``);
-    ``moment`` is an aware datetime or unix seconds."""
-    if isinstance(moment, datetime):
-        if moment.tzinfo is None:
-            raise ValueError("a payload timestamp must be timezone-aware")
-        moment = moment.astimezone(UTC)
-    else:
-        moment = datetime.fromtimestamp(moment, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def pipeline_payload(
     type: str,  # the spec's field name
     pipeline: str,
@@ -139,7 +128,7 @@ def pipeline_payload(
         "outputs": [dict(output) for output in outputs],
         "error": error,
     }
-    return {"type": type, "timestamp": format_timestamp(timestamp), "data": data}
+    return {"type": type, "timestamp": format_time(timestamp), "data": data}
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:

@@ -26,13 +26,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chute.errors import Reject, Retry
-from chute.notify.webhooks import (
-    Delivery,
-    Outcome,
-    WebhookSigner,
-    format_timestamp,
-    send,
-)
+from chute.events import format_time
+from chute.notify.webhooks import Delivery, Outcome, WebhookSigner, send
 from chute.processors.base import Context
 from chute.processors.registry import processor
 
@@ -132,7 +127,7 @@ def object_payload(ctx: Context) -> dict[str, Any]:
     event_time = ctx.event.get("eventTime")
     return {
         "type": event_type(ctx.event),
-        "timestamp": event_time if isinstance(event_time, str) else format_timestamp(time.time()),
+        "timestamp": event_time if isinstance(event_time, str) else format_time(time.time()),
         "data": {
             "event": ctx.event,
             "object": {

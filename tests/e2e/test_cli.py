@@ -193,9 +193,9 @@ def test_listing_follows_continuation_tokens(live_server: LiveServer, bucket: st
         pages = list(client.walk_objects(bucket, max_keys=2))
         folders = list(client.walk_objects(bucket, delimiter="/", max_keys=2))
     assert len(pages) == 4
-    assert [o["key"] for page in pages for o in page["objects"]] == keys
-    assert [p for page in folders for p in page["common_prefixes"]] == ["dir0/", "dir1/", "dir2/"]
-    assert [o["key"] for page in folders for o in page["objects"]] == keys[3:]
+    assert [o.key for page in pages for o in page.objects] == keys
+    assert [p for page in folders for p in page.common_prefixes] == ["dir0/", "dir1/", "dir2/"]
+    assert [o.key for page in folders for o in page.objects] == keys[3:]
 
 
 def test_ls_lists_buckets(cli: Cli, bucket: str) -> None:
@@ -294,6 +294,43 @@ def test_events_show_put_then_delete(cli: Cli, bucket: str, tmp_path: Path) -> N
     human = cli.ok("events", "--bucket", bucket).stdout
     assert "ObjectCreated:Put" in human
     assert "ObjectRemoved:Delete" in human
+
+
+# --- processing --------------------------------------------------------------------------
+
+
+def test_jobs_and_dead_list_the_same_way(cli: Cli, bucket: str) -> None:
+    """This server has no pipelines, hence no jobs; both commands still answer."""
+    empty: dict[str, Any] = {"jobs": [], "next_cursor": None}
+    assert cli.json("jobs", "--in", bucket, "--state", "dead") == empty
+    assert cli.json("dead", "--in", bucket, "--pipeline", "p") == empty
+    columns = ["id", "pipeline", "step", "object", "state", "attempt", "error"]
+    for command in ("jobs", "dead"):
+        table = cli.ok(command, "--in", bucket).stdout
+        assert all(column in table.splitlines()[1].split() for column in columns), table
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["events", "--after", "9" * 22],
+        ["jobs", "--cursor", "9" * 22],
+        ["jobs", "--since", "9999-12-31T23:59:59-23:59"],
+        ["dead", "--cursor", "9" * 22],
+    ],
+)
+def test_out_of_range_values_are_refused_by_the_server(cli: Cli, args: list[str]) -> None:
+    assert cli.error(*args).startswith("error: InvalidArgument: ")
+
+
+def test_the_command_loads_neither_the_catalog_nor_the_web_framework() -> None:
+    """Client commands start fast: the models they parse answers with are light."""
+    code = (
+        "import sys, chute.cli.main; "
+        "print(sorted({'sqlalchemy', 'fastapi', 'starlette'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "[]", loaded.stderr
 
 
 # --- command-line errors -----------------------------------------------------------------

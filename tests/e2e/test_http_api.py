@@ -171,6 +171,77 @@ def test_openapi_document(client: httpx.Client) -> None:
     assert f"{API}/buckets/{{bucket}}/objects/{{key}}" in spec["paths"]
 
 
+#: Operations whose answers are bytes or headers, not JSON.
+NOT_JSON = {
+    ("get", "/buckets/{bucket}/objects/{key}"),
+    ("head", "/buckets/{bucket}/objects/{key}"),
+    ("delete", "/buckets/{bucket}/objects/{key}"),
+    ("delete", "/buckets/{bucket}"),
+}
+
+
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            yield method, path.removeprefix(API), operation
+
+
+def _schema(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = response["content"]["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_openapi_describes_every_json_answer(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    described = set()
+    for method, path, operation in _operations(spec):
+        if (method, path) in NOT_JSON:
+            continue
+        success = {s: r for s, r in operation["responses"].items() if s.startswith("2")}
+        assert len(success) == 1, (method, path)
+        (response,) = success.values()
+        assert _schema(spec, response).get("properties"), (method, path, response)
+        described.add((method, path))
+    assert {
+        ("get", "/health"),
+        ("get", "/buckets"),
+        ("put", "/buckets/{bucket}/objects/{key}"),
+        ("post", "/copy"),
+        ("get", "/buckets/{bucket}/versions"),
+        ("get", "/buckets/{bucket}/detail/{key}"),
+        ("get", "/events"),
+        ("get", "/buckets/{bucket}/status/{key}"),
+        ("get", "/buckets/{bucket}/metadata"),
+        ("get", "/jobs"),
+        ("get", "/jobs/{job_id}"),
+        ("get", "/dead"),
+        ("post", "/dead/redrive"),
+        ("post", "/pipelines/{name}/reprocess"),
+        ("get", "/pipelines"),
+    } <= described
+
+
+def test_openapi_describes_the_error_body(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert set(error["properties"]) == {"code", "message"}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for method, path, operation in _operations(spec):
+        responses = operation["responses"]
+        assert "422" not in responses, (method, path)  # bad parameters answer 400
+        errors = {s: r for s, r in responses.items() if s == "default" or s >= "400"}
+        assert "default" in errors, (method, path)
+        for response in errors.values():
+            assert _schema(spec, response) == error, (method, path)
+    jobs = spec["paths"][f"{API}/jobs/{{job_id}}"]["get"]["responses"]
+    assert (jobs["400"]["description"], jobs["404"]["description"]) == (
+        "InvalidArgument",
+        "NoSuchJob",
+    )
+
+
 # --- errors ------------------------------------------------------------------------------
 
 

@@ -11,12 +11,12 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
-from starlette.responses import JSONResponse
 
 from chute import __version__
 from chute.api.rest import buckets, events, objects, processing
 from chute.api.rest.deps import Services
-from chute.api.rest.errors import install_error_handlers
+from chute.api.rest.errors import DEFAULT_RESPONSE, install_error_handlers
+from chute.api.rest.models.health import Health
 
 PREFIX = "/_/api/v1"
 #: Worker threads for blocking service calls (disk, database); anyio's default is 40.
@@ -42,7 +42,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    api = APIRouter(prefix=PREFIX)
+    api = APIRouter(prefix=PREFIX, responses=DEFAULT_RESPONSE)
     api.add_api_route("/health", _health, methods=["GET"], summary="Liveness check")
     for module in (buckets, objects, events, processing):
         api.include_router(module.router)
@@ -50,5 +50,5 @@ def create_app(services: Services) -> FastAPI:
     return app
 
 
-async def _health() -> JSONResponse:
-    return JSONResponse({"status": "ok", "version": __version__})
+async def _health() -> Health:
+    return Health(version=__version__)

@@ -2,67 +2,83 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from chute.api.rest.deps import object_service
-from chute.api.rest.views import bucket_view
+from chute.api.rest.errors import error_responses
+from chute.api.rest.models.buckets import BucketList, BucketView, CreateBucket, VersioningState
+from chute.api.rest.params import Text
 from chute.catalog import Versioning
+from chute.errors import (
+    BucketAlreadyExists,
+    BucketNotEmpty,
+    InvalidArgument,
+    InvalidBucketName,
+    NoSuchBucket,
+)
 
 router = APIRouter(tags=["buckets"])
 
 
-class CreateBucket(BaseModel):
-    """Optional body of a bucket creation."""
-
-    versioning: Literal["unversioned", "enabled"] = "unversioned"
-
-
-class VersioningState(BaseModel):
-    """A bucket's versioning state."""
-
-    status: Literal["unversioned", "enabled", "suspended"]
-
-
 @router.get("/buckets", summary="List buckets")
-async def list_buckets(request: Request) -> JSONResponse:
+async def list_buckets(request: Request) -> BucketList:
     buckets = await run_in_threadpool(object_service(request).list_buckets)
-    return JSONResponse({"buckets": [bucket_view(b) for b in buckets]})
+    return BucketList(buckets=[BucketView.of(b) for b in buckets])
 
 
-@router.put("/buckets/{bucket}", status_code=201, summary="Create a bucket")
+@router.put(
+    "/buckets/{bucket}",
+    status_code=201,
+    summary="Create a bucket",
+    responses=error_responses(InvalidBucketName, InvalidArgument, BucketAlreadyExists),
+)
 async def create_bucket(
-    request: Request, bucket: str, body: CreateBucket | None = None
-) -> JSONResponse:
+    request: Request, bucket: Text, body: CreateBucket | None = None
+) -> BucketView:
     versioning = Versioning((body or CreateBucket()).versioning)
     created = await run_in_threadpool(object_service(request).create_bucket, bucket, versioning)
-    return JSONResponse(bucket_view(created), status_code=201)
+    return BucketView.of(created)
 
 
-@router.get("/buckets/{bucket}", summary="Describe a bucket")
-async def get_bucket(request: Request, bucket: str) -> JSONResponse:
+@router.get(
+    "/buckets/{bucket}",
+    summary="Describe a bucket",
+    responses=error_responses(InvalidArgument, NoSuchBucket),
+)
+async def get_bucket(request: Request, bucket: Text) -> BucketView:
     found = await run_in_threadpool(object_service(request).get_bucket, bucket)
-    return JSONResponse(bucket_view(found))
+    return BucketView.of(found)
 
 
-@router.delete("/buckets/{bucket}", status_code=204, summary="Delete an empty bucket")
-async def delete_bucket(request: Request, bucket: str) -> Response:
+@router.delete(
+    "/buckets/{bucket}",
+    status_code=204,
+    summary="Delete an empty bucket",
+    responses=error_responses(InvalidArgument, NoSuchBucket, BucketNotEmpty),
+)
+async def delete_bucket(request: Request, bucket: Text) -> Response:
     await run_in_threadpool(object_service(request).delete_bucket, bucket)
     return Response(status_code=204)
 
 
-@router.get("/buckets/{bucket}/versioning", summary="Get a bucket's versioning state")
-async def get_versioning(request: Request, bucket: str) -> JSONResponse:
+@router.get(
+    "/buckets/{bucket}/versioning",
+    summary="Get a bucket's versioning state",
+    responses=error_responses(InvalidArgument, NoSuchBucket),
+)
+async def get_versioning(request: Request, bucket: Text) -> VersioningState:
     found = await run_in_threadpool(object_service(request).get_bucket, bucket)
-    return JSONResponse({"status": found.versioning.value})
+    return VersioningState.of(found)
 
 
-@router.put("/buckets/{bucket}/versioning", summary="Enable or suspend versioning")
-async def set_versioning(request: Request, bucket: str, body: VersioningState) -> JSONResponse:
+@router.put(
+    "/buckets/{bucket}/versioning",
+    summary="Enable or suspend versioning",
+    responses=error_responses(InvalidArgument, NoSuchBucket),
+)
+async def set_versioning(request: Request, bucket: Text, body: VersioningState) -> VersioningState:
     service = object_service(request)
     updated = await run_in_threadpool(service.set_versioning, bucket, Versioning(body.status))
-    return JSONResponse({"status": updated.versioning.value})
+    return VersioningState.of(updated)

@@ -3,24 +3,50 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from chute.errors import ChuteError, InvalidRange, NoSuchKey, NotModified
+from chute.api.rest.headers import DELETE_MARKER, ERROR_CODE
+from chute.api.rest.models.errors import ErrorBody
+from chute.errors import (
+    ChuteError,
+    InvalidArgument,
+    InvalidRange,
+    MethodNotAllowed,
+    NoSuchKey,
+    NotModified,
+)
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {404: "NoSuchRoute", 405: "MethodNotAllowed"}
+_HTTP_CODES = {404: "NoSuchRoute", MethodNotAllowed.status: MethodNotAllowed.code}
+#: The OpenAPI entry every endpoint has for the statuses it does not list.
+DEFAULT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    "default": {"model": ErrorBody, "description": "Any other error, e.g. 500 InternalError"}
+}
+
+
+def error_responses(*errors: type[ChuteError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors an endpoint can answer: one per status, with the
+    ``{code, message}`` body and the codes it comes with."""
+    codes: dict[int, list[str]] = {}
+    for error in errors:
+        codes.setdefault(error.status, []).append(error.code)
+    return {
+        status: {"model": ErrorBody, "description": ", ".join(dict.fromkeys(names))}
+        for status, names in sorted(codes.items())
+    }
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
     """A JSON error, or headers only for HEAD, which has no body."""
     if request.method == "HEAD":
-        return Response(status_code=status, headers={"x-chute-error-code": code})
-    return JSONResponse({"code": code, "message": message}, status_code=status)
+        return Response(status_code=status, headers={ERROR_CODE: code})
+    return JSONResponse(ErrorBody(code=code, message=message).model_dump(), status_code=status)
 
 
 async def _chute_error(request: Request, exc: Exception) -> Response:
@@ -31,7 +57,7 @@ async def _chute_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InvalidRange):
         response.headers["content-range"] = f"bytes */{exc.size}"
     if isinstance(exc, NoSuchKey) and exc.delete_marker:
-        response.headers["x-chute-delete-marker"] = "true"
+        response.headers[DELETE_MARKER] = "true"
     return response
 
 
@@ -40,7 +66,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     problems = "; ".join(
         f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
     )
-    return error_response(request, 400, "InvalidArgument", problems)
+    return error_response(request, InvalidArgument.status, InvalidArgument.code, problems)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
 
 from chute.api.rest.deps import object_service
-from chute.api.rest.views import event_view
+from chute.api.rest.errors import error_responses
+from chute.api.rest.models.events import EventPage, EventView
+from chute.api.rest.params import MAX_ID, Text
+from chute.errors import InvalidArgument
 
 router = APIRouter(tags=["events"])
 
 
-@router.get("/events", summary="Read events after a cursor")
+@router.get(
+    "/events", summary="Read events after a cursor", responses=error_responses(InvalidArgument)
+)
 async def list_events(
     request: Request,
-    after: int = Query(0, ge=0, description="Return events after this cursor (an event id)."),
+    after: int = Query(
+        0, ge=0, le=MAX_ID, description="Return events after this cursor (an event id)."
+    ),
     limit: int = Query(100, ge=1, le=1000),
-    bucket: str | None = None,
-    key: str | None = None,
-) -> JSONResponse:
+    bucket: Text | None = None,
+    key: Text | None = None,
+) -> EventPage:
     """Events oldest first. Pass the returned ``next_cursor`` as ``after`` to resume."""
     rows = await run_in_threadpool(object_service(request).events, after, limit, bucket, key)
     next_cursor = rows[-1].id if rows else after
-    return JSONResponse({"events": [event_view(r) for r in rows], "next_cursor": next_cursor})
+    return EventPage(events=[EventView.of(r) for r in rows], next_cursor=next_cursor)

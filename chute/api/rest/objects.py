@@ -6,8 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from chute.api.http import (
     BLOCK,
@@ -23,21 +22,66 @@ from chute.api.http import (
     user_metadata,
 )
 from chute.api.rest.deps import object_service, raw_key, request_context, services
-from chute.api.rest.views import event_view, version_view
+from chute.api.rest.errors import error_responses
+from chute.api.rest.headers import DELETE_MARKER, VERSION_ID
+from chute.api.rest.models.objects import (
+    CopyRequest,
+    ObjectDetailView,
+    ObjectList,
+    VersionList,
+    VersionView,
+)
+from chute.api.rest.params import Text
 from chute.catalog import ObjectVersion
-from chute.errors import EntityTooLarge
+from chute.errors import (
+    BadDigest,
+    BodyTimeout,
+    ClientDisconnected,
+    EntityTooLarge,
+    IncompleteBody,
+    InvalidArgument,
+    InvalidKey,
+    InvalidRange,
+    MethodNotAllowed,
+    MissingContentLength,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchVersion,
+    PreconditionFailed,
+)
 from chute.objects.listing import MAX_KEYS
 
 router = APIRouter(tags=["objects"])
 
 _OBJECT = "/buckets/{bucket}/objects/{key:path}"
-_BODY_DOC: dict[str, Any] = {
-    "requestBody": {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
+_BYTES: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+_VERSION_HEADERS = {
+    "etag": {"description": "The version's ETag, quoted.", "schema": {"type": "string"}},
+    VERSION_ID: {"description": "The version's id.", "schema": {"type": "string"}},
 }
+_DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
 
 
-@router.put(_OBJECT, summary="Upload an object (streaming)", openapi_extra=_BODY_DOC)
-async def put_object(request: Request, bucket: str) -> JSONResponse:
+@router.put(
+    _OBJECT,
+    summary="Upload an object (streaming)",
+    openapi_extra={"requestBody": {"content": _BYTES}},
+    responses={
+        200: {"headers": _VERSION_HEADERS},
+        **error_responses(
+            InvalidKey,
+            InvalidArgument,
+            BadDigest,
+            IncompleteBody,
+            ClientDisconnected,
+            NoSuchBucket,
+            BodyTimeout,
+            MissingContentLength,
+            EntityTooLarge,
+        ),
+    },
+)
+async def put_object(request: Request, response: Response, bucket: Text) -> VersionView:
     """Store the request body. Send ``Content-Length`` (or a chunked body); optional
     ``Content-Type``, ``Content-MD5`` and ``x-chute-meta-*`` headers are kept."""
     key = raw_key(request, bucket, "objects")
@@ -63,17 +107,40 @@ async def put_object(request: Request, bucket: str) -> JSONResponse:
             version = await run_in_threadpool(service.put, bucket, key, stream, **options)
         finally:
             await stream.close()
-    return _written(bucket, version)
+    return _written(response, bucket, version)
 
 
-def _written(bucket: str, version: ObjectVersion) -> JSONResponse:
-    headers = {"etag": quoted_etag(version), "x-chute-version-id": version.version_id}
-    return JSONResponse(version_view(bucket, version), headers=headers)
+def _written(response: Response, bucket: str, version: ObjectVersion) -> VersionView:
+    response.headers["etag"] = quoted_etag(version)
+    response.headers[VERSION_ID] = version.version_id
+    return VersionView.of(bucket, version)
 
 
-@router.get(_OBJECT, summary="Download an object (streaming, byte ranges)")
+_READ_ERRORS = error_responses(
+    InvalidKey,
+    InvalidArgument,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchVersion,
+    MethodNotAllowed,
+    PreconditionFailed,
+)
+
+
+@router.get(
+    _OBJECT,
+    summary="Download an object (streaming, byte ranges)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The object's bytes.", "content": _BYTES},
+        206: {"description": "The requested byte range.", "content": _BYTES},
+        304: {"description": "Not modified (If-None-Match)."},
+        **_READ_ERRORS,
+        **error_responses(InvalidRange),
+    },
+)
 async def get_object(
-    request: Request, bucket: str, version_id: str | None = None
+    request: Request, bucket: Text, version_id: Text | None = None
 ) -> StreamingResponse:
     """The object's bytes; honours ``Range``, ``If-Match`` and ``If-None-Match``."""
     key = raw_key(request, bucket, "objects")
@@ -91,8 +158,17 @@ async def get_object(
     return StreamingResponse(stream_reader(read.body), status_code=status, headers=headers)
 
 
-@router.head(_OBJECT, summary="Describe an object")
-async def head_object(request: Request, bucket: str, version_id: str | None = None) -> Response:
+@router.head(
+    _OBJECT,
+    summary="Describe an object",
+    response_class=Response,
+    responses={
+        200: {"description": "The object's headers, without its bytes."},
+        304: {"description": "Not modified (If-None-Match)."},
+        **_READ_ERRORS,
+    },
+)
+async def head_object(request: Request, bucket: Text, version_id: Text | None = None) -> Response:
     key = raw_key(request, bucket, "objects")
     version = await run_in_threadpool(object_service(request).head, bucket, key, version_id)
     check_conditions(request, version)
@@ -101,8 +177,28 @@ async def head_object(request: Request, bucket: str, version_id: str | None = No
     return Response(headers=headers)
 
 
-@router.delete(_OBJECT, status_code=204, summary="Delete an object or one version")
-async def delete_object(request: Request, bucket: str, version_id: str | None = None) -> Response:
+@router.delete(
+    _OBJECT,
+    status_code=204,
+    summary="Delete an object or one version",
+    responses={
+        204: {
+            "description": "Deleted.",
+            "headers": {
+                VERSION_ID: {
+                    "description": "The version removed, or the delete marker added.",
+                    "schema": {"type": "string"},
+                },
+                DELETE_MARKER: {
+                    "description": "``true`` when a delete marker was added or removed.",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **_DELETE_ERRORS,
+    },
+)
+async def delete_object(request: Request, bucket: Text, version_id: Text | None = None) -> Response:
     key = raw_key(request, bucket, "objects")
     service = object_service(request)
     result = await run_in_threadpool(
@@ -110,22 +206,26 @@ async def delete_object(request: Request, bucket: str, version_id: str | None = 
     )
     headers = {}
     if result.version_id is not None:
-        headers["x-chute-version-id"] = result.version_id
+        headers[VERSION_ID] = result.version_id
     if result.delete_marker:
-        headers["x-chute-delete-marker"] = "true"
+        headers[DELETE_MARKER] = "true"
     return Response(status_code=204, headers=headers)
 
 
-@router.get("/buckets/{bucket}/objects", summary="List objects")
+@router.get(
+    "/buckets/{bucket}/objects",
+    summary="List objects",
+    responses=error_responses(InvalidArgument, NoSuchBucket),
+)
 async def list_objects(
     request: Request,
-    bucket: str,
-    prefix: str = "",
-    delimiter: str | None = None,
-    start_after: str | None = None,
-    continuation_token: str | None = None,
+    bucket: Text,
+    prefix: Text = "",
+    delimiter: Text | None = None,
+    start_after: Text | None = None,
+    continuation_token: Text | None = None,
     max_keys: int = Query(MAX_KEYS, ge=0, le=MAX_KEYS),
-) -> JSONResponse:
+) -> ObjectList:
     """Latest versions in key order; pass ``next_continuation_token`` to get the next page."""
     page = await run_in_threadpool(
         object_service(request).list_objects,
@@ -136,25 +236,22 @@ async def list_objects(
         continuation_token,
         max_keys,
     )
-    return JSONResponse(
-        {
-            "objects": [version_view(bucket, v) for v in page.objects],
-            "common_prefixes": page.common_prefixes,
-            "is_truncated": page.is_truncated,
-            "next_continuation_token": page.next_token,
-        }
-    )
+    return ObjectList.of(bucket, page)
 
 
-@router.get("/buckets/{bucket}/versions", summary="List object versions")
+@router.get(
+    "/buckets/{bucket}/versions",
+    summary="List object versions",
+    responses=error_responses(InvalidArgument, NoSuchBucket),
+)
 async def list_versions(
     request: Request,
-    bucket: str,
-    prefix: str = "",
-    key_marker: str | None = None,
-    version_id_marker: str | None = None,
+    bucket: Text,
+    prefix: Text = "",
+    key_marker: Text | None = None,
+    version_id_marker: Text | None = None,
     max_keys: int = Query(MAX_KEYS, ge=0, le=MAX_KEYS),
-) -> JSONResponse:
+) -> VersionList:
     """Every version and delete marker: keys in order, newest version first."""
     page = await run_in_threadpool(
         object_service(request).list_versions,
@@ -164,49 +261,31 @@ async def list_versions(
         version_id_marker,
         max_keys,
     )
-    return JSONResponse(
-        {
-            "versions": [version_view(bucket, v) for v in page.versions],
-            "is_truncated": page.is_truncated,
-            "next_key_marker": page.next_key,
-            "next_version_id_marker": page.next_version_id,
-        }
-    )
+    return VersionList.of(bucket, page)
 
 
-@router.get("/buckets/{bucket}/detail/{key:path}", summary="An object's versions and events")
-async def object_detail(request: Request, bucket: str) -> JSONResponse:
+@router.get(
+    "/buckets/{bucket}/detail/{key:path}",
+    summary="An object's versions and events",
+    responses=error_responses(InvalidKey, InvalidArgument, NoSuchBucket, NoSuchKey),
+)
+async def object_detail(request: Request, bucket: Text) -> ObjectDetailView:
     key = raw_key(request, bucket, "detail")
     detail = await run_in_threadpool(object_service(request).detail, bucket, key)
-    return JSONResponse(
-        {
-            "bucket": detail.bucket,
-            "key": detail.key,
-            "versions": [version_view(bucket, v) for v in detail.versions],
-            "events": [event_view(e) for e in detail.events],
-        }
-    )
+    return ObjectDetailView.of(detail)
 
 
-class ObjectRef(BaseModel):
-    """An object, optionally one version of it."""
-
-    bucket: str
-    key: str
-    version_id: str | None = None
-
-
-class CopyRequest(BaseModel):
-    """A server-side copy; ``metadata`` and ``content_type`` replace the source's."""
-
-    source: ObjectRef
-    destination: ObjectRef
-    metadata: dict[str, str] | None = Field(default=None)
-    content_type: str | None = None
-
-
-@router.post("/copy", summary="Copy an object server-side")
-async def copy_object(request: Request, body: CopyRequest) -> JSONResponse:
+@router.post(
+    "/copy",
+    summary="Copy an object server-side",
+    responses={
+        200: {"headers": _VERSION_HEADERS},
+        **error_responses(
+            InvalidKey, InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion, MethodNotAllowed
+        ),
+    },
+)
+async def copy_object(request: Request, response: Response, body: CopyRequest) -> VersionView:
     version = await run_in_threadpool(
         lambda: object_service(request).copy(
             body.source.bucket,
@@ -219,4 +298,4 @@ async def copy_object(request: Request, body: CopyRequest) -> JSONResponse:
             context=request_context(request),
         )
     )
-    return _written(body.destination.bucket, version)
+    return _written(response, body.destination.bucket, version)

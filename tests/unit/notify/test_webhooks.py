@@ -14,13 +14,13 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from chute.errors import Reject, Retry
+from chute.events import format_time
 from chute.notify.webhooks import (
     USER_AGENT,
     Outcome,
     WebhookSigner,
     build_request,
     deliver,
-    format_timestamp,
     generate_secret,
     pipeline_payload,
     send,
@@ -244,9 +244,9 @@ def test_pipeline_payload_shape() -> None:
             "error": None,
         },
     }
-    assert format_timestamp(moment.timestamp()) == payload["timestamp"]
+    assert format_time(moment.timestamp()) == payload["timestamp"]
     with pytest.raises(ValueError, match="timezone-aware"):
-        format_timestamp(datetime(2024, 5, 1))
+        format_time(datetime(2024, 5, 1))
 
 
 @pytest.mark.parametrize(
