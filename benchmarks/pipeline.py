@@ -49,6 +49,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from chute.context import RequestContext
 from chute.queue.records import Job, JobFilter, StepRun
 from chute.queue.states import JobState
 from chute.queue.store import QueueSession
@@ -63,6 +64,8 @@ if __package__ in (None, ""):
 from benchmarks.pipeline_images import baseline_rate, make_images
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Who uploads, as the object service asks of every caller.
+CTX = RequestContext("benchmark", "127.0.0.1")
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 SECTIONS = ("latency", "throughput", "thumbnails")
@@ -247,14 +250,14 @@ def latency_ms(rt: Runtime, uploads: int, gap: float) -> tuple[list[float], list
     how long each upload (``put``) itself took."""
     pool = rt.start_workers()
     # the first job waits for the worker processes to come up: not part of the measure
-    rt.objects.put(BUCKET, "in/warm-up", [BODY])
+    rt.objects.put(CTX, BUCKET, "in/warm-up", [BODY])
     wait_for_jobs(rt, JobFilter(pipeline="noop"), 1, interval=0.01)
     latencies, puts = [], []
     for index in range(uploads):
         key = f"in/{index:06d}"
         completed = pool.completed
         sent = time.time()
-        rt.objects.put(BUCKET, key, [BODY])
+        rt.objects.put(CTX, BUCKET, key, [BODY])
         acked = time.time()
         # the pool's own counter: polling it costs nothing, unlike polling the catalog,
         # which would compete with the pool for the same 2 cores
@@ -322,8 +325,8 @@ class Rate:
 def enqueue_runs(rt: Runtime, count: int, batch: int = 1000) -> None:
     """Create ``count`` runs of the no-op pipeline on one small object, in a few big
     transactions, the way a reprocess creates them."""
-    version = rt.objects.put(BUCKET, "seed", [BODY])
-    (event,) = rt.objects.events(bucket=BUCKET, key="seed")
+    version = rt.objects.put(CTX, BUCKET, "seed", [BODY])
+    (event,) = rt.objects.events(CTX, bucket=BUCKET, key="seed")
     pipeline = rt.pipelines["noop"]
     for start in range(0, count, batch):
         with rt.catalog.write() as session:
@@ -411,7 +414,7 @@ def upload_file(rt: Runtime, bucket: str, key: str, path: Path) -> None:
     with path.open("rb") as f:
         chunks = iter(lambda: f.read(1024 * 1024), b"")
         rt.objects.put(
-            bucket, key, chunks, content_type="image/jpeg", expected_size=path.stat().st_size
+            CTX, bucket, key, chunks, content_type="image/jpeg", expected_size=path.stat().st_size
         )
 
 
@@ -453,7 +456,7 @@ def thumbnail_run(rt: Runtime, paths: list[Path], processes: int, live: bool) ->
     # take as little as it can from the cores the pipeline runs on.
     wait_for_jobs(rt, where, len(paths), interval=0.25)
     jobs, attempts = finished_jobs(rt, where, len(paths) + 1)
-    outputs = rt.objects.list_objects("processed", prefix="photos/").objects
+    outputs = rt.objects.list_objects(CTX, "processed", prefix="photos/").objects
     if len(outputs) != 3 * len(paths):
         raise SystemExit(f"expected {3 * len(paths)} thumbnails, found {len(outputs)}")
     if live:

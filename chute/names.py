@@ -70,6 +70,19 @@ def check_key(key: str) -> str:
     return key
 
 
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if some key could start with it (no NUL, at most 1024 UTF-8 bytes)."""
+    if "\x00" in prefix:
+        raise InvalidArgument("a prefix must not contain NUL characters")
+    try:
+        size = len(prefix.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidArgument("the prefix is not valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidArgument(f"the prefix is {size} bytes long; keys have at most {MAX_KEY_BYTES}")
+    return prefix
+
+
 def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
     """User metadata, names lower-cased, if every entry can travel as an HTTP header."""
     size = sum(len(name) + len(value) for name, value in metadata.items())

@@ -13,11 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from chute.api.rest.deps import Services
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
+from chute.context import RequestContext
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
+from chute.pipelines.control import ControlService
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.retention import Retention
 from chute.pipelines.router import Router
@@ -42,6 +45,7 @@ class Runtime:
     pipelines: dict[str, Pipeline]
     processing: PipelineService
     status: StatusService
+    control: ControlService
     signal: JobSignal
     clock: Clock
     #: The observers of this runtime (the pipeline router first); add more to watch it.
@@ -67,6 +71,16 @@ class Runtime:
         pool.start()
         self.pools.append(pool)
         return pool
+
+    def rest_services(self) -> Services:
+        """The services the JSON API is built with."""
+        return Services(
+            self.objects,
+            self.status,
+            self.control,
+            self.pipelines,
+            self.settings.body_timeout_seconds,
+        )
 
     def start_upkeep(self, *, sweep: bool = True) -> Upkeep:
         """From now on until closed, in a thread: prune history every
@@ -134,7 +148,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         hooks,
     )
     for name in _buckets(settings, pipelines):
-        objects.ensure_bucket(name)
+        objects.ensure_bucket(RequestContext.system(), name)
     if sweep:
         _sweep(objects, settings, pipelines)
     listener = None
@@ -142,6 +156,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         listener = PostgresListener(settings.catalog_url, signal)
     processing = PipelineService(catalog, objects, pipelines, clock=clock)
     status = StatusService(catalog, pipelines, router)
+    control = ControlService(catalog, pipelines, router)
     retention = Retention(catalog, settings.retention, clock, objects.sweeper.holder)
     return Runtime(
         settings,
@@ -151,6 +166,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         pipelines,
         processing,
         status,
+        control,
         signal,
         clock,
         hooks,
@@ -179,7 +195,7 @@ def _buckets(settings: Settings, pipelines: dict[str, Pipeline]) -> list[str]:
 
 
 def _sweep(objects: ObjectService, settings: Settings, pipelines: dict[str, Pipeline]) -> None:
-    report = objects.sweep(_sweep_grace(settings, pipelines))
+    report = objects.sweep(RequestContext.system(), _sweep_grace(settings, pipelines))
     if report.skipped:
         log.debug("another process is sweeping the blob store")
     elif report.orphan_blobs or report.leftover_blobs:

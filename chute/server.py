@@ -9,7 +9,6 @@ import threading
 import uvicorn
 
 from chute.api.rest.app import create_app
-from chute.api.rest.deps import Services
 from chute.runtime import open_runtime
 from chute.settings import Settings
 
@@ -43,14 +42,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     warn_if_exposed(settings)
     runtime = open_runtime(settings)
     runtime.start_upkeep()
-    app = create_app(
-        Services(
-            runtime.objects,
-            runtime.status,
-            runtime.pipelines,
-            settings.body_timeout_seconds,
-        )
-    )
+    app = create_app(runtime.rest_services())
     if workers:
         pool = runtime.start_workers()
         log.info("%d worker processes for %d pipelines", pool.size, len(runtime.pipelines))

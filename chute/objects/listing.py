@@ -60,7 +60,7 @@ def decode_token(token: str) -> tuple[str, str]:
         raw = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raw = ""
-    if raw[:1] not in {"k", "p"}:
+    if raw[:1] not in {"k", "p"} or "\x00" in raw:  # no key holds a NUL
         raise InvalidArgument("the continuation token is not valid")
     return raw[0], raw[1:]
 

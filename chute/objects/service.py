@@ -6,6 +6,9 @@ It is a thin facade over one module per concept: :mod:`~chute.objects.buckets`,
 :mod:`~chute.objects.reads`, :mod:`~chute.objects.listing`,
 :mod:`~chute.objects.event_log` and :mod:`~chute.objects.sweep`. Its methods are
 synchronous and block on disk, network and database: front ends run them in threads.
+
+Every call takes the :class:`~chute.context.RequestContext` of who asked, reads
+included: authorisation and the audit log are built on it.
 """
 
 from __future__ import annotations
@@ -67,25 +70,30 @@ class ObjectService:
 
     # --- buckets -------------------------------------------------------------------
 
-    def create_bucket(self, name: str, versioning: Versioning = Versioning.UNVERSIONED) -> Bucket:
+    def create_bucket(
+        self,
+        context: RequestContext,
+        name: str,
+        versioning: Versioning = Versioning.UNVERSIONED,
+    ) -> Bucket:
         """Create a bucket; ``BucketAlreadyExists`` if the name is taken."""
         return self.buckets.create(name, versioning)
 
-    def ensure_bucket(self, name: str) -> Bucket:
+    def ensure_bucket(self, context: RequestContext, name: str) -> Bucket:
         """The bucket ``name``, created if missing (for buckets named in the config)."""
         return self.buckets.ensure(name)
 
-    def get_bucket(self, name: str) -> Bucket:
+    def get_bucket(self, context: RequestContext, name: str) -> Bucket:
         return self.buckets.get(name)
 
-    def list_buckets(self) -> list[Bucket]:
+    def list_buckets(self, context: RequestContext) -> list[Bucket]:
         return self.buckets.list()
 
-    def delete_bucket(self, name: str) -> None:
+    def delete_bucket(self, context: RequestContext, name: str) -> None:
         """Delete an empty bucket (no versions, no delete markers)."""
         self.buckets.delete(name)
 
-    def set_versioning(self, name: str, state: Versioning) -> Bucket:
+    def set_versioning(self, context: RequestContext, name: str, state: Versioning) -> Bucket:
         """Enable or suspend versioning (never back to unversioned, as in S3)."""
         return self.buckets.set_versioning(name, state)
 
@@ -93,6 +101,7 @@ class ObjectService:
 
     def put(
         self,
+        context: RequestContext,
         bucket: str,
         key: str,
         body: Iterable[bytes],
@@ -101,7 +110,6 @@ class ObjectService:
         metadata: dict[str, str] | None = None,
         expected_size: int | None = None,
         md5: str | None = None,
-        context: RequestContext | None = None,
     ) -> ObjectVersion:
         """Store ``body`` as the new latest version of ``bucket/key`` (see
         :meth:`Writes.put`)."""
@@ -109,7 +117,7 @@ class ObjectService:
             bucket,
             key,
             body,
-            context=_context(context),
+            context=context,
             content_type=content_type,
             metadata=metadata,
             expected_size=expected_size,
@@ -118,6 +126,7 @@ class ObjectService:
 
     def copy(
         self,
+        context: RequestContext,
         source_bucket: str,
         source_key: str,
         bucket: str,
@@ -126,7 +135,6 @@ class ObjectService:
         source_version_id: str | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
-        context: RequestContext | None = None,
     ) -> ObjectVersion:
         """Copy an object server-side, sharing its blob (see :meth:`Writes.copy`)."""
         source = self.reads.head(source_bucket, source_key, source_version_id)
@@ -134,29 +142,28 @@ class ObjectService:
             source,
             bucket,
             key,
-            context=_context(context),
+            context=context,
             content_type=content_type,
             metadata=metadata,
         )
 
     def delete(
-        self,
-        bucket: str,
-        key: str,
-        version_id: str | None = None,
-        context: RequestContext | None = None,
+        self, context: RequestContext, bucket: str, key: str, version_id: str | None = None
     ) -> DeleteResult:
         """Delete a key or one version, as S3 does (see :meth:`Writes.delete`)."""
-        return self.writes.delete(bucket, key, version_id, _context(context))
+        return self.writes.delete(bucket, key, version_id, context)
 
     # --- reads ---------------------------------------------------------------------
 
-    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion:
+    def head(
+        self, context: RequestContext, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectVersion:
         """The version a GET would serve (latest by default)."""
         return self.reads.head(bucket, key, version_id)
 
     def open(
         self,
+        context: RequestContext,
         bucket: str,
         key: str,
         version_id: str | None = None,
@@ -165,12 +172,18 @@ class ObjectService:
         """Open an object for reading: all of it, or bytes ``[start, end)``."""
         return self.reads.read(self.reads.head(bucket, key, version_id), byte_range)
 
-    def read(self, version: ObjectVersion, byte_range: tuple[int, int] | None = None) -> ObjectRead:
+    def read(
+        self,
+        context: RequestContext,
+        version: ObjectVersion,
+        byte_range: tuple[int, int] | None = None,
+    ) -> ObjectRead:
         """Open the bytes of a version :meth:`head` returned."""
         return self.reads.read(version, byte_range)
 
     def list_objects(
         self,
+        context: RequestContext,
         bucket: str,
         prefix: str = "",
         delimiter: str | None = None,
@@ -187,6 +200,7 @@ class ObjectService:
 
     def list_versions(
         self,
+        context: RequestContext,
         bucket: str,
         prefix: str = "",
         key_marker: str | None = None,
@@ -200,22 +214,23 @@ class ObjectService:
                 session, target.id, prefix, key_marker, version_id_marker, max_keys
             )
 
-    def detail(self, bucket: str, key: str) -> ObjectDetail:
+    def detail(self, context: RequestContext, bucket: str, key: str) -> ObjectDetail:
         """Every version of a key and every event about it."""
         return self.reads.detail(bucket, key)
 
     def events(
-        self, after: int = 0, limit: int = 100, bucket: str | None = None, key: str | None = None
+        self,
+        context: RequestContext,
+        after: int = 0,
+        limit: int = 100,
+        bucket: str | None = None,
+        key: str | None = None,
     ) -> list[EventRow]:
         """Events after the cursor ``after``, oldest first."""
         return self.event_log.after(after, limit, bucket, key)
 
     # --- upkeep --------------------------------------------------------------------
 
-    def sweep(self, grace: timedelta) -> SweepReport:
+    def sweep(self, context: RequestContext, grace: timedelta) -> SweepReport:
         """Remove garbage blobs older than ``grace`` (see :mod:`chute.objects.sweep`)."""
         return self.sweeper.sweep(grace)
-
-
-def _context(context: RequestContext | None) -> RequestContext:
-    return context or RequestContext("anonymous", "127.0.0.1")

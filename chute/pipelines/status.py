@@ -1,25 +1,22 @@
-"""Processing status and control: what happened to an object, which jobs exist, and
-the operator's levers (redrive dead jobs, reprocess objects with a pipeline)."""
+"""Processing status: what happened to an object, which jobs exist and how many. Only
+reads; the operator's levers are in :mod:`chute.pipelines.control`."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from chute.catalog import Bucket, Catalog, CatalogSession, EventRow, ObjectVersion
+from chute.catalog import Catalog, CatalogSession, ObjectVersion
 from chute.errors import (
     InvalidArgument,
-    NoSuchBucket,
     NoSuchJob,
     NoSuchKey,
-    NoSuchPipeline,
     NoSuchVersion,
 )
 from chute.names import check_key
-from chute.objects.listing import after_prefix
-from chute.pipelines.model import Pipeline, TriggerCondition
+from chute.objects.buckets import require_bucket
+from chute.pipelines.model import Pipeline
 from chute.pipelines.router import Router
 from chute.queue.records import Job, JobFilter, LineageRecord, Run, StepRun
 from chute.queue.states import JobKind, JobState, ObjectStatus, RunState
@@ -28,8 +25,6 @@ from chute.queue.store import QueueSession
 #: Most jobs one listing page returns.
 MAX_PAGE = 1000
 _FIELD = re.compile(r"[A-Za-z0-9_-]{1,64}")
-#: Most objects one reprocess call starts runs for.
-MAX_REPROCESS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +33,6 @@ class JobPage:
 
     jobs: list[Job]
     next_cursor: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Reprocessed:
-    """What a reprocess did: the runs it started, one per object selected, and the
-    objects under the prefix it skipped because the trigger does not match them."""
-
-    runs: int
-    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +121,7 @@ class StatusService:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
         parsed = [_condition(text) for text in conditions]
         with self.catalog.read() as session:
-            target = _bucket(session, bucket)
+            target = require_bucket(session, bucket)
             found = session.lineage
             return found.find_by_metadata(target.id, prefix, parsed, after, limit)
 
@@ -161,63 +147,6 @@ class StatusService:
     def counts(self, where: JobFilter) -> dict[JobState, int]:
         with self.catalog.read() as session:
             return session.queue.count_jobs(where)
-
-    def redrive(self, where: JobFilter) -> int:
-        """Make dead jobs matching ``where`` available again, each with a fresh set of
-        attempts; their runs become active again. Returns how many were redriven."""
-        where = JobFilter(
-            states=(JobState.DEAD,),
-            pipeline=where.pipeline,
-            bucket=where.bucket,
-            key_prefix=where.key_prefix,
-            since=where.since,
-            until=where.until,
-            job_ids=where.job_ids,
-        )
-
-        def work(session: CatalogSession) -> int:
-            return session.queue.redrive(where, self._max_attempts, self.router.clock())
-
-        count = self.catalog.run_write(work)
-        if count:
-            self.router.on_jobs()
-        return count
-
-    def _max_attempts(self, job: Job) -> int:
-        """Fresh attempts for a redriven job: its step's (or notification's) setting."""
-        pipeline = self.pipelines.get(job.pipeline)
-        if pipeline is None:
-            return 1
-        step = pipeline.step_of(job.kind, job.step, job.payload)
-        return step.retry.max_attempts if step else 1
-
-    def reprocess(
-        self, pipeline_name: str, bucket: str, key: str | None = None, prefix: str | None = None
-    ) -> Reprocessed:
-        """Start ``pipeline`` on one object (``key``) or on every live object under
-        ``prefix`` that its trigger matches: a backfill after a pipeline changed. A key,
-        bucket or prefix the trigger rules out is refused, naming the condition."""
-        pipeline = self.pipelines.get(pipeline_name)
-        if pipeline is None:
-            raise NoSuchPipeline(f"no pipeline named {pipeline_name!r}")
-        if (key is None) == (prefix is None):
-            raise InvalidArgument("give either a key or a prefix")
-
-        def work(session: CatalogSession) -> Reprocessed:
-            versions, skipped = _targets(session, pipeline, bucket, key, prefix)
-            for version in versions:
-                self.router.start(
-                    session,
-                    pipeline,
-                    _reprocess_event(bucket, version, self.router.clock()),
-                    version,
-                )
-            return Reprocessed(len(versions), skipped)
-
-        done = self.catalog.run_write(work)
-        if done.runs:
-            self.router.on_jobs()
-        return done
 
 
 def _condition(text: str) -> tuple[tuple[str, ...], str]:
@@ -252,7 +181,7 @@ def _version(
 ) -> ObjectVersion:
     """The version whose status is asked for; a missing one is told apart from a missing
     key, as a GET of the object tells them apart."""
-    target = _bucket(session, bucket)
+    target = require_bucket(session, bucket)
     if version_id is None:
         version = session.latest_version(target.id, key)
         if version is None:
@@ -262,90 +191,3 @@ def _version(
     if version is None:
         raise NoSuchVersion(f"no version {version_id!r} of key {key!r}")
     return version
-
-
-def _bucket(session: CatalogSession, name: str) -> Bucket:
-    bucket = session.get_bucket(name)
-    if bucket is None:
-        raise NoSuchBucket(f"no bucket {name!r}")
-    return bucket
-
-
-def _targets(
-    session: CatalogSession, pipeline: Pipeline, bucket: str, key: str | None, prefix: str | None
-) -> tuple[list[ObjectVersion], int]:
-    """The versions to reprocess, and how many under ``prefix`` the trigger skipped."""
-    if key is not None:
-        return [_matching_version(session, pipeline, bucket, key)], 0
-    assert prefix is not None
-    return _backfill(session, pipeline, bucket, prefix)
-
-
-def _matching_version(
-    session: CatalogSession, pipeline: Pipeline, bucket: str, key: str
-) -> ObjectVersion:
-    """The latest version of ``key``, if it is live and the trigger matches it."""
-    where = f"{bucket}/{key}"
-    _check_place(pipeline, bucket, key, where)
-    version = session.latest_version(_bucket(session, bucket).id, key)
-    if version is None or version.is_delete_marker:
-        raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
-    condition = pipeline.refuses(bucket, key, version.size, version.content_type)
-    if condition is not None:
-        raise _refusal(pipeline, where, condition)
-    return version
-
-
-def _backfill(
-    session: CatalogSession, pipeline: Pipeline, bucket: str, prefix: str
-) -> tuple[list[ObjectVersion], int]:
-    """The live versions under ``prefix`` the trigger matches, and how many it skipped.
-    Only keys under the trigger's prefix too are read (and counted)."""
-    wanted = pipeline.trigger.prefix
-    scan = wanted if wanted.startswith(prefix) else prefix
-    _check_place(pipeline, bucket, scan, f"{bucket}/{prefix}*")
-    target = _bucket(session, bucket)
-    versions = session.list_latest(target.id, scan, after_prefix(scan), True, MAX_REPROCESS + 1)
-    if len(versions) > MAX_REPROCESS:
-        raise InvalidArgument(
-            f"more than {MAX_REPROCESS} objects under {scan!r}; reprocess narrower prefixes"
-        )
-    matching = [
-        version
-        for version in versions
-        if pipeline.refuses(bucket, version.key, version.size, version.content_type) is None
-    ]
-    return matching, len(versions) - len(matching)
-
-
-def _check_place(pipeline: Pipeline, bucket: str, key: str, where: str) -> None:
-    """Refuse ``where`` when the trigger's bucket or prefix rules out ``bucket/key``."""
-    condition = pipeline.refuses_place(bucket, key)
-    if condition is not None:
-        raise _refusal(pipeline, where, condition)
-
-
-def _refusal(pipeline: Pipeline, where: str, condition: TriggerCondition) -> InvalidArgument:
-    """Why ``pipeline`` does not run on ``where``, naming the trigger's setting."""
-    wanted = getattr(pipeline.trigger, condition)
-    return InvalidArgument(
-        f"pipeline {pipeline.name!r} does not run on {where}: trigger.{condition} is {wanted!r}"
-    )
-
-
-def _reprocess_event(bucket: str, version: ObjectVersion, moment: datetime) -> EventRow:
-    """A synthetic event record for a reprocess run (no event is logged)."""
-    return EventRow(
-        id=0,
-        event_time=moment,
-        event_name="ObjectCreated:Put",
-        region="",
-        bucket=bucket,
-        key=version.key,
-        version_id=None if version.version_id == "null" else version.version_id,
-        size=version.size,
-        etag=version.etag,
-        principal="chute:reprocess",
-        source_ip="127.0.0.1",
-        request_id="REPROCESS",
-    )

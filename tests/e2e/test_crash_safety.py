@@ -20,6 +20,7 @@ import pytest
 from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
+from tests.context import CTX
 from tests.e2e.conftest import LiveServer, start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
 ) -> None:
     marker = tmp_path / "started"
     body = f"hang-first:{marker}".encode()
-    runtime.objects.put("inbox", "x", [body])
+    runtime.objects.put(CTX, "inbox", "x", [body])
     first = _worker(config)
     try:
         wait_until(marker.exists, timeout=30)
@@ -106,9 +107,9 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
         second.terminate()
         assert second.wait(timeout=30) == 0  # drained cleanly
     assert _attempts(runtime, "x") == [Outcome.LOST, Outcome.SUCCEEDED]
-    outputs = runtime.objects.list_objects("processed").objects
+    outputs = runtime.objects.list_objects(CTX, "processed").objects
     assert [o.key for o in outputs] == ["x.out"]
-    assert b"".join(runtime.objects.open("processed", "x.out").body) == body[::-1]
+    assert b"".join(runtime.objects.open(CTX, "processed", "x.out").body) == body[::-1]
 
 
 def _uploads(
@@ -155,7 +156,7 @@ def test_a_server_killed_during_uploads_loses_nothing_and_repeats_nothing(
         # longest step could run. Remove it now, and only it (what was written before the
         # restart), then check that it was garbage indeed (every output still reads back)
         # and that the restarted server left none of its own.
-        rt.objects.sweep(datetime.now(UTC) - restarted)
+        rt.objects.sweep(CTX, datetime.now(UTC) - restarted)
         _check_exactly_once(rt, acked)
     finally:
         rt.close()
@@ -165,22 +166,22 @@ def test_a_server_killed_during_uploads_loses_nothing_and_repeats_nothing(
 def _all_done(rt: Runtime, acked: dict[str, bytes]) -> bool:
     """Whether every object in ``inbox`` has been processed: the acknowledged uploads,
     and any upload the kill cut off after it committed."""
-    inbox = [o.key for o in rt.objects.list_objects("inbox", max_keys=1000).objects]
+    inbox = [o.key for o in rt.objects.list_objects(CTX, "inbox", max_keys=1000).objects]
     return set(acked) <= set(inbox) and all(
         rt.status.status("inbox", key).status is ObjectStatus.SUCCEEDED for key in inbox
     )
 
 
 def _check_exactly_once(rt: Runtime, acked: dict[str, bytes]) -> None:
-    outputs = {o.key: o for o in rt.objects.list_objects("processed", max_keys=1000).objects}
+    outputs = {o.key: o for o in rt.objects.list_objects(CTX, "processed", max_keys=1000).objects}
     for key, body in acked.items():
         found = rt.status.status("inbox", key)
         assert len(found.runs) == 1, key
         assert _attempts(rt, key).count(Outcome.SUCCEEDED) == 1, key
-        assert b"".join(rt.objects.open("processed", f"{key}.out").body) == body[::-1]
+        assert b"".join(rt.objects.open(CTX, "processed", f"{key}.out").body) == body[::-1]
     # Outputs of uploads that committed without an answer (the one in flight at the kill)
     # are legitimate; anything else would be an orphan.
-    inbox = {o.key for o in rt.objects.list_objects("inbox", max_keys=1000).objects}
+    inbox = {o.key for o in rt.objects.list_objects(CTX, "inbox", max_keys=1000).objects}
     assert set(outputs) == {f"{key}.out" for key in inbox}
     _check_no_orphan_blobs(rt)
 

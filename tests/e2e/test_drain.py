@@ -15,6 +15,7 @@ import httpx
 from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import open_runtime
 from chute.settings import load_settings
+from tests.context import CTX
 from tests.e2e.conftest import start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def _runtime(tmp_path: Path):
 def test_a_running_job_finishes_within_the_grace_period(tmp_path: Path) -> None:
     rt = _runtime(tmp_path)
     pool = rt.start_workers()
-    rt.objects.put("inbox", "x", [str(tmp_path).encode()])
+    rt.objects.put(CTX, "inbox", "x", [str(tmp_path).encode()])
     wait_until((tmp_path / "started").exists, timeout=30)
     stopping = threading.Thread(target=pool.stop, kwargs={"grace": 60})
     stopping.start()
@@ -49,7 +50,7 @@ def test_a_running_job_finishes_within_the_grace_period(tmp_path: Path) -> None:
 def test_a_job_still_running_after_the_grace_period_is_released(tmp_path: Path) -> None:
     rt = _runtime(tmp_path)
     pool = rt.start_workers()
-    rt.objects.put("inbox", "x", [str(tmp_path).encode()])
+    rt.objects.put(CTX, "inbox", "x", [str(tmp_path).encode()])
     wait_until((tmp_path / "started").exists, timeout=30)
     pool.stop(grace=0)
     rt.pools.clear()
@@ -86,7 +87,7 @@ def test_ctrl_c_drains_a_worker_instead_of_killing_its_jobs(tmp_path: Path) -> N
     pool lets the running job finish."""
     config = _config(tmp_path)
     rt = open_runtime(load_settings(config), sweep=False)
-    rt.objects.put("inbox", "x", [str(tmp_path).encode()])
+    rt.objects.put(CTX, "inbox", "x", [str(tmp_path).encode()])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHUTE_")}
     worker = subprocess.Popen(
         [sys.executable, "-m", "chute", "worker", "--config", str(config)],

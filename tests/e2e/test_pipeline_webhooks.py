@@ -15,6 +15,7 @@ from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
+from tests.context import CTX
 from tests.e2e.conftest import wait_until
 from tests.receiver import Receiver
 
@@ -63,7 +64,7 @@ def _delivered(rt: Runtime, count: int) -> bool:
 
 def test_success_is_notified_to_every_url_signed_and_retried(runtime, receiver):
     receiver.statuses["/flaky"] = 503  # the first delivery there fails
-    runtime.objects.put("inbox", "good/cat.txt", [b"meow"])
+    runtime.objects.put(CTX, "inbox", "good/cat.txt", [b"meow"])
     wait_until(lambda: any(r.path == "/flaky" for r in receiver.requests), timeout=30)
     receiver.statuses["/flaky"] = 200
     wait_until(lambda: _delivered(runtime, 2), timeout=30)
@@ -95,7 +96,7 @@ def test_success_is_notified_to_every_url_signed_and_retried(runtime, receiver):
 
 
 def test_a_dead_step_is_notified_as_a_failure(runtime, receiver):
-    runtime.objects.put("inbox", "bad/x.txt", [b"data"])
+    runtime.objects.put(CTX, "inbox", "bad/x.txt", [b"data"])
     wait_until(lambda: _delivered(runtime, 1), timeout=30)
     assert runtime.status.status("inbox", "bad/x.txt").status is ObjectStatus.DEAD
     (request,) = receiver.requests

@@ -14,6 +14,7 @@ from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 from chute.worker.pool import WorkerPool
+from tests.context import CTX
 from tests.e2e.conftest import wait_until
 
 NO_RETRY = {"max_attempts": 1}
@@ -63,7 +64,7 @@ def test_only_the_attempt_that_misbehaves_fails(runtime: Runtime, bad: str, outc
     # Queued before the workers start: one claim takes all three, in this order, and
     # the pool sends them to its one process together.
     for key in ("quick/a", bad, "quick/c"):
-        runtime.objects.put("inbox", key, [b"data"])
+        runtime.objects.put(CTX, "inbox", key, [b"data"])
     runtime.start_workers()
 
     assert _settled(runtime, bad) is ObjectStatus.DEAD
@@ -76,7 +77,7 @@ def test_only_the_attempt_that_misbehaves_fails(runtime: Runtime, bad: str, outc
 def test_many_quick_jobs_through_one_process_each_run_once(runtime: Runtime):
     keys = [f"quick/{index:03d}" for index in range(60)]
     for key in keys:
-        runtime.objects.put("inbox", key, [b"data"])
+        runtime.objects.put(CTX, "inbox", key, [b"data"])
     runtime.start_workers()
 
     for key in keys:
@@ -89,9 +90,9 @@ def test_big_attempts_never_fill_the_pipe_of_a_process_stuck_in_another(runtime:
     # fill a pipe the stuck process does not read, and block the pool writing to it.
     body = b"x" * 60_000
     keys = [f"quick/big-{index}" for index in range(12)]
-    runtime.objects.put("inbox", "hang/first", [b"data"])
+    runtime.objects.put(CTX, "inbox", "hang/first", [b"data"])
     for key in keys:
-        runtime.objects.put("inbox", key, [body])
+        runtime.objects.put(CTX, "inbox", key, [body])
     runtime.start_workers()
 
     assert _settled(runtime, "hang/first") is ObjectStatus.DEAD

@@ -13,6 +13,7 @@ from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
+from tests.context import CTX
 from tests.e2e.conftest import wait_until
 
 FAST_RETRY = {"max_attempts": 2, "base_delay": 0.01, "jitter": False}
@@ -82,7 +83,7 @@ def _attempts(rt: Runtime, key: str) -> list[tuple[Outcome, str | None]]:
 )
 def test_a_hostile_step_fails_each_attempt_then_dies(runtime, pipeline, outcome, reason):
     key = f"{pipeline}/x"
-    runtime.objects.put("inbox", key, [b"data"])
+    runtime.objects.put(CTX, "inbox", key, [b"data"])
     assert _settled(runtime, key) is ObjectStatus.DEAD
     attempts = _attempts(runtime, key)
     assert len(attempts) == 2
@@ -91,28 +92,28 @@ def test_a_hostile_step_fails_each_attempt_then_dies(runtime, pipeline, outcome,
         assert error is not None
         assert reason in error
     # The pool carries on serving.
-    runtime.objects.put("inbox", f"copy/after-{pipeline}", [b"still here"])
+    runtime.objects.put(CTX, "inbox", f"copy/after-{pipeline}", [b"still here"])
     assert _settled(runtime, f"copy/after-{pipeline}") is ObjectStatus.SUCCEEDED
 
 
 def test_a_dead_job_can_be_redriven(runtime):
-    runtime.objects.put("inbox", "raise/again", [b"data"])
+    runtime.objects.put(CTX, "inbox", "raise/again", [b"data"])
     assert _settled(runtime, "raise/again") is ObjectStatus.DEAD
-    assert runtime.status.redrive(JobFilter(pipeline="raise", key_prefix="raise/again")) == 1
+    assert runtime.control.redrive(JobFilter(pipeline="raise", key_prefix="raise/again")) == 1
     wait_until(lambda: len(_attempts(runtime, "raise/again")) == 4, timeout=30)
     assert _settled(runtime, "raise/again") is ObjectStatus.DEAD
 
 
 def test_a_processor_can_ask_for_a_retry(runtime):
-    runtime.objects.put("inbox", "retry/x", [b"data"])
+    runtime.objects.put(CTX, "inbox", "retry/x", [b"data"])
     assert _settled(runtime, "retry/x") is ObjectStatus.SUCCEEDED
     assert [o for o, _ in _attempts(runtime, "retry/x")] == [Outcome.RETRY, Outcome.SUCCEEDED]
 
 
 def test_copy_writes_its_output_with_lineage(runtime):
-    runtime.objects.put("inbox", "copy/big", [b"x" * 200_000])
+    runtime.objects.put(CTX, "inbox", "copy/big", [b"x" * 200_000])
     assert _settled(runtime, "copy/big") is ObjectStatus.SUCCEEDED
-    read = runtime.objects.open("processed", "copy/big")
+    read = runtime.objects.open(CTX, "processed", "copy/big")
     assert b"".join(read.body) == b"x" * 200_000
     found = runtime.status.status("inbox", "copy/big")
     assert [o.key for o in found.runs[0].outputs] == ["copy/big"]
@@ -120,8 +121,8 @@ def test_copy_writes_its_output_with_lineage(runtime):
 
 def test_a_batch_processor_gets_jobs_together(runtime):
     for index in range(4):
-        runtime.objects.put("inbox", f"batch/{index}", [b"x"])
-    assert runtime.status.reprocess("batch", "inbox", prefix="batch/").runs == 4
+        runtime.objects.put(CTX, "inbox", f"batch/{index}", [b"x"])
+    assert runtime.control.reprocess("batch", "inbox", prefix="batch/").runs == 4
     sizes = []
     for index in range(4):
         assert _settled(runtime, f"batch/{index}") is ObjectStatus.SUCCEEDED

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Catalog
 from chute.objects.service import ObjectService
+from tests.context import CTX
 
 WRITERS = 8
 PER_WRITER = 25
@@ -24,7 +25,7 @@ def test_tailing_consumer_misses_nothing(
 ) -> None:
     other_process = Catalog(catalog_url)
     services = [service, ObjectService(other_process, blobs, "eu-west-1", 2**20)]
-    service.create_bucket("tail")
+    service.create_bucket(CTX, "tail")
     done = threading.Event()
     seen: list[int] = []
 
@@ -32,7 +33,7 @@ def test_tailing_consumer_misses_nothing(
         cursor = 0
         while True:
             finished = done.is_set()
-            page = service.events(after=cursor, limit=50)
+            page = service.events(CTX, after=cursor, limit=50)
             seen.extend(event.id for event in page)
             if page:
                 cursor = page[-1].id
@@ -41,7 +42,7 @@ def test_tailing_consumer_misses_nothing(
 
     def write(writer: int) -> None:
         for i in range(PER_WRITER):
-            services[writer % 2].put("tail", f"w{writer}/k{i}", [b"x"])
+            services[writer % 2].put(CTX, "tail", f"w{writer}/k{i}", [b"x"])
 
     consumer = threading.Thread(target=consume)
     consumer.start()
@@ -51,6 +52,6 @@ def test_tailing_consumer_misses_nothing(
     consumer.join()
     other_process.close()
 
-    everything = [event.id for event in service.events(limit=1000)]
+    everything = [event.id for event in service.events(CTX, limit=1000)]
     assert len(everything) == WRITERS * PER_WRITER
     assert seen == everything  # every event, once, in order

@@ -22,6 +22,7 @@ from chute.catalog import Catalog
 from chute.catalog.engine import MIGRATIONS, create_catalog_engine, migrate
 from chute.catalog.schema import metadata
 from chute.objects.service import ObjectService
+from tests.context import CTX
 from tests.registry import registered
 from tests.services import POSTGRES_URL, require_postgres
 
@@ -142,8 +143,8 @@ def test_a_catalog_of_the_previous_schema_upgrades_in_place(
     try:
         service = ObjectService(catalog, store, "us-east-1", 2**30)
         for (bucket, key, version_id), data in expected.items():
-            version = service.head(bucket, key, version_id)
-            assert b"".join(service.open(bucket, key, version_id).body) == data
+            version = service.head(CTX, bucket, key, version_id)
+            assert b"".join(service.open(CTX, bucket, key, version_id).body) == data
             assert version.etag == hashlib.md5(data).hexdigest()
         kinds = {record.kind for record in registered(catalog).values()}
         assert kinds == {BlobKind.STORE, BlobKind.INLINE}
@@ -151,8 +152,10 @@ def test_a_catalog_of_the_previous_schema_upgrades_in_place(
         with catalog.read() as session:
             tables = set(sa.inspect(session.conn).get_table_names())
         assert "small_blobs" not in tables
-        assert service.sweep(timedelta(0)).orphan_blobs == 0  # everything is referenced
-        service.put("media", "after.txt", [b"written after the upgrade"])
-        assert b"".join(service.open("media", "after.txt").body) == b"written after the upgrade"
+        assert service.sweep(CTX, timedelta(0)).orphan_blobs == 0  # everything is referenced
+        service.put(CTX, "media", "after.txt", [b"written after the upgrade"])
+        assert (
+            b"".join(service.open(CTX, "media", "after.txt").body) == b"written after the upgrade"
+        )
     finally:
         catalog.close()

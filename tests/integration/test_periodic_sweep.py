@@ -9,6 +9,7 @@ from pathlib import Path
 from chute.jobs import staging_prefix
 from chute.runtime import open_runtime
 from chute.settings import load_settings
+from tests.context import CTX
 from tests.e2e.conftest import wait_until
 from tests.registry import cut_off_write
 
@@ -23,7 +24,7 @@ def test_orphans_are_swept_while_running(tmp_path: Path) -> None:
     )
     rt = open_runtime(settings)
     try:
-        kept = rt.objects.put("inbox", "kept.txt", [b"referenced"])
+        kept = rt.objects.put(CTX, "inbox", "kept.txt", [b"referenced"])
         orphan = cut_off_write(rt.objects, b"an upload whose process died before it committed")
         rt.start_upkeep()
 

@@ -18,11 +18,12 @@ from chute.catalog import Versioning
 from chute.clock import FakeClock
 from chute.errors import InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
 from chute.jobs import Result, StagedOutput, Task
-from chute.pipelines.status import Reprocessed
+from chute.pipelines.control import Reprocessed
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
+from tests.context import CTX
 
 WORKER = "test-worker"
 
@@ -72,7 +73,7 @@ def _status(rt: Runtime, key: str = "in/x.txt") -> ObjectStatus:
 
 
 def test_an_upload_commits_its_jobs_and_steps_wait_for_their_needs(runtime, clock):
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     assert _status(runtime) is ObjectStatus.PENDING
     tasks = _claim(runtime)
     assert sorted(t.step for t in tasks) == ["a", "b"]  # join is blocked
@@ -94,19 +95,19 @@ def test_an_upload_commits_its_jobs_and_steps_wait_for_their_needs(runtime, cloc
 
 
 def test_objects_outside_the_trigger_start_nothing(runtime):
-    runtime.objects.put("inbox", "other/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "other/x.txt", [b"hello"])
     assert _claim(runtime) == []
     assert _status(runtime, "other/x.txt") is ObjectStatus.NONE
 
 
 def test_a_refused_write_leaves_no_jobs(runtime):
     with pytest.raises(NoSuchBucket):
-        runtime.objects.put("missing", "in/x.txt", [b"hello"])
+        runtime.objects.put(CTX, "missing", "in/x.txt", [b"hello"])
     assert runtime.status.counts(JobFilter()) == {}
 
 
 def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clock):
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     first = {t.step: t for t in _claim(runtime)}
     runtime.processing.record([_ok(first["b"], clock)], WORKER)
     for attempt in (1, 2):
@@ -122,7 +123,7 @@ def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clo
     dead = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
     assert [(j.step, j.attempt, j.last_error) for j in dead] == [("a", 3, "boom")]
 
-    assert runtime.status.redrive(JobFilter(pipeline="p")) == 1
+    assert runtime.control.redrive(JobFilter(pipeline="p")) == 1
     (again,) = _claim(runtime)
     assert (again.step, again.attempt) == ("a", 4)
     runtime.processing.record([_ok(again, clock)], WORKER)
@@ -132,7 +133,7 @@ def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clo
 
 
 def test_a_rejected_input_is_dead_at_once(runtime, clock):
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     task = _claim(runtime)[0]
     runtime.processing.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
     (job,) = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
@@ -142,7 +143,7 @@ def test_a_rejected_input_is_dead_at_once(runtime, clock):
 
 def test_a_stale_result_is_dropped(runtime, clock):
     """A worker whose lease expired cannot record a second set of outputs."""
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     first = {t.step: t for t in _claim(runtime)}["a"]
     clock.advance(31)  # the lease (30 s) runs out: the worker is presumed dead
     assert runtime.processing.reap() == 2
@@ -151,16 +152,16 @@ def test_a_stale_result_is_dropped(runtime, clock):
     assert second.attempt == first.attempt + 1
     output = StagedOutput("in/x/out.txt", "text/plain", 2, "m", "s", data=b"hi")
     runtime.processing.record([_ok(first, clock, outputs=[output])], WORKER)
-    assert runtime.objects.list_objects("processed").objects == []
+    assert runtime.objects.list_objects(CTX, "processed").objects == []
     runtime.processing.record([_ok(second, clock, outputs=[output])], WORKER)
-    (written,) = runtime.objects.list_objects("processed").objects
+    (written,) = runtime.objects.list_objects(CTX, "processed").objects
     assert written.key == "in/x/out.txt"
     _job, attempts = runtime.status.job(second.job_id)
     assert [a.outcome for a in attempts] == [Outcome.LOST, Outcome.SUCCEEDED]
 
 
 def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, clock):
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     task = {t.step: t for t in _claim(runtime)}["a"]
     output = StagedOutput("in/x/out.txt", "text/plain", 2, "m", "s", data=b"hi")
     runtime.processing.record(
@@ -171,20 +172,20 @@ def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, cl
         ("processed", "in/x/out.txt", "a")
     ]
     assert found.metadata == {"mime": "text/plain"}
-    read = runtime.objects.open("processed", "in/x/out.txt")
+    read = runtime.objects.open(CTX, "processed", "in/x/out.txt")
     assert b"".join(read.body) == b"hi"
     # Outputs trigger nothing, even in a bucket a trigger watches.
-    assert runtime.status.reprocess("p", "inbox", key="in/x.txt") == Reprocessed(1, 0)
+    assert runtime.control.reprocess("p", "inbox", key="in/x.txt") == Reprocessed(1, 0)
     rerun = {t.step: t for t in _claim(runtime)}["a"]
     runtime.processing.record([_ok(rerun, clock, outputs=[output])], WORKER)
-    listing = runtime.objects.list_objects("processed")
+    listing = runtime.objects.list_objects(CTX, "processed")
     assert [o.key for o in listing.objects] == ["in/x/out.txt"]
 
 
 def test_a_late_run_of_an_older_version_leaves_the_newer_outputs(runtime, clock):
-    runtime.objects.set_versioning("inbox", Versioning.ENABLED)
-    old = runtime.objects.put("inbox", "in/v.txt", [b"old"])
-    new = runtime.objects.put("inbox", "in/v.txt", [b"new"])
+    runtime.objects.set_versioning(CTX, "inbox", Versioning.ENABLED)
+    old = runtime.objects.put(CTX, "inbox", "in/v.txt", [b"old"])
+    new = runtime.objects.put(CTX, "inbox", "in/v.txt", [b"new"])
     steps = {(t.source.version_id, t.step): t for t in _claim(runtime)}
 
     def output(body: bytes) -> StagedOutput:
@@ -196,7 +197,7 @@ def test_a_late_run_of_an_older_version_leaves_the_newer_outputs(runtime, clock)
     older = steps[(old.version_id, "a")]
     runtime.processing.record([_ok(older, clock, outputs=[output(b"old")])], WORKER)
 
-    read = runtime.objects.open("processed", "in/v/out.txt")
+    read = runtime.objects.open(CTX, "processed", "in/v/out.txt")
     assert b"".join(read.body) == b"new"
     found = runtime.status.status("inbox", "in/v.txt", old.version_id)
     (attempt,) = found.runs[0].attempts[older.job_id]
@@ -207,7 +208,7 @@ def test_a_late_run_of_an_older_version_leaves_the_newer_outputs(runtime, clock)
 
 def test_concurrent_claims_never_share_a_job(runtime):
     for index in range(40):
-        runtime.objects.put("inbox", f"in/{index}.txt", [b"x"])
+        runtime.objects.put(CTX, "inbox", f"in/{index}.txt", [b"x"])
     claimed: list[list[int]] = []
 
     def claim() -> None:
@@ -227,10 +228,10 @@ def test_concurrent_claims_never_share_a_job(runtime):
 
 def test_reprocess_a_prefix(runtime):
     for index in range(3):
-        runtime.objects.put("inbox", f"in/{index}.txt", [b"x"])
-    runtime.objects.put("inbox", "other.txt", [b"x"])
+        runtime.objects.put(CTX, "inbox", f"in/{index}.txt", [b"x"])
+    runtime.objects.put(CTX, "inbox", "other.txt", [b"x"])
     _claim(runtime, 100)
-    assert runtime.status.reprocess("p", "inbox", prefix="in/") == Reprocessed(3, 0)
+    assert runtime.control.reprocess("p", "inbox", prefix="in/") == Reprocessed(3, 0)
     assert len(_claim(runtime, 100)) == 6
 
 
@@ -238,21 +239,21 @@ def test_reprocess_a_prefix_that_ends_in_the_last_code_point(runtime):
     """No character follows U+10FFFF, and none sits among the surrogates: the range of
     such a prefix ends at the next character up of an earlier position."""
     for key in ("in/\U0010ffff", "in/\U0010ffff/x", "in/\ud7ff", "in/\ue000", "in0"):
-        runtime.objects.put("inbox", key, [b"x"])
+        runtime.objects.put(CTX, "inbox", key, [b"x"])
     _claim(runtime, 100)
-    assert runtime.status.reprocess("p", "inbox", prefix="in/\U0010ffff").runs == 2
+    assert runtime.control.reprocess("p", "inbox", prefix="in/\U0010ffff").runs == 2
     assert {t.source.key for t in _claim(runtime, 100)} == {"in/\U0010ffff", "in/\U0010ffff/x"}
-    assert runtime.status.reprocess("p", "inbox", prefix="in/\ud7ff").runs == 1
+    assert runtime.control.reprocess("p", "inbox", prefix="in/\ud7ff").runs == 1
     assert {t.source.key for t in _claim(runtime, 100)} == {"in/\ud7ff"}
 
 
 def test_reprocess_a_prefix_without_an_upper_bound(runtime, tmp_path, catalog_url):
     """A prefix of U+10FFFF alone bounds nothing above it: it selects up to the end."""
     for key in ("\U0010ffff", "\U0010ffff\U0010ffff", "\U0010fffe"):
-        runtime.objects.put("inbox", key, [b"x"])
+        runtime.objects.put(CTX, "inbox", key, [b"x"])
     with _stranger(tmp_path, catalog_url) as stranger:
-        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff").runs == 2
-        assert stranger.status.reprocess("q", "inbox", prefix="\U0010ffff" * 2).runs == 1
+        assert stranger.control.reprocess("q", "inbox", prefix="\U0010ffff").runs == 2
+        assert stranger.control.reprocess("q", "inbox", prefix="\U0010ffff" * 2).runs == 1
 
 
 #: A trigger with every condition on the object; ``PHOTOS`` are the objects it sees.
@@ -286,10 +287,10 @@ def photos(tmp_path: Path, catalog_url: str) -> Iterator[Runtime]:
     settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=pipelines)
     rt = open_runtime(settings)
     try:
-        rt.objects.create_bucket("archive")
+        rt.objects.create_bucket(CTX, "archive")
         for bucket in ("inbox", "archive"):
             for key, content_type, size, _ in PHOTOS:
-                rt.objects.put(bucket, key, [b"x" * size], content_type=content_type)
+                rt.objects.put(CTX, bucket, key, [b"x" * size], content_type=content_type)
         yield rt
     finally:
         rt.close()
@@ -303,10 +304,10 @@ def test_uploads_start_runs_on_what_the_trigger_matches(photos):
 
 def test_reprocess_a_prefix_selects_what_the_trigger_matches(photos):
     _claim(photos, 100)
-    assert photos.status.reprocess("photos", "inbox", prefix="") == Reprocessed(2, 4)
+    assert photos.control.reprocess("photos", "inbox", prefix="") == Reprocessed(2, 4)
     assert sorted(t.source.key for t in _claim(photos, 100)) == ["photos/a.jpg", "photos/b.png"]
-    assert photos.status.reprocess("photos", "inbox", prefix="photos/a") == Reprocessed(1, 0)
-    assert photos.status.reprocess("photos", "inbox", prefix="photos/n") == Reprocessed(0, 1)
+    assert photos.control.reprocess("photos", "inbox", prefix="photos/a") == Reprocessed(1, 0)
+    assert photos.control.reprocess("photos", "inbox", prefix="photos/n") == Reprocessed(0, 1)
 
 
 @pytest.mark.parametrize(
@@ -316,7 +317,7 @@ def test_reprocess_a_prefix_selects_what_the_trigger_matches(photos):
 def test_reprocess_refuses_a_prefix_the_trigger_rules_out(photos, bucket, prefix, condition):
     jobs = photos.status.counts(JobFilter())
     with pytest.raises(InvalidArgument) as refused:
-        photos.status.reprocess("photos", bucket, prefix=prefix)
+        photos.control.reprocess("photos", bucket, prefix=prefix)
     assert photos.status.counts(JobFilter()) == jobs
     wanted = PHOTOS_TRIGGER[condition]
     assert refused.value.message == (
@@ -332,7 +333,7 @@ def test_reprocess_refuses_a_prefix_the_trigger_rules_out(photos, bucket, prefix
 def test_reprocess_refuses_a_key_the_trigger_does_not_match(photos, bucket, key, condition):
     jobs = photos.status.counts(JobFilter())
     with pytest.raises(InvalidArgument) as refused:
-        photos.status.reprocess("photos", bucket, key=key)
+        photos.control.reprocess("photos", bucket, key=key)
     assert photos.status.counts(JobFilter()) == jobs
     wanted = PHOTOS_TRIGGER[condition]
     assert refused.value.message == (
@@ -347,7 +348,7 @@ def test_objects_can_be_found_by_their_extracted_metadata(runtime, clock):
         "in/c.txt": {"mime": "text/plain"},
     }
     for key in extracted:
-        runtime.objects.put("inbox", key, [b"x"])
+        runtime.objects.put(CTX, "inbox", key, [b"x"])
     for task in _claim(runtime, 100):
         metadata = extracted[task.source.key] if task.step == "a" else {}
         runtime.processing.record([_ok(task, clock, metadata=metadata)], WORKER)
@@ -369,9 +370,9 @@ def test_one_unrecordable_result_fails_alone(runtime, clock):
     """A result the catalog refuses (here: an output into a bucket that is gone) fails its
     own attempt; the rest of the batch is recorded."""
     for key in ("in/a.txt", "in/b.txt"):
-        runtime.objects.put("inbox", key, [b"x"])
+        runtime.objects.put(CTX, "inbox", key, [b"x"])
     tasks = [t for t in _claim(runtime) if t.step == "a"]
-    runtime.objects.delete_bucket("processed")
+    runtime.objects.delete_bucket(CTX, "processed")
     output = StagedOutput("out.txt", "text/plain", 2, "m", "s", data=b"hi")
     runtime.processing.record(
         [_ok(tasks[0], clock, outputs=[output]), _ok(tasks[1], clock)], WORKER
@@ -385,7 +386,7 @@ def test_one_unrecordable_result_fails_alone(runtime, clock):
 
 
 def test_a_worker_leaves_jobs_of_pipelines_it_does_not_know(runtime, tmp_path, catalog_url):
-    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     with _stranger(tmp_path, catalog_url) as stranger:
         assert stranger.processing.claim(WORKER, 10, 30).tasks == []
     assert len(_claim(runtime)) == 2
@@ -404,11 +405,11 @@ def _stranger(tmp_path: Path, catalog_url: str) -> Iterator[Runtime]:
 
 
 def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
-    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     for task in _claim(runtime):
         runtime.processing.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
     assert _status(runtime) is ObjectStatus.DEAD
-    runtime.status.reprocess("p", "inbox", key="in/x.txt")
+    runtime.control.reprocess("p", "inbox", key="in/x.txt")
     for _ in range(2):
         for task in _claim(runtime):
             runtime.processing.record([_ok(task, clock)], WORKER)
@@ -416,7 +417,7 @@ def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
 
 
 def test_the_status_of_a_missing_version_is_no_such_version(runtime):
-    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     with pytest.raises(NoSuchVersion):
         runtime.status.status("inbox", "in/x.txt", "no-such-version")
     with pytest.raises(NoSuchKey):
@@ -433,8 +434,8 @@ def test_a_removal_can_trigger_a_pipeline(tmp_path, catalog_url):
     settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=pipelines)
     rt = open_runtime(settings)
     try:
-        rt.objects.put("inbox", "x", [b"x"])
-        rt.objects.delete("inbox", "x")
+        rt.objects.put(CTX, "inbox", "x", [b"x"])
+        rt.objects.delete(CTX, "inbox", "x")
         (task,) = rt.processing.claim(WORKER, 10, 30).tasks
         assert (json.loads(task.event_json)["eventName"], task.inline, task.source.size) == (
             "ObjectRemoved:Delete",
@@ -458,7 +459,7 @@ def test_queue_times_follow_the_database_clock(runtime):
 def test_an_error_with_a_nul_character_is_recorded(runtime, clock):
     """PostgreSQL refuses NUL in text; an error message carrying one must not block the
     recording of the batch."""
-    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     first, second = _claim(runtime)
     bad = Result(
         first.job_id,
@@ -478,7 +479,7 @@ def test_an_error_with_a_nul_character_is_recorded(runtime, clock):
 
 
 def test_jobs_of_unknown_pipelines_do_not_count_as_due(runtime, tmp_path, catalog_url):
-    runtime.objects.put("inbox", "in/x.txt", [b"x"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     with _stranger(tmp_path, catalog_url) as stranger:
         assert stranger.processing.next_due() is None
         assert runtime.processing.next_due() is not None
@@ -488,23 +489,23 @@ def test_jobs_of_unknown_pipelines_do_not_count_as_due(runtime, tmp_path, catalo
 
 
 def test_an_overwritten_upload_supersedes_its_run_instead_of_dying(runtime, clock):
-    runtime.objects.set_versioning("inbox", Versioning.ENABLED)
-    first = runtime.objects.put("inbox", "in/x.txt", [b"first"])
-    runtime.objects.delete("inbox", "in/x.txt", first.version_id)  # gone before it ran
-    second = runtime.objects.put("inbox", "in/x.txt", [b"second"])
+    runtime.objects.set_versioning(CTX, "inbox", Versioning.ENABLED)
+    first = runtime.objects.put(CTX, "inbox", "in/x.txt", [b"first"])
+    runtime.objects.delete(CTX, "inbox", "in/x.txt", first.version_id)  # gone before it ran
+    second = runtime.objects.put(CTX, "inbox", "in/x.txt", [b"second"])
     tasks = _claim(runtime)
     assert {t.source.version_id for t in tasks} == {second.version_id}  # only the new run
     counts = runtime.status.counts(JobFilter(pipeline="p"))
     # The old run's join does not wait forever; nothing is a dead letter.
     assert counts == {JobState.SUPERSEDED: 3, JobState.RUNNING: 2, JobState.BLOCKED: 1}
-    assert runtime.status.redrive(JobFilter(pipeline="p")) == 0  # nothing to redrive
+    assert runtime.control.redrive(JobFilter(pipeline="p")) == 0  # nothing to redrive
     assert _status(runtime) is ObjectStatus.PROCESSING  # the newest version's run goes on
 
 
 def test_a_step_that_fails_after_its_source_went_is_superseded(runtime, clock):
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     (old_a,) = _claim(runtime, limit=1)  # runs while the object is overwritten
-    runtime.objects.put("inbox", "in/x.txt", [b"overwritten"])  # unversioned: gone
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"overwritten"])  # unversioned: gone
     new = _claim(runtime)  # old b finds its source gone: the old run is superseded
     assert len(new) == 2
     assert old_a.job_id not in {t.job_id for t in new}
@@ -520,10 +521,10 @@ def test_a_step_that_fails_after_its_source_went_is_superseded(runtime, clock):
 
 
 def test_a_retry_that_finds_its_source_gone_ends_the_run(runtime, clock):
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     old = {t.step: t for t in _claim(runtime)}
     runtime.processing.record([_failed(old["a"], clock), _ok(old["b"], clock)], WORKER)
-    runtime.objects.delete("inbox", "in/x.txt")
+    runtime.objects.delete(CTX, "inbox", "in/x.txt")
     clock.advance(10)  # the retry falls due
     assert _claim(runtime) == []  # nothing to process: superseded, not dead
     counts = runtime.status.counts(JobFilter(pipeline="p"))
@@ -552,9 +553,9 @@ def test_retention_keeps_the_catalog_flat_under_overwrites(runtime, clock):
     retention = Retention(runtime.catalog, settings, clock, "pruner")
     for round_ in range(3):
         for key in ("in/a.txt", "in/b.txt"):
-            runtime.objects.put("inbox", key, [f"round {round_}".encode()])
+            runtime.objects.put(CTX, "inbox", key, [f"round {round_}".encode()])
             _process_everything(runtime, clock)
-    runtime.objects.put("inbox", "in/a.txt", [b"failing"])
+    runtime.objects.put(CTX, "inbox", "in/a.txt", [b"failing"])
     (a, b) = sorted(_claim(runtime), key=lambda t: t.step)
     runtime.processing.record([_failed(a, clock, Outcome.REJECTED), _ok(b, clock)], WORKER)
     assert _rows(runtime, "runs") == 7
@@ -571,7 +572,7 @@ def test_retention_keeps_the_catalog_flat_under_overwrites(runtime, clock):
     assert len(runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs) == 1
     clock.advance(600)
     assert retention.prune().events == 7  # the event log keeps its own window
-    assert runtime.objects.events() == []
+    assert runtime.objects.events(CTX) == []
 
 
 def test_a_reprocess_makes_the_run_before_it_history(runtime, clock):
@@ -579,9 +580,9 @@ def test_a_reprocess_makes_the_run_before_it_history(runtime, clock):
     from chute.settings import RetentionSettings
 
     retention = Retention(runtime.catalog, RetentionSettings(runs_seconds=1), clock, "pruner")
-    runtime.objects.put("inbox", "in/x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     _process_everything(runtime, clock)
-    runtime.status.reprocess("p", "inbox", key="in/x.txt")
+    runtime.control.reprocess("p", "inbox", key="in/x.txt")
     _process_everything(runtime, clock)
     clock.advance(2)
     assert retention.prune().runs == 1

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from chute.api.rest.app import create_app
-from chute.api.rest.deps import Services
 from chute.clock import FakeClock
 from chute.jobs import Result
 from chute.queue.states import Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
+from tests.context import CTX
 
 API = "/_/api/v1"
 TRACEBACK = (
@@ -33,8 +33,7 @@ class Api:
     """A client of the app, without a server: each request runs the app in-process."""
 
     def __init__(self, runtime: Runtime) -> None:
-        services = Services(runtime.objects, runtime.status, runtime.pipelines, 5.0)
-        self.app = create_app(services)
+        self.app = create_app(runtime.rest_services())
 
     def request(self, method: str, path: str, **options: Any) -> httpx.Response:
         # Unexpected errors must come back as the 500 a client gets, not be raised here.
@@ -74,7 +73,7 @@ def api(runtime: Runtime) -> Api:
 
 def _fail_step_a(runtime: Runtime, clock: FakeClock) -> int:
     """Upload an object; step ``a`` fails for good with a traceback. Returns its job id."""
-    runtime.objects.put("inbox", "x.txt", [b"hello"])
+    runtime.objects.put(CTX, "inbox", "x.txt", [b"hello"])
     tasks = {t.step: t for t in runtime.processing.claim("w", 10, lease=30).tasks}
     task = tasks["a"]
     failed = Result(
@@ -109,7 +108,7 @@ def test_job_filters_narrow_listings_and_redrives(
     api: Api, runtime: Runtime, clock: FakeClock
 ) -> None:
     job_id = _fail_step_a(runtime, clock)
-    runtime.objects.put("inbox", "other/y.txt", [b"hi"])
+    runtime.objects.put(CTX, "inbox", "other/y.txt", [b"hi"])
 
     def ids(path: str, **params: Any) -> list[int]:
         answer = api.get(path, params=params)
@@ -316,3 +315,15 @@ def test_the_extreme_valid_values_are_accepted(stocked: Api) -> None:
     assert len(stocked.get("/jobs", params=span).json()["jobs"]) == 2
     everything = {"job_ids": [1, 2**63 - 1], **span}
     assert stocked.post("/dead/redrive", json=everything).json() == {"redriven": 1}
+
+
+def test_nul_in_a_token_or_a_reprocess_body_is_a_400(api: Api) -> None:
+    import base64
+
+    token = base64.urlsafe_b64encode(b"kin/\x00x").decode()
+    listing = api.request("GET", "/buckets/inbox/objects", params={"continuation_token": token})
+    assert (listing.status_code, listing.json()["code"]) == (400, "InvalidArgument")
+    for body in ({"bucket": "inbox", "prefix": "in/\x00"}, {"bucket": "inbox", "key": "a\x00b"}):
+        answer = api.request("POST", "/pipelines/p/reprocess", json=body)
+        assert answer.status_code == 400, body
+        assert answer.json()["code"] in {"InvalidArgument", "InvalidKey"}

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from chute.api.rest.deps import object_service
+from chute.api.rest.deps import object_service, request_context
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.buckets import BucketList, BucketView, CreateBucket, VersioningState
 from chute.api.rest.params import Text
@@ -24,7 +24,9 @@ router = APIRouter(tags=["buckets"])
 
 @router.get("/buckets", summary="List buckets")
 async def list_buckets(request: Request) -> BucketList:
-    buckets = await run_in_threadpool(object_service(request).list_buckets)
+    buckets = await run_in_threadpool(
+        object_service(request).list_buckets, request_context(request)
+    )
     return BucketList(buckets=[BucketView.of(b) for b in buckets])
 
 
@@ -38,7 +40,9 @@ async def create_bucket(
     request: Request, bucket: Text, body: CreateBucket | None = None
 ) -> BucketView:
     versioning = Versioning((body or CreateBucket()).versioning)
-    created = await run_in_threadpool(object_service(request).create_bucket, bucket, versioning)
+    created = await run_in_threadpool(
+        object_service(request).create_bucket, request_context(request), bucket, versioning
+    )
     return BucketView.of(created)
 
 
@@ -48,7 +52,9 @@ async def create_bucket(
     responses=error_responses(InvalidArgument, NoSuchBucket),
 )
 async def get_bucket(request: Request, bucket: Text) -> BucketView:
-    found = await run_in_threadpool(object_service(request).get_bucket, bucket)
+    found = await run_in_threadpool(
+        object_service(request).get_bucket, request_context(request), bucket
+    )
     return BucketView.of(found)
 
 
@@ -59,7 +65,7 @@ async def get_bucket(request: Request, bucket: Text) -> BucketView:
     responses=error_responses(InvalidArgument, NoSuchBucket, BucketNotEmpty),
 )
 async def delete_bucket(request: Request, bucket: Text) -> Response:
-    await run_in_threadpool(object_service(request).delete_bucket, bucket)
+    await run_in_threadpool(object_service(request).delete_bucket, request_context(request), bucket)
     return Response(status_code=204)
 
 
@@ -69,7 +75,9 @@ async def delete_bucket(request: Request, bucket: Text) -> Response:
     responses=error_responses(InvalidArgument, NoSuchBucket),
 )
 async def get_versioning(request: Request, bucket: Text) -> VersioningState:
-    found = await run_in_threadpool(object_service(request).get_bucket, bucket)
+    found = await run_in_threadpool(
+        object_service(request).get_bucket, request_context(request), bucket
+    )
     return VersioningState.of(found)
 
 
@@ -80,5 +88,7 @@ async def get_versioning(request: Request, bucket: Text) -> VersioningState:
 )
 async def set_versioning(request: Request, bucket: Text, body: VersioningState) -> VersioningState:
     service = object_service(request)
-    updated = await run_in_threadpool(service.set_versioning, bucket, Versioning(body.status))
+    updated = await run_in_threadpool(
+        service.set_versioning, request_context(request), bucket, Versioning(body.status)
+    )
     return VersioningState.of(updated)

@@ -11,6 +11,7 @@ from fastapi import Request
 from chute.context import ANONYMOUS, RequestContext
 from chute.names import decode_key
 from chute.objects.service import ObjectService
+from chute.pipelines.control import ControlService
 from chute.pipelines.model import Pipeline
 from chute.pipelines.status import StatusService
 
@@ -21,6 +22,7 @@ class Services:
 
     objects: ObjectService
     status: StatusService
+    control: ControlService
     pipelines: Mapping[str, Pipeline]
     #: An upload whose client sends nothing for this long fails with 408.
     body_timeout_seconds: float
@@ -34,6 +36,10 @@ def services(request: Request) -> Services:
 
 def object_service(request: Request) -> ObjectService:
     return services(request).objects
+
+
+def control_service(request: Request) -> ControlService:
+    return services(request).control
 
 
 def status_service(request: Request) -> StatusService:

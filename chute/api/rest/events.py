@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from chute.api.rest.deps import object_service
+from chute.api.rest.deps import object_service, request_context
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.events import EventPage, EventView
 from chute.api.rest.params import MAX_ID, Text
@@ -27,6 +27,8 @@ async def list_events(
     key: Text | None = None,
 ) -> EventPage:
     """Events oldest first. Pass the returned ``next_cursor`` as ``after`` to resume."""
-    rows = await run_in_threadpool(object_service(request).events, after, limit, bucket, key)
+    rows = await run_in_threadpool(
+        object_service(request).events, request_context(request), after, limit, bucket, key
+    )
     next_cursor = rows[-1].id if rows else after
     return EventPage(events=[EventView.of(r) for r in rows], next_cursor=next_cursor)

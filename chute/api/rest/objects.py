@@ -95,16 +95,22 @@ async def put_object(request: Request, response: Response, bucket: Text) -> Vers
         "metadata": user_metadata(request),
         "expected_size": length,
         "md5": content_md5(request.headers.get("content-md5")),
-        "context": request_context(request),
     }
     if length is not None and length <= BLOCK:
         version = await run_in_threadpool(
-            service.put, bucket, key, [await read_small_body(request, timeout)], **options
+            service.put,
+            request_context(request),
+            bucket,
+            key,
+            [await read_small_body(request, timeout)],
+            **options,
         )
     else:
         stream = BodyStream(request, timeout)
         try:
-            version = await run_in_threadpool(service.put, bucket, key, stream, **options)
+            version = await run_in_threadpool(
+                service.put, request_context(request), bucket, key, stream, **options
+            )
         finally:
             await stream.close()
     return _written(response, bucket, version)
@@ -145,10 +151,12 @@ async def get_object(
     """The object's bytes; honours ``Range``, ``If-Match`` and ``If-None-Match``."""
     key = raw_key(request, bucket, "objects")
     service = object_service(request)
-    version = await run_in_threadpool(service.head, bucket, key, version_id)
+    version = await run_in_threadpool(
+        service.head, request_context(request), bucket, key, version_id
+    )
     check_conditions(request, version)
     byte_range = parse_range(request.headers.get("range"), version.size)
-    read = await run_in_threadpool(service.read, version, byte_range)
+    read = await run_in_threadpool(service.read, request_context(request), version, byte_range)
     headers = object_headers(read.version)
     headers["content-length"] = str(read.length)
     status = 200
@@ -170,7 +178,9 @@ async def get_object(
 )
 async def head_object(request: Request, bucket: Text, version_id: Text | None = None) -> Response:
     key = raw_key(request, bucket, "objects")
-    version = await run_in_threadpool(object_service(request).head, bucket, key, version_id)
+    version = await run_in_threadpool(
+        object_service(request).head, request_context(request), bucket, key, version_id
+    )
     check_conditions(request, version)
     headers = object_headers(version)
     headers["content-length"] = str(version.size)
@@ -202,7 +212,7 @@ async def delete_object(request: Request, bucket: Text, version_id: Text | None 
     key = raw_key(request, bucket, "objects")
     service = object_service(request)
     result = await run_in_threadpool(
-        service.delete, bucket, key, version_id, request_context(request)
+        service.delete, request_context(request), bucket, key, version_id
     )
     headers = {}
     if result.version_id is not None:
@@ -229,6 +239,7 @@ async def list_objects(
     """Latest versions in key order; pass ``next_continuation_token`` to get the next page."""
     page = await run_in_threadpool(
         object_service(request).list_objects,
+        request_context(request),
         bucket,
         prefix,
         delimiter,
@@ -255,6 +266,7 @@ async def list_versions(
     """Every version and delete marker: keys in order, newest version first."""
     page = await run_in_threadpool(
         object_service(request).list_versions,
+        request_context(request),
         bucket,
         prefix,
         key_marker,
@@ -271,7 +283,9 @@ async def list_versions(
 )
 async def object_detail(request: Request, bucket: Text) -> ObjectDetailView:
     key = raw_key(request, bucket, "detail")
-    detail = await run_in_threadpool(object_service(request).detail, bucket, key)
+    detail = await run_in_threadpool(
+        object_service(request).detail, request_context(request), bucket, key
+    )
     return ObjectDetailView.of(detail)
 
 
@@ -288,6 +302,7 @@ async def object_detail(request: Request, bucket: Text) -> ObjectDetailView:
 async def copy_object(request: Request, response: Response, body: CopyRequest) -> VersionView:
     version = await run_in_threadpool(
         lambda: object_service(request).copy(
+            request_context(request),
             body.source.bucket,
             body.source.key,
             body.destination.bucket,
@@ -295,7 +310,6 @@ async def copy_object(request: Request, response: Response, body: CopyRequest) -
             source_version_id=body.source.version_id,
             content_type=body.content_type,
             metadata=body.metadata,
-            context=request_context(request),
         )
     )
     return _written(response, body.destination.bucket, version)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from chute.api.rest.deps import raw_key, services, status_service
+from chute.api.rest.deps import control_service, raw_key, services, status_service
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.jobs import (
     JobDetail,
@@ -142,7 +142,7 @@ async def redrive(request: Request, body: RedriveRequest) -> Redriven:
         raise InvalidArgument("job_ids and filters must not be empty; use all=true")
     if all(value is None for value in given) and not body.all:
         raise InvalidArgument("name job_ids or a filter, or set all=true")
-    count = await run_in_threadpool(_status(request).redrive, job_filter(body))
+    count = await run_in_threadpool(control_service(request).redrive, job_filter(body))
     return Redriven(redriven=count)
 
 
@@ -165,7 +165,7 @@ async def reprocess(request: Request, name: str, body: ReprocessRequest) -> JSON
     trigger matches (``skipped``: those under the prefix its suffix, content type or size
     rules out). A key, bucket or prefix the trigger rules out is refused, naming why."""
     done = await run_in_threadpool(
-        _status(request).reprocess, name, body.bucket, body.key, body.prefix
+        control_service(request).reprocess, name, body.bucket, body.key, body.prefix
     )
     return JSONResponse({"runs": done.runs, "skipped": done.skipped})
 

@@ -13,7 +13,7 @@ from chute.api.rest.params import Text
 if TYPE_CHECKING:
     from chute.catalog import ObjectVersion
     from chute.objects.listing import Listing, VersionListing
-    from chute.objects.service import ObjectDetail
+    from chute.objects.records import ObjectDetail
 
 
 class _Version(BaseModel):
