@@ -1,8 +1,11 @@
 """``data.validate``: check the records of a CSV, JSON or NDJSON file against a schema.
 
 Records are read in bounded memory, one at a time (a JSON document, which cannot be
-streamed without a dependency, is read whole up to ``max_json_bytes``). The readers here
-are shared with ``data.convert`` (:mod:`chute.processors.data_convert`).
+streamed without a dependency, is read whole up to ``max_json_bytes``). Parsed JSON takes
+up to ~100 bytes of memory per value however short its text (``{},`` is three bytes), so an
+NDJSON line or JSON document with more than ``max_json_values`` values is refused before it
+is parsed. The readers here are shared with ``data.convert``
+(:mod:`chute.processors.data_convert`).
 
 Row numbers, the same in reports and in ``Reject`` reasons:
 
@@ -69,6 +72,9 @@ CONTENT_TYPE_FORMATS = {
     "application/x-parquet": "parquet",
 }
 TOO_DEEP = "nested too deeply"
+#: Memory one parsed JSON value takes at most, about (a one-member object, ~200 bytes,
+#: counts as two values: itself and its member).
+VALUE_BYTES = 100
 
 # --- options -------------------------------------------------------------------------
 
@@ -89,6 +95,10 @@ class ReadLimits(BaseModel):
     #: Deepest nesting of objects and arrays in a record (past ~200 Python recurses
     #: too deeply to parse or validate it).
     max_depth: int = Field(default=64, ge=1, le=200)
+    #: Most values (objects, arrays, strings, numbers...) in one NDJSON line or JSON
+    #: document: parsed, each takes up to ~100 bytes, so the default bounds a parse to
+    #: ~400 MB whatever the text's size.
+    max_json_values: int = Field(default=4_000_000, ge=1)
 
 
 ColumnType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -185,6 +195,8 @@ class Record:
     row: int
     value: Any = None
     error: str | None = None
+    #: Memory the value takes, about (estimated from an NDJSON line's text; 0 where unknown).
+    cost: int = 0
 
 
 def read_records(ctx: Context, fmt: str, limits: ReadLimits) -> Iterator[Record]:
@@ -248,12 +260,18 @@ def _ndjson_records(ctx: Context, limits: ReadLimits) -> Iterator[Record]:
         for number, line in enumerate(_lines(stream, limits.max_row_bytes), start=1):
             if line.strip():
                 empty = False
-                yield _ndjson_record(number, line, limits.max_depth)
+                yield _ndjson_record(number, line, limits)
     if empty:
         raise Reject("empty file: no NDJSON records")
 
 
-def _ndjson_record(row: int, line: bytes, max_depth: int) -> Record:
+def _ndjson_record(row: int, line: bytes, limits: ReadLimits) -> Record:
+    if _too_many_values(line, limits.max_json_values):
+        return Record(
+            row,
+            error=f"more than max_json_values ({limits.max_json_values}) values: raise it, "
+            "and the step's memory_mb, to read the line",
+        )
     try:
         value = json.loads(line.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -262,28 +280,34 @@ def _ndjson_record(row: int, line: bytes, max_depth: int) -> Record:
         return Record(row, error=f"not valid JSON: {exc.msg} (column {exc.colno})")
     except RecursionError:
         return Record(row, error=TOO_DEEP)
-    if line.count(b"{") + line.count(b"[") <= max_depth:  # too few to nest deeper
-        return Record(row, value)
-    return _depth_checked(row, value, max_depth)
+    cost = len(line) + VALUE_BYTES * _value_bound(line)
+    if line.count(b"{") + line.count(b"[") <= limits.max_depth:  # too few to nest deeper
+        return Record(row, value, cost=cost)
+    return _depth_checked(row, value, limits.max_depth, cost)
 
 
 def _json_records(ctx: Context, limits: ReadLimits) -> Iterator[Record]:
-    document = _load_json(ctx, limits.max_json_bytes)
+    document = _load_json(ctx, limits)
     items = document if isinstance(document, list) else [document]
     for row, value in enumerate(items, start=1):
         yield _depth_checked(row, value, limits.max_depth)
 
 
-def _load_json(ctx: Context, limit: int) -> Any:
+def _load_json(ctx: Context, limits: ReadLimits) -> Any:
     with ctx.open() as stream:
-        data = stream.read(limit + 1)
-    if len(data) > limit:
+        data = stream.read(limits.max_json_bytes + 1)
+    if len(data) > limits.max_json_bytes:
         raise Reject(
-            f"the JSON document is larger than max_json_bytes ({limit}): "
+            f"the JSON document is larger than max_json_bytes ({limits.max_json_bytes}): "
             "write large data as NDJSON (one record per line), which is read as a stream"
         )
     if not data.strip():
         raise Reject("empty file: no JSON document")
+    if _too_many_values(data, limits.max_json_values):
+        raise Reject(
+            f"the JSON document has more than max_json_values ({limits.max_json_values}) "
+            "values: write large data as NDJSON (one record per line), which is read as a stream"
+        )
     try:
         return json.loads(data.decode("utf-8").removeprefix("\ufeff"))
     except UnicodeDecodeError as exc:
@@ -294,10 +318,37 @@ def _load_json(ctx: Context, limit: int) -> Any:
         raise Reject(f"the JSON document is {TOO_DEEP} to parse") from None
 
 
-def _depth_checked(row: int, value: Any, limit: int) -> Record:
+def _depth_checked(row: int, value: Any, limit: int, cost: int = 0) -> Record:
     if deeper_than(value, limit):
         return Record(row, error=f"{TOO_DEEP}: more than max_depth ({limit}) levels")
-    return Record(row, value)
+    return Record(row, value, cost=cost)
+
+
+def _value_bound(text: bytes) -> int:
+    """At least as many as the values JSON ``text`` holds, counted without parsing it:
+    one for each comma and opening bracket, plus one (those inside strings count too)."""
+    return text.count(b",") + text.count(b"{") + text.count(b"[") + 1
+
+
+def _too_many_values(text: bytes, limit: int) -> bool:
+    """Whether JSON ``text`` holds more than ``limit`` values, counted without parsing it.
+    Only text whose :func:`_value_bound` is over the limit is counted again without the
+    commas and brackets inside its strings, so that long strings refuse nothing."""
+    return _value_bound(text) > limit and _values_outside_strings(text) > limit
+
+
+def _values_outside_strings(text: bytes) -> int:
+    """:func:`_value_bound` of JSON ``text`` without its strings, taken a window at a
+    time: split whole, a line of millions of short strings would become millions of
+    objects."""
+    text = text.replace(b"\\\\", b"").replace(b'\\"', b"")  # the quotes left open or close strings
+    values, quoted = 1, False
+    for start in range(0, len(text), CHUNK):
+        parts = text[start : start + CHUNK].split(b'"')
+        outside = b"".join(parts[quoted::2])
+        values += outside.count(b",") + outside.count(b"{") + outside.count(b"[")
+        quoted = quoted != (len(parts) % 2 == 0)  # an odd number of quotes
+    return values
 
 
 def deeper_than(value: Any, limit: int) -> bool:

@@ -547,3 +547,194 @@ def test_convert_options_need_a_target() -> None:
     with pytest.raises(ValidationError, match="to"):
         spec.parse_options({})
     assert spec.parse_options({"to": "csv", "compression": "none"}).batch_rows == 65536
+
+
+def test_convert_options_check_the_width_limits() -> None:
+    spec = _spec(data.convert)
+    options = spec.parse_options({"to": "parquet"})
+    assert (options.max_columns, options.max_column_chunks) == (10_000, 100_000)
+    assert (options.batch_bytes, options.max_json_values) == (64 * MIB, 4_000_000)
+    with pytest.raises(ValidationError, match="max_column_chunks must be at least max_columns"):
+        spec.parse_options({"to": "parquet", "max_columns": 20, "max_column_chunks": 10})
+
+
+# --- data.convert: wide files ------------------------------------------------------------
+
+
+def _wide_csv(columns: int, rows: int) -> bytes:
+    header = ",".join(f"column_{n}" for n in range(columns))
+    return _csv([header] + [",".join(["1"] * columns)] * rows)
+
+
+def test_convert_refuses_a_csv_wider_than_max_columns_before_reading_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 100,000 columns of 5 rows (2 MB) took pyarrow over 1 GiB; it is never opened.
+    def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("pyarrow opened a CSV file too wide to convert")
+
+    monkeypatch.setattr("pyarrow.csv.open_csv", unreachable)
+    reason = _rejected(data.convert, _wide_csv(100_000, 5), "wide.csv", to="parquet")
+    assert reason == (
+        "the CSV header has 100000 columns, more than max_columns (10000): raise max_columns, "
+        "and the step's memory_mb, to convert it"
+    )
+
+
+def test_convert_counts_csv_columns_as_pyarrow_does() -> None:
+    # Blank lines before the header are skipped; quoted commas and line breaks are text.
+    source = b'\n\r\nid,"a,b","c\nd"\r\n1,2,3\n'
+    reason = _rejected(data.convert, source, "t.csv", to="parquet", max_columns=2)
+    assert reason.startswith("the CSV header has 3 columns, more than max_columns (2)")
+    _, sink = _run(data.convert, source, "t.csv", to="parquet", max_columns=3)
+    assert _parquet(sink, "t.parquet").column_names == ["id", "a,b", "c\nd"]
+
+
+def test_convert_reads_a_csv_at_max_columns() -> None:
+    _, sink = _run(data.convert, _wide_csv(2000, 5), "w.csv", to="parquet", max_columns=2000)
+    assert _parquet(sink, "w.parquet").shape == (5, 2000)
+
+
+def test_convert_refuses_a_json_object_with_a_hundred_thousand_keys() -> None:
+    source = json.dumps({f"key_{n}": n for n in range(100_000)}).encode()
+    reason = _rejected(data.convert, source, "wide.json", to="parquet")
+    assert reason == (
+        "the records up to JSON record 1 have 100000 columns, more than max_columns (10000): "
+        "raise max_columns, and the step's memory_mb, to convert it"
+    )
+
+
+def test_convert_counts_the_columns_of_all_the_records_in_a_batch() -> None:
+    lines = [json.dumps({f"f{line}_{n}": n for n in range(400)}) for line in range(3)]
+    source = "\n".join(lines).encode()
+    reason = _rejected(data.convert, source, "t.ndjson", to="parquet", max_columns=1000)
+    assert reason.startswith("the records up to NDJSON line 3 have 1200 columns, more than")
+
+
+def test_convert_counts_nested_fields_as_parquet_columns() -> None:
+    source = json.dumps({"id": 1, "inner": {f"key_{n}": n for n in range(20_000)}}).encode()
+    reason = _rejected(data.convert, source, "nested.json", to="parquet")
+    assert reason.startswith(
+        "counting nested fields, the Parquet output would have 20001 columns, more than "
+        "max_columns (10000)"
+    )
+
+
+def test_convert_refuses_a_fifty_megabyte_ndjson_line_of_tiny_values() -> None:
+    # Parsed, this line (17 million empty objects) would take about 1.3 GB.
+    source = b'{"id": 1}\n{"items": [' + b"{}," * (17 * 1000 * 1000) + b"{}]}\n"
+    assert len(source) > 50 * 1000 * 1000
+    reason = _rejected(data.convert, source, "big.ndjson", to="parquet")
+    assert reason == (
+        "NDJSON line 2: more than max_json_values (4000000) values: raise it, and the step's "
+        "memory_mb, to read the line"
+    )
+
+
+def test_commas_and_brackets_in_strings_are_not_values() -> None:
+    text = '[{,}] \\ "quoted, [escaped]" ' * 100_000  # 3 MB, with escapes across windows
+    source = json.dumps({"id": 1, "text": text}).encode() + b"\n"
+    _, sink = _run(data.convert, source, "t.ndjson", to="parquet", max_json_values=10)
+    assert _parquet(sink, "t.parquet").column("text")[0].as_py() == text
+    source = json.dumps([text, *range(10)]).encode()
+    reason = _rejected(data.convert, source, "t.json", to="parquet", max_json_values=10)
+    assert reason.startswith("the JSON document has more than max_json_values (10) values")
+
+
+def test_a_json_document_with_too_many_values_is_refused_before_parsing() -> None:
+    source = json.dumps([{"id": n} for n in range(100)]).encode()
+    reason = _rejected(data.convert, source, "t.json", to="parquet", max_json_values=150)
+    assert reason.startswith("the JSON document has more than max_json_values (150) values")
+    report = _report(source, "t.json", schema=USER_SCHEMA, max_json_values=250)
+    assert report["rows"] == 100
+
+
+def test_validate_reports_an_ndjson_line_with_too_many_values() -> None:
+    source = b'{"id": 1}\n{"id": 2, "tags": [1, 2, 3, 4, 5, 6]}\n'
+    report = _report(source, "t.ndjson", schema=USER_SCHEMA, max_json_values=5)
+    assert [(e["row"], e["message"]) for e in report["errors"]] == [
+        (
+            2,
+            "more than max_json_values (5) values: raise it, and the step's memory_mb, "
+            "to read the line",
+        )
+    ]
+
+
+def test_csv_row_groups_are_bounded_by_bytes_as_well_as_rows() -> None:
+    source = _csv(["id,text"] + [f"{n},{'x' * 100}" for n in range(20_000)])
+    _, sink = _run(data.convert, source, "t.csv", to="parquet", batch_bytes=200_000)
+    parquet = pq.ParquetFile(io.BytesIO(sink.files["t.parquet"]))
+    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    assert sum(sizes) == 20_000
+    assert max(sizes) * 112 <= 200_000 + 112  # 8 + 4 + 100 bytes a row in Arrow
+    assert parquet.read().column("id").to_pylist() == list(range(20_000))
+
+
+def test_ndjson_batches_are_bounded_by_the_size_of_their_lines() -> None:
+    lines = [json.dumps({"id": n, "text": "x" * 1000}) for n in range(100)]
+    source = "\n".join(lines).encode()
+    _, sink = _run(data.convert, source, "t.ndjson", to="parquet", batch_bytes=10_000)
+    parquet = pq.ParquetFile(io.BytesIO(sink.files["t.parquet"]))
+    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    assert 1 < max(sizes) < 10  # a line has 1000 bytes, and takes more parsed
+    assert parquet.read().column("id").to_pylist() == list(range(100))
+
+
+def test_parquet_read_in_batches_smaller_than_batch_bytes_keeps_every_row() -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": range(10_000), "text": ["y" * 100] * 10_000}), buffer)
+    _, sink = _run(data.convert, buffer.getvalue(), "t.parquet", to="ndjson", batch_bytes=50_000)
+    lines = sink.files["t.ndjson"].splitlines()
+    assert [json.loads(line)["id"] for line in lines] == list(range(10_000))
+
+
+def test_convert_refuses_more_parquet_column_chunks_than_max_column_chunks() -> None:
+    source = _wide_csv(100, 50)
+    reason = _rejected(
+        data.convert,
+        source,
+        "t.csv",
+        to="parquet",
+        batch_rows=10,
+        max_columns=100,
+        max_column_chunks=400,
+    )
+    assert reason.startswith(
+        "the Parquet output would have more than max_column_chunks (400) column chunks "
+        "(100 columns x 5 row groups)"
+    )
+    _, sink = _run(
+        data.convert,
+        source,
+        "t.csv",
+        to="parquet",
+        batch_rows=10,
+        max_columns=100,
+        max_column_chunks=500,
+    )
+    assert pq.ParquetFile(io.BytesIO(sink.files["t.parquet"])).num_row_groups == 5
+
+
+def test_convert_refuses_a_wide_parquet_file_before_reading_its_rows() -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({f"c{n}": [n] for n in range(300)}), buffer, row_group_size=1)
+    reason = _rejected(data.convert, buffer.getvalue(), "w.parquet", to="csv", max_columns=200)
+    assert reason.startswith("the Parquet file has 300 columns, more than max_columns (200)")
+
+
+def test_convert_refuses_a_parquet_footer_too_large_to_parse() -> None:
+    buffer = io.BytesIO()
+    table = pa.table({f"c{n}": range(100) for n in range(20)})
+    pq.write_table(table, buffer, row_group_size=1)  # 100 row groups: 2000 column chunks
+    source = buffer.getvalue()
+    reason = _rejected(
+        data.convert, source, "t.parquet", to="csv", max_columns=20, max_column_chunks=100
+    )
+    footer = int.from_bytes(source[-8:-4], "little")
+    assert reason.startswith(
+        f"the Parquet footer has {footer} bytes, more than max_column_chunks (100) chunks "
+        "need (25600)"
+    )
+    _, sink = _run(data.convert, source, "t.parquet", to="csv")
+    assert len(sink.files["t.csv"].splitlines()) == 101
