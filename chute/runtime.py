@@ -80,6 +80,7 @@ class Runtime:
             self.control,
             self.pipelines,
             self.settings.body_timeout_seconds,
+            self.hooks,
         )
 
     def start_upkeep(self, *, sweep: bool = True) -> Upkeep:

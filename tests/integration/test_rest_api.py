@@ -327,3 +327,29 @@ def test_nul_in_a_token_or_a_reprocess_body_is_a_400(api: Api) -> None:
         answer = api.request("POST", "/pipelines/p/reprocess", json=body)
         assert answer.status_code == 400, body
         assert answer.json()["code"] in {"InvalidArgument", "InvalidKey"}
+
+
+def test_observers_see_each_request_with_the_context_its_events_carry(
+    runtime: Runtime, api: Api
+) -> None:
+    from chute.hooks import Observer, RequestDone
+
+    class Requests(Observer):
+        def __init__(self) -> None:
+            self.seen: list[RequestDone] = []
+
+        def request_done(self, request: RequestDone) -> None:
+            self.seen.append(request)
+
+    watcher = Requests()
+    runtime.hooks.add(watcher)
+    assert api.request("PUT", "/buckets/inbox/objects/seen.txt", content=b"x").status_code == 200
+    assert api.request("GET", "/buckets/inbox/objects/nope").status_code == 404
+    assert api.request("GET", "/no/such/route").status_code == 404
+    put, missing, unmatched = watcher.seen
+    assert (put.api, put.operation, put.status) == ("rest", "put_object", 200)
+    assert (missing.operation, missing.status) == ("get_object", 404)
+    assert unmatched.operation == "unmatched"
+    assert put.seconds > 0
+    (event,) = runtime.objects.events(CTX, key="seen.txt")
+    assert event.request_id == put.context.request_id  # one request, one id

@@ -16,12 +16,14 @@ from chute.api.http.headers import (
     quoted_etag,
     user_metadata,
 )
+from chute.api.http.observe import ObservedRequests
 from chute.api.http.ranges import parse_range
 
 __all__ = [
     "BLOCK",
     "METADATA_PREFIX",
     "BodyStream",
+    "ObservedRequests",
     "check_conditions",
     "content_length",
     "content_md5",

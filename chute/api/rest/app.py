@@ -13,12 +13,15 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from chute import __version__
+from chute.api.http.observe import ObservedRequests
 from chute.api.rest import buckets, events, objects, processing
 from chute.api.rest.deps import Services
 from chute.api.rest.errors import DEFAULT_RESPONSE, install_error_handlers
 from chute.api.rest.models.health import Health
 
 PREFIX = "/_/api/v1"
+#: How the hooks name this front end.
+API_NAME = "rest"
 #: Worker threads for blocking service calls (disk, database); anyio's default is 40.
 THREAD_LIMIT = 64
 
@@ -47,6 +50,7 @@ def create_app(services: Services) -> FastAPI:
     for module in (buckets, objects, events, processing):
         api.include_router(module.router)
     app.include_router(api)
+    app.add_middleware(ObservedRequests, hooks=services.hooks, api=API_NAME)
     return app
 
 

@@ -8,7 +8,9 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 
-from chute.context import ANONYMOUS, RequestContext
+from chute.api.http.observe import CONTEXT_STATE, anonymous_context
+from chute.context import RequestContext
+from chute.hooks import Hooks
 from chute.names import decode_key
 from chute.objects.service import ObjectService
 from chute.pipelines.control import ControlService
@@ -26,6 +28,8 @@ class Services:
     pipelines: Mapping[str, Pipeline]
     #: An upload whose client sends nothing for this long fails with 408.
     body_timeout_seconds: float
+    #: Told of every request answered.
+    hooks: Hooks
 
 
 def services(request: Request) -> Services:
@@ -47,8 +51,9 @@ def status_service(request: Request) -> StatusService:
 
 
 def request_context(request: Request) -> RequestContext:
-    client = request.client
-    return RequestContext(ANONYMOUS, client.host if client else "")
+    """Who asked (set for each request by :class:`chute.api.http.ObservedRequests`)."""
+    context = getattr(request.state, CONTEXT_STATE, None)
+    return context if context is not None else anonymous_context(request.scope)
 
 
 def raw_key(request: Request, bucket: str, resource: str) -> str:

@@ -1,0 +1,66 @@
+"""Requests as the hooks see them: an ASGI middleware both front ends wrap their app in.
+
+It gives each request its :class:`~chute.context.RequestContext` (kept in the request's
+state, so the handlers' service calls and the events they record carry the same request
+id) and, once the answer has gone, tells the observers which operation was answered with
+which status, and how long it took.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chute.context import ANONYMOUS, RequestContext
+from chute.hooks import Hooks, RequestDone
+
+#: Where the request's context is kept in its state.
+CONTEXT_STATE = "chute_context"
+#: The operation of a request no route matched.
+UNMATCHED = "unmatched"
+
+
+def anonymous_context(scope: Scope) -> RequestContext:
+    """The context of a request nobody authenticated (until access keys exist)."""
+    client = scope.get("client")
+    return RequestContext(ANONYMOUS, client[0] if client else "")
+
+
+class ObservedRequests:
+    """ASGI middleware: a context per request, and :meth:`Hooks.request_done` after it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        hooks: Hooks,
+        api: str,
+        context_of: Callable[[Scope], RequestContext] = anonymous_context,
+    ) -> None:
+        self.app = app
+        self.hooks = hooks
+        self.api = api
+        self.context_of = context_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context = self.context_of(scope)
+        scope.setdefault("state", {})[CONTEXT_STATE] = context
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            operation = getattr(scope.get("route"), "name", UNMATCHED)
+            seconds = time.perf_counter() - started
+            self.hooks.request_done(RequestDone(self.api, operation, status, seconds, context))
