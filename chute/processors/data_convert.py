@@ -118,8 +118,15 @@ def convert(ctx: Context) -> None:
         raise Reject(f"the source is already {source}")
     if ctx.source.size == 0:
         raise Reject("empty file: nothing to convert")
+    import pyarrow as pa
+
     target = ctx.temp_dir() / f"converted.{options.to}"
-    _convert(ctx, source, target, options)
+    try:
+        _convert(ctx, source, target, options)
+    except pa.ArrowNotImplementedError as exc:
+        # The data has a shape the target cannot hold (Parquet: an object field that is
+        # always empty); another attempt would fail the same way.
+        raise Reject(f"cannot convert {source} to {options.to}: {exc}") from None
     ctx.write_output(target, content_type=CONTENT_TYPES[options.to], format=options.to)
 
 
@@ -411,7 +418,11 @@ def _write_parquet(tables: Tables, target: Path, options: ConvertOptions) -> Non
     if columns > options.max_columns:
         raise _too_wide("counting nested fields, the Parquet output would have", columns, options)
     groups = 0
-    with pq.ParquetWriter(target, schema, compression=options.compression) as writer:
+    # An open file, not a path: a writer that refuses the schema must not leak its file.
+    with (
+        target.open("wb") as sink,
+        pq.ParquetWriter(sink, schema, compression=options.compression) as writer,
+    ):
         for table in tables:
             if table.num_rows:  # at most batch_rows: one row group
                 groups += 1

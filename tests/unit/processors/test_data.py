@@ -738,3 +738,20 @@ def test_convert_refuses_a_parquet_footer_too_large_to_parse() -> None:
     )
     _, sink = _run(data.convert, source, "t.parquet", to="csv")
     assert len(sink.files["t.csv"].splitlines()) == 101
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [(b'[{"a": {}}, {"a": {}}]', "x.json"), (b'{"a": {}}\n{"a": {}}\n', "x.ndjson")],
+)
+def test_data_parquet_cannot_hold_is_rejected_not_retried(body: bytes, key: str) -> None:
+    from chute.errors import Reject
+    from chute.processors import get_processor
+
+    spec = get_processor("data.convert")
+    ctx = local_context(body, key=key, options=spec.parse_options({"to": "parquet"}))
+    try:
+        with pytest.raises(Reject, match="struct type 'a' with no child field"):
+            spec.func(ctx)
+    finally:
+        ctx.close()
