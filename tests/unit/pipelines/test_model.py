@@ -1,9 +1,8 @@
-"""Pipeline configuration: a broken config fails at start with a message naming the
-pipeline, step and field; triggers match what they say; retry backoff on a fake clock."""
+"""Compiled pipelines: a broken config fails at start with a message naming the pipeline,
+step and field; triggers match what they say; notify blocks become steps."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +10,6 @@ import pytest
 from chute.context import PIPELINE_PRINCIPAL
 from chute.errors import ConfigError
 from chute.pipelines.model import compile_pipelines
-from chute.processors.base import local_context
-from chute.queue.retry import RetryPolicy
 from chute.settings import load_settings
 
 
@@ -45,36 +42,6 @@ def test_a_cycle_in_needs_is_refused() -> None:
     ]
     (problem,) = _problems(_one(steps))
     assert problem == "pipelines.thumbs.steps: 'needs' form a cycle through a, b"
-
-
-@pytest.mark.parametrize(
-    ("pipelines", "expected"),
-    [
-        (_one([{"name": "a", "processor": "noop", "needs": ["zz"]}]), "needs unknown steps: zz"),
-        (_one([{"name": "a", "processor": "noop"}] * 2), "repeated: a"),
-        (_one([{"name": "a", "processor": "noop", "timeout_seconds": 0}]), "timeout_seconds"),
-        (_one([{"name": "a b", "processor": "noop"}]), "steps.0.name"),
-        (
-            _one([{"name": "a", "processor": "noop"}], notify={"urls": ["ftp://x"], "secret": "x"}),
-            "not an http:// or https:// URL",
-        ),
-        (_one([{"name": "a", "processor": "noop"}], bogus=1), "pipelines.thumbs.bogus"),
-        (
-            {
-                "p": {
-                    "trigger": {"bucket": "b", "include_outputs": True},
-                    "output_bucket": "b",
-                    "steps": [{"name": "a", "processor": "noop"}],
-                }
-            },
-            "process the pipeline's own outputs forever",
-        ),
-    ],
-)
-def test_structural_problems_fail_at_load(pipelines: dict[str, Any], expected: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(pipelines=pipelines)
-    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
 
 
 def test_a_bad_webhook_secret_is_refused_without_showing_it() -> None:
@@ -117,30 +84,6 @@ def test_outputs_trigger_nothing_unless_asked() -> None:
     assert not _pipeline().matches("ObjectCreated:Put", "inbox", "a", 1, "", principal)
     loop = _pipeline(include_outputs=True)
     assert loop.matches("ObjectCreated:Put", "inbox", "a", 1, "", principal)
-
-
-def test_backoff_doubles_with_full_jitter_on_an_injected_clock() -> None:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    policy = RetryPolicy(
-        max_attempts=4, base_delay=2, max_delay=5, clock=lambda: start, rng=lambda: 0.5
-    )
-    assert [policy.backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 2.5, 2.5]
-    assert policy.decide(1).run_at == start + timedelta(seconds=1)
-    assert policy.decide(2, delay=30).run_at == start + timedelta(seconds=30)
-    assert policy.decide(4).give_up
-    assert policy.decide(1, permanent=True).give_up
-
-
-def test_output_keys_follow_the_template() -> None:
-    ctx = local_context(
-        b"x", key="photos/2024/cat.tar.gz", output_template="{stem}/t-{width}.{ext}"
-    )
-    assert ctx.output_key(width=100) == "photos/2024/cat.tar/t-100.gz"
-    ctx = local_context(b"x", key="photos/cat", output_template="{dir}/{base}-{step}")
-    assert ctx.output_key() == "photos/cat-local"
-    ctx = local_context(b"x", key="cat.jpg", output_template="{nope}")
-    with pytest.raises(Exception, match="uses \\{nope\\}"):
-        ctx.output_key()
 
 
 def test_notify_blocks_compile_into_steps_of_the_delivery_processor() -> None:
