@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chute.context import PIPELINE_PRINCIPAL
+from chute.context import ANONYMOUS, PIPELINE_PRINCIPAL, SYSTEM_PRINCIPAL, RequestContext
 from chute.errors import ConfigError
-from chute.pipelines.model import compile_pipelines
+from chute.pipelines.model import TriggerCondition, compile_pipelines
 from chute.settings import load_settings
 
 
@@ -110,3 +110,164 @@ def test_notify_blocks_compile_into_steps_of_the_delivery_processor() -> None:
     assert step.retry.max_attempts == 8  # the notify block's default, not a step's
     assert pipeline.step_of(JobKind.NOTIFY, "notify:failure", {"notify": 1}) is None
     assert pipeline.step_of(JobKind.STEP, "a", {}) is pipeline.steps["a"]
+
+
+# --- what a trigger matches --------------------------------------------------------------
+
+PUT = "ObjectCreated:Put"
+
+
+def _refuses(trigger: dict[str, Any], key: str, size: int = 1, content_type: str = "") -> Any:
+    return _pipeline(**trigger).refuses("inbox", key, size, content_type)
+
+
+@pytest.mark.parametrize(
+    ("events", "event", "expected"),
+    [
+        (["ObjectCreated:*"], "ObjectCreated:CompleteMultipartUpload", True),
+        (["ObjectCreated:*"], "ObjectRemoved:Delete", False),
+        (["ObjectRemoved:Delete"], "ObjectRemoved:Delete", True),
+        (["ObjectRemoved:Delete"], "ObjectRemoved:DeleteMarkerCreated", False),
+        (["ObjectRemoved:*"], "ObjectRemoved:DeleteMarkerCreated", True),
+        (["ObjectCreated:Put", "ObjectRemoved:*"], "ObjectRemoved:Delete", True),
+        (["ObjectCreated:Put", "ObjectRemoved:*"], "ObjectCreated:Copy", False),
+        (["*"], "ObjectRestore:Completed", True),
+        (["Object*:Delete"], "ObjectRemoved:Delete", True),
+    ],
+)
+def test_event_patterns(events: list[str], event: str, expected: bool) -> None:
+    assert _pipeline(events=events).matches(event, "inbox", "a", 1, "", "anonymous") is expected
+
+
+def test_another_bucket_is_refused_first() -> None:
+    pipeline = _pipeline(prefix="photos/", suffix=".jpg", min_size=10)
+    assert not pipeline.matches(PUT, "outbox", "photos/a.jpg", 100, "", "anonymous")
+    assert pipeline.refuses("outbox", "docs/a.txt", 1, "") is TriggerCondition.BUCKET
+    assert pipeline.refuses("inbox", "docs/a.txt", 1, "") is TriggerCondition.PREFIX
+    assert pipeline.refuses("inbox", "photos/a.txt", 1, "") is TriggerCondition.SUFFIX
+    assert pipeline.refuses("inbox", "photos/a.jpg", 1, "") is TriggerCondition.MIN_SIZE
+    assert pipeline.refuses("inbox", "photos/a.jpg", 10, "") is None
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("photos/a.jpg", None),
+        ("photos/", None),
+        ("photos/2024/deep/a.jpg", None),
+        ("photos", TriggerCondition.PREFIX),
+        ("Photos/a.jpg", TriggerCondition.PREFIX),
+        ("docs/photos/a.jpg", TriggerCondition.PREFIX),
+    ],
+)
+def test_the_prefix_starts_the_key(key: str, expected: TriggerCondition | None) -> None:
+    assert _refuses({"prefix": "photos/"}, key) is expected
+
+
+@pytest.mark.parametrize(
+    ("suffix", "key", "expected"),
+    [
+        ([".jpg", ".png"], "a.png", None),
+        ([".jpg", ".png"], "a.JPG", None),
+        ([".JPG"], "dir/a.jpg", None),
+        (".Tar.GZ", "backup.tar.gz", None),
+        ([".jpg", ".png"], "a.gif", TriggerCondition.SUFFIX),
+        ([".jpg"], "a.jpg.txt", TriggerCondition.SUFFIX),
+        ([".jpg"], "jpg", TriggerCondition.SUFFIX),
+        ([], "anything", None),
+    ],
+)
+def test_suffixes_any_of_them_case_insensitive(
+    suffix: list[str] | str, key: str, expected: TriggerCondition | None
+) -> None:
+    assert _refuses({"suffix": suffix}, key) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "content_type", "expected"),
+    [
+        ("image/*", "image/png", None),
+        ("image/*", "image/svg+xml", None),
+        ("image/*", "text/plain", TriggerCondition.CONTENT_TYPE),
+        ("image/*", "", TriggerCondition.CONTENT_TYPE),
+        ("image/jp?g", "image/jpeg", None),
+        ("image/jp?g", "image/jpg", TriggerCondition.CONTENT_TYPE),
+        ("text/csv", "text/csv", None),
+        ("text/csv", "text/csvx", TriggerCondition.CONTENT_TYPE),
+        ("*/json", "application/json", None),
+    ],
+)
+def test_the_content_type_is_a_glob(
+    pattern: str, content_type: str, expected: TriggerCondition | None
+) -> None:
+    assert _refuses({"content_type": pattern}, "a", content_type=content_type) is expected
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (9, TriggerCondition.MIN_SIZE),
+        (10, None),
+        (20, None),
+        (21, TriggerCondition.MAX_SIZE),
+    ],
+)
+def test_size_bounds_are_inclusive(size: int, expected: TriggerCondition | None) -> None:
+    assert _refuses({"min_size": 10, "max_size": 20}, "a", size=size) is expected
+    assert _pipeline(min_size=10, max_size=20).matches(
+        PUT, "inbox", "a", size, "", "anonymous"
+    ) is (expected is None)
+
+
+def test_an_empty_object_meets_a_zero_minimum() -> None:
+    assert _refuses({"min_size": 0}, "a", size=0) is None
+
+
+def test_refuses_ignores_the_event_and_who_wrote() -> None:
+    """A reprocess applies the object conditions only: a trigger on removals still
+    accepts the object, though no write event would start it."""
+    pipeline = _pipeline(events=["ObjectRemoved:*"], suffix=".jpg")
+    assert pipeline.refuses("inbox", "a.jpg", 1, "") is None
+    assert not pipeline.matches(PUT, "inbox", "a.jpg", 1, "", "anonymous")
+
+
+def test_refuses_place_of_a_prefix_answers_for_every_key_under_it() -> None:
+    pipeline = _pipeline(prefix="photos/", suffix=".jpg")
+    assert pipeline.refuses_place("inbox", "photos/2024/") is None
+    assert pipeline.refuses_place("inbox", "photo") is TriggerCondition.PREFIX
+    assert pipeline.refuses_place("outbox", "photos/") is TriggerCondition.BUCKET
+
+
+@pytest.mark.parametrize(
+    ("principal", "by_default"),
+    [
+        (ANONYMOUS, True),
+        (SYSTEM_PRINCIPAL, True),
+        (RequestContext.pipeline("thumbs", "req").principal, False),
+        (RequestContext.pipeline("other", "req").principal, False),
+        ("user:" + PIPELINE_PRINCIPAL + "x", True),
+    ],
+)
+def test_pipeline_writes_trigger_only_pipelines_that_include_outputs(
+    principal: str, by_default: bool
+) -> None:
+    assert _pipeline().matches(PUT, "inbox", "a", 1, "", principal) is by_default
+    assert _pipeline(include_outputs=True).matches(PUT, "inbox", "a", 1, "", principal)
+
+
+def test_include_outputs_does_not_lift_the_other_conditions() -> None:
+    principal = RequestContext.pipeline("thumbs", "req").principal
+    loop = _pipeline(include_outputs=True, suffix=".jpg")
+    assert not loop.matches(PUT, "inbox", "a.png", 1, "", principal)
+    assert not loop.matches("ObjectRemoved:Delete", "inbox", "a.jpg", 1, "", principal)
+
+
+def test_a_disabled_pipeline_is_checked_but_not_compiled() -> None:
+    steps = [{"name": "a", "processor": "noop"}]
+    config: dict[str, dict[str, Any]] = {
+        "on": {"trigger": {"bucket": "inbox"}, "steps": steps},
+        "off": {"trigger": {"bucket": "inbox"}, "steps": steps, "enabled": False},
+    }
+    assert set(compile_pipelines(load_settings(pipelines=config).pipelines)) == {"on"}
+    config["off"]["steps"] = [{"name": "a", "processor": "no.such.processor"}]
+    assert _problems(config)[0].startswith("pipelines.off.steps[0] (a).processor:")
