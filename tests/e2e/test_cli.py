@@ -12,7 +12,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -96,13 +95,6 @@ def chute_env(**extra: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("CHUTE_")}
     env.update(extra)
     return env
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 # --- objects -----------------------------------------------------------------------------
@@ -321,63 +313,6 @@ def test_jobs_and_dead_list_the_same_way(cli: Cli, bucket: str) -> None:
 )
 def test_out_of_range_values_are_refused_by_the_server(cli: Cli, args: list[str]) -> None:
     assert cli.error(*args).startswith("error: InvalidArgument: ")
-
-
-def test_the_command_loads_neither_the_catalog_nor_the_web_framework() -> None:
-    """Client commands start fast: the models they parse answers with are light."""
-    code = (
-        "import sys, chute.cli.main; "
-        "print(sorted({'sqlalchemy', 'fastapi', 'starlette'} & set(sys.modules)))"
-    )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert loaded.stdout.strip() == "[]", loaded.stderr
-
-
-# --- command-line errors -----------------------------------------------------------------
-
-
-def test_unreachable_server_is_a_clear_error() -> None:
-    url = closed_port_url()
-    result = CliRunner().invoke(app, ["--url", url, "ls"])
-    assert result.exit_code == 1
-    assert f"cannot reach Chute at {url}" in result.stderr
-    from_env = CliRunner().invoke(app, ["ls", "--json"], env={"CHUTE_URL": url})
-    assert from_env.exit_code == 1
-    assert f"cannot reach Chute at {url}" in from_env.stderr
-    assert from_env.stdout == ""
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["get", "nokey"],
-        ["get", "/key"],
-        ["get", "bucket/"],
-        ["rm", "bucket"],
-        ["ls", "/prefix"],
-        ["put", "FILE", "bucket"],
-        ["put", "no-such-file", "bucket/k"],
-        ["put", "FILE", "bucket/k", "--meta", "no-value"],
-        ["put", "FILE", "bucket/k", "--meta", "bad name=x"],
-        ["events", "--limit", "0"],
-        ["versioning", "bucket", "sometimes"],
-    ],
-)
-def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
-    """Caught before any request: the URL points nowhere, which would be exit 1."""
-    source = str(write(tmp_path / "f", b"x"))
-    args = [source if arg == "FILE" else arg for arg in args]
-    result = CliRunner().invoke(app, ["--url", closed_port_url(), *args])
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert "Usage:" in result.stderr
-
-
-def test_help_names_the_environment_variables() -> None:
-    top = CliRunner().invoke(app, ["--help"])
-    assert "CHUTE_URL" in top.stdout
-    serve = CliRunner().invoke(app, ["serve", "--help"])
-    for variable in ("CHUTE_CONFIG", "CHUTE_ADDRESS", "CHUTE_DATA_DIR", "CHUTE_DATABASE_URL"):
-        assert variable in serve.stdout
 
 
 # --- the installed entry point -----------------------------------------------------------

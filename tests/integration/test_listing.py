@@ -7,7 +7,6 @@ import pytest
 from chute.catalog import Catalog, NewVersion
 from chute.clock import system_clock
 from chute.errors import InvalidArgument
-from chute.objects.listing import after_prefix
 from chute.objects.service import ObjectService
 from tests.context import CTX
 
@@ -107,13 +106,6 @@ def test_deleted_keys_are_not_listed(service: ObjectService) -> None:
     service.delete(CTX, "bk1", "b")
     assert [o.key for o in service.list_objects(CTX, "bk1").objects] == ["a", "c"]
     assert list_all(service, "bk1", 1) == ["a", "c"]
-
-
-def test_after_prefix() -> None:
-    assert after_prefix("abc/") == "abc0"
-    assert after_prefix("a\ud7ff") == "a\ue000"
-    assert after_prefix("a\U0010ffff") == "b"
-    assert after_prefix("") is None
 
 
 def test_prefixes_with_only_deleted_keys_are_not_listed(service: ObjectService) -> None:

@@ -23,9 +23,3 @@ def test_loopback_address_is_quiet(address: str, caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING, logger="chute"):
         assert not warn_if_exposed(load_settings(address=address))
     assert caplog.text == ""
-
-
-def test_default_binds_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CHUTE_ADDRESS", raising=False)
-    monkeypatch.delenv("CHUTE_CONFIG", raising=False)
-    assert load_settings().host == "127.0.0.1"

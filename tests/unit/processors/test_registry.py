@@ -1,4 +1,5 @@
-"""The worked example of a processor package, ``examples/chute-wordcount``, keeps working.
+"""The registry loads processor packages by their entry points: the worked example of a
+processor package, ``examples/chute-wordcount``, keeps working.
 
 The example is imported from its source folder rather than installed, so these tests
 need no ``pip install``; its entry point is handed to the registry the way
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from chute.errors import Reject, UnknownProcessor
 from chute.processors import Context, local_context, registry
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chute-wordcount"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "chute-wordcount"
 MODULE = "chute_wordcount"
 NAME = "text.wordcount"
 

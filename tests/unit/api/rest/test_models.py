@@ -6,18 +6,12 @@ import subprocess
 import sys
 from typing import get_args
 
-from chute.api import http
-from chute.api.rest import headers
 from chute.api.rest.models.buckets import VersioningStatus
 from chute.catalog import Versioning
 
 
 def test_versioning_states_are_the_catalogs() -> None:
     assert set(get_args(VersioningStatus)) == {state.value for state in Versioning}
-
-
-def test_metadata_headers_are_named_as_the_object_headers_name_them() -> None:
-    assert headers.METADATA_PREFIX == http.METADATA_PREFIX
 
 
 def test_the_models_load_neither_the_catalog_nor_the_web_framework() -> None:
