@@ -118,7 +118,9 @@ class Pipeline:
         lowered = key.lower()
         if trigger.suffix and not any(lowered.endswith(s.lower()) for s in trigger.suffix):
             return TriggerCondition.SUFFIX
-        if trigger.content_type and not fnmatch.fnmatch(content_type, trigger.content_type):
+        # Media types are case-insensitive (RFC 9110): compare them folded, on every OS.
+        wanted = trigger.content_type
+        if wanted and not fnmatch.fnmatchcase(content_type.lower(), wanted.lower()):
             return TriggerCondition.CONTENT_TYPE
         if trigger.min_size is not None and size < trigger.min_size:
             return TriggerCondition.MIN_SIZE

@@ -27,6 +27,10 @@ class RetryDecision:
         return self.run_at is None
 
 
+#: The most times the backoff doubles.
+MAX_DOUBLINGS = 64
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """A step's retry settings: at most ``max_attempts`` attempts in all, waiting
@@ -41,7 +45,10 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempt - 1, 0))
+        # Doubling past 2**64 cannot matter (max_delay caps it long before) but would
+        # overflow a float: a job redriven many times has a large attempt number.
+        doublings = min(max(attempt - 1, 0), MAX_DOUBLINGS)
+        ceiling = min(self.max_delay, self.base_delay * 2.0**doublings)
         return float(ceiling * self.rng()) if self.jitter else float(ceiling)
 
     def decide(

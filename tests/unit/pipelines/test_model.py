@@ -271,3 +271,17 @@ def test_a_disabled_pipeline_is_checked_but_not_compiled() -> None:
     assert set(compile_pipelines(load_settings(pipelines=config).pipelines)) == {"on"}
     config["off"]["steps"] = [{"name": "a", "processor": "no.such.processor"}]
     assert _problems(config)[0].startswith("pipelines.off.steps[0] (a).processor:")
+
+
+def test_content_types_match_whatever_their_case() -> None:
+    settings = load_settings(
+        pipelines={
+            "p": {
+                "trigger": {"bucket": "inbox", "content_type": "image/*"},
+                "steps": [{"name": "a", "processor": "noop"}],
+            }
+        }
+    )
+    pipeline = compile_pipelines(settings.pipelines)["p"]
+    assert pipeline.refuses("inbox", "a.jpg", 1, "Image/JPEG") is None
+    assert pipeline.refuses("inbox", "a.txt", 1, "text/plain") is not None
