@@ -1,15 +1,17 @@
 """The worker pool: claims jobs, runs them in worker processes, records the results.
 
-One pool runs in ``chute serve`` (beside the API) or ``chute worker`` (alone). It keeps
-claimed tasks in a local buffer so a process that finishes a task gets the next one
-without waiting for the database, and sends attempts of quick steps to a process ahead
-so it does not wait for the pool either (see :data:`QUICK_SECONDS`). Its threads:
+One pool runs in ``chute serve`` (beside the API) or ``chute worker`` (alone). Its
+decisions (how many jobs to claim, which attempts go to which process and which are
+sent ahead, batches, timeouts and memory caps, restart delays) are the
+:class:`~chute.worker.scheduler.Scheduler`'s, which the pool's threads call under one
+lock and whose actions they carry out. It keeps claimed tasks in a local buffer so a
+process that finishes a task gets the next one without waiting for the database. Its
+threads:
 
 * the *claim loop* tops the buffer up when it runs low, when woken by new jobs, or when
   the next retry falls due; otherwise it sleeps up to ``poll_seconds``;
 * the *collector* waits on every process's pipe and exit, hands out buffered attempts,
-  kills attempts that overrun their timeout or memory cap, and replaces dead processes
-  (with a growing delay when they die before they are ready);
+  kills attempts that overrun their timeout or memory cap, and replaces dead processes;
 * the *recorder* commits results in batches (whatever arrived during the last commit);
 * the *lease keeper* renews the leases of every job this pool holds (buffered, running,
   or waiting to be recorded) and reaps expired leases of dead workers anywhere.
@@ -20,52 +22,27 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import pickle
 import queue
 import selectors
 import socket
 import threading
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass
 from enum import Enum
 
 from chute.clock import Clock, system_clock
-from chute.jobs import BatchLimit, Broker, Result, Task
+from chute.jobs import Broker, Result, Task
 from chute.queue.states import Outcome
 from chute.queue.wakeup import JobSignal
 from chute.settings import WorkerSettings
 from chute.worker import child
 from chute.worker.processes import WorkerProcess
+from chute.worker.scheduler import Action, Attempt, Kill, Scheduler, Send, Spawn
 
 log = logging.getLogger(__name__)
 
 #: How often the collector wakes to check deadlines and memory.
 TICK = 0.05
-#: The buffer holds about this many seconds of work at the current completion rate (and
-#: at least ``prefetch`` jobs per process): fast jobs are claimed many per transaction,
-#: slow ones are not hoarded away from other workers.
-LOOKAHEAD = 0.25
-#: Seconds over which the completion rate is measured: short, so a burst of quick jobs
-#: gets a deep buffer within moments.
-RATE_WINDOW = 0.1
-#: Most tasks one pool buffers.
-MAX_BUFFER = 1000
-#: Longest delay before restarting a process that keeps dying at start-up.
-MAX_RESPAWN_DELAY = 30.0
-#: Attempts of steps that have taken at most this long (on average, lately) are quick:
-#: the pool sends a process quick attempts ahead, behind a quick one it is running, so
-#: it never waits for the pool between them. Others go one at a time to a free process.
-QUICK_SECONDS = 0.002
-#: Most attempts one process holds.
-MAX_IN_FLIGHT = 64
-#: Most bytes of attempts waiting behind the running one: a process reads its pipe only
-#: once it has answered every attempt it read, and the pool must never block writing to
-#: it (a socket pair holds about 90 KiB).
-MAX_WAITING_BYTES = 48 * 1024
-#: Weight of the newest attempt in a step's average duration.
-DURATION_WEIGHT = 0.2
 
 
 class _Claim(Enum):
@@ -74,15 +51,6 @@ class _Claim(Enum):
     FULL = "full"
     ALL = "all"
     SHORT = "short"
-
-
-@dataclass
-class _Slot:
-    """A place for one worker process; empty while a restart waits out its delay."""
-
-    process: WorkerProcess | None
-    start_failures: int = 0
-    respawn_at: float = 0.0
 
 
 class WorkerPool:
@@ -108,34 +76,25 @@ class WorkerPool:
         self._context = multiprocessing.get_context("spawn")
         #: Every process's pipe and exit, watched by the collector.
         self._selector = selectors.DefaultSelector()
+        #: Guards the scheduler and the processes (what is sent to each, in order).
         self._lock = threading.Lock()
-        self._buffer: deque[Task] = deque()
-        self._slots: list[_Slot] = []
+        self._scheduler = Scheduler(
+            self.size, settings.prefetch, broker.batch_limits(), clock=clock
+        )
+        self._processes: list[WorkerProcess | None] = [None] * self.size
         self._stopping = threading.Event()
         self._draining = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
-        self._batch_limits = broker.batch_limits()
-        #: When each buffered task of a batch step was claimed (monotonic seconds).
-        self._claimed_at: dict[int, float] = {}
         #: Results waiting for the recorder thread (``None`` stops it).
         self._results: queue.SimpleQueue[list[Result] | None] = queue.SimpleQueue()
-        #: Jobs whose results are collected but not yet recorded (leases still renewed).
-        self._recording: set[int] = set()
-        #: Completions per second, measured over windows of ``RATE_WINDOW`` or more.
-        self._rate = 0.0
-        #: Recent average duration of each step's attempts, in seconds.
-        self._durations: dict[tuple[str, str], float] = {}
-        #: The step of each job sent to a process and not yet answered.
-        self._steps: dict[int, tuple[str, str]] = {}
-        self._last_check = 0.0
-        self._window = (time.monotonic(), 0)
         self.completed = 0
 
     # --- life cycle ------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the worker processes and the pool's threads."""
-        self._slots = [_Slot(self._spawn()) for _ in range(self.size)]
+        for slot in range(self.size):
+            self._spawn(slot)
         loops = {
             "claim": self._claim_loop,
             "collect": self._collect_loop,
@@ -163,57 +122,55 @@ class WorkerPool:
         self._threads["collect"].join()
         answered, unfinished = self._stop_busy()
         if answered:
-            self._collected(answered)
+            self._results.put(answered)
         self._results.put(None)  # the recorder records what was collected, then stops
         self._threads["record"].join()
         self._threads["lease"].join()
         self.broker.release(unfinished, self.name)
         self._release_buffer()  # attempts handed back by processes that died meanwhile
-        for slot in self._slots:
-            if slot.process is not None:
-                slot.process.close()
+        for process in self._processes:
+            if process is not None:
+                process.close()
         self.signal.unsubscribe(self._waker)
+
+    def ready_processes(self) -> int:
+        """How many of the pool's processes have started and can take attempts."""
+        with self._lock:
+            return self._scheduler.ready_count()
 
     def _release_buffer(self) -> None:
         with self._lock:
-            buffered = list(self._buffer)
-            self._buffer.clear()
-            self._forget(buffered)
+            buffered = self._scheduler.drain()
         if buffered:
             self.broker.release(buffered, self.name)
 
-    def _forget(self, tasks: list[Task]) -> None:
-        """Drop what the pool noted about tasks leaving it without a result."""
-        for task in tasks:
-            self._steps.pop(task.job_id, None)
-            self._claimed_at.pop(task.job_id, None)
-
     def _busy(self) -> bool:
         with self._lock:
-            return any(p.busy for p in self._live())
+            return self._scheduler.busy()
 
     def _stop_busy(self) -> tuple[list[Result], list[Task]]:
         """Kill the processes still holding attempts; returns the answers they sent
         before they died, and the tasks they did not finish."""
         with self._lock:
-            busy = [p for p in self._live() if p.busy]
-        for p in busy:
+            busy = [
+                (slot, p)
+                for slot, p in enumerate(self._processes)
+                if p is not None and self._scheduler.holds_attempts(slot)
+            ]
+        for _, p in busy:
             p.kill()
             p.reap()
         with self._lock:
-            answered = [result for p in busy for result in p.receive()]
-            unfinished = [task for p in busy for task in p.take_all()]
-            self._forget(unfinished)
+            answered = [result for slot, _ in busy for result in self._receive(slot)]
+            unfinished = [task for slot, _ in busy for task in self._scheduler.stopped(slot)]
         return answered, unfinished
 
-    def _spawn(self) -> WorkerProcess:
+    def _spawn(self, slot: int) -> None:
         process = WorkerProcess(self._context, self.child_config)
-        self._selector.register(process.conn, selectors.EVENT_READ, process)
-        self._selector.register(process.process.sentinel, selectors.EVENT_READ, process)
-        return process
-
-    def _live(self) -> list[WorkerProcess]:
-        return [slot.process for slot in self._slots if slot.process is not None]
+        self._selector.register(process.conn, selectors.EVENT_READ, (slot, process))
+        self._selector.register(process.process.sentinel, selectors.EVENT_READ, (slot, process))
+        with self._lock:
+            self._processes[slot] = process
 
     # --- claiming --------------------------------------------------------------------
 
@@ -232,38 +189,21 @@ class WorkerPool:
             self._waker.wait(self.settings.poll_seconds if full else self._idle_timeout())
 
     def _claim_once(self) -> _Claim:
-        """Top up the buffer, if it is below half full and some process is ready."""
+        """Top up the buffer as far as the scheduler asks."""
         with self._lock:
-            queued = len(self._buffer)
-            ready = any(p.ready for p in self._live())
-        if queued > self._target() // 2 or not ready:
+            want = self._scheduler.claim_size()
+        if want == 0:
             return _Claim.FULL
-        want = self._target() - queued
         claimed = self.broker.claim(self.name, want, self.settings.lease_seconds)
-        if claimed.failed:
-            self._collected(claimed.failed)
         with self._lock:
-            moment = time.monotonic()
-            for task in claimed.tasks:
-                if (task.pipeline, task.step) in self._batch_limits:
-                    self._claimed_at[task.job_id] = moment
-            self._buffer.extend(claimed.tasks)
-            self._dispatch()
+            if claimed.failed:
+                self._scheduler.collected(claimed.failed)
+            self._send(self._scheduler.claimed(claimed.tasks))
+        if claimed.failed:
+            self._results.put(claimed.failed)
         if len(claimed.tasks) + len(claimed.failed) == want:
             return _Claim.ALL
         return _Claim.SHORT
-
-    def _target(self) -> int:
-        """How many tasks to keep buffered (see :data:`LOOKAHEAD`)."""
-        floor = self.size * self.settings.prefetch
-        batches = max((limit.size for limit in self._batch_limits.values()), default=0)
-        return min(MAX_BUFFER, max(floor, int(self._current_rate() * LOOKAHEAD))) + batches
-
-    def _current_rate(self) -> float:
-        """The completion rate, falling once completions stop for a while."""
-        started, seen = self._window
-        idle_for = time.monotonic() - started
-        return min(self._rate, seen / idle_for) if idle_for > 1.0 else self._rate
 
     def _idle_timeout(self) -> float:
         wait_s = self.broker.seconds_until_due()
@@ -272,70 +212,31 @@ class WorkerPool:
         # Due jobs this claim did not get are being claimed by another worker.
         return min(self.settings.poll_seconds, max(wait_s, 0.01))
 
-    # --- dispatching (call with the lock held) ---------------------------------------------
+    # --- carrying out the scheduler's actions -------------------------------------------
 
-    def _dispatch(self) -> None:
-        """Hand buffered attempts to ready processes: first one to each idle process,
-        then quick attempts ahead to processes running quick ones (see
-        :data:`QUICK_SECONDS`). Nothing new starts while the pool drains."""
-        if self._draining.is_set():
-            return
-        ready = [p for p in self._live() if p.ready and p.alive()]
-        for p in ready:
-            if not p.busy:
-                self._send(p, limit=1)
-        for p in ready:
-            if p.busy and self._quick(p.attempts[-1]):
-                self._send(p, limit=MAX_IN_FLIGHT - len(p.attempts))
+    def _send(self, sends: list[Send]) -> None:
+        """Write attempts to their processes (call with the lock held: each process must
+        get them in the order the scheduler decided)."""
+        for send in sends:
+            process = self._processes[send.slot]
+            if process is not None:
+                process.send(send.message)
 
-    def _send(self, p: WorkerProcess, limit: int) -> None:
-        """Send ``p`` up to ``limit`` buffered attempts in one message; those that would
-        wait behind another go only if quick, and within :data:`MAX_WAITING_BYTES`."""
-        attempts: list[list[Task]] = []
-        pickles: list[bytes] = []
-        waiting = p.waiting_bytes
-        while len(attempts) < limit:
-            tasks = self._next_tasks()
-            if not tasks:
-                break
-            ahead = p.busy or bool(attempts)  # it would wait behind another attempt
-            data = _pickled(tasks) if not ahead or self._quick(tasks) else None
-            if data is not None and ahead:
-                waiting += len(data)
-            if data is None or waiting > MAX_WAITING_BYTES:
-                self._buffer.extendleft(reversed(tasks))
-                break
-            attempts.append(tasks)
-            pickles.append(data)
-            self._steps.update((task.job_id, (task.pipeline, task.step)) for task in tasks)
-        if attempts:
-            p.send(attempts, pickles)
+    def _receive(self, slot: int) -> list[Result]:
+        """Pass what a process sent on to the scheduler; returns the results (call with
+        the lock held)."""
+        process = self._processes[slot]
+        if process is None:
+            return []
+        received = process.receive()
+        if received.ready:
+            self._scheduler.ready(slot)
+            self._waker.notify()  # a process to claim for
+        return self._scheduler.answered(slot, received.answers)
 
-    def _quick(self, tasks: list[Task]) -> bool:
-        """Whether an attempt of these tasks' step is expected to take a moment."""
-        duration = self._durations.get((tasks[0].pipeline, tasks[0].step))
-        return duration is not None and duration <= QUICK_SECONDS
-
-    def _next_tasks(self) -> list[Task]:
-        """The next task, or a batch of tasks of one batch step (held back until the
-        batch is full or its oldest task has waited ``batch_wait_ms``)."""
-        for index, task in enumerate(self._buffer):
-            limit = self._batch_limits.get((task.pipeline, task.step))
-            if limit is None:
-                del self._buffer[index]
-                return [task]
-            batch = [t for t in self._buffer if (t.pipeline, t.step) == (task.pipeline, task.step)]
-            if len(batch) >= limit.size or self._batch_due(task, limit):
-                batch = batch[: limit.size]
-                for t in batch:
-                    self._buffer.remove(t)
-                    self._claimed_at.pop(t.job_id, None)
-                return batch
-        return []
-
-    def _batch_due(self, task: Task, limit: BatchLimit) -> bool:
-        waited = time.monotonic() - self._claimed_at.get(task.job_id, 0.0)
-        return waited >= limit.wait_seconds
+    def _resident_mib(self, slot: int) -> float:
+        process = self._processes[slot]
+        return 0.0 if process is None else process.resident_mib()
 
     # --- collecting ------------------------------------------------------------------
 
@@ -348,126 +249,80 @@ class WorkerPool:
                 time.sleep(TICK)
 
     def _collect_once(self) -> None:
-        if self._selector.get_map():
-            events = [key for key, _ in self._selector.select(timeout=TICK)]
-        else:  # every process is waiting out a restart delay
-            time.sleep(TICK)
-            events = []
+        readable, exited = self._wait_for_processes()
         results: list[Result] = []
         with self._lock:  # answers change what a process holds
-            for key in events:
-                if key.fileobj is key.data.conn:
-                    results += key.data.receive()
-        for key in events:
-            p = key.data
-            if key.fileobj is not p.conn and not p.alive():
-                results += self._replace(p, *p.death())
-        results += self._enforce_limits()
-        self._respawn_due()
+            for slot in readable:
+                results += self._receive(slot)
+        for slot, process in exited:
+            results += self._replace(slot, *process.death())
         with self._lock:
-            self._dispatch()  # also sends batches whose wait is over
-            low = len(self._buffer) <= self._target() // 2
+            actions = self._scheduler.tick(self._resident_mib)
+            self._send([action for action in actions if isinstance(action, Send)])
+            more = self._scheduler.claim_size() > 0
+        results += self._carry_out(actions)
         if results:
-            if low:
+            if more:
                 self._waker.notify()
-            self._collected(results)
+            self._results.put(results)
 
-    def _collected(self, results: list[Result]) -> None:
-        with self._lock:
-            self._recording.update(result.job_id for result in results)
-            self._measure(results)
-        self._results.put(results)
-
-    def _measure(self, results: list[Result]) -> None:
-        """Update the completion rate and the steps' durations (call with the lock held)."""
-        for result in results:
-            step = self._steps.pop(result.job_id, None)
-            if step is None:
+    def _wait_for_processes(self) -> tuple[list[int], list[tuple[int, WorkerProcess]]]:
+        """Wait up to a tick for the processes; returns the slots whose process sent
+        something, and the processes that exited, with their slots."""
+        if not self._selector.get_map():  # every process is waiting out a restart delay
+            time.sleep(TICK)
+            return [], []
+        readable, exited = [], []
+        for key, _ in self._selector.select(timeout=TICK):
+            slot, process = key.data
+            if self._processes[slot] is not process:
                 continue
-            seconds = (result.ended_at - result.started_at).total_seconds()
-            average = self._durations.get(step)
-            if average is None or result.outcome is Outcome.SUCCEEDED or seconds > average:
-                # a failure counts only when slow: one that fails fast says nothing of
-                # how long the step takes when it works
-                average = seconds if average is None else average
-                self._durations[step] = average + DURATION_WEIGHT * (seconds - average)
-        started, seen = self._window
-        seen += len(results)
-        now = time.monotonic()
-        if now - started >= RATE_WINDOW:
-            self._rate = seen / (now - started)
-            self._window = (now, 0)
-        else:
-            self._window = (started, seen)
+            if key.fileobj is process.conn:
+                readable.append(slot)
+            elif not process.alive():
+                exited.append((slot, process))
+        return readable, exited
 
-    def _enforce_limits(self) -> list[Result]:
-        """Kill attempts past their timeout or memory cap (checked once per tick)."""
-        now = time.monotonic()
-        if now - self._last_check < TICK:
-            return []
-        self._last_check = now
-        with self._lock:
-            busy = [p for p in self._live() if p.busy]
+    def _carry_out(self, actions: list[Action]) -> list[Result]:
+        """Kill and start processes as the scheduler decided; returns the results of
+        the attempts killed."""
         results: list[Result] = []
-        for p in busy:
-            cap, used = p.memory_cap(), p.attempt_mib()
-            if p.overdue(now):
-                culprit = p.kill()
-                error = f"timed out after {p.timeout():g} s; its process was killed"
-                results += self._replace(p, Outcome.TIMED_OUT, error, culprit)
-            elif cap and used > cap:
-                culprit = p.kill()
-                error = (
-                    f"exceeded the step's memory cap of {cap} MiB (it had added {used:.0f} "
-                    "MiB of resident memory); its process was killed"
-                )
-                results += self._replace(p, Outcome.OUT_OF_MEMORY, error, culprit)
+        for action in actions:
+            if isinstance(action, Kill):
+                process = self._processes[action.slot]
+                if process is not None:
+                    process.kill()
+                    results += self._replace(
+                        action.slot, action.outcome, action.error, action.attempt
+                    )
+            elif isinstance(action, Spawn):
+                self._spawn(action.slot)
         return results
 
     def _replace(
-        self,
-        p: WorkerProcess,
-        outcome: Outcome,
-        error: str,
-        culprit: list[Task] | None = None,
+        self, slot: int, outcome: Outcome, error: str, culprit: Attempt | None = None
     ) -> list[Result]:
-        """Fail the attempt a dead (or killed) process was running and start another; a
-        process that died before it was ready is restarted after a growing delay.
-
-        Answers already in its pipe count. A process killed for ``culprit`` that turns
-        out to have finished it failed nothing; attempts that never started go back to
-        the buffer for another process."""
-        p.reap()  # so that everything it sent is in the pipe
-        self._selector.unregister(p.conn)
-        self._selector.unregister(p.process.sentinel)
+        """Report a dead (or killed) process to the scheduler, which fails the attempt
+        it was running; answers already in its pipe count."""
+        process = self._processes[slot]
+        assert process is not None
+        process.reap()  # so that everything it sent is in the pipe
+        self._selector.unregister(process.conn)
+        self._selector.unregister(process.process.sentinel)
         with self._lock:
-            results = p.receive()
-            if p.busy and (culprit is None or p.head() is culprit):
-                results += p.fail(outcome, error, self.clock())
-            self._buffer.extendleft(reversed(p.take_all()))
-            slot = next(slot for slot in self._slots if slot.process is p)
-            slot.start_failures = 0 if p.ready else slot.start_failures + 1
-            slot.process = None
-            slot.respawn_at = time.monotonic() + _respawn_delay(slot.start_failures)
-            no_process_ready = not any(q.ready for q in self._live())
-        p.close_pipe()
-        if slot.start_failures:
+            results = self._receive(slot)
+            death = self._scheduler.died(slot, outcome, error, culprit)
+            self._processes[slot] = None
+        process.close_pipe()
+        if death.delay:
             log.error(
                 "a worker process died while starting (%s); restarting it in %.1f s",
                 error,
-                _respawn_delay(slot.start_failures),
+                death.delay,
             )
-            if no_process_ready:
-                self._release_buffer()  # let healthy workers elsewhere take them
-        return results
-
-    def _respawn_due(self) -> None:
-        now = time.monotonic()
-        for slot in self._slots:
-            if slot.process is None and now >= slot.respawn_at and not self._stopping.is_set():
-                process = self._spawn()
-                with self._lock:
-                    slot.process = process
+        if death.release:  # no process is ready: let healthy workers elsewhere take them
+            self.broker.release(death.release, self.name)
+        return results + death.results
 
     # --- recording and leases ----------------------------------------------------------
 
@@ -498,7 +353,7 @@ class WorkerPool:
         else:
             recorded = sum(self._try_record([result], attempts=4) for result in results)
         with self._lock:
-            self._recording.difference_update(result.job_id for result in results)
+            self._scheduler.recorded(results)
         self.completed += recorded
 
     def _try_record(self, results: list[Result], attempts: int) -> bool:
@@ -530,16 +385,6 @@ class WorkerPool:
 
     def _renew_leases(self) -> None:
         with self._lock:
-            ids = [t.job_id for t in self._buffer]
-            ids += [t.job_id for p in self._live() for t in p.tasks]
-            ids += list(self._recording)
+            ids = self._scheduler.held()
         if ids:
             self.broker.extend(self.name, ids, self.settings.lease_seconds)
-
-
-def _pickled(tasks: list[Task]) -> bytes:
-    return pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _respawn_delay(failures: int) -> float:
-    return 0.0 if failures == 0 else min(MAX_RESPAWN_DELAY, 0.25 * 2 ** (failures - 1))

@@ -1,5 +1,5 @@
-"""One worker process as the pool sees it: start, send tasks, receive results, watch its
-memory, kill it, and say why it died."""
+"""One worker process as the pool sees it: start it, send it attempts, receive its
+answers, read its memory, kill it, and say why it died."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ import resource
 import signal
 import socket
 import struct
-import time
-from collections import deque
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
 
-from chute.jobs import Result, Task
+from chute.jobs import Result
 from chute.queue.states import Outcome
 from chute.worker import child
 
@@ -26,20 +24,15 @@ log = logging.getLogger(__name__)
 
 #: Bytes read from a worker's pipe at a time.
 READ_SIZE = 256 * 1024
-#: Extra seconds past a step's timeout before its process is killed (pipe latency).
-KILL_SLACK = 0.05
 _PAGE = resource.getpagesize()
 
 
 class WorkerProcess:
-    """A spawned worker process and the attempts it holds.
+    """A spawned worker process as the pool sees it: its pipe, its memory, its exit.
 
-    An attempt is one task, or a batch of tasks of one batch step. The process runs its
-    attempts in the order sent, one at a time, and answers each before starting the
-    next; when jobs are quick the pool sends a few ahead, so the process never waits
-    for the pool between them. The first unanswered attempt (the *head*) is the one
-    running: its timeout counts from when the previous answer arrived (or from when it
-    was sent to an idle process), never from before it started."""
+    The process runs the attempts sent to it in order, one at a time, and answers each
+    before starting the next; which attempts it holds, and since when, is the
+    scheduler's business (see :mod:`chute.worker.scheduler`)."""
 
     def __init__(self, context: SpawnContext, config: child.ChildConfig) -> None:
         parent, child_end = context.Pipe()
@@ -50,87 +43,27 @@ class WorkerProcess:
         child_end.close()
         self.conn: Connection = parent
         self._reader = MessageReader(parent)
-        #: Set once the process has started and said so.
-        self.ready = False
-        #: Attempts sent and not yet answered, the running one first, and their sizes in
-        #: the pipe (bytes).
-        self.attempts: deque[list[Task]] = deque()
-        self._sizes: deque[int] = deque()
-        self.started = 0.0
-        self.deadline = 0.0
-        self.baseline_mib: float | None = None
 
-    @property
-    def busy(self) -> bool:
-        return bool(self.attempts)
-
-    @property
-    def tasks(self) -> list[Task]:
-        """Every task this process holds, running or waiting."""
-        return [task for attempt in self.attempts for task in attempt]
-
-    @property
-    def waiting_bytes(self) -> int:
-        """Bytes of the attempts waiting behind the running one: the most the process
-        may not have read from its pipe yet."""
-        return sum(self._sizes) - (self._sizes[0] if self._sizes else 0)
-
-    def send(self, attempts: list[list[Task]], pickles: list[bytes]) -> None:
-        """Queue ``attempts`` (each one task, or a batch of one step, pickled as
-        ``pickles``) on this process, in one message."""
-        idle = not self.attempts
-        self.attempts.extend(attempts)
-        self._sizes.extend(len(data) for data in pickles)
-        if idle:
-            self._start_head()
+    def send(self, message: bytes) -> None:
+        """Write attempts (pickles one after another) to the process, in one message."""
         # If the process died, the pool sees it exit and deals with these attempts.
         with contextlib.suppress(OSError):
-            self.conn.send_bytes(b"".join(pickles))
+            self.conn.send_bytes(message)
 
-    def receive(self) -> list[Result]:
-        """Every answer already in the pipe, oldest first (nothing for the start-up
-        message); never waits. A process that sends what cannot be read is killed (its
-        exit fails the attempt it was running)."""
-        results: list[Result] = []
+    def receive(self) -> Received:
+        """Everything already in the pipe, oldest first; never waits. A process that
+        sends what cannot be read is killed (its exit fails the attempt it was
+        running)."""
+        received = Received()
         for message in self._reader.messages():
-            results += self._answer(message)
+            if isinstance(message, tuple):  # ("ready", pid)
+                received.ready = True
+            else:
+                received.answers.append(list(message))
         if self._reader.broken:
             log.error("a worker process sent an unreadable message; killing it")
             self.kill()
-        return results
-
-    def _answer(self, message: Any) -> list[Result]:
-        if isinstance(message, tuple):  # ("ready", pid)
-            self.ready = True
-            return []
-        self.attempts.popleft()
-        self._sizes.popleft()
-        if self.attempts:
-            self._start_head()
-        return list(message)
-
-    def _start_head(self) -> None:
-        self.started = time.monotonic()
-        #: Resident memory at the attempt's first check: its cap counts what it adds.
-        self.baseline_mib = None
-        head = self.attempts[0] if self.attempts else []
-        self.deadline = self.started + max((_kill_after(task) for task in head), default=0.0)
-
-    def memory_cap(self) -> int:
-        """The running attempt's memory cap in MiB (0: none)."""
-        return max((task.memory_mb for task in self.head()), default=0)
-
-    def head(self) -> list[Task]:
-        """The running attempt (empty if idle)."""
-        return self.attempts[0] if self.attempts else []
-
-    def attempt_mib(self) -> float:
-        """Resident memory the running attempt has added since its first check (the
-        pool checks once per tick, so /proc is not read for every short task), in MiB."""
-        used = self.resident_mib()
-        if self.baseline_mib is None:
-            self.baseline_mib = used
-        return max(used - self.baseline_mib, 0.0)
+        return received
 
     def resident_mib(self) -> float:
         """The process's resident memory now, in MiB (0 if it is gone)."""
@@ -140,18 +73,9 @@ class WorkerProcess:
         except (OSError, IndexError, ValueError):
             return 0.0
 
-    def overdue(self, now: float) -> bool:
-        return self.busy and now > self.deadline
-
-    def timeout(self) -> float:
-        return max(task.timeout_seconds for task in self.head())
-
-    def kill(self) -> list[Task]:
-        """Kill the process; returns the attempt it was running."""
-        head = self.head()
+    def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
-        return head
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -163,22 +87,6 @@ class WorkerProcess:
             name = signal.Signals(-code).name
             return Outcome.CRASHED, f"the worker process died of {name} while running the step"
         return Outcome.CRASHED, f"the worker process exited with status {code} mid-step"
-
-    def fail(self, outcome: Outcome, error: str, ended: datetime) -> list[Result]:
-        """Results for the running attempt, which ended with ``error`` at ``ended``."""
-        if not self.attempts:
-            return []
-        tasks = self.attempts.popleft()
-        self._sizes.popleft()
-        started = ended - timedelta(seconds=time.monotonic() - self.started)
-        return [Result(t.job_id, t.attempt, outcome, started, ended, error=error) for t in tasks]
-
-    def take_all(self) -> list[Task]:
-        """Take back every attempt it holds (its process is gone or being stopped)."""
-        held = self.attempts
-        self.attempts = deque()
-        self._sizes.clear()
-        return [task for attempt in held for task in attempt]
 
     def close(self, timeout: float = 5.0) -> None:
         """Ask the process to exit, kill it if it does not, and release the pipe."""
@@ -199,6 +107,15 @@ class WorkerProcess:
         """Release both descriptors of the pipe (after :meth:`reap` or a stop)."""
         self._reader.close()
         self.conn.close()
+
+
+@dataclass
+class Received:
+    """What a worker process sent since the last read: whether it said it is ready, and
+    its answers (one list of results per attempt, in order)."""
+
+    ready: bool = False
+    answers: list[list[Result]] = field(default_factory=list)
 
 
 class MessageReader:
@@ -259,7 +176,3 @@ class MessageReader:
 
     def close(self) -> None:
         self._socket.close()
-
-
-def _kill_after(task: Task) -> float:
-    return task.timeout_seconds + KILL_SLACK

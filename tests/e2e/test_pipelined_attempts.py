@@ -13,7 +13,7 @@ import pytest
 from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
-from chute.worker.pool import WorkerPool
+from chute.worker.scheduler import Scheduler
 from tests.context import CTX
 from tests.e2e.conftest import wait_until
 
@@ -31,7 +31,7 @@ def _pipeline(prefix: str, processor: str, **step: Any) -> dict[str, Any]:
 def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     # One process, and every step taken for quick: the pool sends attempts ahead, as it
     # does for steps that have been quick so far.
-    monkeypatch.setattr(WorkerPool, "_quick", lambda self, tasks: True)
+    monkeypatch.setattr(Scheduler, "step_seconds", lambda self, step: 0.0)
     settings = load_settings(
         data_dir=tmp_path,
         pipelines={
