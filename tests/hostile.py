@@ -74,3 +74,9 @@ def wait_for_release(ctx: Context) -> None:
     while not (folder / "release").exists():
         time.sleep(0.01)
     ctx.write_output(b"released", content_type="text/plain")
+
+
+@processor("test.sleep")
+def sleep(ctx: Context) -> None:
+    """Takes a second: a slow step, for tests of how jobs spread over workers."""
+    time.sleep(1.0)

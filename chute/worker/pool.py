@@ -4,9 +4,9 @@ One pool runs in ``chute serve`` (beside the API) or ``chute worker`` (alone). I
 decisions (how many jobs to claim, which attempts go to which process and which are
 sent ahead, batches, timeouts and memory caps, restart delays) are the
 :class:`~chute.worker.scheduler.Scheduler`'s, which the pool's threads call under one
-lock and whose actions they carry out. It keeps claimed tasks in a local buffer so a
-process that finishes a task gets the next one without waiting for the database. Its
-threads:
+lock and whose actions they carry out. It keeps a local buffer of claimed tasks only as
+deep as it can start soon, so slow jobs are not hoarded away from other workers while
+quick ones are claimed many per transaction. Its threads:
 
 * the *claim loop* tops the buffer up when it runs low, when woken by new jobs, or when
   the next retry falls due; otherwise it sleeps up to ``poll_seconds``;

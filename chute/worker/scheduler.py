@@ -9,13 +9,19 @@ and carries out the actions it returns (:class:`Send`, :class:`Kill`, :class:`Sp
 It never touches a pipe, a process or the database, and reads the time from the clocks
 it is given, so tests drive it with fake processes and a fake clock. It is not
 thread-safe: the pool calls it holding one lock.
+
+The buffer holds what can start soon, so that other workers sharing the queue get the
+rest (see :meth:`Scheduler.target`): one attempt for each idle process and, for steps
+whose attempts are known to be short, about :data:`LOOKAHEAD` seconds of work more per
+process. Jobs of slow steps, or of steps not measured yet, are claimed only for idle
+processes.
 """
 
 from __future__ import annotations
 
 import pickle
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,8 +34,10 @@ from chute.queue.states import Outcome
 #: A step, as (pipeline, step).
 Step = tuple[str, str]
 
-#: The buffer holds about this many seconds of work at the current completion rate (and
-#: at least ``prefetch`` jobs per process): fast jobs are claimed many per transaction.
+#: The buffer holds about this many seconds of work per process beyond the attempts
+#: running (judged by the durations of the steps claimed lately, and by the completion
+#: rate): quick jobs are claimed many per transaction, slow ones are left to other
+#: workers until a process is free for them.
 LOOKAHEAD = 0.25
 #: Seconds over which the completion rate is measured: short, so a burst of quick jobs
 #: gets a deep buffer within moments.
@@ -40,7 +48,8 @@ MAX_BUFFER = 1000
 MAX_RESPAWN_DELAY = 30.0
 #: Attempts of steps that have taken at most this long (on average, lately) are quick:
 #: the pool sends a process quick attempts ahead, behind a quick one it is running, so
-#: it never waits for the pool between them. Others go one at a time to a free process.
+#: it never waits for the pool between them, and buffers at least ``prefetch`` of them
+#: per process. Others go one at a time to a free process.
 QUICK_SECONDS = 0.002
 #: Most attempts one process holds.
 MAX_IN_FLIGHT = 64
@@ -180,6 +189,8 @@ class Scheduler:
         self._gathering: dict[int, tuple[Step, float]] = {}
         #: Jobs whose results are out of the processes but not yet recorded.
         self._recording: set[int] = set()
+        #: How many tasks of each step the latest claim brought.
+        self._last_claim: Counter[Step] = Counter()
         #: Recent average duration of each step's attempts, in seconds.
         self._durations: dict[Step, float] = {}
         #: Completions per second, measured over windows of ``RATE_WINDOW`` or more.
@@ -198,11 +209,42 @@ class Scheduler:
         return 0 if queued > target // 2 else target - queued
 
     def target(self) -> int:
-        """How many tasks to keep buffered (see :data:`LOOKAHEAD`), plus room for the
-        largest batch."""
-        floor = self.size * self.prefetch
-        batches = max((limit.size for limit in self.batch_limits.values()), default=0)
-        return min(MAX_BUFFER, max(floor, int(self._current_rate() * LOOKAHEAD))) + batches
+        """How many tasks the buffer should hold: one per idle process, a batch's worth
+        for each batch step being gathered, and :meth:`ahead` more."""
+        idle = sum(1 for s in self.slots if s.state is SlotState.READY and not s.attempts)
+        gathering = {step for step, _ in self._gathering.values()}
+        batches = sum(self.batch_limits[step].size for step in gathering)
+        return min(MAX_BUFFER, idle + batches + self.ahead())
+
+    def ahead(self) -> int:
+        """Tasks to hold beyond those idle processes take at once: about
+        :data:`LOOKAHEAD` seconds of work per ready process at the expected duration of
+        the next jobs (and no more than the completion rate drains in that time); at
+        least ``prefetch`` per process for quick steps; none for slow or unknown ones."""
+        seconds = self.expected_seconds()
+        if seconds is None:
+            return 0
+        ready = self.ready_count()
+        ahead = ready * LOOKAHEAD / max(seconds, 1e-6)
+        rate = self._current_rate()
+        if rate > 0:
+            ahead = min(ahead, rate * LOOKAHEAD)
+        if seconds <= QUICK_SECONDS:
+            ahead = max(ahead, ready * self.prefetch)
+        return int(ahead)
+
+    def expected_seconds(self) -> float | None:
+        """The expected duration of an attempt of the next jobs claimed, judged by the
+        steps the latest claim brought (``None``: nothing claimed yet, or one of those
+        steps has no measured duration)."""
+        total, count = 0.0, 0
+        for step, tasks in self._last_claim.items():
+            seconds = self.step_seconds(step)
+            if seconds is None:
+                return None
+            total += seconds * tasks
+            count += tasks
+        return total / count if count else None
 
     def step_seconds(self, step: Step) -> float | None:
         """A step's recent average attempt duration (``None``: not measured yet)."""
@@ -210,6 +252,8 @@ class Scheduler:
 
     def claimed(self, tasks: list[Task]) -> list[Send]:
         """Buffer tasks just claimed; returns what to send at once."""
+        if tasks:
+            self._last_claim = Counter(_step(task) for task in tasks)
         now = self.monotonic()
         for task in tasks:
             if _step(task) in self.batch_limits:

@@ -29,9 +29,10 @@ def _pipeline(prefix: str, processor: str, **step: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    # One process, and every step taken for quick: the pool sends attempts ahead, as it
-    # does for steps that have been quick so far.
+    # One process, and every step taken for quick: the pool claims many at once and
+    # sends attempts ahead, as it does for steps that have been quick so far.
     monkeypatch.setattr(Scheduler, "step_seconds", lambda self, step: 0.0)
+    monkeypatch.setattr(Scheduler, "expected_seconds", lambda self: 0.0)
     settings = load_settings(
         data_dir=tmp_path,
         pipelines={

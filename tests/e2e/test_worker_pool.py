@@ -1,10 +1,11 @@
 """The worker pool with real worker processes: hostile processors each fail their
 attempt with a clear reason, the pool keeps serving, exhausted jobs die and can be
-redriven; batches; retries a processor asks for."""
+redriven; batches; retries a processor asks for; slow jobs shared between two pools."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,3 +135,39 @@ def test_a_batch_processor_gets_jobs_together(runtime):
 def test_no_job_is_left_running(runtime):
     counts = runtime.status.counts(JobFilter(states=(JobState.RUNNING,)))
     assert counts.get(JobState.RUNNING, 0) == 0
+
+
+def test_two_pools_share_slow_jobs(tmp_path: Path):
+    """A pool claims slow jobs only for its idle processes: four slow jobs made ready
+    together run in both pools on one catalog, not all in the first to claim."""
+    pipelines = {
+        "nap": {
+            # uploads do not start it: a reprocess makes all four ready at once
+            "trigger": {"bucket": "inbox", "prefix": "nap/", "events": ["ObjectRemoved:*"]},
+            "steps": [{"name": "nap", "processor": "test.sleep"}],
+        }
+    }
+    worker = {"processes": 2, "modules": ["tests.hostile"], "poll_seconds": 0.2}
+    settings = load_settings(data_dir=tmp_path, pipelines=pipelines, worker=worker)
+    first, second = open_runtime(settings), open_runtime(settings, sweep=False)
+    try:
+        pools = [first.start_workers(), second.start_workers()]
+        wait_until(lambda: all(pool.ready_processes() == 2 for pool in pools), timeout=30)
+        keys = [f"nap/{index}" for index in range(4)]
+        for key in keys:
+            first.objects.put(CTX, "inbox", key, [b"x"])
+        assert first.control.reprocess("nap", "inbox", prefix="nap/").runs == 4
+        for key in keys:
+            assert _settled(first, key) is ObjectStatus.SUCCEEDED
+        workers = [
+            attempt.worker
+            for key in keys
+            for view in first.status.status("inbox", key).runs
+            for attempts in view.attempts.values()
+            for attempt in attempts
+        ]
+        assert len(workers) == 4
+        assert set(workers) == {pool.name for pool in pools}
+    finally:
+        second.close(grace=0)
+        first.close(grace=0)

@@ -1,7 +1,8 @@
 """The worker pool's scheduler, driven by hand: fake processes that run the attempts it
-sends, a fake clock, no sleeping. What it claims, what it sends where (quick attempts
-ahead, slow ones one at a time, batches once full or due), attempts that overrun,
-restarts after deaths, and the jobs it holds."""
+sends, a fake clock, no sleeping. What it claims (slow jobs only for idle processes,
+quick ones many ahead), what it sends where (quick attempts ahead, slow ones one at a
+time, batches once full or due), attempts that overrun, restarts after deaths, and the
+jobs it holds."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from chute.clock import FakeClock
 from chute.jobs import BatchLimit, Result, SourceObject, Task
 from chute.queue.states import Outcome
 from chute.worker.scheduler import (
+    LOOKAHEAD,
+    MAX_BUFFER,
     MAX_WAITING_BYTES,
     Action,
     Attempt,
@@ -146,12 +149,70 @@ def test_nothing_is_claimed_before_a_process_is_ready(clocks):
     pool = _pool(clocks, ready=False)
     assert pool.scheduler.claim_size() == 0
     pool.scheduler.ready(0)
-    assert pool.scheduler.claim_size() > 0
+    assert pool.scheduler.claim_size() == 1
 
 
-def test_the_buffer_holds_prefetch_per_process_and_room_for_a_batch(clocks):
+def test_jobs_of_unknown_steps_are_claimed_only_for_idle_processes(clocks):
     pool = _pool(clocks)
-    assert pool.scheduler.claim_size() == 2 * 4 + 4
+    assert pool.scheduler.claim_size() == 2
+    pool.claim(_tasks(2, "new"))
+    assert pool.scheduler.claim_size() == 0
+
+
+def test_slow_jobs_are_claimed_one_per_process_that_comes_free(clocks):
+    pool = _pool(clocks)
+    _warm(pool, "slow", 4.0)
+    pool.claim(_tasks(2, "slow"))
+    assert pool.scheduler.claim_size() == 0  # both busy: nothing more is hoarded
+    pool.run(0, 4.0)
+    assert pool.scheduler.claim_size() == 1
+
+
+def test_quick_jobs_fill_a_deep_buffer(clocks):
+    pool = _pool(clocks)
+    _warm(pool, "quick", 0.0001)
+    assert pool.scheduler.claim_size() == MAX_BUFFER
+
+
+def test_middling_jobs_buffer_about_the_lookahead_per_process(clocks):
+    pool = _pool(clocks)
+    _warm(pool, "middling", 0.0625)
+    assert pool.scheduler.claim_size() == 2 + int(2 * LOOKAHEAD / 0.0625)
+
+
+@pytest.mark.parametrize(("seconds", "ahead"), [(0.0625, 0), (0.0001, 2 * 4)])
+def test_the_completion_rate_caps_the_buffer(clocks, seconds, ahead):
+    pool = _pool(clocks)
+    _warm(pool, "step", seconds)
+    clocks.advance(1.0)  # two completions in a second: a rate of 2 /s
+    pool.scheduler.collected([])
+    # but a quick step keeps at least prefetch per process
+    assert pool.scheduler.claim_size() == 2 + ahead
+
+
+def test_a_claim_with_a_step_of_unknown_duration_buffers_nothing_ahead(clocks):
+    pool = _pool(clocks)
+    _warm(pool, "quick", 0.0001)
+    pool.claim([*_tasks(3, "quick"), _task("new")])
+    assert pool.scheduler.ahead() == 0
+
+
+def test_a_buffer_over_half_its_target_claims_nothing(clocks):
+    pool = _pool(clocks, size=1)
+    _warm(pool, "middling", 0.0625)  # the target: 4 ahead of the one running
+    pool.claim(_tasks(4, "middling"))  # one runs, three wait
+    assert pool.scheduler.claim_size() == 0
+    pool.run(0, 0.0625)
+    pool.tick()
+    assert len(pool.scheduler.buffer) == 2
+    assert pool.scheduler.claim_size() == 4 - 2
+
+
+def test_a_batch_being_gathered_claims_room_for_the_whole_batch(clocks):
+    pool = _pool(clocks, size=1)
+    pool.claim(_tasks(1, "batch"))
+    assert pool.sent(0) == []
+    assert pool.scheduler.claim_size() == 1 + 4 - 1
 
 
 def test_draining_claims_and_starts_nothing_and_gives_the_buffer_back(clocks):
