@@ -12,6 +12,7 @@ boundaries for every job.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -159,12 +160,18 @@ class Broker(Protocol):
         """Give back claimed tasks that never ran to an end: their attempts do not count."""
         ...
 
-    def extend(self, worker: str, job_ids: list[int], lease: float) -> None:
-        """Renew the leases of jobs ``worker`` holds."""
+    def extend(
+        self, worker: str, job_ids: list[int], lease: float, started: Sequence[int] = ()
+    ) -> None:
+        """Renew the leases of jobs ``worker`` holds, and note that the ``started`` ones
+        (a subset, or other held jobs) have been handed to a worker process."""
         ...
 
     def reap(self) -> int:
-        """Fail the attempts of jobs whose worker stopped renewing its lease."""
+        """Deal with jobs whose worker stopped renewing its lease: the attempt of a
+        started one fails as lost; one never started goes back to the queue with its
+        attempt uncounted, but only once (a job that kills its worker before the start
+        is noted must not come back forever)."""
         ...
 
     def seconds_until_due(self) -> float | None:

@@ -80,3 +80,9 @@ def wait_for_release(ctx: Context) -> None:
 def sleep(ctx: Context) -> None:
     """Takes a second: a slow step, for tests of how jobs spread over workers."""
     time.sleep(1.0)
+
+
+@processor("test.gather", batch_size=10, batch_wait_ms=60_000)
+def gather(contexts: list[Context]) -> None:
+    """A batch step that waits a minute for its batch to fill: its jobs stay claimed
+    and unstarted in the pool's buffer meanwhile."""

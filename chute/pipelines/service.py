@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 PERMANENT = frozenset({Outcome.REJECTED})
 #: Outcomes of attempts that ended without answering: what they staged is unrecorded.
 UNANSWERED = frozenset({Outcome.TIMED_OUT, Outcome.OUT_OF_MEMORY, Outcome.CRASHED, Outcome.LOST})
+#: Times a job's lease may run out before its attempt was reported started without the
+#: attempt counting (its worker died holding it in its buffer, most likely).
+FREE_UNSTARTED_LOSSES = 1
 
 
 class PipelineService:
@@ -385,10 +388,19 @@ class PipelineService:
 
     # --- leases ------------------------------------------------------------------------
 
-    def extend(self, worker: str, job_ids: list[int], lease: float) -> None:
-        """Renew the leases of the jobs ``worker`` is running."""
-        until = self.clock() + timedelta(seconds=lease)
-        self.catalog.run_write(lambda session: session.queue.extend_leases(worker, job_ids, until))
+    def extend(
+        self, worker: str, job_ids: list[int], lease: float, started: Sequence[int] = ()
+    ) -> None:
+        """Renew the leases of the jobs ``worker`` holds, and note which ones it has
+        started (handed to a worker process)."""
+        moment = self.clock()
+        until = moment + timedelta(seconds=lease)
+
+        def work(session: CatalogSession) -> None:
+            session.queue.extend_leases(worker, job_ids, until)
+            session.queue.mark_started(worker, started, moment)
+
+        self.catalog.run_write(work)
 
     def release(self, tasks: list[Task], worker: str) -> None:
         """Give back claimed tasks a draining worker did not finish: their attempts do
@@ -405,24 +417,24 @@ class PipelineService:
             self.catalog.run_write(work)
 
     def reap(self) -> int:
-        """Fail the attempts of jobs whose worker stopped renewing the lease (it died):
-        they become retryable or dead like any failed attempt."""
+        """Deal with jobs whose worker stopped renewing the lease (it died). A started
+        attempt fails as lost: the job becomes retryable or dead like after any failed
+        attempt. A job never started goes back to the queue, its attempt uncounted;
+        but only :data:`FREE_UNSTARTED_LOSSES` times, since a job that kills its worker
+        before the start is reported would otherwise come back forever."""
 
         def work(session: CatalogSession) -> int:
             queue = session.queue
             moment = self.clock()
             expired = queue.expired_leases(moment)
             for job in expired:
-                lost = Result(
-                    job.id,
-                    job.attempt,
-                    Outcome.LOST,
-                    job.started_at or moment,
-                    moment,
-                    error=f"worker {job.worker} stopped renewing its lease",
-                )
-                self._fail(queue, job, lost)
-            for job in expired:  # dated when the attempt began, as its outputs may be
+                if job.started_at is None and job.unstarted_losses < FREE_UNSTARTED_LOSSES:
+                    # Nothing staged, and its next claim, at the same attempt number,
+                    # stages under the same prefix: not a leftover.
+                    queue.release(job, moment, lost=True)
+                    continue
+                self._fail(queue, job, _lost(job, moment))
+                # dated when the attempt began (or was reported to), as its outputs may be
                 prefix = staging_prefix(job.id, job.attempt)
                 session.blobs.add_leftovers([prefix], job.started_at or moment)
             return len(expired)
@@ -512,6 +524,14 @@ def _newer_source_wrote(lineage: LineageSession, run: Run, bucket: str, key: str
     if newest is None or newest[:2] != (run.bucket, run.key) or newest[2] is None:
         return False
     return newest[2] > run.source_row
+
+
+def _lost(job: Job, moment: datetime) -> Result:
+    """The failed attempt of a job whose worker stopped renewing its lease."""
+    error = f"worker {job.worker} stopped renewing its lease"
+    if job.started_at is None:
+        error += " before reporting the attempt started (it was lost that way before)"
+    return Result(job.id, job.attempt, Outcome.LOST, job.started_at or moment, moment, error=error)
 
 
 def _plain_success(result: Result) -> bool:

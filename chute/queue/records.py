@@ -74,6 +74,8 @@ class Job:
     finished_at: datetime | None
     last_error: str | None
     last_traceback: str | None
+    #: Leases that ran out before the attempt was reported started.
+    unstarted_losses: int = 0
 
 
 @dataclass(frozen=True, slots=True)

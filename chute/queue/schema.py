@@ -51,12 +51,16 @@ jobs = sa.Table(
     sa.Column("run_at", UTCDateTime(), nullable=False),
     sa.Column("worker", sa.String(128), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    # When the running attempt's worker reported handing it to a process (NULL: claimed,
+    # not started yet; the reaper charges a lost attempt only to a started one).
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Column("last_traceback", sa.Text(), nullable=True),
+    # Leases that ran out before the attempt was reported started (migration 0006).
+    sa.Column("unstarted_losses", sa.Integer(), nullable=False, server_default="0"),
     # Claims scan only ready jobs, oldest due first.
     sa.Index(
         "ix_jobs_ready",

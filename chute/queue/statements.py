@@ -160,7 +160,7 @@ def _claim(postgres: bool, steps: tuple[tuple[str, str], ...] | None) -> sa.Upda
             attempt=jobs.c.attempt + 1,
             worker=_param("worker"),
             lease_expires_at=_param("lease_until"),
-            started_at=_param("now"),
+            started_at=None,  # set when the worker reports the attempt started
             updated_at=_param("now"),
         )
         .returning(jobs.c.run_at, *REF_COLUMNS)

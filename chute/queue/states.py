@@ -10,8 +10,12 @@ class JobState(StrEnum):
 
     ``blocked``: waits for the steps it ``needs`` to succeed.
     ``available``: ready to be claimed (``run_at`` has passed).
-    ``running``: claimed by a worker holding a lease until ``lease_expires_at``; if the
-    lease runs out (the worker died) the reaper makes the job retryable or dead.
+    ``running``: claimed by a worker holding a lease until ``lease_expires_at``
+    (``started_at`` is set once the worker reports the attempt handed to a process). If
+    the lease runs out (the worker died), the reaper fails a started attempt as
+    ``lost``, making the job retryable or dead; an attempt never started does not count
+    and the job is available again, but only once (``unstarted_losses``): the next
+    such loss counts as lost.
     ``retryable``: an attempt failed; claimable again from ``run_at`` (the backoff).
     ``succeeded``: done; its outputs and metadata are recorded.
     ``dead``: the dead-letter state: the last attempt failed or the processor rejected

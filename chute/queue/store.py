@@ -174,6 +174,21 @@ class QueueSession:
         )
         return result.rowcount
 
+    def mark_started(self, worker: str, job_ids: Sequence[int], now: datetime) -> None:
+        """Note that ``worker`` handed these running jobs' attempts to a process."""
+        if not job_ids:
+            return
+        self.conn.execute(
+            jobs.update()
+            .where(
+                jobs.c.id.in_(list(job_ids)),
+                jobs.c.worker == worker,
+                jobs.c.state == JobState.RUNNING.value,
+                jobs.c.started_at.is_(None),
+            )
+            .values(started_at=now)
+        )
+
     def expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         """Running jobs whose worker stopped renewing its lease."""
         query = (
@@ -286,18 +301,22 @@ class QueueSession:
         result = self.conn.execute(self.sql.complete_runs, {"run_ids": done, "now": now})
         return [row[0] for row in result]
 
-    def release(self, job: Job, now: datetime) -> None:
-        """Give back a claimed job that never started (a worker draining)."""
+    def release(self, job: Job, now: datetime, *, lost: bool = False) -> None:
+        """Give back a claimed job whose attempt does not count: a draining worker did
+        not finish it, or (``lost``, counted in ``unstarted_losses``) its worker died
+        before starting it."""
+        values: dict[str, Any] = {
+            "state": JobState.AVAILABLE.value,
+            "attempt": job.attempt - 1,
+            "worker": None,
+            "lease_expires_at": None,
+            "started_at": None,
+            "updated_at": now,
+        }
+        if lost:
+            values["unstarted_losses"] = jobs.c.unstarted_losses + 1
         self.conn.execute(
-            jobs.update()
-            .where(jobs.c.id == job.id, jobs.c.attempt == job.attempt)
-            .values(
-                state=JobState.AVAILABLE.value,
-                attempt=job.attempt - 1,
-                worker=None,
-                lease_expires_at=None,
-                updated_at=now,
-            )
+            jobs.update().where(jobs.c.id == job.id, jobs.c.attempt == job.attempt).values(values)
         )
         self.notify()
 
@@ -515,6 +534,7 @@ def _job_values(
         "finished_at": None,
         "last_error": None,
         "last_traceback": None,
+        "unstarted_losses": 0,
     }
 
 

@@ -13,8 +13,10 @@ quick ones are claimed many per transaction. Its threads:
 * the *collector* waits on every process's pipe and exit, hands out buffered attempts,
   kills attempts that overrun their timeout or memory cap, and replaces dead processes;
 * the *recorder* commits results in batches (whatever arrived during the last commit);
-* the *lease keeper* renews the leases of every job this pool holds (buffered, running,
-  or waiting to be recorded) and reaps expired leases of dead workers anywhere.
+* the *lease keeper* tells the queue which jobs have started (within
+  :data:`REPORT_SECONDS`), renews the leases of every job this pool holds (buffered,
+  running, or waiting to be recorded), and reaps expired leases of dead workers
+  anywhere.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ log = logging.getLogger(__name__)
 
 #: How often the collector wakes to check deadlines and memory.
 TICK = 0.05
+#: Longest time between sending a job to a process and telling the queue it started:
+#: the reaper charges a lost attempt only to a job that started (see
+#: :meth:`chute.jobs.Broker.reap`).
+REPORT_SECONDS = 0.5
 
 
 class _Claim(Enum):
@@ -372,19 +378,29 @@ class WorkerPool:
         return False
 
     def _lease_loop(self) -> None:
-        interval = self.settings.lease_seconds / 3
-        last_reap = time.monotonic()
-        while not self._stopping.wait(interval):
+        renew_every = self.settings.lease_seconds / 3
+        reap_every = self.settings.lease_seconds / 2
+        last_renewal = last_reap = time.monotonic()
+        while not self._stopping.wait(min(renew_every, REPORT_SECONDS)):
             try:
-                self._renew_leases()
-                if time.monotonic() - last_reap >= self.settings.lease_seconds / 2:
+                renew = time.monotonic() - last_renewal >= renew_every
+                self._report(renew)
+                if renew:
+                    last_renewal = time.monotonic()
+                if time.monotonic() - last_reap >= reap_every:
                     self.broker.reap()
                     last_reap = time.monotonic()
             except Exception:
                 log.exception("renewing leases failed; retrying")
 
-    def _renew_leases(self) -> None:
+    def _report(self, renew: bool) -> None:
+        """Tell the queue which jobs started since the last report, and (``renew``)
+        renew the lease of every job held; a report that fails is sent again next
+        time."""
         with self._lock:
-            ids = self._scheduler.held()
+            started = self._scheduler.unreported_starts()
+            ids = self._scheduler.held() if renew else started
         if ids:
-            self.broker.extend(self.name, ids, self.settings.lease_seconds)
+            self.broker.extend(self.name, ids, self.settings.lease_seconds, started)
+        with self._lock:
+            self._scheduler.reported(started)

@@ -189,6 +189,8 @@ class Scheduler:
         self._gathering: dict[int, tuple[Step, float]] = {}
         #: Jobs whose results are out of the processes but not yet recorded.
         self._recording: set[int] = set()
+        #: Jobs sent to a process whose start the queue has not been told of.
+        self._unreported: set[int] = set()
         #: How many tasks of each step the latest claim brought.
         self._last_claim: Counter[Step] = Counter()
         #: Recent average duration of each step's attempts, in seconds.
@@ -441,6 +443,7 @@ class Scheduler:
         idle = not held.attempts
         held.attempts.extend(attempts)
         held.held_bytes += sum(len(attempt.data) for attempt in attempts)
+        self._unreported.update(task.job_id for a in attempts for task in a.tasks)
         if idle and attempts:
             self._start_head(held, self.monotonic())
 
@@ -478,6 +481,15 @@ class Scheduler:
         ids = [task.job_id for task in self.buffer]
         ids += [t.job_id for s in self.slots for attempt in s.attempts for t in attempt.tasks]
         return ids + list(self._recording)
+
+    def unreported_starts(self) -> list[int]:
+        """Jobs sent to a process (so started) and still held, whose start the queue has
+        not been told of yet."""
+        return list(self._unreported)
+
+    def reported(self, job_ids: list[int]) -> None:
+        """The queue now knows these jobs started."""
+        self._unreported.difference_update(job_ids)
 
     def recorded(self, results: list[Result]) -> None:
         """These results are recorded (or given up on): their jobs are no longer held."""
@@ -545,13 +557,16 @@ class Scheduler:
         return tasks
 
     def _finished(self, results: list[Result]) -> None:
-        self._recording.update(result.job_id for result in results)
+        ids = [result.job_id for result in results]
+        self._recording.update(ids)
+        self._unreported.difference_update(ids)
         self._count(len(results))
 
     def _forget(self, tasks: list[Task]) -> None:
         """Drop what the scheduler noted about tasks leaving the pool without a result."""
         for task in tasks:
             self._gathering.pop(task.job_id, None)
+            self._unreported.discard(task.job_id)
 
 
 def _step(task: Task) -> Step:

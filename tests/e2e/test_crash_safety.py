@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chute.queue.records import JobFilter
 from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
@@ -95,6 +96,9 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
     first = _worker(config)
     try:
         wait_until(marker.exists, timeout=30)
+        # The attempt counts as lost once its worker has reported it started.
+        (job,) = runtime.status.jobs(JobFilter()).jobs
+        wait_until(lambda: runtime.status.job(job.id)[0].started_at is not None)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()

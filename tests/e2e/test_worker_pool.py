@@ -1,9 +1,14 @@
 """The worker pool with real worker processes: hostile processors each fail their
 attempt with a clear reason, the pool keeps serving, exhausted jobs die and can be
-redriven; batches; retries a processor asks for; slow jobs shared between two pools."""
+redriven; batches; retries a processor asks for; slow jobs shared between two pools;
+a killed worker's unstarted jobs go back to the queue uncharged."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from chute.settings import load_settings
 from tests.context import CTX
 from tests.e2e.conftest import wait_until
 
+REPO = Path(__file__).resolve().parents[2]
 FAST_RETRY = {"max_attempts": 2, "base_delay": 0.01, "jitter": False}
 
 
@@ -171,3 +177,66 @@ def test_two_pools_share_slow_jobs(tmp_path: Path):
     finally:
         second.close(grace=0)
         first.close(grace=0)
+
+
+def _worker_config(tmp_path: Path) -> Path:
+    """A chute.toml: two processes, one-second leases; a slow step, and a batch step
+    whose jobs wait a minute in the buffer for their batch to fill."""
+    config = tmp_path / "chute.toml"
+    config.write_text(f"""
+data_dir = "{tmp_path / "data"}"
+[worker]
+processes = 2
+lease_seconds = 1.0
+poll_seconds = 0.2
+modules = ["tests.hostile"]
+[pipelines.wait]
+trigger = {{ bucket = "inbox", prefix = "wait/" }}
+steps = [{{ name = "w", processor = "test.wait" }}]
+[pipelines.gather]
+trigger = {{ bucket = "inbox", prefix = "gather/" }}
+steps = [{{ name = "g", processor = "test.gather" }}]
+""")
+    return config
+
+
+def _start_worker(config: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHUTE_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "chute", "worker", "--config", str(config)],
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_killed_worker_is_charged_only_for_the_job_it_started(tmp_path: Path):
+    config = _worker_config(tmp_path)
+    rt = open_runtime(load_settings(config), sweep=False)
+    rt.objects.put(CTX, "inbox", "wait/x", [str(tmp_path).encode()])
+    for index in range(3):
+        rt.objects.put(CTX, "inbox", f"gather/{index}", [b"x"])
+    jobs = rt.status.jobs(JobFilter()).jobs
+    by_step = {step: [job.id for job in jobs if job.step == step] for step in ("w", "g")}
+    worker = _start_worker(config)
+    try:
+        wait_until((tmp_path / "started").exists, timeout=30)
+        # Every job claimed, the running one reported started, the batch still waiting.
+        wait_until(lambda: _states(rt) == {JobState.RUNNING}, timeout=30)
+        wait_until(lambda: rt.status.job(by_step["w"][0])[0].started_at is not None)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    wait_until(lambda: rt.processing.reap() >= 0 and JobState.RUNNING not in _states(rt))
+    (started,) = by_step["w"]
+    job, attempts = rt.status.job(started)
+    assert (job.state, [a.outcome for a in attempts]) == (JobState.RETRYABLE, [Outcome.LOST])
+    for job_id in by_step["g"]:
+        job, attempts = rt.status.job(job_id)
+        assert (job.state, job.attempt, attempts) == (JobState.AVAILABLE, 0, [])
+    rt.close()
+
+
+def _states(rt: Runtime) -> set[JobState]:
+    return set(rt.status.counts(JobFilter()))

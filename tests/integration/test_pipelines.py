@@ -144,7 +144,10 @@ def test_a_rejected_input_is_dead_at_once(runtime, clock):
 def test_a_stale_result_is_dropped(runtime, clock):
     """A worker whose lease expired cannot record a second set of outputs."""
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
-    first = {t.step: t for t in _claim(runtime)}["a"]
+    claimed = _claim(runtime)
+    first = {t.step: t for t in claimed}["a"]
+    ids = [t.job_id for t in claimed]
+    runtime.processing.extend(WORKER, ids, lease=30, started=ids)
     clock.advance(31)  # the lease (30 s) runs out: the worker is presumed dead
     assert runtime.processing.reap() == 2
     clock.advance(60)
@@ -158,6 +161,20 @@ def test_a_stale_result_is_dropped(runtime, clock):
     assert written.key == "in/x/out.txt"
     _job, attempts = runtime.status.job(second.job_id)
     assert [a.outcome for a in attempts] == [Outcome.LOST, Outcome.SUCCEEDED]
+
+
+def test_a_lease_lost_before_the_start_is_forgiven_once(runtime, clock):
+    """A worker that died holding a job it never started is not charged an attempt; a
+    job lost that way twice (it may kill its worker before the start is reported) is."""
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
+    for attempt in (1, 1):
+        task = {t.step: t for t in _claim(runtime)}["a"]
+        assert task.attempt == attempt
+        clock.advance(31)
+        assert runtime.processing.reap() == 2
+    job, attempts = runtime.status.job(task.job_id)
+    assert (job.state, job.attempt, job.unstarted_losses) == (JobState.RETRYABLE, 1, 1)
+    assert [a.outcome for a in attempts] == [Outcome.LOST]
 
 
 def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, clock):

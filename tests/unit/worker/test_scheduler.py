@@ -2,7 +2,7 @@
 sends, a fake clock, no sleeping. What it claims (slow jobs only for idle processes,
 quick ones many ahead), what it sends where (quick attempts ahead, slow ones one at a
 time, batches once full or due), attempts that overrun, restarts after deaths, and the
-jobs it holds."""
+jobs it reports held and started."""
 
 from __future__ import annotations
 
@@ -382,14 +382,18 @@ def test_the_buffer_goes_back_when_no_process_can_start(clocks):
 # --- leases ------------------------------------------------------------------------------
 
 
-def test_held_jobs(clocks):
+def test_held_jobs_and_started_ones(clocks):
     pool = _pool(clocks, size=1)
     running, waiting = _tasks(2, "slow")
     pool.claim([running, waiting])
     assert sorted(pool.scheduler.held()) == sorted([running.job_id, waiting.job_id])
+    assert pool.scheduler.unreported_starts() == [running.job_id]
+    pool.scheduler.reported([running.job_id])
+    assert pool.scheduler.unreported_starts() == []
     (result,) = pool.run(0, 1.0)
     pool.tick()
-    # the answered job is held until recorded
+    # the answered job is held until recorded; the next one has started
     assert sorted(pool.scheduler.held()) == sorted([running.job_id, waiting.job_id])
+    assert pool.scheduler.unreported_starts() == [waiting.job_id]
     pool.scheduler.recorded([result])
     assert pool.scheduler.held() == [waiting.job_id]
