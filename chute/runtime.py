@@ -20,11 +20,11 @@ from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
+from chute.pipelines.broker import QueueBroker
 from chute.pipelines.control import ControlService
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.retention import Retention
 from chute.pipelines.router import Router
-from chute.pipelines.service import PipelineService
 from chute.pipelines.status import StatusService
 from chute.queue.wakeup import JobSignal, PostgresListener
 from chute.settings import Settings
@@ -43,7 +43,7 @@ class Runtime:
     blobs: BlobStore
     objects: ObjectService
     pipelines: dict[str, Pipeline]
-    processing: PipelineService
+    broker: QueueBroker
     status: StatusService
     control: ControlService
     signal: JobSignal
@@ -67,7 +67,7 @@ class Runtime:
             modules=tuple(settings.modules),
             log_level=self.settings.log_level,
         )
-        pool = WorkerPool(self.processing, config, settings, self.signal, clock=self.clock)
+        pool = WorkerPool(self.broker, config, settings, self.signal, clock=self.clock)
         pool.start()
         self.pools.append(pool)
         return pool
@@ -155,7 +155,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     listener = None
     if catalog.dialect == "postgresql":
         listener = PostgresListener(settings.catalog_url, signal)
-    processing = PipelineService(catalog, objects, pipelines, clock=clock)
+    broker = QueueBroker(catalog, objects, pipelines, clock, hooks)
     status = StatusService(catalog, pipelines, router)
     control = ControlService(catalog, pipelines, router)
     retention = Retention(catalog, settings.retention, clock, objects.sweeper.holder)
@@ -165,7 +165,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         blobs,
         objects,
         pipelines,
-        processing,
+        broker,
         status,
         control,
         signal,

@@ -228,7 +228,7 @@ def test_a_killed_worker_is_charged_only_for_the_job_it_started(tmp_path: Path):
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    wait_until(lambda: rt.processing.reap() >= 0 and JobState.RUNNING not in _states(rt))
+    wait_until(lambda: rt.broker.reap() >= 0 and JobState.RUNNING not in _states(rt))
     (started,) = by_step["w"]
     job, attempts = rt.status.job(started)
     assert (job.state, [a.outcome for a in attempts]) == (JobState.RETRYABLE, [Outcome.LOST])

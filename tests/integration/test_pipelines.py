@@ -55,7 +55,7 @@ def runtime(catalog_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Runt
 
 
 def _claim(rt: Runtime, limit: int = 10) -> list[Task]:
-    claimed = rt.processing.claim(WORKER, limit, lease=30)
+    claimed = rt.broker.claim(WORKER, limit, lease=30)
     assert claimed.failed == []
     return claimed.tasks
 
@@ -83,12 +83,12 @@ def test_an_upload_commits_its_jobs_and_steps_wait_for_their_needs(runtime, cloc
     assert json.loads(tasks[0].event_json)["eventName"] == "ObjectCreated:Put"
     assert _status(runtime) is ObjectStatus.PROCESSING
 
-    runtime.processing.record([_ok(tasks[0], clock)], WORKER)
+    runtime.broker.record([_ok(tasks[0], clock)], WORKER)
     assert _claim(runtime) == []  # the join needs both
-    runtime.processing.record([_ok(tasks[1], clock)], WORKER)
+    runtime.broker.record([_ok(tasks[1], clock)], WORKER)
     (join,) = _claim(runtime)
     assert join.step == "join"
-    runtime.processing.record([_ok(join, clock)], WORKER)
+    runtime.broker.record([_ok(join, clock)], WORKER)
     found = runtime.status.status("inbox", "in/x.txt")
     assert found.status is ObjectStatus.SUCCEEDED
     assert found.runs[0].run.state is RunState.SUCCEEDED
@@ -109,16 +109,16 @@ def test_a_refused_write_leaves_no_jobs(runtime):
 def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clock):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     first = {t.step: t for t in _claim(runtime)}
-    runtime.processing.record([_ok(first["b"], clock)], WORKER)
+    runtime.broker.record([_ok(first["b"], clock)], WORKER)
     for attempt in (1, 2):
         (task,) = [first["a"]] if attempt == 1 else _claim(runtime)
         assert task.attempt == attempt
-        runtime.processing.record([_failed(task, clock)], WORKER)
+        runtime.broker.record([_failed(task, clock)], WORKER)
         assert _status(runtime) is ObjectStatus.FAILED
         assert _claim(runtime) == []  # not due yet: base_delay 10 s, doubling
         clock.advance(10 * 2 ** (attempt - 1))
     (task,) = _claim(runtime)
-    runtime.processing.record([_failed(task, clock)], WORKER)
+    runtime.broker.record([_failed(task, clock)], WORKER)
     assert _status(runtime) is ObjectStatus.DEAD
     dead = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
     assert [(j.step, j.attempt, j.last_error) for j in dead] == [("a", 3, "boom")]
@@ -126,16 +126,16 @@ def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clo
     assert runtime.control.redrive(JobFilter(pipeline="p")) == 1
     (again,) = _claim(runtime)
     assert (again.step, again.attempt) == ("a", 4)
-    runtime.processing.record([_ok(again, clock)], WORKER)
+    runtime.broker.record([_ok(again, clock)], WORKER)
     (join,) = _claim(runtime)
-    runtime.processing.record([_ok(join, clock)], WORKER)
+    runtime.broker.record([_ok(join, clock)], WORKER)
     assert _status(runtime) is ObjectStatus.SUCCEEDED
 
 
 def test_a_rejected_input_is_dead_at_once(runtime, clock):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     task = _claim(runtime)[0]
-    runtime.processing.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
+    runtime.broker.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
     (job,) = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
     assert job.attempt == 1
     assert job.max_attempts == 3
@@ -147,16 +147,16 @@ def test_a_stale_result_is_dropped(runtime, clock):
     claimed = _claim(runtime)
     first = {t.step: t for t in claimed}["a"]
     ids = [t.job_id for t in claimed]
-    runtime.processing.extend(WORKER, ids, lease=30, started=ids)
+    runtime.broker.extend(WORKER, ids, lease=30, started=ids)
     clock.advance(31)  # the lease (30 s) runs out: the worker is presumed dead
-    assert runtime.processing.reap() == 2
+    assert runtime.broker.reap() == 2
     clock.advance(60)
     second = {t.step: t for t in _claim(runtime)}["a"]
     assert second.attempt == first.attempt + 1
     output = StagedOutput("in/x/out.txt", "text/plain", 2, "m", "s", data=b"hi")
-    runtime.processing.record([_ok(first, clock, outputs=[output])], WORKER)
+    runtime.broker.record([_ok(first, clock, outputs=[output])], WORKER)
     assert runtime.objects.list_objects(CTX, "processed").objects == []
-    runtime.processing.record([_ok(second, clock, outputs=[output])], WORKER)
+    runtime.broker.record([_ok(second, clock, outputs=[output])], WORKER)
     (written,) = runtime.objects.list_objects(CTX, "processed").objects
     assert written.key == "in/x/out.txt"
     _job, attempts = runtime.status.job(second.job_id)
@@ -171,7 +171,7 @@ def test_a_lease_lost_before_the_start_is_forgiven_once(runtime, clock):
         task = {t.step: t for t in _claim(runtime)}["a"]
         assert task.attempt == attempt
         clock.advance(31)
-        assert runtime.processing.reap() == 2
+        assert runtime.broker.reap() == 2
     job, attempts = runtime.status.job(task.job_id)
     assert (job.state, job.attempt, job.unstarted_losses) == (JobState.RETRYABLE, 1, 1)
     assert [a.outcome for a in attempts] == [Outcome.LOST]
@@ -181,7 +181,7 @@ def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, cl
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     task = {t.step: t for t in _claim(runtime)}["a"]
     output = StagedOutput("in/x/out.txt", "text/plain", 2, "m", "s", data=b"hi")
-    runtime.processing.record(
+    runtime.broker.record(
         [_ok(task, clock, outputs=[output], metadata={"mime": "text/plain"})], WORKER
     )
     found = runtime.status.status("inbox", "in/x.txt")
@@ -194,7 +194,7 @@ def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, cl
     # Outputs trigger nothing, even in a bucket a trigger watches.
     assert runtime.control.reprocess("p", "inbox", key="in/x.txt") == Reprocessed(1, 0)
     rerun = {t.step: t for t in _claim(runtime)}["a"]
-    runtime.processing.record([_ok(rerun, clock, outputs=[output])], WORKER)
+    runtime.broker.record([_ok(rerun, clock, outputs=[output])], WORKER)
     listing = runtime.objects.list_objects(CTX, "processed")
     assert [o.key for o in listing.objects] == ["in/x/out.txt"]
 
@@ -210,9 +210,9 @@ def test_a_late_run_of_an_older_version_leaves_the_newer_outputs(runtime, clock)
 
     # The newer version's run finishes first; the older one's result comes in late.
     newer = steps[(new.version_id, "a")]
-    runtime.processing.record([_ok(newer, clock, outputs=[output(b"new")])], WORKER)
+    runtime.broker.record([_ok(newer, clock, outputs=[output(b"new")])], WORKER)
     older = steps[(old.version_id, "a")]
-    runtime.processing.record([_ok(older, clock, outputs=[output(b"old")])], WORKER)
+    runtime.broker.record([_ok(older, clock, outputs=[output(b"old")])], WORKER)
 
     read = runtime.objects.open(CTX, "processed", "in/v/out.txt")
     assert b"".join(read.body) == b"new"
@@ -230,7 +230,7 @@ def test_concurrent_claims_never_share_a_job(runtime):
 
     def claim() -> None:
         got: list[int] = []
-        while tasks := runtime.processing.claim(f"w{threading.get_ident()}", 3, 30).tasks:
+        while tasks := runtime.broker.claim(f"w{threading.get_ident()}", 3, 30).tasks:
             got += [t.job_id for t in tasks]
         claimed.append(got)
 
@@ -368,7 +368,7 @@ def test_objects_can_be_found_by_their_extracted_metadata(runtime, clock):
         runtime.objects.put(CTX, "inbox", key, [b"x"])
     for task in _claim(runtime, 100):
         metadata = extracted[task.source.key] if task.step == "a" else {}
-        runtime.processing.record([_ok(task, clock, metadata=metadata)], WORKER)
+        runtime.broker.record([_ok(task, clock, metadata=metadata)], WORKER)
 
     def keys(*where: str, prefix: str = "") -> list[str]:
         return [key for key, _, _ in runtime.status.find("inbox", list(where), prefix)]
@@ -391,9 +391,7 @@ def test_one_unrecordable_result_fails_alone(runtime, clock):
     tasks = [t for t in _claim(runtime) if t.step == "a"]
     runtime.objects.delete_bucket(CTX, "processed")
     output = StagedOutput("out.txt", "text/plain", 2, "m", "s", data=b"hi")
-    runtime.processing.record(
-        [_ok(tasks[0], clock, outputs=[output]), _ok(tasks[1], clock)], WORKER
-    )
+    runtime.broker.record([_ok(tasks[0], clock, outputs=[output]), _ok(tasks[1], clock)], WORKER)
     first, _ = runtime.status.job(tasks[0].job_id)
     second, _ = runtime.status.job(tasks[1].job_id)
     assert first.state is JobState.DEAD
@@ -405,7 +403,7 @@ def test_one_unrecordable_result_fails_alone(runtime, clock):
 def test_a_worker_leaves_jobs_of_pipelines_it_does_not_know(runtime, tmp_path, catalog_url):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     with _stranger(tmp_path, catalog_url) as stranger:
-        assert stranger.processing.claim(WORKER, 10, 30).tasks == []
+        assert stranger.broker.claim(WORKER, 10, 30).tasks == []
     assert len(_claim(runtime)) == 2
 
 
@@ -424,12 +422,12 @@ def _stranger(tmp_path: Path, catalog_url: str) -> Iterator[Runtime]:
 def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     for task in _claim(runtime):
-        runtime.processing.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
+        runtime.broker.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
     assert _status(runtime) is ObjectStatus.DEAD
     runtime.control.reprocess("p", "inbox", key="in/x.txt")
     for _ in range(2):
         for task in _claim(runtime):
-            runtime.processing.record([_ok(task, clock)], WORKER)
+            runtime.broker.record([_ok(task, clock)], WORKER)
     assert _status(runtime) is ObjectStatus.SUCCEEDED
 
 
@@ -453,7 +451,7 @@ def test_a_removal_can_trigger_a_pipeline(tmp_path, catalog_url):
     try:
         rt.objects.put(CTX, "inbox", "x", [b"x"])
         rt.objects.delete(CTX, "inbox", "x")
-        (task,) = rt.processing.claim(WORKER, 10, 30).tasks
+        (task,) = rt.broker.claim(WORKER, 10, 30).tasks
         assert (json.loads(task.event_json)["eventName"], task.inline, task.source.size) == (
             "ObjectRemoved:Delete",
             b"",
@@ -487,7 +485,7 @@ def test_an_error_with_a_nul_character_is_recorded(runtime, clock):
         error="bad\x00byte",
         traceback="Traceback\x00",
     )
-    runtime.processing.record([bad, _ok(second, clock)], WORKER)
+    runtime.broker.record([bad, _ok(second, clock)], WORKER)
     job, attempts = runtime.status.job(first.job_id)
     assert job.state is JobState.RETRYABLE
     assert job.last_error == "bad\\0byte"
@@ -498,8 +496,8 @@ def test_an_error_with_a_nul_character_is_recorded(runtime, clock):
 def test_jobs_of_unknown_pipelines_do_not_count_as_due(runtime, tmp_path, catalog_url):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     with _stranger(tmp_path, catalog_url) as stranger:
-        assert stranger.processing.next_due() is None
-        assert runtime.processing.next_due() is not None
+        assert stranger.broker.next_due() is None
+        assert runtime.broker.next_due() is not None
 
 
 # --- a source replaced before its run finished ------------------------------------------
@@ -526,7 +524,7 @@ def test_a_step_that_fails_after_its_source_went_is_superseded(runtime, clock):
     new = _claim(runtime)  # old b finds its source gone: the old run is superseded
     assert len(new) == 2
     assert old_a.job_id not in {t.job_id for t in new}
-    runtime.processing.record([_failed(old_a, clock)], WORKER)  # not retried
+    runtime.broker.record([_failed(old_a, clock)], WORKER)  # not retried
     clock.advance(3600)
     assert _claim(runtime) == []
     counts = runtime.status.counts(JobFilter(pipeline="p"))
@@ -540,7 +538,7 @@ def test_a_step_that_fails_after_its_source_went_is_superseded(runtime, clock):
 def test_a_retry_that_finds_its_source_gone_ends_the_run(runtime, clock):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     old = {t.step: t for t in _claim(runtime)}
-    runtime.processing.record([_failed(old["a"], clock), _ok(old["b"], clock)], WORKER)
+    runtime.broker.record([_failed(old["a"], clock), _ok(old["b"], clock)], WORKER)
     runtime.objects.delete(CTX, "inbox", "in/x.txt")
     clock.advance(10)  # the retry falls due
     assert _claim(runtime) == []  # nothing to process: superseded, not dead
@@ -559,7 +557,7 @@ def _rows(runtime, table: str) -> int:
 
 def _process_everything(runtime, clock) -> None:
     while tasks := _claim(runtime):
-        runtime.processing.record([_ok(task, clock) for task in tasks], WORKER)
+        runtime.broker.record([_ok(task, clock) for task in tasks], WORKER)
 
 
 def test_retention_keeps_the_catalog_flat_under_overwrites(runtime, clock):
@@ -574,7 +572,7 @@ def test_retention_keeps_the_catalog_flat_under_overwrites(runtime, clock):
             _process_everything(runtime, clock)
     runtime.objects.put(CTX, "inbox", "in/a.txt", [b"failing"])
     (a, b) = sorted(_claim(runtime), key=lambda t: t.step)
-    runtime.processing.record([_failed(a, clock, Outcome.REJECTED), _ok(b, clock)], WORKER)
+    runtime.broker.record([_failed(a, clock, Outcome.REJECTED), _ok(b, clock)], WORKER)
     assert _rows(runtime, "runs") == 7
     assert retention.prune().runs == 0  # ended less than a minute ago: kept
     clock.advance(61)
@@ -619,3 +617,26 @@ def test_one_process_prunes_at_a_time(runtime, clock):
     assert mine.prune().skipped
     clock.advance(301)  # the other process died holding it: its lease ran out
     assert not mine.prune().skipped
+
+
+def test_observers_hear_of_job_state_changes_after_they_commit(runtime, clock):
+    from chute.hooks import JobChange, Observer
+
+    class Jobs(Observer):
+        def __init__(self) -> None:
+            self.seen: list[JobChange] = []
+
+        def jobs_changed(self, changes) -> None:
+            self.seen += changes
+
+    watcher = Jobs()
+    runtime.hooks.add(watcher)
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
+    tasks = {t.step: t for t in _claim(runtime)}
+    assert sorted((c.step, c.state) for c in watcher.seen) == [("a", "running"), ("b", "running")]
+    watcher.seen.clear()
+    runtime.broker.record([_failed(tasks["a"], clock), _ok(tasks["b"], clock)], WORKER)
+    assert sorted((c.step, c.state, c.attempt) for c in watcher.seen) == [
+        ("a", "retryable", 1),
+        ("b", "succeeded", 1),
+    ]

@@ -74,7 +74,7 @@ def api(runtime: Runtime) -> Api:
 def _fail_step_a(runtime: Runtime, clock: FakeClock) -> int:
     """Upload an object; step ``a`` fails for good with a traceback. Returns its job id."""
     runtime.objects.put(CTX, "inbox", "x.txt", [b"hello"])
-    tasks = {t.step: t for t in runtime.processing.claim("w", 10, lease=30).tasks}
+    tasks = {t.step: t for t in runtime.broker.claim("w", 10, lease=30).tasks}
     task = tasks["a"]
     failed = Result(
         task.job_id,
@@ -85,7 +85,7 @@ def _fail_step_a(runtime: Runtime, clock: FakeClock) -> int:
         error="ValueError: bad",
         traceback=TRACEBACK,
     )
-    runtime.processing.record([failed], "w")
+    runtime.broker.record([failed], "w")
     return task.job_id
 
 

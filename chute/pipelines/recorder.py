@@ -1,12 +1,11 @@
-"""The pipeline service: hands jobs to workers and records how their attempts ended.
+"""Recording how attempts ended: the one place results reach the catalog.
 
-Workers never write the catalog themselves. They claim :class:`Task` records through
-:meth:`PipelineService.claim` and give back :class:`Result` records, which
-:meth:`PipelineService.record` commits in one transaction per batch: outputs (as new
-versions in the output bucket, with lineage), extracted metadata, the step run, the job's
-new state, the steps it unblocks and the run's end with its notifications. A result is
-recorded only if its worker still holds the job (the attempt number is a fencing token),
-so a worker that lost its lease cannot record a second set of outputs.
+Workers never write the catalog themselves. :meth:`Recorder.record` commits a batch of
+:class:`~chute.jobs.Result` records in one transaction: outputs (as new versions in the
+output bucket, with lineage), extracted metadata, the step run, the job's new state, the
+steps it unblocks and the run's end with its notifications. A result is recorded only if
+its worker still holds the job (the attempt number is a fencing token), so a worker that
+lost its lease cannot record a second set of outputs.
 """
 
 from __future__ import annotations
@@ -15,30 +14,23 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from chute.blobs import BlobInfo, BlobKind, BlobRecord, StagedBlob, inline_info
 from chute.catalog import Catalog, CatalogSession, NewVersion
-from chute.clock import Clock, system_clock
+from chute.clock import Clock
 from chute.context import RequestContext
 from chute.errors import ChuteError
 from chute.events import EventName
-from chute.jobs import (
-    BatchLimit,
-    Claimed,
-    Result,
-    SourceObject,
-    StagedOutput,
-    Task,
-    staging_prefix,
-)
+from chute.hooks import Hooks, JobChange
+from chute.jobs import Result, StagedOutput, staging_prefix
 from chute.names import NULL_VERSION
 from chute.objects.service import ObjectService
 from chute.objects.writes import plain_etag
 from chute.pipelines.model import Pipeline
 from chute.pipelines.notifications import queue_notifications
 from chute.queue.lineage import LineageSession
-from chute.queue.records import ClaimSource, Job, JobRef, LineageRecord, Run
+from chute.queue.records import Job, JobRef, LineageRecord, Run
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobKind, JobState, Outcome, RunState
 from chute.queue.store import QueueSession
@@ -49,97 +41,34 @@ log = logging.getLogger(__name__)
 PERMANENT = frozenset({Outcome.REJECTED})
 #: Outcomes of attempts that ended without answering: what they staged is unrecorded.
 UNANSWERED = frozenset({Outcome.TIMED_OUT, Outcome.OUT_OF_MEMORY, Outcome.CRASHED, Outcome.LOST})
-#: Times a job's lease may run out before its attempt was reported started without the
-#: attempt counting (its worker died holding it in its buffer, most likely).
-FREE_UNSTARTED_LOSSES = 1
 
 
-class PipelineService:
-    """Claims tasks for workers and records their results."""
+class Recorder:
+    """Commits results (see the module docstring)."""
 
     def __init__(
         self,
         catalog: Catalog,
         objects: ObjectService,
         pipelines: dict[str, Pipeline],
-        clock: Clock = system_clock,
+        clock: Clock,
+        hooks: Hooks,
     ) -> None:
         self.catalog = catalog
         self.objects = objects
         self.pipelines = pipelines
         self.clock = clock
-        #: The (pipeline, step) pairs this process can run: a worker on an older or newer
-        #: config than a job's leaves the job to workers that know it.
-        self.known_steps = _known_steps(pipelines)
-
-    # --- claiming ----------------------------------------------------------------------
-
-    def claim(self, worker: str, limit: int, lease: float) -> Claimed:
-        """Lease up to ``limit`` ready jobs to ``worker`` and describe them as tasks."""
-
-        def work(session: CatalogSession) -> Claimed:
-            queue = session.queue
-            moment = self.clock()
-            until = moment + timedelta(seconds=lease)
-            jobs = queue.claim(worker, limit, until, moment, self.known_steps)
-            return self._tasks(queue, jobs)
-
-        return self.catalog.run_claim(work)
-
-    def _tasks(self, queue: QueueSession, jobs: list[JobRef]) -> Claimed:
-        tasks: list[Task] = []
-        failed: list[Result] = []
-        if not jobs:
-            return Claimed(tasks, failed)
-        sources = queue.run_sources({job.run_id for job in jobs})
-        gone = [job for job in jobs if _source_gone(job, sources[job.run_id])]
-        if gone:
-            # Overwritten or deleted before its run finished: nothing left to process.
-            runs = {job.run_id for job in gone}
-            queue.supersede(runs, [job.id for job in gone], self.clock())
-        for job in jobs:
-            if job in gone:
-                continue
-            try:
-                tasks.append(self._task(job, sources[job.run_id]))
-            except ChuteError as exc:
-                failed.append(_refused(job, exc.message, self.clock()))
-        return Claimed(tasks, failed)
-
-    def _task(self, job: JobRef, run: ClaimSource) -> Task:
-        pipeline = self.pipelines.get(job.pipeline)
-        if pipeline is None:
-            raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        source, location, inline = _source(run)
-        step = pipeline.step_of(job.kind, job.step, job.payload)
-        if step is None:
-            raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
-        return Task(
-            job.id,
-            job.attempt,
-            job.kind,
-            job.pipeline,
-            job.step,
-            step.processor.name,
-            step.raw_options,
-            step.output_template,
-            step.timeout_seconds,
-            step.memory_mb,
-            source,
-            run.event_json,
-            location,
-            inline,
-            payload=job.payload,
-        )
-
-    # --- recording -------------------------------------------------------------------
+        self.hooks = hooks
 
     def record(self, results: list[Result], worker: str) -> None:
-        """Commit a batch of results; outputs of stale results are deleted."""
+        """Commit a batch of results in one transaction; outputs of stale results are
+        deleted. Observers hear of the jobs' new states once it has committed."""
         if not results:
             return
+        changes: list[JobChange] = []
 
         def work(session: CatalogSession) -> list[BlobRecord]:
+            changes.clear()  # a transaction that failed and ran again starts afresh
             queue = session.queue
             held = queue.held([(r.job_id, r.attempt) for r in results], worker)
             unused: list[BlobRecord] = []
@@ -157,19 +86,25 @@ class PipelineService:
                 else:
                     job = queue.get_job(ref.id)
                     assert job is not None
-                    unused += self._record_one(session, queue, job, result)
-            self._succeed_plain(queue, worker, plain)
+                    unused += self._record_one(session, job, result, changes)
+            self._succeed_plain(session, worker, plain, changes)
             return unused
 
         unused = self.catalog.run_write(work)
         self.objects.writes.free(unused)
+        self.hooks.jobs_changed(changes)
 
     def _succeed_plain(
-        self, queue: QueueSession, worker: str, done: list[tuple[JobRef, Result]]
+        self,
+        session: CatalogSession,
+        worker: str,
+        done: list[tuple[JobRef, Result]],
+        changes: list[JobChange],
     ) -> None:
         """Record successes without outputs or metadata, a few statements for all."""
         if not done:
             return
+        queue = session.queue
         moment = self.clock()
         succeeded = queue.succeed_held([ref.id for ref, _ in done], worker, moment)
         done = [(ref, result) for ref, result in done if ref.id in succeeded]
@@ -178,13 +113,14 @@ class PipelineService:
             Outcome.SUCCEEDED,
             [(ref, r.started_at, r.ended_at, r.report) for ref, r in done],
         )
+        changes += [change(ref, JobState.SUCCEEDED) for ref, _ in done]
         self._advance(queue, [ref for ref, _ in done], moment)
 
     def _record_one(
-        self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
+        self, session: CatalogSession, job: Job, result: Result, changes: list[JobChange]
     ) -> list[BlobRecord]:
         if result.outcome is not Outcome.SUCCEEDED:
-            self._fail(queue, job, result)
+            self.fail(session, job, result, changes)
             if result.outcome in UNANSWERED:
                 # The attempt's process was killed: what it staged is known by prefix only.
                 prefix = staging_prefix(job.id, job.attempt)
@@ -192,21 +128,19 @@ class PipelineService:
             return self._garbage(session, result.outputs)
         # Recording can be refused (a deleted output bucket, a value the database will
         # not take): in a savepoint, so the refusal fails this attempt alone and the rest
-        # of the batch commits. Plain SQL savepoints, as in the committer.
-        session.conn.exec_driver_sql("SAVEPOINT chute_result")
+        # of the batch commits.
         try:
-            unused = self._succeed(session, queue, job, result)
+            with session.savepoint():
+                unused = self._succeed(session, job, result)
         except Exception as exc:
-            session.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT chute_result")
             log.warning("recording job %d failed", job.id, exc_info=True)
-            self._fail(queue, job, _unrecordable(job, exc, self.clock()))
-            unused = self._garbage(session, result.outputs)
-        session.conn.exec_driver_sql("RELEASE SAVEPOINT chute_result")
+            self.fail(session, job, _unrecordable(job, exc, self.clock()), changes)
+            return self._garbage(session, result.outputs)
+        changes.append(change(job, JobState.SUCCEEDED))
         return unused
 
-    def _succeed(
-        self, session: CatalogSession, queue: QueueSession, job: Job, result: Result
-    ) -> list[BlobRecord]:
+    def _succeed(self, session: CatalogSession, job: Job, result: Result) -> list[BlobRecord]:
+        queue = session.queue
         moment = self.clock()
         pipeline = self.pipelines.get(job.pipeline)
         run = None
@@ -336,7 +270,13 @@ class PipelineService:
         session.blobs.add_many([(record, None) for record in records])
         return records
 
-    def _fail(self, queue: QueueSession, job: Job, result: Result) -> None:
+    def fail(
+        self, session: CatalogSession, job: Job, result: Result, changes: list[JobChange]
+    ) -> None:
+        """Record a failed attempt: the job retries after its backoff, or is dead (and its
+        run with it, whose failure notifications are queued), or, if its run's object
+        version is gone, superseded. Notes the job's new state in ``changes``."""
+        queue = session.queue
         moment = self.clock()
         policy = self._policy(job)
         decision = policy.decide(
@@ -355,6 +295,7 @@ class PipelineService:
             # Its object version is gone: no retry, and not a dead letter either.
             ended = JobState.SUPERSEDED
             queue.finish(job, ended, moment, error=error, traceback=result.traceback or "")
+            changes.append(change(job, ended))
             return
         if decision.run_at is not None:
             queue.finish(
@@ -365,8 +306,10 @@ class PipelineService:
                 error=error,
                 traceback=result.traceback or "",
             )
+            changes.append(change(job, JobState.RETRYABLE))
             return
         queue.finish(job, JobState.DEAD, moment, error=error, traceback=result.traceback or "")
+        changes.append(change(job, JobState.DEAD))
         if job.kind == JobKind.STEP and queue.set_run_state(job.run_id, RunState.DEAD, moment):
             run = queue.get_run(job.run_id)
             assert run is not None
@@ -386,83 +329,6 @@ class PipelineService:
             return RetryPolicy(job.max_attempts, clock=self.clock)
         return dataclasses.replace(step.retry, max_attempts=job.max_attempts, clock=self.clock)
 
-    # --- leases ------------------------------------------------------------------------
-
-    def extend(
-        self, worker: str, job_ids: list[int], lease: float, started: Sequence[int] = ()
-    ) -> None:
-        """Renew the leases of the jobs ``worker`` holds, and note which ones it has
-        started (handed to a worker process)."""
-        moment = self.clock()
-        until = moment + timedelta(seconds=lease)
-
-        def work(session: CatalogSession) -> None:
-            session.queue.extend_leases(worker, job_ids, until)
-            session.queue.mark_started(worker, started, moment)
-
-        self.catalog.run_write(work)
-
-    def release(self, tasks: list[Task], worker: str) -> None:
-        """Give back claimed tasks a draining worker did not finish: their attempts do
-        not count."""
-
-        def work(session: CatalogSession) -> None:
-            queue = session.queue
-            for task in tasks:
-                job = queue.fenced(task.job_id, task.attempt, worker)
-                if job is not None:
-                    queue.release(job, self.clock())
-
-        if tasks:
-            self.catalog.run_write(work)
-
-    def reap(self) -> int:
-        """Deal with jobs whose worker stopped renewing the lease (it died). A started
-        attempt fails as lost: the job becomes retryable or dead like after any failed
-        attempt. A job never started goes back to the queue, its attempt uncounted;
-        but only :data:`FREE_UNSTARTED_LOSSES` times, since a job that kills its worker
-        before the start is reported would otherwise come back forever."""
-
-        def work(session: CatalogSession) -> int:
-            queue = session.queue
-            moment = self.clock()
-            expired = queue.expired_leases(moment)
-            for job in expired:
-                if job.started_at is None and job.unstarted_losses < FREE_UNSTARTED_LOSSES:
-                    # Nothing staged, and its next claim, at the same attempt number,
-                    # stages under the same prefix: not a leftover.
-                    queue.release(job, moment, lost=True)
-                    continue
-                self._fail(queue, job, _lost(job, moment))
-                # dated when the attempt began (or was reported to), as its outputs may be
-                prefix = staging_prefix(job.id, job.attempt)
-                session.blobs.add_leftovers([prefix], job.started_at or moment)
-            return len(expired)
-
-        return self.catalog.run_write(work)
-
-    def next_due(self) -> datetime | None:
-        """When the earliest ready job is due."""
-        with self.catalog.read() as session:
-            return session.queue.next_due(self.clock(), self.known_steps)
-
-    def seconds_until_due(self) -> float | None:
-        """How long until the earliest waiting job is ready (``None``: none waits)."""
-        due = self.next_due()
-        return None if due is None else (due - self.clock()).total_seconds()
-
-    def batch_limits(self) -> dict[tuple[str, str], BatchLimit]:
-        """The steps whose processor takes batches, with their limits."""
-        limits = {}
-        for pipeline in self.pipelines.values():
-            for step in pipeline.steps.values():
-                batch = step.processor.batch
-                if batch is not None:
-                    limits[(pipeline.name, step.name)] = BatchLimit(
-                        batch.size, batch.wait_ms / 1000
-                    )
-        return limits
-
 
 @dataclass(frozen=True, slots=True)
 class _Written:
@@ -472,47 +338,6 @@ class _Written:
     row: int
     size: int
     content_type: str
-
-
-def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
-    pairs = []
-    for pipeline in pipelines.values():
-        pairs += [(pipeline.name, step) for step in pipeline.steps]
-        if pipeline.notifications:
-            pairs += [(pipeline.name, "notify:success"), (pipeline.name, "notify:failure")]
-    return pairs
-
-
-def _source_gone(job: JobRef, run: ClaimSource) -> bool:
-    """Whether a step job's object version was overwritten or deleted since its run
-    began. A run started by a removal never had bytes, and a notification about a run
-    needs none."""
-    if run.blob_id is not None or job.kind == JobKind.NOTIFY:
-        return False
-    return not str(run.event.get("eventName", "")).startswith("ObjectRemoved")
-
-
-def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
-    """What a run processes and where its bytes are: a blob, or inline. A run started by
-    a removal has no bytes: the processor sees the event and an empty input."""
-    if run.blob_id is None:
-        return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
-    if run.blob_kind is BlobKind.COMPOSITE:
-        raise ChuteError(
-            f"{run.bucket}/{run.key} is stored in segments, which steps cannot read yet"
-        )
-    source = SourceObject(
-        run.bucket,
-        run.key,
-        run.version_id,
-        run.size or 0,
-        run.etag or "",
-        run.sha256 or "",
-        run.content_type or "",
-        run.user_metadata or {},
-        run.md5 or "",
-    )
-    return source, run.location, run.inline
 
 
 def _newer_source_wrote(lineage: LineageSession, run: Run, bucket: str, key: str) -> bool:
@@ -526,14 +351,6 @@ def _newer_source_wrote(lineage: LineageSession, run: Run, bucket: str, key: str
     return newest[2] > run.source_row
 
 
-def _lost(job: Job, moment: datetime) -> Result:
-    """The failed attempt of a job whose worker stopped renewing its lease."""
-    error = f"worker {job.worker} stopped renewing its lease"
-    if job.started_at is None:
-        error += " before reporting the attempt started (it was lost that way before)"
-    return Result(job.id, job.attempt, Outcome.LOST, job.started_at or moment, moment, error=error)
-
-
 def _plain_success(result: Result) -> bool:
     return result.outcome is Outcome.SUCCEEDED and not result.outputs and not result.metadata
 
@@ -542,12 +359,12 @@ def _unrecordable(job: Job | JobRef, exc: Exception, moment: datetime) -> Result
     """A failed attempt for a result that could not be recorded: permanent for a refusal
     (``ChuteError``), retryable otherwise."""
     if isinstance(exc, ChuteError):
-        return _refused(job, f"recording the outputs failed: {exc.message}", moment)
+        return refused(job, f"recording the outputs failed: {exc.message}", moment)
     error = f"recording the result failed: {type(exc).__name__}: {exc}"
     return Result(job.id, job.attempt, Outcome.FAILED, moment, moment, error=error)
 
 
-def _refused(job: Job | JobRef, reason: str, moment: datetime) -> Result:
+def refused(job: Job | JobRef, reason: str, moment: datetime) -> Result:
     return Result(job.id, job.attempt, Outcome.REJECTED, moment, moment, error=reason)
 
 
@@ -556,3 +373,8 @@ def _staged(output: StagedOutput) -> StagedBlob:
     blob_id = output.blob_id or inline_info(output.data or b"").blob_id
     info = BlobInfo(blob_id, output.size, output.md5, output.sha256)
     return StagedBlob(info, output.data if output.blob_id is None else None)
+
+
+def change(job: Job | JobRef, state: JobState) -> JobChange:
+    """What observers hear of ``job`` moving to ``state``."""
+    return JobChange(job.id, job.pipeline, job.step, state.value, job.attempt)

@@ -1,0 +1,255 @@
+"""The broker: hands jobs to the worker pool and takes their results back.
+
+It implements :class:`chute.jobs.Broker`, all the pool knows of the queue: claims lease
+ready jobs and describe them as :class:`~chute.jobs.Task` records (so a worker process
+never queries the catalog); results go to the :class:`~chute.pipelines.recorder.Recorder`;
+leases are renewed, released when a pool drains, and reaped when a worker died.
+Observers hear of the jobs' new states after each transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from chute.blobs import BlobKind
+from chute.catalog import Catalog, CatalogSession
+from chute.clock import Clock, system_clock
+from chute.errors import ChuteError
+from chute.hooks import Hooks, JobChange
+from chute.jobs import BatchLimit, Claimed, Result, SourceObject, Task, staging_prefix
+from chute.objects.service import ObjectService
+from chute.pipelines.model import Pipeline
+from chute.pipelines.recorder import Recorder, change, refused
+from chute.queue.records import ClaimSource, Job, JobRef
+from chute.queue.states import JobKind, JobState, Outcome
+from chute.queue.store import QueueSession
+
+#: Times a job's lease may run out before its attempt was reported started without the
+#: attempt counting (its worker died holding it in its buffer, most likely).
+FREE_UNSTARTED_LOSSES = 1
+
+
+class QueueBroker:
+    """The pool's broker over Chute's job queue (see the module docstring)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        objects: ObjectService,
+        pipelines: dict[str, Pipeline],
+        clock: Clock = system_clock,
+        hooks: Hooks | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.pipelines = pipelines
+        self.clock = clock
+        self.hooks = hooks or Hooks()
+        self.recorder = Recorder(catalog, objects, pipelines, clock, self.hooks)
+        #: The (pipeline, step) pairs this process can run: a worker on an older or newer
+        #: config than a job's leaves the job to workers that know it.
+        self.known_steps = _known_steps(pipelines)
+
+    # --- claiming ----------------------------------------------------------------------
+
+    def claim(self, worker: str, limit: int, lease: float) -> Claimed:
+        """Lease up to ``limit`` ready jobs to ``worker`` and describe them as tasks."""
+
+        def work(session: CatalogSession) -> Claimed:
+            queue = session.queue
+            moment = self.clock()
+            until = moment + timedelta(seconds=lease)
+            jobs = queue.claim(worker, limit, until, moment, self.known_steps)
+            return self._tasks(queue, jobs)
+
+        claimed = self.catalog.run_claim(work)
+        self.hooks.jobs_changed([_running(task) for task in claimed.tasks])
+        return claimed
+
+    def _tasks(self, queue: QueueSession, jobs: list[JobRef]) -> Claimed:
+        tasks: list[Task] = []
+        failed: list[Result] = []
+        if not jobs:
+            return Claimed(tasks, failed)
+        sources = queue.run_sources({job.run_id for job in jobs})
+        gone = [job for job in jobs if _source_gone(job, sources[job.run_id])]
+        if gone:
+            # Overwritten or deleted before its run finished: nothing left to process.
+            runs = {job.run_id for job in gone}
+            queue.supersede(runs, [job.id for job in gone], self.clock())
+        for job in jobs:
+            if job in gone:
+                continue
+            try:
+                tasks.append(self._task(job, sources[job.run_id]))
+            except ChuteError as exc:
+                failed.append(refused(job, exc.message, self.clock()))
+        return Claimed(tasks, failed)
+
+    def _task(self, job: JobRef, run: ClaimSource) -> Task:
+        pipeline = self.pipelines.get(job.pipeline)
+        if pipeline is None:
+            raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
+        source, location, inline = _source(run)
+        step = pipeline.step_of(job.kind, job.step, job.payload)
+        if step is None:
+            raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
+        return Task(
+            job.id,
+            job.attempt,
+            job.kind,
+            job.pipeline,
+            job.step,
+            step.processor.name,
+            step.raw_options,
+            step.output_template,
+            step.timeout_seconds,
+            step.memory_mb,
+            source,
+            run.event_json,
+            location,
+            inline,
+            payload=job.payload,
+        )
+
+    # --- results -----------------------------------------------------------------------
+
+    def record(self, results: list[Result], worker: str) -> None:
+        """Commit a batch of results (see :meth:`Recorder.record`)."""
+        self.recorder.record(results, worker)
+
+    # --- leases ------------------------------------------------------------------------
+
+    def extend(
+        self, worker: str, job_ids: list[int], lease: float, started: Sequence[int] = ()
+    ) -> None:
+        """Renew the leases of the jobs ``worker`` holds, and note which ones it has
+        started (handed to a worker process)."""
+        moment = self.clock()
+        until = moment + timedelta(seconds=lease)
+
+        def work(session: CatalogSession) -> None:
+            session.queue.extend_leases(worker, job_ids, until)
+            session.queue.mark_started(worker, started, moment)
+
+        self.catalog.run_write(work)
+
+    def release(self, tasks: list[Task], worker: str) -> None:
+        """Give back claimed tasks a draining worker did not finish: their attempts do
+        not count."""
+
+        def work(session: CatalogSession) -> None:
+            queue = session.queue
+            for task in tasks:
+                job = queue.fenced(task.job_id, task.attempt, worker)
+                if job is not None:
+                    queue.release(job, self.clock())
+
+        if tasks:
+            self.catalog.run_write(work)
+
+    def reap(self) -> int:
+        """Deal with jobs whose worker stopped renewing the lease (it died). A started
+        attempt fails as lost: the job becomes retryable or dead like after any failed
+        attempt. A job never started goes back to the queue, its attempt uncounted;
+        but only :data:`FREE_UNSTARTED_LOSSES` times, since a job that kills its worker
+        before the start is reported would otherwise come back forever."""
+
+        changes: list[JobChange] = []
+
+        def work(session: CatalogSession) -> int:
+            changes.clear()
+            queue = session.queue
+            moment = self.clock()
+            expired = queue.expired_leases(moment)
+            for job in expired:
+                if job.started_at is None and job.unstarted_losses < FREE_UNSTARTED_LOSSES:
+                    # Nothing staged, and its next claim, at the same attempt number,
+                    # stages under the same prefix: not a leftover.
+                    queue.release(job, moment, lost=True)
+                    changes.append(change(job, JobState.AVAILABLE))
+                    continue
+                self.recorder.fail(session, job, _lost(job, moment), changes)
+                # dated when the attempt began (or was reported to), as its outputs may be
+                prefix = staging_prefix(job.id, job.attempt)
+                session.blobs.add_leftovers([prefix], job.started_at or moment)
+            return len(expired)
+
+        reaped = self.catalog.run_write(work)
+        self.hooks.jobs_changed(changes)
+        return reaped
+
+    def next_due(self) -> datetime | None:
+        """When the earliest ready job is due."""
+        with self.catalog.read() as session:
+            return session.queue.next_due(self.clock(), self.known_steps)
+
+    def seconds_until_due(self) -> float | None:
+        """How long until the earliest waiting job is ready (``None``: none waits)."""
+        due = self.next_due()
+        return None if due is None else (due - self.clock()).total_seconds()
+
+    def batch_limits(self) -> dict[tuple[str, str], BatchLimit]:
+        """The steps whose processor takes batches, with their limits."""
+        limits = {}
+        for pipeline in self.pipelines.values():
+            for step in pipeline.steps.values():
+                batch = step.processor.batch
+                if batch is not None:
+                    limits[(pipeline.name, step.name)] = BatchLimit(
+                        batch.size, batch.wait_ms / 1000
+                    )
+        return limits
+
+
+def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
+    pairs = []
+    for pipeline in pipelines.values():
+        pairs += [(pipeline.name, step) for step in pipeline.steps]
+        if pipeline.notifications:
+            pairs += [(pipeline.name, "notify:success"), (pipeline.name, "notify:failure")]
+    return pairs
+
+
+def _source_gone(job: JobRef, run: ClaimSource) -> bool:
+    """Whether a step job's object version was overwritten or deleted since its run
+    began. A run started by a removal never had bytes, and a notification about a run
+    needs none."""
+    if run.blob_id is not None or job.kind == JobKind.NOTIFY:
+        return False
+    return not str(run.event.get("eventName", "")).startswith("ObjectRemoved")
+
+
+def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
+    """What a run processes and where its bytes are: a blob, or inline. A run started by
+    a removal has no bytes: the processor sees the event and an empty input."""
+    if run.blob_id is None:
+        return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
+    if run.blob_kind is BlobKind.COMPOSITE:
+        raise ChuteError(
+            f"{run.bucket}/{run.key} is stored in segments, which steps cannot read yet"
+        )
+    source = SourceObject(
+        run.bucket,
+        run.key,
+        run.version_id,
+        run.size or 0,
+        run.etag or "",
+        run.sha256 or "",
+        run.content_type or "",
+        run.user_metadata or {},
+        run.md5 or "",
+    )
+    return source, run.location, run.inline
+
+
+def _lost(job: Job, moment: datetime) -> Result:
+    """The failed attempt of a job whose worker stopped renewing its lease."""
+    error = f"worker {job.worker} stopped renewing its lease"
+    if job.started_at is None:
+        error += " before reporting the attempt started (it was lost that way before)"
+    return Result(job.id, job.attempt, Outcome.LOST, job.started_at or moment, moment, error=error)
+
+
+def _running(task: Task) -> JobChange:
+    return JobChange(task.job_id, task.pipeline, task.step, JobState.RUNNING.value, task.attempt)
