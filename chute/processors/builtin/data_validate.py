@@ -5,7 +5,7 @@ streamed without a dependency, is read whole up to ``max_json_bytes``). Parsed J
 up to ~100 bytes of memory per value however short its text (``{},`` is three bytes), so an
 NDJSON line or JSON document with more than ``max_json_values`` values is refused before it
 is parsed. The readers here are shared with ``data.convert``
-(:mod:`chute.processors.data_convert`).
+(:mod:`chute.processors.builtin.data_convert`).
 
 Row numbers, the same in reports and in ``Reject`` reasons:
 

@@ -17,7 +17,7 @@ Column types: CSV columns are inferred by pyarrow from the first block of the fi
 or ``max_row_bytes`` for a file with longer rows); JSON and NDJSON columns from the first
 batch of records (a field every one of them leaves null gets the null type, and a nested
 object keeps only the fields seen there). A later value that does not fit rejects the
-file, naming its row (row numbers as in :mod:`chute.processors.data_validate`).
+file, naming its row (row numbers as in :mod:`chute.processors.builtin.data_validate`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from chute.errors import Reject
 from chute.processors.base import CHUNK, Context
-from chute.processors.data_validate import (
+from chute.processors.builtin.data_validate import (
     MIB,
     ReadLimits,
     Record,
