@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from chute.errors import Reject
 from chute.processors.base import Context, MemorySink, local_context
 from chute.processors.builtin import data
-from chute.processors.builtin.data_validate import deeper_than
+from chute.processors.builtin.data.records import deeper_than
 from chute.processors.registry import ProcessorSpec
 
 MIB = 1024 * 1024
