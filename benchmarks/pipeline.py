@@ -468,7 +468,7 @@ def thumbnail_run(rt: Runtime, paths: list[Path], processes: int, live: bool) ->
 
 
 def run_thumbnails(args: argparse.Namespace, work: Path, report: Report) -> None:
-    from chute.processors.image import ThumbnailOptions
+    from chute.processors.builtin.image import ThumbnailOptions
 
     folder = work / "images"
     folder.mkdir()

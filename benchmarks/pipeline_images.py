@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chute.processors.image import ThumbnailOptions, render
+from chute.processors.builtin.image import ThumbnailOptions, render
 
 WIDTH, HEIGHT = 3000, 2000
 #: Room around the image in the canvas, for the crops to differ.

@@ -20,13 +20,14 @@ from pydantic import BaseModel
 from chute.errors import UnknownProcessor
 
 ENTRY_POINT_GROUP = "chute.processors"
-#: Modules holding the built-in processors, imported when a name is first looked up.
+#: Modules holding the built-in processors (:mod:`chute.processors.builtin`), imported
+#: when a name is first looked up.
 BUILTIN_MODULES = (
-    "chute.processors.image",
-    "chute.processors.meta",
-    "chute.processors.data",
-    "chute.processors.webhook",
-    "chute.processors.basic",
+    "chute.processors.builtin.image",
+    "chute.processors.builtin.meta",
+    "chute.processors.builtin.data",
+    "chute.processors.builtin.webhook",
+    "chute.processors.builtin.basic",
 )
 
 F = TypeVar("F", bound=Callable[..., Any])

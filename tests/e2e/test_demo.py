@@ -136,7 +136,7 @@ def _error(found: dict[str, Any], step: str) -> str:
 def test_hostile_images_fail_clearly_and_the_pool_carries_on(
     demo: LiveServer, tmp_path: Path
 ) -> None:
-    from tests.unit.processors.test_image import _png_bomb
+    from tests.unit.processors.builtin.test_image import _png_bomb
 
     good = bytes(pyvips.Image.xyz(400, 300)[0].cast("uchar").jpegsave_buffer(Q=90))
     png = bytes(pyvips.Image.xyz(400, 300)[0].cast("uchar").pngsave_buffer())

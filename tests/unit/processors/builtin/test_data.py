@@ -19,9 +19,9 @@ import pytest
 from pydantic import ValidationError
 
 from chute.errors import Reject
-from chute.processors import data
 from chute.processors.base import Context, MemorySink, local_context
-from chute.processors.data_validate import deeper_than
+from chute.processors.builtin import data
+from chute.processors.builtin.data.records import deeper_than
 from chute.processors.registry import ProcessorSpec
 
 MIB = 1024 * 1024
@@ -100,7 +100,10 @@ def _nested(depth: int) -> str:
 
 
 def test_importing_the_processors_leaves_heavy_libraries_unloaded() -> None:
-    code = "import sys, chute.processors.data; print({'pyarrow', 'jsonschema'} & set(sys.modules))"
+    code = (
+        "import sys, chute.processors.builtin.data;"
+        " print({'pyarrow', 'jsonschema'} & set(sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (result.returncode, result.stdout.strip()) == (0, "set()")
 

@@ -18,9 +18,9 @@ import pyvips
 from pydantic import ValidationError
 
 from chute.errors import Reject
-from chute.processors import image
 from chute.processors.base import Context, MemorySink, local_context
-from chute.processors.image import ResizeOptions, Size, ThumbnailOptions
+from chute.processors.builtin import image
+from chute.processors.builtin.image import ResizeOptions, Size, ThumbnailOptions
 from chute.processors.registry import get_processor
 
 # --- helpers ---------------------------------------------------------------------------
@@ -275,7 +275,7 @@ def test_thumbnail_bytes(tmp_path: Path) -> None:
 
 
 def test_pyvips_is_not_imported_with_the_module() -> None:
-    code = "import sys, chute.processors.image; print('pyvips' in sys.modules)"
+    code = "import sys, chute.processors.builtin.image; print('pyvips' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

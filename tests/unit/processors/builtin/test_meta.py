@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from pypdf import PdfWriter
 
 from chute.jobs import SourceObject
-from chute.processors import meta
 from chute.processors.base import BytesInput, Context, MemorySink, local_context
-from chute.processors.meta import MetaOptions, exif_value, sniff_mime, type_mismatch
+from chute.processors.builtin import meta
+from chute.processors.builtin.meta import MetaOptions, exif_value, sniff_mime, type_mismatch
 from chute.processors.registry import get_processor
 
 # --- helpers ---------------------------------------------------------------------------
@@ -162,7 +162,10 @@ def test_registered_with_its_options() -> None:
 
 def test_module_import_loads_no_heavy_library() -> None:
     heavy = ("pyvips", "pypdf", "mutagen", "puremagic")
-    code = f"import sys, chute.processors.meta; print([m for m in {heavy!r} if m in sys.modules])"
+    code = (
+        "import sys, chute.processors.builtin.meta;"
+        f" print([m for m in {heavy!r} if m in sys.modules])"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

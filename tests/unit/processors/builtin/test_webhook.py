@@ -11,8 +11,8 @@ import pytest
 
 from chute.errors import Reject, Retry
 from chute.processors.base import Context, local_context
+from chute.processors.builtin.webhook import WebhookOptions, event_type
 from chute.processors.registry import get_processor
-from chute.processors.webhook import WebhookOptions, event_type
 from tests.receiver import Receiver
 from tests.unit.notify.test_webhooks import BAD_SECRETS, OTHER_SECRET, SECRET, verify
 

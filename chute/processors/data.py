@@ -1,8 +1,0 @@
-"""Data file processors: ``data.validate`` (:mod:`chute.processors.data_validate`) and
-``data.convert`` (:mod:`chute.processors.data_convert`). Importing this module registers
-both; it stays cheap, since pyarrow and jsonschema are imported only when a step runs."""
-
-from chute.processors.data_convert import ConvertOptions, convert
-from chute.processors.data_validate import Column, ValidateOptions, validate
-
-__all__ = ["Column", "ConvertOptions", "ValidateOptions", "convert", "validate"]
