@@ -46,11 +46,20 @@ class Transport:
     """A connection pool to one Chute server, and the requests every endpoint makes.
 
     Use it as a context manager, or call :meth:`close`, to release its connections.
+    ``http_transport`` stands in for the network (``httpx.MockTransport`` in unit tests).
     """
 
-    def __init__(self, base_url: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        http_transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url + API_PREFIX, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX, timeout=timeout, transport=http_transport
+        )
 
     def __enter__(self) -> Self:
         return self
