@@ -1,7 +1,9 @@
 """Parsing of the ``chute`` command's arguments: objects named as ``BUCKET/KEY``,
 locations as ``BUCKET[/PREFIX]``, upload sources and ``--meta NAME=VALUE`` pairs. Each
 parser turns a malformed value into ``typer.BadParameter``, so the command ends with a
-usage error (exit 2) before any request reaches the server.
+usage error (exit 2) before any request reaches the server. Also the arguments and
+options that commands of several areas share (:data:`Target`, :data:`JsonFlag`,
+:data:`VersionId`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -72,3 +75,10 @@ def parse_metadata(pairs: list[str]) -> dict[str, str]:
             )
         metadata[name.lower()] = value
     return metadata
+
+
+Target = Annotated[
+    ObjectRef, typer.Argument(parser=parse_object_ref, metavar="BUCKET/KEY", show_default=False)
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+VersionId = Annotated[str | None, typer.Option(help="A version of the object, not the latest.")]

@@ -1,7 +1,8 @@
 """Presentation for the ``chute`` command: sizes in binary units, ``--json`` documents,
 tables that keep keys, version ids and hashes whole, progress bars for big transfers on
-stderr, and the human-readable forms of versions and events. Nothing here talks to the
-server; the commands in :mod:`chute.cli.main` fetch, and these functions print.
+stderr, the human-readable forms of versions and events, and ``error:`` lines. Nothing
+here talks to the server; the commands in :mod:`chute.cli.commands` fetch, and these
+functions print.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
 import typer
@@ -64,6 +65,20 @@ def _plain(value: object) -> Any:
 def print_json(document: Any) -> None:
     """``--json`` output: one indented JSON document on stdout."""
     typer.echo(dumps(document, indent=2))
+
+
+def print_result(document: Any, as_json: bool, line: str) -> None:
+    """What a command did: ``document`` as JSON with ``--json``, else one line for people."""
+    if as_json:
+        print_json(document)
+    else:
+        typer.echo(line)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` to stderr and exit 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 Most tests run the command in-process with typer's CliRunner (fast; the server is still a
 real process). A few run the installed ``chute`` entry point, for what only a real process
-shows: binary stdin and stdout, exit codes of ``serve``, Ctrl-C ending ``events --follow``.
+shows: binary stdin and stdout, Ctrl-C ending ``events --follow``. That ``serve`` refuses a
+broken configuration, which needs no server, is in ``tests/unit/cli/commands``.
 """
 
 from __future__ import annotations
@@ -329,31 +330,6 @@ def test_entry_point_pipes_binary_data(live_server: LiveServer, bucket: str) -> 
     assert got.returncode == 0, got.stderr
     assert got.stdout == data
     assert got.stderr == b""
-
-
-@pytest.mark.parametrize(
-    ("env", "args", "expected"),
-    [
-        ({"CHUTE_ADDRESS": "nope"}, [], "address (CHUTE_ADDRESS)"),
-        ({}, ["--address", "127.0.0.1:99999"], "address (CHUTE_ADDRESS)"),
-        ({"CHUTE_LOG_LEVEL": "loud"}, [], "log_level (CHUTE_LOG_LEVEL)"),
-        ({}, ["--config", "missing.toml"], "config file missing.toml does not exist"),
-    ],
-)
-def test_serve_rejects_a_broken_configuration(
-    tmp_path: Path, env: dict[str, str], args: list[str], expected: str
-) -> None:
-    result = subprocess.run(
-        [CHUTE, "serve", *args],
-        env=chute_env(CHUTE_DATA_DIR=str(tmp_path), **env),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.splitlines()
-    assert any(line.startswith("error: ") and expected in line for line in lines), lines
 
 
 def test_events_follow_prints_new_events_until_interrupted(

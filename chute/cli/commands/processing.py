@@ -8,12 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from chute.api.rest.models.jobs import JobPage
-from chute.cli.args import parse_location
-from chute.cli.main import JsonFlag, Target, VersionId, app, connect, fail
-from chute.cli.output import new_table, print_json, show
+from chute.cli.args import JsonFlag, Target, VersionId, parse_location
+from chute.cli.connection import connect
+from chute.cli.output import fail, new_table, print_json, print_result, show
 
 
-@app.command()
 def status(
     ctx: typer.Context, target: Target, version_id: VersionId = None, as_json: JsonFlag = False
 ) -> None:
@@ -60,7 +59,6 @@ def _location(where: str | None) -> tuple[str | None, str | None]:
     return location.bucket, location.prefix or None
 
 
-@app.command()
 def jobs(
     ctx: typer.Context,
     state: State = None,
@@ -76,7 +74,6 @@ def jobs(
     _list_jobs(ctx, where, limit, cursor, as_json, state, pipeline, since, until)
 
 
-@app.command()
 def dead(
     ctx: typer.Context,
     pipeline: Pipeline = None,
@@ -140,7 +137,6 @@ def _show_jobs(page: JobPage) -> None:
         typer.echo(f"more: --cursor {page.next_cursor}")
 
 
-@app.command()
 def redrive(
     ctx: typer.Context,
     job_ids: Annotated[list[int] | None, typer.Argument(help="Dead job ids.")] = None,
@@ -165,13 +161,9 @@ def redrive(
             until=until,
             all=every,
         )
-    if as_json:
-        print_json(answer)
-    else:
-        typer.echo(f"redrove {answer.redriven} dead jobs")
+    print_result(answer, as_json, f"redrove {answer.redriven} dead jobs")
 
 
-@app.command()
 def reprocess(
     ctx: typer.Context,
     pipeline: Annotated[str, typer.Argument(help="The pipeline to run.")],
@@ -193,13 +185,9 @@ def reprocess(
             if not location.prefix:
                 fail("give BUCKET/KEY (or --prefix for every object under BUCKET/PREFIX)")
             answer = client.reprocess(pipeline, location.bucket, key=location.prefix)
-    if as_json:
-        print_json(answer)
-    else:
-        typer.echo(f"started {answer.runs} runs of {pipeline}")
+    print_result(answer, as_json, f"started {answer.runs} runs of {pipeline}")
 
 
-@app.command()
 def find(
     ctx: typer.Context,
     where: Annotated[str, typer.Argument(metavar="BUCKET[/PREFIX]", help="Where to look.")],
@@ -220,7 +208,6 @@ def find(
         typer.echo(f"{location.bucket}/{found.key}")
 
 
-@app.command()
 def pipelines(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """The server's configured pipelines."""
     with connect(ctx) as client:
