@@ -23,16 +23,26 @@ import pickle
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import Enum
 
 from chute.clock import Clock, system_clock
 from chute.jobs import BatchLimit, Result, Task
 from chute.queue.states import Outcome
+from chute.worker.slots import (
+    Action,
+    Attempt,
+    Death,
+    Kill,
+    Send,
+    Slot,
+    SlotState,
+    Spawn,
+    Step,
+    step_of,
+)
 
-#: A step, as (pipeline, step).
-Step = tuple[str, str]
+__all__ = ["Action", "Attempt", "Death", "Kill", "Scheduler", "Send", "Spawn"]
+
 
 #: The buffer holds about this many seconds of work per process beyond the attempts
 #: running (judged by the durations of the steps claimed lately, and by the completion
@@ -66,104 +76,6 @@ CHECK_SECONDS = 0.05
 KILL_SLACK = 0.05
 
 
-class SlotState(Enum):
-    """Where one process slot of the pool is.
-
-    ``starting``: a process was started and has not said it is ready; nothing is sent to
-    it. ``ready``: its process runs the attempts sent to it. ``killed``: its process is
-    being killed (an attempt overran); nothing more is sent to it until it is reported
-    dead. ``empty``: its process died; a new one is due at the slot's ``respawn_at``.
-    """
-
-    STARTING = "starting"
-    READY = "ready"
-    KILLED = "killed"
-    EMPTY = "empty"
-
-
-@dataclass(eq=False, slots=True)
-class Attempt:
-    """One attempt as sent to a process: one task, or a batch of tasks of one batch
-    step, with its pickle (whose size bounds what waits in a pipe)."""
-
-    tasks: list[Task]
-    data: bytes
-
-    @property
-    def step(self) -> Step:
-        return _step(self.tasks[0])
-
-
-@dataclass(slots=True)
-class _Slot:
-    """The scheduler's view of one process: its state and the attempts it holds, the
-    running one (the *head*) first."""
-
-    state: SlotState = SlotState.STARTING
-    attempts: deque[Attempt] = field(default_factory=deque)
-    #: Bytes of every attempt held, the head's included.
-    held_bytes: int = 0
-    #: When the head started (monotonic seconds): when the previous answer arrived, or
-    #: when it was sent to an idle process; never before it could start.
-    started: float = 0.0
-    deadline: float = 0.0
-    #: Resident memory at the head's first check: its cap counts what it adds.
-    baseline_mib: float | None = None
-    #: Deaths in a row before saying ready, and when the next process is due.
-    start_failures: int = 0
-    respawn_at: float = 0.0
-
-    @property
-    def waiting_bytes(self) -> int:
-        """Bytes of the attempts waiting behind the head: the most the process may not
-        have read from its pipe yet."""
-        return self.held_bytes - (len(self.attempts[0].data) if self.attempts else 0)
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Write ``attempts`` to the process in ``slot``, in one message."""
-
-    slot: int
-    attempts: list[Attempt]
-
-    @property
-    def message(self) -> bytes:
-        return b"".join(attempt.data for attempt in self.attempts)
-
-
-@dataclass(frozen=True, slots=True)
-class Kill:
-    """Kill the process in ``slot``: its running ``attempt`` overran its timeout or
-    memory cap. Once it is dead, report it with :meth:`Scheduler.died` (``outcome``,
-    ``error`` and ``attempt`` as the culprit)."""
-
-    slot: int
-    attempt: Attempt
-    outcome: Outcome
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class Spawn:
-    """Start a process in ``slot`` (and report :meth:`Scheduler.ready` once it says so)."""
-
-    slot: int
-
-
-Action = Send | Kill | Spawn
-
-
-@dataclass(frozen=True, slots=True)
-class Death:
-    """What a dead process leaves to do: record the results of the attempt it failed,
-    give ``release`` back to the queue, and (``delay`` > 0) say it died starting."""
-
-    results: list[Result]
-    release: list[Task]
-    delay: float
-
-
 class Scheduler:
     """Decides what a pool of ``size`` processes claims and runs (see the module)."""
 
@@ -182,7 +94,7 @@ class Scheduler:
         self.clock = clock
         self.monotonic = monotonic
         #: The pool starts a process in every slot.
-        self.slots = [_Slot() for _ in range(size)]
+        self.slots = [Slot() for _ in range(size)]
         self.buffer: deque[Task] = deque()
         self.draining = False
         #: Buffered tasks of batch steps: their step and when they were claimed.
@@ -255,11 +167,11 @@ class Scheduler:
     def claimed(self, tasks: list[Task]) -> list[Send]:
         """Buffer tasks just claimed; returns what to send at once."""
         if tasks:
-            self._last_claim = Counter(_step(task) for task in tasks)
+            self._last_claim = Counter(step_of(task) for task in tasks)
         now = self.monotonic()
         for task in tasks:
-            if _step(task) in self.batch_limits:
-                self._gathering[task.job_id] = (_step(task), now)
+            if step_of(task) in self.batch_limits:
+                self._gathering[task.job_id] = (step_of(task), now)
         self.buffer.extend(tasks)
         return self.dispatch()
 
@@ -372,7 +284,7 @@ class Scheduler:
         return kills
 
     def _overrun(
-        self, index: int, held: _Slot, now: float, resident: Callable[[int], float] | None
+        self, index: int, held: Slot, now: float, resident: Callable[[int], float] | None
     ) -> Kill | None:
         head = held.attempts[0]
         if now > held.deadline:
@@ -419,7 +331,7 @@ class Scheduler:
         ]
         return [send for send in sends if send.attempts]
 
-    def _send(self, index: int, held: _Slot, limit: int) -> Send:
+    def _send(self, index: int, held: Slot, limit: int) -> Send:
         """Up to ``limit`` buffered attempts for one process; those that would wait
         behind another go only if quick, and within :data:`MAX_WAITING_BYTES`."""
         attempts: list[Attempt] = []
@@ -439,7 +351,7 @@ class Scheduler:
         self._hold(held, attempts)
         return Send(index, attempts)
 
-    def _hold(self, held: _Slot, attempts: list[Attempt]) -> None:
+    def _hold(self, held: Slot, attempts: list[Attempt]) -> None:
         idle = not held.attempts
         held.attempts.extend(attempts)
         held.held_bytes += sum(len(attempt.data) for attempt in attempts)
@@ -449,18 +361,18 @@ class Scheduler:
 
     def quick(self, tasks: list[Task]) -> bool:
         """Whether an attempt of these tasks' step is expected to take a moment."""
-        seconds = self.step_seconds(_step(tasks[0]))
+        seconds = self.step_seconds(step_of(tasks[0]))
         return seconds is not None and seconds <= QUICK_SECONDS
 
     def _next_tasks(self) -> list[Task]:
         """The next task, or a batch of tasks of one batch step (held back until the
         batch is full or its oldest task has waited ``batch_wait_ms``)."""
         for index, task in enumerate(self.buffer):
-            limit = self.batch_limits.get(_step(task))
+            limit = self.batch_limits.get(step_of(task))
             if limit is None:
                 del self.buffer[index]
                 return [task]
-            batch = [t for t in self.buffer if _step(t) == _step(task)]
+            batch = [t for t in self.buffer if step_of(t) == step_of(task)]
             if len(batch) >= limit.size or self._batch_due(task, limit):
                 batch = batch[: limit.size]
                 for t in batch:
@@ -527,18 +439,18 @@ class Scheduler:
 
     # --- attempts ------------------------------------------------------------------
 
-    def _start_head(self, held: _Slot, now: float) -> None:
+    def _start_head(self, held: Slot, now: float) -> None:
         held.started = now
         held.baseline_mib = None
         head = held.attempts[0]
         held.deadline = now + max(_kill_after(task) for task in head.tasks)
 
-    def _pop_head(self, held: _Slot) -> Attempt:
+    def _pop_head(self, held: Slot) -> Attempt:
         attempt = held.attempts.popleft()
         held.held_bytes -= len(attempt.data)
         return attempt
 
-    def _fail_head(self, held: _Slot, outcome: Outcome, error: str) -> list[Result]:
+    def _fail_head(self, held: Slot, outcome: Outcome, error: str) -> list[Result]:
         """Results for the running attempt, which ended now with ``error``."""
         attempt = self._pop_head(held)
         ended = self.clock()
@@ -549,7 +461,7 @@ class Scheduler:
         self._measure(attempt.step, results)
         return results
 
-    def _take_all(self, held: _Slot) -> list[Task]:
+    def _take_all(self, held: Slot) -> list[Task]:
         """Take back every attempt a process holds (it is gone or being stopped)."""
         tasks = [task for attempt in held.attempts for task in attempt.tasks]
         held.attempts.clear()
@@ -567,10 +479,6 @@ class Scheduler:
         for task in tasks:
             self._gathering.pop(task.job_id, None)
             self._unreported.discard(task.job_id)
-
-
-def _step(task: Task) -> Step:
-    return (task.pipeline, task.step)
 
 
 def _pickled(tasks: list[Task]) -> bytes:
