@@ -57,14 +57,9 @@ def check_key(key: str) -> str:
     """Return ``key`` if Chute accepts it as an object key."""
     if not key:
         raise InvalidKey("the key must not be empty")
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise InvalidKey("the key is not valid UTF-8") from None
-    if size > MAX_KEY_BYTES:
-        raise InvalidKey(f"the key is {size} bytes long; the limit is {MAX_KEY_BYTES}")
-    if "\x00" in key:
-        raise InvalidKey("the key must not contain NUL characters")
+    problem = _key_text_problem(key, "key")
+    if problem:
+        raise InvalidKey(problem)
     if any(segment in {".", ".."} for segment in re.split(r"[/\\]", key)):
         raise InvalidKey("the key must not contain '.' or '..' path segments")
     return key
@@ -72,15 +67,23 @@ def check_key(key: str) -> str:
 
 def check_prefix(prefix: str) -> str:
     """``prefix`` if some key could start with it (no NUL, at most 1024 UTF-8 bytes)."""
-    if "\x00" in prefix:
-        raise InvalidArgument("a prefix must not contain NUL characters")
-    try:
-        size = len(prefix.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise InvalidArgument("the prefix is not valid UTF-8") from None
-    if size > MAX_KEY_BYTES:
-        raise InvalidArgument(f"the prefix is {size} bytes long; keys have at most {MAX_KEY_BYTES}")
+    problem = _key_text_problem(prefix, "prefix")
+    if problem:
+        raise InvalidArgument(problem)
     return prefix
+
+
+def _key_text_problem(text: str, what: str) -> str | None:
+    """What keeps ``text`` from being (the start of) a key, if anything."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"the {what} is not valid UTF-8"
+    if size > MAX_KEY_BYTES:
+        return f"the {what} is {size} bytes long; the limit is {MAX_KEY_BYTES}"
+    if "\x00" in text:
+        return f"the {what} must not contain NUL characters"
+    return None
 
 
 def check_metadata(metadata: dict[str, str]) -> dict[str, str]:

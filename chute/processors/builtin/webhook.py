@@ -35,29 +35,16 @@ from chute.processors.registry import processor
 DEFAULT_TYPE = "object.created"
 
 
-class WebhookOptions(BaseModel):
-    """Options of a ``notify.webhook`` step."""
+class DeliverOptions(BaseModel):
+    """Options of a pipeline notification's step (compiled from ``[[pipelines.X.notify]]``),
+    and what a ``notify.webhook`` step has besides its URLs: how to sign, how long to wait."""
 
     # the secret never shows in a validation message or a repr
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    #: Where to POST, http or https, each at most once.
-    urls: list[str] = Field(min_length=1)
     #: ``whsec_...``; several while rotating: every request is signed with each.
     secret: str | list[str] = Field(repr=False)
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-
-    @field_validator("urls")
-    @classmethod
-    def _check_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{url!r} is not an http or https URL")
-        twice = sorted({url for url in urls if urls.count(url) > 1})
-        if twice:
-            raise ValueError(f"listed more than once: {', '.join(twice)}")
-        return urls
 
     @field_validator("secret")
     @classmethod
@@ -70,22 +57,23 @@ class WebhookOptions(BaseModel):
         return WebhookSigner(self.secret)
 
 
-class DeliverOptions(BaseModel):
-    """Options of a pipeline notification's step (compiled from ``[[pipelines.X.notify]]``)."""
+class WebhookOptions(DeliverOptions):
+    """Options of a ``notify.webhook`` step."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    #: Where to POST, http or https, each at most once.
+    urls: list[str] = Field(min_length=1)
 
-    secret: str | list[str] = Field(repr=False)
-    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-
-    @field_validator("secret")
+    @field_validator("urls")
     @classmethod
-    def _check_secret(cls, secret: str | list[str]) -> str | list[str]:
-        WebhookSigner(secret)
-        return secret
-
-    def signer(self) -> WebhookSigner:
-        return WebhookSigner(self.secret)
+    def _check_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http or https URL")
+        twice = sorted({url for url in urls if urls.count(url) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return urls
 
 
 @processor("notify.deliver", options=DeliverOptions)
