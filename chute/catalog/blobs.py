@@ -66,6 +66,11 @@ class BlobRegistry:
         )
         return bool(done.rowcount)
 
+    def renew(self, blob_id: str, now: datetime) -> None:
+        """Date a reserved blob's row ``now``: its write is still going, so the sweep
+        (which removes unreferenced rows older than its grace) must wait."""
+        self.conn.execute(blobs.update().where(blobs.c.id == blob_id).values(created_at=now))
+
     def add(self, record: BlobRecord, data: bytes | None = None) -> None:
         """Register a blob whose bytes are durable already (or are ``data``, inline)."""
         self.add_many([(record, data)])

@@ -299,6 +299,11 @@ class CatalogSession:
         query = query.order_by(object_versions.c.bucket_id, key).limit(limit)
         return [_version(row) for row in self.conn.execute(query)]
 
+    def has_version_row(self, row_id: int) -> bool:
+        """Whether the version with catalog row id ``row_id`` still exists."""
+        query = sa.select(object_versions.c.id).where(object_versions.c.id == row_id)
+        return self.conn.execute(query).first() is not None
+
     def list_versions(
         self, bucket_id: int, lower: str, upper: str | None, after_id: int | None, limit: int
     ) -> list[ObjectVersion]:

@@ -167,10 +167,12 @@ def list_versions(
     lower = prefix
     if key_marker is None or key_marker < prefix:
         after_id = None  # a marker before the prefix must not widen the listing
-    elif after_id is None:
-        lower = key_marker + "\x00"  # keys hold no NUL: the least key after the marker
     else:
+        # Resume after the marker's versions: all of them (no version id marker; no row
+        # id is below 1) or those older than the version named. Not key_marker + NUL:
+        # PostgreSQL refuses NUL in text.
         lower = key_marker
+        after_id = after_id or 0
     rows = session.list_versions(bucket_id, lower, upper, after_id, max_keys + 1)
     page = VersionListing(versions=rows[:max_keys], is_truncated=len(rows) > max_keys)
     if page.is_truncated and page.versions:

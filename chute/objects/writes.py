@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from chute.blobs import BlobStore, StagedBlob, inline_record, stage
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: How often an upload in progress renews its blob's reservation: the sweep removes a
+#: reservation only once it is older than the grace period (an hour by default).
+RENEW_SECONDS = 60.0
 #: A write's work in its transaction: the version written and the blobs it freed.
 Written = tuple[ObjectVersion, list[BlobRecord]]
 
@@ -258,13 +262,27 @@ class Writes:
 
         try:
             return stage(
-                body, self.store, self.inline_limit, max_size=self.max_object_size,
-                reserve=reserve,
+                self._keeping_alive(body, reserved), self.store, self.inline_limit,
+                max_size=self.max_object_size, reserve=reserve,
             )  # fmt: skip
         except BaseException:
             if reserved:  # the writer removed the bytes; drop the row too
                 self._quietly(lambda session: session.blobs.remove(reserved))
             raise
+
+    def _keeping_alive(self, body: Iterable[bytes], reserved: list[str]) -> Iterator[bytes]:
+        """The body's chunks; while they come, the reservation of the blob they go to is
+        renewed every :data:`RENEW_SECONDS`, so the sweep leaves a long upload alone."""
+        renewed = time.monotonic()
+        for chunk in body:
+            if reserved and time.monotonic() - renewed >= RENEW_SECONDS:
+                self._renew(reserved[0])
+                renewed = time.monotonic()
+            yield chunk
+
+    def _renew(self, blob_id: str) -> None:
+        moment = self.clock()
+        self.catalog.run_write(lambda session: session.blobs.renew(blob_id, moment))
 
     def _commit(
         self, work: Callable[[CatalogSession], Written], staged: StagedBlob | None

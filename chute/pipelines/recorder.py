@@ -291,11 +291,14 @@ class Recorder:
             error=error,
             report=result.report,
         )
-        if job.kind == JobKind.STEP and queue.run_state(job.run_id) is RunState.SUPERSEDED:
-            # Its object version is gone: no retry, and not a dead letter either.
-            ended = JobState.SUPERSEDED
-            queue.finish(job, ended, moment, error=error, traceback=result.traceback or "")
-            changes.append(change(job, ended))
+        if job.kind == JobKind.STEP and _source_gone(session, job):
+            # Its object version was overwritten or deleted (the attempt may have failed
+            # for that very reason): no retry, and not a dead letter either.
+            queue.finish(
+                job, JobState.SUPERSEDED, moment, error=error, traceback=result.traceback or ""
+            )
+            queue.supersede([job.run_id], [], moment)
+            changes.append(change(job, JobState.SUPERSEDED))
             return
         if decision.run_at is not None:
             queue.finish(
@@ -373,6 +376,21 @@ def _staged(output: StagedOutput) -> StagedBlob:
     blob_id = output.blob_id or inline_info(output.data or b"").blob_id
     info = BlobInfo(blob_id, output.size, output.md5, output.sha256)
     return StagedBlob(info, output.data if output.blob_id is None else None)
+
+
+def _source_gone(session: CatalogSession, job: Job) -> bool:
+    """Whether the object version ``job``'s run processes is gone (its run superseded
+    already, or the version overwritten or deleted since). A run a removal started has
+    no version to lose."""
+    queue = session.queue
+    if queue.run_state(job.run_id) is RunState.SUPERSEDED:
+        return True
+    run = queue.get_run(job.run_id)
+    return (
+        run is not None
+        and run.source_row is not None
+        and not session.has_version_row(run.source_row)
+    )
 
 
 def change(job: Job | JobRef, state: JobState) -> JobChange:

@@ -105,6 +105,14 @@ def _old_catalog(url: str, store: LocalBlobStore) -> dict[tuple[str, str, str], 
             conn.execute(_OLD_VERSION, _old_version(key, version_id, blob_id, data, latest, now))
         marker = _old_version("gone.txt", "m1", None, b"", True, now) | {"is_delete_marker": True}
         conn.execute(_OLD_VERSION, marker)
+        # The extracted metadata of a version deleted since, whose id was the highest.
+        conn.execute(
+            sa.text(
+                "INSERT INTO object_metadata (source_row, data, updated_at) "
+                'VALUES (50, \'{"image": {"format": "png"}}\', :now)'
+            ),
+            {"now": now},
+        )
     engine.dispose()
     return {("media", key, version_id): data for key, version_id, _, data, _ in rows}
 
@@ -153,7 +161,13 @@ def test_a_catalog_of_the_previous_schema_upgrades_in_place(
             tables = set(sa.inspect(session.conn).get_table_names())
         assert "small_blobs" not in tables
         assert service.sweep(CTX, timedelta(0)).orphan_blobs == 0  # everything is referenced
-        service.put(CTX, "media", "after.txt", [b"written after the upgrade"])
+        after_upgrade = service.put(CTX, "media", "after.txt", [b"written after the upgrade"])
+        if empty_catalog_url.startswith("sqlite"):
+            # A new version never takes the id a deleted one had: no stale metadata,
+            # run or lineage row can name it.
+            assert after_upgrade.id > 50
+            with catalog.read() as session:
+                assert session.lineage.object_metadata(50) is None
         assert (
             b"".join(service.open(CTX, "media", "after.txt").body) == b"written after the upgrade"
         )

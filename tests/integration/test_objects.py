@@ -412,3 +412,30 @@ def test_a_deleted_versions_id_is_never_given_to_another(service: ObjectService)
     service.catalog.run_write(lambda s: s.conn.exec_driver_sql("DELETE FROM events"))
     put(service, "bk1", "k", b"third")
     assert service.events(CTX, after=events[-1].id)[0].id > events[-1].id  # cursors hold
+
+
+def test_an_upload_slower_than_the_grace_period_is_not_swept(
+    catalog, blobs: MemoryBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from chute.clock import FakeClock
+    from chute.objects import writes
+
+    monkeypatch.setattr(writes, "RENEW_SECONDS", 0.0)  # renew at every chunk
+    clock = FakeClock()
+    slow = ObjectService(catalog, blobs, "eu-west-1", 2**20, small_blob_limit=0, clock=clock)
+    slow.create_bucket(CTX, "bk1")
+    swept = []
+
+    def trickle() -> Iterator[bytes]:
+        yield b"a" * 10
+        clock.advance(2 * 3600)  # two hours pass between two chunks
+        yield b"b" * 10
+        swept.append(slow.sweep(CTX, timedelta(hours=1)).orphan_blobs)
+        yield b"c" * 10
+
+    version = slow.put(CTX, "bk1", "slow.bin", trickle())
+    assert swept == [0]  # the reservation was renewed while the bytes came
+    assert b"".join(slow.open(CTX, "bk1", "slow.bin").body) == b"a" * 10 + b"b" * 10 + b"c" * 10
+    assert version.size == 30

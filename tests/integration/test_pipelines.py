@@ -640,3 +640,16 @@ def test_observers_hear_of_job_state_changes_after_they_commit(runtime, clock):
         ("a", "retryable", 1),
         ("b", "succeeded", 1),
     ]
+
+
+def test_a_step_failing_because_its_source_was_deleted_mid_run_is_no_dead_letter(runtime, clock):
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
+    tasks = {t.step: t for t in _claim(runtime)}
+    runtime.objects.delete(CTX, "inbox", "in/x.txt")  # its bytes go while a and b run
+    gone = Result(
+        tasks["a"].job_id, 1, Outcome.FAILED, clock(), clock(), error="BlobNotFound: gone"
+    )
+    runtime.broker.record([gone, _ok(tasks["b"], clock)], WORKER)
+    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    assert counts == {JobState.SUPERSEDED: 2, JobState.SUCCEEDED: 1}  # a, the join; b
+    assert runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs == []

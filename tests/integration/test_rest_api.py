@@ -353,3 +353,14 @@ def test_observers_see_each_request_with_the_context_its_events_carry(
     assert put.seconds > 0
     (event,) = runtime.objects.events(CTX, key="seen.txt")
     assert event.request_id == put.context.request_id  # one request, one id
+
+
+def test_too_many_job_ids_or_a_bare_key_marker_are_not_a_500(api: Api) -> None:
+    ids = list(range(1, 70_001))  # past PostgreSQL's 65,535 parameters
+    redrive = api.request("POST", "/dead/redrive", json={"job_ids": ids})
+    assert (redrive.status_code, redrive.json()["code"]) == (400, "InvalidArgument")
+    api.request("PUT", "/buckets/inbox/objects/a", content=b"1")
+    api.request("PUT", "/buckets/inbox/objects/b", content=b"2")
+    versions = api.request("GET", "/buckets/inbox/versions", params={"key_marker": "a"})
+    assert versions.status_code == 200
+    assert [v["key"] for v in versions.json()["versions"]] == ["b"]

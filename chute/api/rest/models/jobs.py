@@ -120,10 +120,16 @@ class JobSelection(BaseModel):
     )
 
 
+#: Most job ids one redrive names (a filter selects more).
+MAX_REDRIVE_IDS = 10_000
+
+
 class RedriveRequest(JobSelection):
     """Which dead jobs to redrive: ids, a filter, or ``all``."""
 
-    job_ids: tuple[RowId, ...] | None = None
+    job_ids: tuple[RowId, ...] | None = Field(
+        None, max_length=MAX_REDRIVE_IDS, description="At most 10,000; a filter selects more."
+    )
     since: Moment | None = Field(None, description="Created at or after.")
     until: Moment | None = Field(None, description="Created before.")
     all: bool = Field(False, description="Required to redrive every dead job at once.")

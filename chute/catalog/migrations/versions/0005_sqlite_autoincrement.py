@@ -40,6 +40,32 @@ def upgrade() -> None:
         unique=True,
         sqlite_where=sa.text("is_latest"),
     )
+    _start_after_every_id_still_named()
+
+
+def _start_after_every_id_still_named() -> None:
+    """Rows of runs, lineage and extracted metadata may name versions deleted since, with
+    ids above every version left: new versions start above those too, so none of those
+    rows ever points at a new version. Metadata of versions that are gone is dropped."""
+    bind = op.get_bind()
+    highest = bind.execute(
+        sa.text(
+            "SELECT max(n) FROM (SELECT max(id) AS n FROM object_versions "
+            "UNION ALL SELECT max(source_row) FROM runs "
+            "UNION ALL SELECT max(output_row) FROM lineage "
+            "UNION ALL SELECT max(source_row) FROM object_metadata)"
+        )
+    ).scalar()
+    bind.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'object_versions'"))
+    bind.execute(
+        sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('object_versions', :seq)"),
+        {"seq": highest or 0},
+    )
+    bind.execute(
+        sa.text(
+            "DELETE FROM object_metadata WHERE source_row NOT IN (SELECT id FROM object_versions)"
+        )
+    )
 
 
 def downgrade() -> None:
