@@ -283,43 +283,31 @@ class MemoryJobQueue:
         error: str | None = None,
         report: dict[str, Any] | None = None,
     ) -> int:
+        attempt = (_ref(job), started_at, ended_at, report or {})
         with self._lock:
-            return self._add_step_run(
-                job.id, job.attempt, job.worker, outcome, started_at, ended_at, error, report
-            )
+            return self._add_step_runs(job.worker, outcome, [attempt], error)
 
     def add_step_runs(
         self, worker: str, outcome: Outcome, attempts: Sequence[EndedAttempt]
     ) -> None:
         with self._lock:
-            for ref, started, ended, report in attempts:
-                self._add_step_run(
-                    ref.id, ref.attempt, worker, outcome, started, ended, None, report
-                )
+            self._add_step_runs(worker, outcome, attempts, None)
 
-    def _add_step_run(
+    def _add_step_runs(
         self,
-        job_id: int,
-        attempt: int,
         worker: str | None,
         outcome: Outcome,
-        started_at: datetime | None,
-        ended_at: datetime,
+        attempts: Sequence[EndedAttempt],
         error: str | None,
-        report: dict[str, Any] | None,
     ) -> int:
-        step_run_id = next(self._step_run_ids)
-        self._step_runs[step_run_id] = StepRun(
-            step_run_id,
-            job_id,
-            attempt,
-            worker,
-            outcome,
-            None if started_at is None else _utc(started_at),
-            _utc(ended_at),
-            stored_text(error),
-            _json(report or {}),
-        )
+        """Record attempts; returns the last one's id."""
+        text, step_run_id = stored_text(error), 0
+        for ref, started, ended, report in attempts:
+            step_run_id = next(self._step_run_ids)
+            start, end = None if started is None else _utc(started), _utc(ended)
+            self._step_runs[step_run_id] = StepRun(
+                step_run_id, ref.id, ref.attempt, worker, outcome, start, end, text, _json(report)
+            )
         return step_run_id
 
     def unblock(self, run_id: int, now: datetime) -> int:
