@@ -52,7 +52,6 @@ from psycopg import sql
 from chute.context import RequestContext
 from chute.queue.records import Job, JobFilter, StepRun
 from chute.queue.states import JobState
-from chute.queue.store import QueueSession
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 
@@ -226,7 +225,7 @@ def wait_for_jobs(rt: Runtime, where: JobFilter, count: int, interval: float = 0
 def finished_jobs(rt: Runtime, where: JobFilter, limit: int) -> tuple[list[Job], list[StepRun]]:
     """The jobs matching ``where`` and their attempts (read in one transaction)."""
     with rt.catalog.read() as session:
-        queue = QueueSession(session.conn)
+        queue = session.queue
         jobs = queue.list_jobs(where, None, limit)
         ids = [job.id for job in jobs]
         attempts = []

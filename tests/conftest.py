@@ -107,7 +107,14 @@ def postgres_template(worker_id: str) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty, migrated catalog database."""
-    if request.param == "sqlite":
+    yield from catalog_database(request.param, request, tmp_path)
+
+
+def catalog_database(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty catalog database on ``engine`` (``sqlite``, or ``postgres``:
+    a clone of the migrated template), for fixtures whose parameters are not
+    ``catalog_url``'s."""
+    if engine == "sqlite":
         yield f"sqlite:///{tmp_path / 'catalog.db'}"
         return
     template = request.getfixturevalue("postgres_template")

@@ -24,9 +24,9 @@ from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.leases import LeaseSession
 
 if TYPE_CHECKING:
+    from chute.queue.base import JobQueue
     from chute.queue.history import HistorySession
     from chute.queue.lineage import LineageSession
-    from chute.queue.store import QueueSession
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
 from chute.catalog.schema import buckets, events, object_versions
 from chute.clock import system_clock
@@ -151,11 +151,11 @@ class CatalogSession:
     # package: they are imported here when first used, not while the catalog loads.
 
     @property
-    def queue(self) -> QueueSession:
+    def queue(self) -> JobQueue:
         """The job queue (jobs, runs, step runs), in this transaction."""
-        from chute.queue.store import QueueSession
+        from chute.queue.sql import sql_queue
 
-        return QueueSession(self.conn)
+        return sql_queue(self.conn)
 
     @property
     def lineage(self) -> LineageSession:

@@ -21,9 +21,9 @@ from chute.jobs import BatchLimit, Claimed, Result, SourceObject, Task, staging_
 from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline
 from chute.pipelines.recorder import Recorder, change, refused
+from chute.queue.base import JobQueue
 from chute.queue.records import ClaimSource, Job, JobRef
 from chute.queue.states import JobKind, JobState, Outcome
-from chute.queue.store import QueueSession
 
 #: Times a job's lease may run out before its attempt was reported started without the
 #: attempt counting (its worker died holding it in its buffer, most likely).
@@ -66,7 +66,7 @@ class QueueBroker:
         self.hooks.jobs_changed([_running(task) for task in claimed.tasks])
         return claimed
 
-    def _tasks(self, queue: QueueSession, jobs: list[JobRef]) -> Claimed:
+    def _tasks(self, queue: JobQueue, jobs: list[JobRef]) -> Claimed:
         tasks: list[Task] = []
         failed: list[Result] = []
         if not jobs:

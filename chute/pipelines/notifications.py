@@ -9,13 +9,15 @@ from datetime import datetime
 
 from chute.notify.webhooks import pipeline_payload
 from chute.pipelines.model import Pipeline
+from chute.queue.base import JobQueue
+from chute.queue.lineage import LineageSession
 from chute.queue.records import NewJob, Run, RunSource
 from chute.queue.states import JobKind
-from chute.queue.store import QueueSession
 
 
 def queue_notifications(
-    queue: QueueSession,
+    queue: JobQueue,
+    lineage: LineageSession,
     run: Run,
     pipeline: Pipeline | None,
     when: str,
@@ -27,7 +29,7 @@ def queue_notifications(
         return
     outputs = [
         {"bucket": r.bucket, "key": r.key, "version_id": r.version_id, "step": r.step}
-        for r in queue.lineage.lineage_of_runs([run.id])
+        for r in lineage.lineage_of_runs([run.id])
     ]
     source = {"bucket": run.bucket, "key": run.key, "version_id": run.version_id}
     kind = "pipeline.succeeded" if when == "success" else "pipeline.failed"

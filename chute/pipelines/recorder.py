@@ -33,7 +33,6 @@ from chute.queue.lineage import LineageSession
 from chute.queue.records import Job, JobRef, LineageRecord, Run
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobKind, JobState, Outcome, RunState
-from chute.queue.store import QueueSession
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ class Recorder:
             [(ref, r.started_at, r.ended_at, r.report) for ref, r in done],
         )
         changes += [change(ref, JobState.SUCCEEDED) for ref, _ in done]
-        self._advance(queue, [ref for ref, _ in done], moment)
+        self._advance(session, [ref for ref, _ in done], moment)
 
     def _record_one(
         self, session: CatalogSession, job: Job, result: Result, changes: list[JobChange]
@@ -183,14 +182,15 @@ class Recorder:
         if result.metadata and run is not None and run.source_row is not None:
             session.lineage.merge_object_metadata(run.source_row, result.metadata, moment)
         queue.finish(job, JobState.SUCCEEDED, moment)
-        self._advance(queue, [job], moment)
+        self._advance(session, [job], moment)
         return unused
 
     def _advance(
-        self, queue: QueueSession, succeeded: Sequence[Job | JobRef], moment: datetime
+        self, session: CatalogSession, succeeded: Sequence[Job | JobRef], moment: datetime
     ) -> None:
         """After jobs succeeded: start the steps waiting for them, end the runs they
         finished (and queue those runs' success notifications)."""
+        queue = session.queue
         steps = [job for job in succeeded if job.kind == JobKind.STEP]
         for job in steps:
             pipeline = self.pipelines.get(job.pipeline)
@@ -202,7 +202,7 @@ class Recorder:
             if pipeline is not None and pipeline.notifications:
                 run = queue.get_run(run_id)
                 assert run is not None
-                queue_notifications(queue, run, pipeline, "success", None, moment)
+                queue_notifications(queue, session.lineage, run, pipeline, "success", None, moment)
 
     def _write_outputs(
         self,
@@ -318,6 +318,7 @@ class Recorder:
             assert run is not None
             queue_notifications(
                 queue,
+                session.lineage,
                 run,
                 self.pipelines.get(job.pipeline),
                 "failure",

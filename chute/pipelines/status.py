@@ -18,9 +18,10 @@ from chute.names import check_key
 from chute.objects.buckets import require_bucket
 from chute.pipelines.model import Pipeline
 from chute.pipelines.router import Router
+from chute.queue.base import JobQueue
+from chute.queue.lineage import LineageSession
 from chute.queue.records import Job, JobFilter, LineageRecord, Run, StepRun
 from chute.queue.states import JobKind, JobState, ObjectStatus, RunState
-from chute.queue.store import QueueSession
 
 #: Most jobs one listing page returns.
 MAX_PAGE = 1000
@@ -101,7 +102,7 @@ class StatusService:
             queue = session.queue
             runs = queue.runs_of(bucket, key, version.version_id)
             runs = [run for run in runs if run.source_row in (None, version.id)]
-            views = _views(queue, runs)
+            views = _views(queue, session.lineage, runs)
             metadata = session.lineage.object_metadata(version.id) or {}
         return ObjectProcessing(
             bucket, key, version.version_id, object_status(views), views, metadata
@@ -158,13 +159,13 @@ def _condition(text: str) -> tuple[tuple[str, ...], str]:
     return parts, value
 
 
-def _views(queue: QueueSession, runs: list[Run]) -> list[RunView]:
+def _views(queue: JobQueue, lineage: LineageSession, runs: list[Run]) -> list[RunView]:
     run_ids = [run.id for run in runs]
     jobs = queue.jobs_of_runs(run_ids) if run_ids else []
     attempts: dict[int, list[StepRun]] = {}
     for attempt in queue.step_runs_of([job.id for job in jobs]) if jobs else []:
         attempts.setdefault(attempt.job_id, []).append(attempt)
-    outputs = queue.lineage.lineage_of_runs(run_ids) if run_ids else []
+    outputs = lineage.lineage_of_runs(run_ids) if run_ids else []
     return [
         RunView(
             run,

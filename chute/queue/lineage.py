@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from chute.catalog.schema import object_versions
 from chute.queue.records import LineageRecord
 from chute.queue.schema import lineage, object_metadata, runs
+from chute.queue.sql import dialect_of
 
 _INSERT_LINEAGE = lineage.insert()
 _NEWEST_SOURCE = (
@@ -28,7 +29,7 @@ class LineageSession:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
+        self.dialect = dialect_of(conn)
 
     def add_lineage(self, records: Iterable[LineageRecord], output_rows: Sequence[int]) -> None:
         """Link output versions to the run, job and attempt that wrote them."""
@@ -111,22 +112,8 @@ class LineageSession:
             )
         )
         for path, value in conditions:
-            query = query.where(_json_text(object_metadata.c.data, path, self.postgres) == value)
+            query = query.where(self.dialect.json_text(object_metadata.c.data, path) == value)
         if after_key is not None:
             query = query.where(versions.c.key > after_key)
         rows = self.conn.execute(query.order_by(versions.c.key).limit(limit))
         return [(row.key, row.version_id, dict(row.data)) for row in rows]
-
-
-def _json_text(column: Any, path: tuple[str, ...], postgres: bool) -> Any:
-    """A nested JSON field as text, the same on both engines (``true``/``false`` for
-    booleans, digits for numbers)."""
-    if postgres:
-        return column[path].as_string()
-    json_path = "$" + "".join(f'."{part}"' for part in path)
-    kind = sa.func.json_type(column, json_path)
-    return sa.case(
-        (kind == "true", "true"),
-        (kind == "false", "false"),
-        else_=sa.cast(sa.func.json_extract(column, json_path), sa.Text),
-    )

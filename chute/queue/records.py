@@ -166,3 +166,16 @@ class JobFilter:
     since: datetime | None = None
     until: datetime | None = None
     job_ids: tuple[int, ...] | None = None
+
+    def matches(self, job: Job) -> bool:
+        """Whether ``job`` is one of those covered (``since`` and ``until`` bound its
+        creation time, ``until`` excluded)."""
+        return (
+            (self.states is None or job.state in self.states)
+            and self.pipeline in (None, job.pipeline)
+            and self.bucket in (None, job.bucket)
+            and (not self.key_prefix or job.key.startswith(self.key_prefix))
+            and (self.since is None or job.created_at >= self.since)
+            and (self.until is None or job.created_at < self.until)
+            and (self.job_ids is None or job.id in self.job_ids)
+        )

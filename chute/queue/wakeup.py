@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chute.queue.store import CHANNEL
+from chute.queue.sql.postgres import CHANNEL
 
 log = logging.getLogger(__name__)
 

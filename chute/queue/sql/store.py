@@ -1,7 +1,7 @@
-"""The queue's queries about runs, jobs and attempts (lineage and extracted metadata are
-in :mod:`chute.queue.lineage`).
+"""The queue in the catalog database, on any engine: the SQL both SQLite and PostgreSQL
+run, with what differs in the engine's :class:`~chute.queue.sql.dialect.Dialect`.
 
-:class:`QueueSession` works inside a catalog transaction (it wraps the same connection
+:class:`SqlJobQueue` works inside a catalog transaction (it wraps the same connection
 as :class:`~chute.catalog.CatalogSession`), so a run and its jobs are created in the
 transaction that records the triggering event, and a job's success is recorded in the
 transaction that records its outputs.
@@ -9,27 +9,25 @@ transaction that records its outputs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from chute.blobs.records import BlobKind
-from chute.queue.lineage import LineageSession
-from chute.queue.records import (
-    ClaimSource,
-    Job,
-    JobFilter,
-    JobRef,
-    NewJob,
-    Run,
-    RunSource,
-    StepRun,
-)
+from chute.queue.base import REDRIVE_LIMIT, EndedAttempt, Steps, dead_among, stored_text
+from chute.queue.records import ClaimSource, Job, JobFilter, JobRef, NewJob, Run, RunSource, StepRun
 from chute.queue.schema import jobs, runs, step_runs
-from chute.queue.statements import READY_LITERAL, statements
+from chute.queue.sql.dialect import Dialect
+from chute.queue.sql.rows import (
+    job_values,
+    to_claim_source,
+    to_job,
+    to_ref,
+    to_run,
+    to_step_run,
+)
+from chute.queue.sql.statements import READY_LITERAL, filtered
 from chute.queue.states import (
     ENDED_STATES,
     READY_STATES,
@@ -40,17 +38,11 @@ from chute.queue.states import (
     RunState,
 )
 
-#: Most dead jobs one redrive makes available again.
-REDRIVE_LIMIT = 100_000
-#: The PostgreSQL channel a commit that makes jobs ready notifies.
-CHANNEL = "chute_jobs"
-
 _param = sa.bindparam
 _job_columns = list(jobs.c)
 
 # As the partial index's predicate (see ``READY_LITERAL``).
 _RUNNING_LITERAL = sa.text("jobs.state = 'running'")
-_NOTIFY = sa.select(sa.func.pg_notify(CHANNEL, ""))
 _INSERT_RUN = runs.insert()
 _INSERT_JOB = jobs.insert()
 _GET_JOB = sa.select(*_job_columns).where(jobs.c.id == _param("id"))
@@ -78,18 +70,13 @@ _FINISH = (
 )
 
 
-class QueueSession:
-    """Queue queries inside one catalog transaction."""
+class SqlJobQueue:
+    """The :class:`~chute.queue.base.JobQueue` inside one catalog transaction."""
 
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, dialect: Dialect) -> None:
         self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
-        self.sql = statements(self.postgres)
-
-    @property
-    def lineage(self) -> LineageSession:
-        """The lineage of runs, in the same transaction."""
-        return LineageSession(self.conn)
+        self.dialect = dialect
+        self.sql = dialect.statements
 
     # --- creating work -------------------------------------------------------------
 
@@ -124,16 +111,15 @@ class QueueSession:
         now: datetime,
     ) -> None:
         """Add jobs to an existing run (notifications, for instance)."""
-        rows = [_job_values(run_id, pipeline, source, job, now) for job in new_jobs]
+        rows = [job_values(run_id, pipeline, source, job, now) for job in new_jobs]
         if rows:
             self.conn.execute(_INSERT_JOB, rows)
             self.notify()
 
     def notify(self) -> None:
-        """Tell workers in other processes that jobs became ready (PostgreSQL delivers
-        the notification when this transaction commits)."""
-        if self.postgres:
-            self.conn.execute(_NOTIFY)
+        """Tell workers in other processes that jobs became ready, when this
+        transaction commits (see :meth:`Dialect.notify`)."""
+        self.dialect.notify(self.conn)
 
     # --- claiming and leases ---------------------------------------------------------
 
@@ -143,7 +129,7 @@ class QueueSession:
         limit: int,
         lease_until: datetime,
         now: datetime,
-        steps: Sequence[tuple[str, str]] | None = None,
+        steps: Steps | None = None,
     ) -> list[JobRef]:
         """Take up to ``limit`` ready jobs, oldest due first, leased to ``worker``
         (see :meth:`Statements.claim`). ``steps`` limits the claim to those (pipeline,
@@ -151,12 +137,12 @@ class QueueSession:
         claim = self.sql.claim(None if steps is None else tuple(steps))
         params = {"limit": limit, "worker": worker, "lease_until": lease_until, "now": now}
         rows = sorted(self.conn.execute(claim, params).all(), key=lambda row: (row[0], row[1]))
-        return [_ref(row[1:]) for row in rows]
+        return [to_ref(row[1:]) for row in rows]
 
     def run_sources(self, run_ids: Iterable[int]) -> dict[int, ClaimSource]:
         """What each of these runs processes (for tasks of claimed jobs)."""
         rows = self.conn.execute(self.sql.run_sources, {"run_ids": list(run_ids)}).all()
-        sources = (_claim_source(row) for row in rows)
+        sources = (to_claim_source(row) for row in rows)
         return {source.run_id: source for source in sources}
 
     def extend_leases(self, worker: str, job_ids: Sequence[int], until: datetime) -> int:
@@ -197,14 +183,14 @@ class QueueSession:
             .order_by(jobs.c.lease_expires_at)
             .limit(limit)
         )
-        return [_job(row) for row in self.conn.execute(query)]
+        return [to_job(row) for row in self.conn.execute(query)]
 
     def fenced(self, job_id: int, attempt: int, worker: str) -> Job | None:
         """The job if ``worker`` still holds it at ``attempt`` (a result from a worker
         whose lease was taken over is stale and must be dropped)."""
         params = {"id": job_id, "attempt": attempt, "worker": worker}
         row = self.conn.execute(_FENCED, params).first()
-        return _job(row) if row else None
+        return to_job(row) if row else None
 
     def held(self, attempts: Sequence[tuple[int, int]], worker: str) -> dict[int, JobRef]:
         """Of ``(job id, attempt)`` pairs, the jobs ``worker`` still holds at that attempt."""
@@ -212,12 +198,10 @@ class QueueSession:
         if not wanted:
             return {}
         rows = self.conn.execute(self.sql.held, {"ids": list(wanted), "holder": worker}).all()
-        refs = (_ref(row) for row in rows)
+        refs = (to_ref(row) for row in rows)
         return {ref.id: ref for ref in refs if ref.attempt == wanted[ref.id]}
 
-    def next_due(
-        self, now: datetime, steps: Sequence[tuple[str, str]] | None = None
-    ) -> datetime | None:
+    def next_due(self, now: datetime, steps: Steps | None = None) -> datetime | None:
         """When the next ready job (of ``steps``, if given) becomes due; ``now`` or
         earlier if one is due already."""
         query = sa.select(sa.func.min(jobs.c.run_at)).where(READY_LITERAL)
@@ -249,8 +233,10 @@ class QueueSession:
                 "run_at": run_at or job.run_at,
                 "now": now,
                 "finished_at": now if terminal else None,
-                "error": _text(error) if error is not None else job.last_error,
-                "traceback": _text(traceback) if traceback is not None else job.last_traceback,
+                "error": stored_text(error) if error is not None else job.last_error,
+                "traceback": stored_text(traceback)
+                if traceback is not None
+                else job.last_traceback,
             },
         )
         if state in READY_STATES and run_at is not None and run_at <= now:
@@ -268,7 +254,7 @@ class QueueSession:
         self,
         worker: str,
         outcome: Outcome,
-        attempts: Sequence[tuple[JobRef, datetime | None, datetime, dict[str, Any]]],
+        attempts: Sequence[EndedAttempt],
     ) -> None:
         """Record several attempts ``worker`` ended with ``outcome`` and no error (one
         statement)."""
@@ -284,7 +270,7 @@ class QueueSession:
             }
             for job, started, ended, report in attempts
         ]
-        params = self.sql.step_run_params(rows, worker, outcome.value)
+        params = self.dialect.step_run_params(rows, worker, outcome.value)
         self.conn.execute(self.sql.insert_step_runs, params)
 
     def complete_runs(self, run_ids: Iterable[int], now: datetime) -> list[int]:
@@ -340,7 +326,7 @@ class QueueSession:
                 "outcome": outcome.value,
                 "started_at": started_at,
                 "ended_at": ended_at,
-                "error": _text(error),
+                "error": stored_text(error),
                 "report": report or {},
             },
         )
@@ -406,7 +392,7 @@ class QueueSession:
         """Make the matching dead jobs available with ``attempts(job)`` more attempts,
         and reactivate their runs. Jobs with the same fresh allowance are updated
         together, in chunks, so a large redrive stays a few statements."""
-        dead = self.list_jobs(where, None, REDRIVE_LIMIT)
+        dead = self.list_jobs(dead_among(where), None, REDRIVE_LIMIT)
         by_allowance: dict[int, list[Job]] = {}
         for job in dead:
             by_allowance.setdefault(attempts(job), []).append(job)
@@ -448,22 +434,22 @@ class QueueSession:
 
     def get_job(self, job_id: int) -> Job | None:
         row = self.conn.execute(_GET_JOB, {"id": job_id}).first()
-        return _job(row) if row else None
+        return to_job(row) if row else None
 
     def get_run(self, run_id: int) -> Run | None:
         row = self.conn.execute(_GET_RUN, {"id": run_id}).first()
-        return _run(row) if row else None
+        return to_run(row) if row else None
 
     def runs_of(self, bucket: str, key: str, version_id: str | None = None) -> list[Run]:
         """Runs for a key (or one version of it), oldest first."""
         query = sa.select(runs).where(runs.c.bucket == bucket, runs.c.key == key)
         if version_id is not None:
             query = query.where(runs.c.version_id == version_id)
-        return [_run(row) for row in self.conn.execute(query.order_by(runs.c.id))]
+        return [to_run(row) for row in self.conn.execute(query.order_by(runs.c.id))]
 
     def jobs_of_runs(self, run_ids: Sequence[int]) -> list[Job]:
         query = sa.select(*_job_columns).where(jobs.c.run_id.in_(list(run_ids))).order_by(jobs.c.id)
-        return [_job(row) for row in self.conn.execute(query)]
+        return [to_job(row) for row in self.conn.execute(query)]
 
     def step_runs_of(self, job_ids: Sequence[int]) -> list[StepRun]:
         query = (
@@ -471,123 +457,17 @@ class QueueSession:
             .where(step_runs.c.job_id.in_(list(job_ids)))
             .order_by(step_runs.c.id)
         )
-        return [_step_run(row) for row in self.conn.execute(query)]
+        return [to_step_run(row) for row in self.conn.execute(query)]
 
     def list_jobs(self, where: JobFilter, after_id: int | None, limit: int) -> list[Job]:
         """Jobs matching ``where``, newest first, after the cursor ``after_id``."""
-        query = _filtered(sa.select(*_job_columns), where)
+        query = filtered(sa.select(*_job_columns), where)
         if after_id is not None:
             query = query.where(jobs.c.id < after_id)
         rows = self.conn.execute(query.order_by(jobs.c.id.desc()).limit(limit))
-        return [_job(row) for row in rows]
+        return [to_job(row) for row in rows]
 
     def count_jobs(self, where: JobFilter) -> dict[JobState, int]:
         """How many jobs matching ``where`` are in each state."""
-        query = _filtered(sa.select(jobs.c.state, sa.func.count()), where).group_by(jobs.c.state)
+        query = filtered(sa.select(jobs.c.state, sa.func.count()), where).group_by(jobs.c.state)
         return {JobState(state): count for state, count in self.conn.execute(query)}
-
-
-def _text(value: str | None) -> str | None:
-    """Text the database takes: PostgreSQL refuses NUL characters."""
-    return value.replace("\x00", "\\0") if value else value
-
-
-def _filtered(query: sa.Select[Any], where: JobFilter) -> sa.Select[Any]:
-    if where.states is not None:
-        query = query.where(jobs.c.state.in_([state.value for state in where.states]))
-    if where.pipeline is not None:
-        query = query.where(jobs.c.pipeline == where.pipeline)
-    if where.bucket is not None:
-        query = query.where(jobs.c.bucket == where.bucket)
-    if where.key_prefix:
-        query = query.where(jobs.c.key.startswith(where.key_prefix, autoescape=True))
-    if where.since is not None:
-        query = query.where(jobs.c.created_at >= where.since)
-    if where.until is not None:
-        query = query.where(jobs.c.created_at < where.until)
-    if where.job_ids is not None:
-        query = query.where(jobs.c.id.in_(list(where.job_ids)))
-    return query
-
-
-def _job_values(
-    run_id: int, pipeline: str, source: RunSource, job: NewJob, now: datetime
-) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "kind": job.kind,
-        "pipeline": pipeline,
-        "step": job.step,
-        "bucket": source.bucket,
-        "key": source.key,
-        "needs": list(job.needs),
-        "payload": job.payload,
-        "state": (JobState.BLOCKED if job.needs else JobState.AVAILABLE).value,
-        "attempt": 0,
-        "max_attempts": job.max_attempts,
-        "run_at": now,
-        "worker": None,
-        "lease_expires_at": None,
-        "started_at": None,
-        "created_at": now,
-        "updated_at": now,
-        "finished_at": None,
-        "last_error": None,
-        "last_traceback": None,
-        "unstarted_losses": 0,
-    }
-
-
-def _ref(row: Any) -> JobRef:
-    id_, run_id, kind, pipeline, step, attempt, payload = row
-    return JobRef(id_, run_id, kind, pipeline, step, attempt, _json_object(payload))
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    """A JSON object read as text (most are empty)."""
-    return {} if text == "{}" else dict(json.loads(text))
-
-
-def _claim_source(row: Any) -> ClaimSource:
-    (run_id, bucket, key, version_id, event_json, blob_id, size, etag, sha256, ctype, meta) = row[
-        :11
-    ]
-    kind, location, md5, data = row[11:]
-    return ClaimSource(
-        run_id,
-        bucket,
-        key,
-        version_id,
-        event_json,
-        blob_id,
-        size,
-        etag,
-        sha256,
-        ctype,
-        None if meta is None else _json_object(meta),
-        None if kind is None else BlobKind(kind),
-        location,
-        md5,
-        None if data is None else bytes(data),
-    )
-
-
-def _job(row: Any) -> Job:
-    values = dict(row._mapping)
-    values["state"] = JobState(values["state"])
-    values["needs"] = list(values["needs"])
-    values["payload"] = dict(values["payload"])
-    return Job(**values)
-
-
-def _run(row: Any) -> Run:
-    values = dict(row._mapping)
-    values["state"] = RunState(values["state"])
-    return Run(**values)
-
-
-def _step_run(row: Any) -> StepRun:
-    values = dict(row._mapping)
-    values["outcome"] = Outcome(values["outcome"])
-    values["report"] = dict(values["report"] or {})
-    return StepRun(**values)

@@ -1,27 +1,25 @@
 """The statements of the queue's hot path (claiming jobs, recording their results),
-built once per kind of database.
+built once per engine from its :class:`~chute.queue.sql.dialect.Dialect`.
 
-Lists of ids go in differently: PostgreSQL takes one array parameter (``id = ANY(...)``),
-so the statement text never changes and the server prepares it once; SQLite has no
-arrays and takes one expanded parameter per id. Many step runs are inserted on
-PostgreSQL by one ``INSERT ... SELECT FROM json_to_recordset(...)`` of one JSON text
-parameter (far cheaper to send than arrays of timestamps), on SQLite by an
-``executemany``.
+How lists of ids and many step runs go in differs by engine (see the dialect modules);
+the statements here are otherwise the same everywhere. Executing a prebuilt statement
+with parameters skips SQLAlchemy's per-call construction and cache-key work.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from functools import cache, lru_cache
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from chute.catalog.schema import blobs, object_versions
-from chute.queue.schema import jobs, runs, step_runs
+from chute.queue.records import JobFilter
+from chute.queue.schema import jobs, runs
 from chute.queue.states import JobKind, JobState, RunState
+
+if TYPE_CHECKING:
+    from chute.queue.sql.dialect import Dialect
 
 _param = sa.bindparam
 
@@ -43,13 +41,14 @@ REF_COLUMNS = (
 
 
 class Statements:
-    """The hot path's statements for one kind of database."""
+    """The hot path's statements for one engine."""
 
-    def __init__(self, postgres: bool) -> None:
-        self.postgres = postgres
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        ids_in = dialect.ids_in
         #: Of job ids, those ``:holder`` holds (``REF_COLUMNS``).
         self.held = sa.select(*REF_COLUMNS).where(
-            self._in(jobs.c.id, "ids"),
+            ids_in(jobs.c.id, "ids"),
             jobs.c.state == JobState.RUNNING.value,
             jobs.c.worker == _param("holder"),
         )
@@ -57,7 +56,7 @@ class Statements:
         self.succeed = (
             jobs.update()
             .where(
-                self._in(jobs.c.id, "ids"),
+                ids_in(jobs.c.id, "ids"),
                 jobs.c.state == JobState.RUNNING.value,
                 jobs.c.worker == _param("holder"),
             )
@@ -72,14 +71,14 @@ class Statements:
         )
         #: Of run ids, those with a step job not (yet) succeeded.
         self.unfinished_runs = sa.select(jobs.c.run_id).where(
-            self._in(jobs.c.run_id, "run_ids"),
+            ids_in(jobs.c.run_id, "run_ids"),
             jobs.c.kind == JobKind.STEP.value,
             jobs.c.state != JobState.SUCCEEDED.value,
         )
         #: Runs marked succeeded at ``:now``; returns the ids that were not already.
         self.complete_runs = (
             runs.update()
-            .where(self._in(runs.c.id, "run_ids"), runs.c.state != RunState.SUCCEEDED.value)
+            .where(ids_in(runs.c.id, "run_ids"), runs.c.state != RunState.SUCCEEDED.value)
             .values(state=RunState.SUCCEEDED.value, finished_at=_param("now"))
             .returning(runs.c.id)
         )
@@ -109,39 +108,22 @@ class Statements:
                     object_versions, object_versions.c.id == runs.c.source_row
                 ).outerjoin(blobs, blobs.c.id == object_versions.c.blob_id)
             )
-            .where(self._in(runs.c.id, "run_ids"))
+            .where(ids_in(runs.c.id, "run_ids"))
         )
-        self.insert_step_runs = _json_step_runs() if postgres else step_runs.insert()
+        #: Many step runs at once (see :meth:`Dialect.step_run_params`).
+        self.insert_step_runs = dialect.insert_step_runs()
 
     def claim(self, steps: tuple[tuple[str, str], ...] | None) -> sa.Update:
         """Lease up to ``:limit`` ready jobs (of ``steps``, if given), oldest due first,
         to ``:worker`` until ``:lease_until``; returns ``run_at`` and ``REF_COLUMNS``.
 
-        On PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so
-        workers claiming at once never wait for each other or take the same job. A
-        service claims for one set of steps all its life, so few are ever built."""
-        return _claim(self.postgres, steps)
-
-    def step_run_params(self, rows: list[dict[str, Any]], worker: str, outcome: str) -> Any:
-        """Parameters of :attr:`insert_step_runs` for attempts of ``worker`` that ended
-        with ``outcome`` and no error (``rows``: job_id, attempt, started_at, ended_at,
-        report)."""
-        if not self.postgres:
-            return [{**row, "worker": worker, "outcome": outcome, "error": None} for row in rows]
-        stamped = [
-            {**row, "started_at": _iso(row["started_at"]), "ended_at": _iso(row["ended_at"])}
-            for row in rows
-        ]
-        return {"worker": worker, "outcome": outcome, "rows": json.dumps(stamped)}
-
-    def _in(self, column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
-        if self.postgres:
-            return column == sa.any_(_param(name, type_=ARRAY(sa.BigInteger())))
-        return column.in_(_param(name, expanding=True))
+        The candidate rows are locked as the engine needs (:meth:`Dialect.lock_claim`).
+        A service claims for one set of steps all its life, so few are ever built."""
+        return _claim(self.dialect, steps)
 
 
 @lru_cache(maxsize=32)
-def _claim(postgres: bool, steps: tuple[tuple[str, str], ...] | None) -> sa.Update:
+def _claim(dialect: Dialect, steps: tuple[tuple[str, str], ...] | None) -> sa.Update:
     ready = (
         sa.select(jobs.c.id)
         .where(READY_LITERAL, jobs.c.run_at <= _param("now"))
@@ -150,8 +132,7 @@ def _claim(postgres: bool, steps: tuple[tuple[str, str], ...] | None) -> sa.Upda
     )
     if steps is not None:
         ready = ready.where(sa.tuple_(jobs.c.pipeline, jobs.c.step).in_(list(steps)))
-    if postgres:
-        ready = ready.with_for_update(skip_locked=True)
+    ready = dialect.lock_claim(ready)
     return (
         jobs.update()
         .where(jobs.c.id.in_(ready.scalar_subquery()))
@@ -167,50 +148,20 @@ def _claim(postgres: bool, steps: tuple[tuple[str, str], ...] | None) -> sa.Upda
     )
 
 
-def _json_step_runs() -> sa.Insert:
-    rows = (
-        sa.func.json_to_recordset(_param("rows", type_=sa.Text()).cast(sa.JSON()))
-        .table_valued(
-            sa.column("job_id", sa.BigInteger()),
-            sa.column("attempt", sa.Integer()),
-            sa.column("started_at", sa.DateTime(timezone=True)),
-            sa.column("ended_at", sa.DateTime(timezone=True)),
-            sa.column("report", sa.JSON()),
-        )
-        .render_derived("attempts", with_types=True)
-    )
-    columns = [
-        "job_id",
-        "attempt",
-        "worker",
-        "outcome",
-        "started_at",
-        "ended_at",
-        "error",
-        "report",
-    ]
-    select = sa.select(
-        rows.c.job_id,
-        rows.c.attempt,
-        _param("worker", type_=sa.String()),
-        _param("outcome", type_=sa.String()),
-        rows.c.started_at,
-        rows.c.ended_at,
-        sa.null(),
-        rows.c.report,
-    )
-    return step_runs.insert().from_select(columns, select)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given to the catalog")
-    return moment.isoformat()
-
-
-@cache
-def statements(postgres: bool) -> Statements:
-    """The statements for PostgreSQL (``True``) or SQLite."""
-    return Statements(postgres)
+def filtered(query: sa.Select[Any], where: JobFilter) -> sa.Select[Any]:
+    """``query`` narrowed to the jobs ``where`` matches."""
+    if where.states is not None:
+        query = query.where(jobs.c.state.in_([state.value for state in where.states]))
+    if where.pipeline is not None:
+        query = query.where(jobs.c.pipeline == where.pipeline)
+    if where.bucket is not None:
+        query = query.where(jobs.c.bucket == where.bucket)
+    if where.key_prefix:
+        query = query.where(jobs.c.key.startswith(where.key_prefix, autoescape=True))
+    if where.since is not None:
+        query = query.where(jobs.c.created_at >= where.since)
+    if where.until is not None:
+        query = query.where(jobs.c.created_at < where.until)
+    if where.job_ids is not None:
+        query = query.where(jobs.c.id.in_(list(where.job_ids)))
+    return query
