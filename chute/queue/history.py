@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from chute.catalog.schema import object_versions
+from chute.catalog.schema import buckets, object_versions
 from chute.queue.schema import jobs, lineage, object_metadata, runs, step_runs
 from chute.queue.states import RunState
 
@@ -30,19 +30,12 @@ class HistorySession:
 
     def prunable_runs(self, ended_before: datetime, limit: int) -> list[int]:
         """Up to ``limit`` runs that are history and ended before ``ended_before``."""
-        newer = runs.alias("newer")
-        source_gone = ~sa.exists().where(object_versions.c.id == runs.c.source_row)
-        rerun = sa.exists().where(
-            newer.c.source_row == runs.c.source_row,
-            newer.c.pipeline == runs.c.pipeline,
-            newer.c.id > runs.c.id,
-        )
         query = (
             sa.select(runs.c.id)
             .where(
                 runs.c.state.in_(_ENDED),
                 runs.c.finished_at < ended_before,
-                sa.or_(source_gone, rerun),
+                sa.or_(_version_gone(), _succeeded_again(), _key_moved_on()),
             )
             .order_by(runs.c.id)
             .limit(limit)
@@ -73,3 +66,43 @@ class HistorySession:
                 object_metadata.delete().where(object_metadata.c.source_row.in_(rows))
             )
         return len(rows)
+
+
+def _version_gone() -> sa.ColumnElement[bool]:
+    """The run processed a version that was overwritten or deleted since."""
+    gone = ~sa.exists().where(object_versions.c.id == runs.c.source_row)
+    return sa.and_(runs.c.source_row.is_not(None), gone)
+
+
+def _succeeded_again() -> sa.ColumnElement[bool]:
+    """A newer run of the same pipeline on the same version succeeded (a reprocess): its
+    outputs and lineage stand for the version now. A newer run still going, or dead,
+    leaves this one the status it has."""
+    newer = runs.alias("newer")
+    return sa.exists().where(
+        newer.c.source_row == runs.c.source_row,
+        newer.c.pipeline == runs.c.pipeline,
+        newer.c.id > runs.c.id,
+        newer.c.state == RunState.SUCCEEDED.value,
+    )
+
+
+def _key_moved_on() -> sa.ColumnElement[bool]:
+    """A run a removal started (it has no version of its own) whose key has since been
+    written again, or has no version left at all (an unversioned delete): no status
+    shows it. A delete marker still latest keeps its run."""
+    same_key = sa.and_(
+        buckets.c.name == runs.c.bucket,
+        object_versions.c.key == runs.c.key,
+    )
+    keyed = object_versions.join(buckets, buckets.c.id == object_versions.c.bucket_id)
+    written_since = (
+        sa.select(object_versions.c.id)
+        .select_from(keyed)
+        .where(
+            same_key, object_versions.c.is_latest, object_versions.c.created_at > runs.c.created_at
+        )
+        .exists()
+    )
+    any_version = sa.select(object_versions.c.id).select_from(keyed).where(same_key).exists()
+    return sa.and_(runs.c.source_row.is_(None), sa.or_(written_since, ~any_version))
