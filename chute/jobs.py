@@ -100,6 +100,9 @@ class Task:
     inline: bytes | None = None
     #: What the job was queued with (a notification: the message and where it goes).
     payload: dict[str, Any] = field(default_factory=dict)
+    #: Which claim of the job this attempt runs under: its outputs are staged under
+    #: ``staging_prefix(job_id, claim)``.
+    claim: int = 0
 
 
 @compact
@@ -121,10 +124,12 @@ class Result:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def staging_prefix(job_id: int, attempt: int) -> str:
-    """The blob id prefix of the outputs one attempt stages: if the attempt never answers,
-    the sweep finds what it left under this prefix (see :mod:`chute.objects.sweep`)."""
-    digest = hashlib.blake2b(f"{job_id}.{attempt}".encode(), digest_size=8)
+def staging_prefix(job_id: int, claim: int) -> str:
+    """The blob id prefix of the outputs staged under one claim of a job: if its attempt
+    never answers, the sweep finds what it left under this prefix (see
+    :mod:`chute.objects.sweep`). A claim, not an attempt: a released claim hands its
+    attempt number back to the next one, never its claim number."""
+    digest = hashlib.blake2b(f"{job_id}.{claim}".encode(), digest_size=8)
     return digest.hexdigest()
 
 

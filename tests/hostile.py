@@ -86,3 +86,14 @@ def sleep(ctx: Context) -> None:
 def gather(contexts: list[Context]) -> None:
     """A batch step that waits a minute for its batch to fill: its jobs stay claimed
     and unstarted in the pool's buffer meanwhile."""
+
+
+@processor("test.stage_then_wait", output_template="{key}.out")
+def stage_then_wait(ctx: Context) -> None:
+    """Stage an output big enough for the blob store, touch ``started`` in the folder the
+    source's bytes name, then wait until ``release`` appears there."""
+    folder = Path(ctx.open().read().decode())
+    ctx.write_output(b"x" * (200 * 1024), content_type="application/octet-stream")
+    (folder / "started").write_text("")
+    while not (folder / "release").exists():
+        time.sleep(0.01)

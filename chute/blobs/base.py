@@ -190,9 +190,10 @@ class BlobStore(ABC):
     def list(self, prefix: str = "") -> Iterator[StoredBlob]:
         """Every committed blob whose id starts with ``prefix``, and when it was written."""
 
-    def partials(self, prefix: str = "") -> Iterator[str]:
-        """Ids starting with ``prefix`` of writes begun and neither committed nor aborted
-        (a writer that died). Backends whose writes leave nothing behind keep this."""
+    def partials(self, prefix: str = "") -> Iterator[StoredBlob]:
+        """Writes begun and neither committed nor aborted (a writer that died) whose ids
+        start with ``prefix``, and when they began as the store tells it. Backends whose
+        writes leave nothing behind keep this."""
         return iter(())
 
     def purge(self, blob_id: str) -> None:

@@ -73,10 +73,9 @@ class LocalBlobStore(BlobStore):
                 if blob.blob_id.startswith(prefix):
                     yield blob
 
-    def partials(self, prefix: str = "") -> Iterator[str]:
-        with os.scandir(self.partial_dir) as entries:
-            found = [e.name for e in entries if is_blob_id(e.name) and e.name.startswith(prefix)]
-        return iter(found)
+    def partials(self, prefix: str = "") -> Iterator[StoredBlob]:
+        blobs = [b for b in _stored_blobs(self.partial_dir) if b.blob_id.startswith(prefix)]
+        return iter(blobs)
 
     def purge(self, blob_id: str) -> None:
         self.delete(blob_id)

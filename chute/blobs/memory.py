@@ -72,9 +72,14 @@ class MemoryBlobStore(BlobStore):
             ]
         return iter(listing)
 
-    def partials(self, prefix: str = "") -> Iterator[str]:
+    def partials(self, prefix: str = "") -> Iterator[StoredBlob]:
         with self._lock:
-            return iter([blob_id for blob_id in self._partials if blob_id.startswith(prefix)])
+            found = [
+                StoredBlob(blob_id, started)
+                for blob_id, started in self._partials.items()
+                if blob_id.startswith(prefix)
+            ]
+        return iter(found)
 
     def purge(self, blob_id: str) -> None:
         with self._lock:

@@ -110,9 +110,10 @@ class S3BlobStore(BlobStore):
                 if is_blob_id(blob_id):
                     yield StoredBlob(blob_id, item["LastModified"].astimezone(UTC))
 
-    def partials(self, prefix: str = "") -> Iterator[str]:
+    def partials(self, prefix: str = "") -> Iterator[StoredBlob]:
         for upload in self._uploads(prefix):
-            yield upload["Key"].removeprefix(self.prefix)
+            blob_id = upload["Key"].removeprefix(self.prefix)
+            yield StoredBlob(blob_id, upload["Initiated"].astimezone(UTC))
 
     def purge(self, blob_id: str) -> None:
         """Delete the blob and abort unfinished multipart uploads of it. The store's own

@@ -169,14 +169,15 @@ class BlobRegistry:
         if rows:
             self.conn.execute(blob_leftovers.insert(), rows)
 
-    def leftovers(self, created_before: datetime, limit: int) -> list[str]:
+    def leftovers(self, created_before: datetime, limit: int) -> list[tuple[str, datetime]]:
+        """Leftover prefixes noted before ``created_before``, each with when it was."""
         query = (
-            sa.select(blob_leftovers.c.prefix)
+            sa.select(blob_leftovers.c.prefix, blob_leftovers.c.created_at)
             .where(blob_leftovers.c.created_at < created_before)
             .order_by(blob_leftovers.c.created_at)
             .limit(limit)
         )
-        return [row[0] for row in self.conn.execute(query)]
+        return [(row[0], row[1]) for row in self.conn.execute(query)]
 
     def remove_leftovers(self, prefixes: Iterable[str]) -> None:
         wanted = list(prefixes)

@@ -32,6 +32,8 @@ LEASE = "sweep"
 LEASE_SECONDS = 300.0
 #: Registry rows (or leftover prefixes) handled per transaction.
 BATCH = 500
+#: The leftover prefix that stands for the whole store (see :meth:`Sweeper._stored_under`).
+WHOLE_STORE = ""
 
 
 class Sweeper:
@@ -88,8 +90,8 @@ class Sweeper:
         removed = 0
         with self.catalog.read() as session:
             prefixes = session.blobs.leftovers(cutoff, BATCH)
-        for prefix in prefixes:
-            found = self._stored_under(prefix)
+        for prefix, noted in prefixes:
+            found = self._stored_under(prefix, noted)
             with self.catalog.read() as session:
                 garbage = found - session.blobs.known(found)
             purged = [blob_id for blob_id in garbage if self._purge(blob_id)]
@@ -101,12 +103,16 @@ class Sweeper:
     def _forget_leftovers(self, prefixes: list[str]) -> None:
         self.catalog.run_write(lambda session: session.blobs.remove_leftovers(prefixes))
 
-    def _stored_under(self, prefix: str) -> set[str]:
-        """Committed blobs and unfinished writes whose ids start with ``prefix``."""
+    def _stored_under(self, prefix: str, noted: datetime) -> set[str]:
+        """Committed blobs and unfinished writes whose ids start with ``prefix``. The
+        empty prefix (noted once, when a catalog of a release without the registry was
+        upgraded) stands for what that release left: only what is older than the note."""
         if len(prefix) == BLOB_ID_LENGTH:
             return {prefix}  # one whole id: no need to list
-        found = {blob.blob_id for blob in self.store.list(prefix)}
-        return found | set(self.store.partials(prefix))
+        stored = [*self.store.list(prefix), *self.store.partials(prefix)]
+        if prefix == WHOLE_STORE:
+            return {blob.blob_id for blob in stored if blob.modified < noted}
+        return {blob.blob_id for blob in stored}
 
     def _purge(self, location: str) -> bool:
         try:

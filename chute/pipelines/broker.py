@@ -110,6 +110,7 @@ class QueueBroker:
             location,
             inline,
             payload=job.payload,
+            claim=job.claim,
         )
 
     # --- results -----------------------------------------------------------------------
@@ -140,10 +141,15 @@ class QueueBroker:
 
         def work(session: CatalogSession) -> None:
             queue = session.queue
+            moment = self.clock()
             for task in tasks:
                 job = queue.fenced(task.job_id, task.attempt, worker)
                 if job is not None:
-                    queue.release(job, self.clock())
+                    queue.release(job, moment)
+            # An attempt killed at the end of a drain may have staged outputs; the next
+            # claim stages under a prefix of its own, so this one's can be swept.
+            prefixes = [staging_prefix(task.job_id, task.claim) for task in tasks]
+            session.blobs.add_leftovers(prefixes, moment)
 
         if tasks:
             self.catalog.run_write(work)
@@ -163,16 +169,15 @@ class QueueBroker:
             moment = self.clock()
             expired = queue.expired_leases(moment)
             for job in expired:
+                # What the claim staged (its start may have gone unreported) goes, once
+                # no step could still be writing it; dated when the attempt began.
+                prefix = staging_prefix(job.id, job.claims)
+                session.blobs.add_leftovers([prefix], job.started_at or moment)
                 if job.started_at is None and job.unstarted_losses < FREE_UNSTARTED_LOSSES:
-                    # Nothing staged, and its next claim, at the same attempt number,
-                    # stages under the same prefix: not a leftover.
                     queue.release(job, moment, lost=True)
                     changes.append(change(job, JobState.AVAILABLE))
                     continue
                 self.recorder.fail(session, job, _lost(job, moment), changes)
-                # dated when the attempt began (or was reported to), as its outputs may be
-                prefix = staging_prefix(job.id, job.attempt)
-                session.blobs.add_leftovers([prefix], job.started_at or moment)
             return len(expired)
 
         reaped = self.catalog.run_write(work)

@@ -122,7 +122,7 @@ class Recorder:
             self.fail(session, job, result, changes)
             if result.outcome in UNANSWERED:
                 # The attempt's process was killed: what it staged is known by prefix only.
-                prefix = staging_prefix(job.id, job.attempt)
+                prefix = staging_prefix(job.id, job.claims)
                 session.blobs.add_leftovers([prefix], result.started_at)
             return self._garbage(session, result.outputs)
         # Recording can be refused (a deleted output bucket, a value the database will

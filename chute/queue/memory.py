@@ -160,6 +160,7 @@ class MemoryJobQueue:
                     job,
                     state=JobState.RUNNING,
                     attempt=job.attempt + 1,
+                    claims=job.claims + 1,
                     worker=worker,
                     lease_expires_at=until,
                     started_at=None,
@@ -510,7 +511,9 @@ def _copy(job: Job) -> Job:
 
 def _ref(job: Job) -> JobRef:
     payload = copy.deepcopy(job.payload)
-    return JobRef(job.id, job.run_id, job.kind, job.pipeline, job.step, job.attempt, payload)
+    return JobRef(
+        job.id, job.run_id, job.kind, job.pipeline, job.step, job.attempt, payload, job.claims
+    )
 
 
 def _claim_source(run: Run) -> ClaimSource:

@@ -76,6 +76,9 @@ class Job:
     last_traceback: str | None
     #: Leases that ran out before the attempt was reported started.
     unstarted_losses: int = 0
+    #: Times the job was claimed, released claims included: it names each claim (the
+    #: attempt number does not, as a released claim hands its number back).
+    claims: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,8 @@ class JobRef:
     step: str
     attempt: int
     payload: dict[str, Any]
+    #: Which claim of the job this is (see :attr:`Job.claims`).
+    claim: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,9 @@ jobs = sa.Table(
     sa.Column("last_traceback", sa.Text(), nullable=True),
     # Leases that ran out before the attempt was reported started (migration 0006).
     sa.Column("unstarted_losses", sa.Integer(), nullable=False, server_default="0"),
+    # Times claimed, never decreased: each claim's outputs are staged under a prefix of
+    # its own (migration 0006).
+    sa.Column("claims", sa.Integer(), nullable=False, server_default="0"),
     # Claims scan only ready jobs, oldest due first.
     sa.Index(
         "ix_jobs_ready",

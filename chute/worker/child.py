@@ -153,7 +153,7 @@ class TaskRunner:
         return Context(
             source=task.source,
             source_input=BlobInput(self.blobs, task.location, task.inline),
-            sink=BlobSink(self.blobs, self.inline_limit, staging_prefix(task.job_id, task.attempt)),
+            sink=BlobSink(self.blobs, self.inline_limit, staging_prefix(task.job_id, task.claim)),
             options=self._parsed_options(task, spec),
             event=task.event_json,
             output_template=task.output_template,

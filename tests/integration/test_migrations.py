@@ -146,6 +146,10 @@ def test_a_catalog_of_the_previous_schema_upgrades_in_place(
 ) -> None:
     store = LocalBlobStore(tmp_path / "blobs")
     expected = _old_catalog(empty_catalog_url, store)
+    # What the previous release left behind: a blob no version references, a write cut off.
+    orphan = _old_blob(store, b"left behind by a crash")
+    cut_off = store.open_write()
+    cut_off.write(b"half an upload")
     catalog = Catalog(empty_catalog_url)
     catalog.migrate()
     try:
@@ -160,7 +164,12 @@ def test_a_catalog_of_the_previous_schema_upgrades_in_place(
         with catalog.read() as session:
             tables = set(sa.inspect(session.conn).get_table_names())
         assert "small_blobs" not in tables
-        assert service.sweep(CTX, timedelta(0)).orphan_blobs == 0  # everything is referenced
+        report = service.sweep(CTX, timedelta(0))
+        assert report.orphan_blobs == 0  # every registered blob is referenced
+        assert report.leftover_blobs == 2  # the store was listed once, for the old release
+        assert orphan not in {blob.blob_id for blob in store.list()}
+        assert list(store.partials()) == []
+        cut_off.abort()
         after_upgrade = service.put(CTX, "media", "after.txt", [b"written after the upgrade"])
         if empty_catalog_url.startswith("sqlite"):
             # A new version never takes the id a deleted one had: no stale metadata,

@@ -73,3 +73,36 @@ def test_what_unanswered_attempts_staged_goes_once_no_step_could_still_run(
     finally:
         rt.close()
     assert left == {staged["an hour"]}
+
+
+def test_what_an_attempt_killed_by_a_drain_staged_is_swept(tmp_path: Path) -> None:
+    from chute.queue.states import ObjectStatus
+
+    step = {"name": "s", "processor": "test.stage_then_wait"}
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        pipelines={"p": {"trigger": {"bucket": "inbox"}, "steps": [step]}},
+        sweep_grace_seconds=0,
+        worker={"processes": 1, "modules": ["tests.hostile"], "poll_seconds": 0.2},
+    )
+    rt = open_runtime(settings)
+    try:
+        pool = rt.start_workers()
+        rt.objects.put(CTX, "inbox", "x", [str(tmp_path).encode()])
+        wait_until((tmp_path / "started").exists, timeout=30)
+        pool.stop(grace=0)  # drained past drain_seconds: the attempt is killed, released
+        rt.pools.clear()
+        (tmp_path / "release").write_text("")
+        rt.start_workers()  # the next claim stages its output under a prefix of its own
+        wait_until(lambda: rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED)
+    finally:
+        rt.close()
+    rt = open_runtime(settings)
+    try:
+        rt.objects.sweep(CTX, timedelta(0))  # as if no step could still be running
+        stored = {blob.blob_id for blob in rt.blobs.list()}
+        with rt.catalog.read() as session:
+            assert stored == session.blobs.in_use(stored)  # only the recorded output
+        assert b"".join(rt.objects.open(CTX, "processed", "x.out").body) == b"x" * 200 * 1024
+    finally:
+        rt.close()

@@ -37,13 +37,14 @@ def job_values(
         "last_error": None,
         "last_traceback": None,
         "unstarted_losses": 0,
+        "claims": 0,
     }
 
 
 def to_ref(row: Any) -> JobRef:
     """A job as the hot path reads it (``REF_COLUMNS``)."""
-    id_, run_id, kind, pipeline, step, attempt, payload = row
-    return JobRef(id_, run_id, kind, pipeline, step, attempt, json_object(payload))
+    id_, run_id, kind, pipeline, step, attempt, payload, claim = row
+    return JobRef(id_, run_id, kind, pipeline, step, attempt, json_object(payload), claim)
 
 
 def json_object(text: str) -> dict[str, Any]:

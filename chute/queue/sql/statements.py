@@ -37,6 +37,7 @@ REF_COLUMNS = (
     jobs.c.step,
     jobs.c.attempt,
     sa.cast(jobs.c.payload, sa.Text),
+    jobs.c.claims,
 )
 
 
@@ -139,6 +140,7 @@ def _claim(dialect: Dialect, steps: tuple[tuple[str, str], ...] | None) -> sa.Up
         .values(
             state=JobState.RUNNING.value,
             attempt=jobs.c.attempt + 1,
+            claims=jobs.c.claims + 1,
             worker=_param("worker"),
             lease_expires_at=_param("lease_until"),
             started_at=None,  # set when the worker reports the attempt started

@@ -72,7 +72,7 @@ def test_purge_removes_the_partial_file_of_that_id_only(store: LocalBlobStore) -
     old, new = store.open_write(), store.open_write()
     old.write(b"abandoned long ago")
     new.write(b"still being written")
-    assert set(store.partials()) == {old.blob_id, new.blob_id}
+    assert {b.blob_id for b in store.partials()} == {old.blob_id, new.blob_id}
     store.purge(old.blob_id)
     assert [p.name for p in store.partial_dir.iterdir()] == [new.blob_id]
     old.abort()

@@ -11,8 +11,12 @@ Revises: 0003
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
+
+from chute.catalog.schema import UTCDateTime
 
 revision = "0004"
 down_revision = "0003"
@@ -27,6 +31,18 @@ def upgrade() -> None:
     _create_tables()
     _register_existing_blobs()
     op.drop_table("small_blobs")
+    _sweep_the_whole_store_once()
+
+
+def _sweep_the_whole_store_once() -> None:
+    """Blobs the previous release left behind (a write cut off, a deletion that failed)
+    are in no registry: note the whole store, the empty prefix, as a leftover, so the
+    first sweep past the grace period lists it once and removes what is older than this
+    upgrade and unregistered."""
+    leftovers = sa.table(
+        "blob_leftovers", sa.column("prefix", sa.String()), sa.column("created_at", UTCDateTime())
+    )
+    op.bulk_insert(leftovers, [{"prefix": "", "created_at": datetime.now(UTC)}])
 
 
 def _create_tables() -> None:
