@@ -14,6 +14,10 @@ What differs, since there is no database:
   payloads, reports) go through JSON on the way in, as a database column would.
 
 It exposes what tests inspect: :meth:`dead_letters` and :attr:`notices`.
+
+The module is a little over 500 lines because it is one concept, the whole of the
+:class:`~chute.queue.base.JobQueue` protocol in one class; splitting it would scatter one
+lock's invariants over several files.
 """
 
 from __future__ import annotations
