@@ -74,6 +74,14 @@ class Hooks:
     def add(self, observer: Observer) -> None:
         self.observers.append(observer)
 
+    @property
+    def watch_jobs(self) -> bool:
+        """Whether some observer looks at job state changes: when none does, the hot
+        paths (claims, plain successes) need not describe them at all."""
+        return any(
+            type(observer).jobs_changed is not Observer.jobs_changed for observer in self.observers
+        )
+
     def object_changed(
         self, session: CatalogSession, event: EventRow, version: ObjectVersion
     ) -> None:

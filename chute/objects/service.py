@@ -62,11 +62,9 @@ class ObjectService:
 
     @property
     def max_object_size(self) -> int:
+        """The largest object a put accepts, in bytes (the front ends refuse larger
+        uploads before reading them)."""
         return self.writes.max_object_size
-
-    @max_object_size.setter
-    def max_object_size(self, size: int) -> None:
-        self.writes.max_object_size = size
 
     # --- buckets -------------------------------------------------------------------
 

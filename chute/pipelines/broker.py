@@ -63,7 +63,8 @@ class QueueBroker:
             return self._tasks(queue, jobs)
 
         claimed = self.catalog.run_claim(work)
-        self.hooks.jobs_changed([_running(task) for task in claimed.tasks])
+        if self.hooks.watch_jobs:
+            self.hooks.jobs_changed([_running(task) for task in claimed.tasks])
         return claimed
 
     def _tasks(self, queue: JobQueue, jobs: list[JobRef]) -> Claimed:
@@ -72,13 +73,13 @@ class QueueBroker:
         if not jobs:
             return Claimed(tasks, failed)
         sources = queue.run_sources({job.run_id for job in jobs})
-        gone = [job for job in jobs if _source_gone(job, sources[job.run_id])]
+        gone = {job.id: job for job in jobs if _source_gone(job, sources[job.run_id])}
         if gone:
             # Overwritten or deleted before its run finished: nothing left to process.
-            runs = {job.run_id for job in gone}
-            queue.supersede(runs, [job.id for job in gone], self.clock())
+            runs = {job.run_id for job in gone.values()}
+            queue.supersede(runs, list(gone), self.clock())
         for job in jobs:
-            if job in gone:
+            if job.id in gone:
                 continue
             try:
                 tasks.append(self._task(job, sources[job.run_id]))

@@ -112,7 +112,8 @@ class Recorder:
             Outcome.SUCCEEDED,
             [(ref, r.started_at, r.ended_at, r.report) for ref, r in done],
         )
-        changes += [change(ref, JobState.SUCCEEDED) for ref, _ in done]
+        if self.hooks.watch_jobs:
+            changes += [change(ref, JobState.SUCCEEDED) for ref, _ in done]
         self._advance(session, [ref for ref, _ in done], moment)
 
     def _record_one(
@@ -383,15 +384,10 @@ def _source_gone(session: CatalogSession, job: Job) -> bool:
     """Whether the object version ``job``'s run processes is gone (its run superseded
     already, or the version overwritten or deleted since). A run a removal started has
     no version to lose."""
-    queue = session.queue
-    if queue.run_state(job.run_id) is RunState.SUPERSEDED:
-        return True
-    run = queue.get_run(job.run_id)
-    return (
-        run is not None
-        and run.source_row is not None
-        and not session.has_version_row(run.source_row)
-    )
+    run = session.queue.get_run(job.run_id)
+    if run is None or run.state is RunState.SUPERSEDED:
+        return run is not None
+    return run.source_row is not None and not session.has_version_row(run.source_row)
 
 
 def change(job: Job | JobRef, state: JobState) -> JobChange:

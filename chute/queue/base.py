@@ -202,10 +202,6 @@ class JobQueue(Protocol):
         those of them in ``claimed``; other running jobs finish as they will."""
         ...
 
-    def run_state(self, run_id: int) -> RunState | None:
-        """The run's state (``None``: no such run)."""
-        ...
-
     def set_run_state(self, run_id: int, state: RunState, now: datetime) -> bool:
         """Set a run's state (finished ``now``, or not finished if ``active``); returns
         whether it changed."""

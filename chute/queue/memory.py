@@ -357,11 +357,6 @@ class MemoryJobQueue:
                 if job.run_id in ids and (job.state in WAITING_STATES or job.id in held):
                     self._end(job, JobState.SUPERSEDED, moment, finished_at=moment)
 
-    def run_state(self, run_id: int) -> RunState | None:
-        with self._lock:
-            run = self._runs.get(run_id)
-            return None if run is None else run.state
-
     def set_run_state(self, run_id: int, state: RunState, now: datetime) -> bool:
         moment = _utc(now)
         with self._lock:

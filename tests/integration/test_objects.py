@@ -11,7 +11,7 @@ import pytest
 
 from chute.api.http import content_md5, parse_range
 from chute.blobs.memory import MemoryBlobStore
-from chute.catalog import Versioning
+from chute.catalog import Catalog, Versioning
 from chute.errors import (
     BadDigest,
     BucketAlreadyExists,
@@ -193,9 +193,9 @@ def test_bad_content_md5(service: ObjectService, blobs: MemoryBlobStore) -> None
     assert put(service, "bk1", "k", b"data", md5=content_md5(right)).size == 4
 
 
-def test_too_large(service: ObjectService, blobs: MemoryBlobStore) -> None:
+def test_too_large(catalog: Catalog, blobs: MemoryBlobStore) -> None:
+    service = ObjectService(catalog, blobs, "eu-west-1", max_object_size=1000, small_blob_limit=0)
     service.create_bucket(CTX, "bk1")
-    service.max_object_size = 1000
     with pytest.raises(EntityTooLarge):
         put(service, "bk1", "k", b"x" * 1001)
     with pytest.raises(EntityTooLarge):

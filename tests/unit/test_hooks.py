@@ -119,3 +119,17 @@ def test_an_observer_failing_inside_the_transaction_aborts_it() -> None:
     with pytest.raises(Boom, match="b failed"):
         hooks.object_changed(SESSION, EVENT, VERSION)
     assert [name for name, _, _ in seen] == ["a", "b"]
+
+
+def test_hooks_know_whether_anyone_watches_jobs() -> None:
+    class Quiet(Observer):
+        pass
+
+    class Watcher(Observer):
+        def jobs_changed(self, changes: Sequence[JobChange]) -> None:
+            pass
+
+    hooks = Hooks([Quiet()])
+    assert not hooks.watch_jobs  # claims and successes need not describe themselves
+    hooks.add(Watcher())
+    assert hooks.watch_jobs

@@ -375,10 +375,6 @@ class SqlJobQueue:
             .values(**ended)
         )
 
-    def run_state(self, run_id: int) -> RunState | None:
-        state = self.conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
-        return None if state is None else RunState(state)
-
     def set_run_state(self, run_id: int, state: RunState, now: datetime) -> bool:
         """Set a run's state; returns whether it changed."""
         result = self.conn.execute(
