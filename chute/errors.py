@@ -81,6 +81,12 @@ class InvalidKey(ClientError):
     code = "InvalidKey"
 
 
+class InvalidRequest(ClientError):
+    """The request is not valid."""
+
+    code = "InvalidRequest"
+
+
 class InvalidArgument(ClientError):
     """An argument is not valid."""
 

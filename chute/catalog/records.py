@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from chute.blobs.checksums import Checksum
 from chute.names import NULL_VERSION
 
 __all__ = ["NULL_VERSION", "Bucket", "EventRow", "NewVersion", "ObjectVersion", "Versioning"]
@@ -28,12 +29,20 @@ class Versioning(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """A bucket and its versioning state."""
+    """A bucket, its versioning state and what the S3 API configures on it."""
 
     id: int
     name: str
     versioning: Versioning
     created_at: datetime
+    #: The LocationConstraint it was created with (``None``: the default region).
+    location: str | None = None
+    #: Anyone may read its objects, without a key.
+    public_read: bool = False
+    #: S3 CORS rules (``CORSRule`` entries as plain data).
+    cors: list[dict[str, Any]] | None = None
+    #: The S3 notification configuration, as plain data.
+    notifications: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,11 @@ class ObjectVersion:
     content_type: str
     user_metadata: dict[str, str]
     created_at: datetime
+    #: Stored content headers (``cache-control``, ``content-disposition``, ...).
+    headers: dict[str, str] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    #: How many parts a multipart upload composed it of (``None``: one piece).
+    parts_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +82,9 @@ class NewVersion:
     content_type: str
     user_metadata: dict[str, str] = field(default_factory=dict)
     is_delete_marker: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    parts_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

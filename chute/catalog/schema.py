@@ -56,6 +56,13 @@ buckets = sa.Table(
     sa.Column("name", sa.String(63), nullable=False, unique=True),
     sa.Column("versioning", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    #: The LocationConstraint the bucket was created with (``None``: the default region).
+    sa.Column("location", sa.String(32), nullable=True),
+    #: Anyone may read its objects without a key (deny by default otherwise).
+    sa.Column("public_read", sa.Boolean(), nullable=False, server_default=sa.false()),
+    #: S3 CORS rules and notification configuration, as the S3 API stores them.
+    sa.Column("cors", sa.JSON(), nullable=True),
+    sa.Column("notifications", sa.JSON(), nullable=True),
 )
 
 object_versions = sa.Table(
@@ -75,6 +82,13 @@ object_versions = sa.Table(
     sa.Column("content_type", sa.String(255), nullable=False),
     sa.Column("user_metadata", sa.JSON(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    #: Content headers stored with the object (Cache-Control, Content-Disposition,
+    #: Content-Encoding, Content-Language, Expires), by lower-case name.
+    sa.Column("headers", sa.JSON(), nullable=True),
+    #: The checksum a client asked for: ``{"algorithm", "value", "type"}``.
+    sa.Column("checksum", sa.JSON(), nullable=True),
+    #: How many parts a multipart upload composed it of (``None``: one piece).
+    sa.Column("parts_count", sa.Integer(), nullable=True),
     sa.UniqueConstraint("bucket_id", "key", "version_id"),
     # At most one latest version per key; also the index that lists a bucket in key order.
     sa.Index(
@@ -139,6 +153,56 @@ maintenance_leases = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("holder", sa.String(128), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Access keys: the secret is kept encrypted (AES-GCM, under a key file outside the
+# catalog), so a copy of the database gives no one the keys.
+access_keys = sa.Table(
+    "access_keys",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("secret", sa.LargeBinary(), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    #: What the key may do: ``[{"access", "buckets", "prefixes"}]`` grants.
+    sa.Column("grants", sa.JSON(), nullable=False),
+    sa.Column("is_root", sa.Boolean(), nullable=False),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    #: Temporary credentials (a function's) stop working at this moment.
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+)
+
+# Multipart uploads in progress: what the object will be once completed, and its parts,
+# each a registered blob that completion composes without copying.
+multipart_uploads = sa.Table(
+    "multipart_uploads",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("bucket_id", RowId, sa.ForeignKey("buckets.id"), nullable=False),
+    sa.Column("key", KeyText, nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("user_metadata", sa.JSON(), nullable=False),
+    sa.Column("headers", sa.JSON(), nullable=True),
+    #: ``{"algorithm", "type"}`` when the upload was created with a checksum algorithm.
+    sa.Column("checksum", sa.JSON(), nullable=True),
+    sa.Column("principal", sa.String(128), nullable=False),
+    sa.Column("initiated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_multipart_uploads_bucket_id_key", "bucket_id", "key", "id"),
+    sa.Index("ix_multipart_uploads_initiated_at", "initiated_at"),
+)
+
+multipart_parts = sa.Table(
+    "multipart_parts",
+    metadata,
+    sa.Column("upload_id", sa.String(64), sa.ForeignKey("multipart_uploads.id"), primary_key=True),
+    sa.Column("part_number", sa.Integer(), primary_key=True),
+    sa.Column("blob_id", sa.String(64), sa.ForeignKey("blobs.id"), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("md5", sa.String(32), nullable=False),
+    #: The part's checksum (base64) in the upload's algorithm, if it has one.
+    sa.Column("checksum", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_multipart_parts_blob_id", "blob_id"),
 )
 
 events = sa.Table(

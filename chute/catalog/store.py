@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chute.queue.base import JobQueue
     from chute.queue.history import HistorySession
     from chute.queue.lineage import LineageSession
+from chute.blobs.checksums import Checksum
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
 from chute.catalog.schema import buckets, events, object_versions
 from chute.clock import system_clock
@@ -62,6 +63,7 @@ _CLEAR_LATEST = (
 _INSERT_VERSION = object_versions.insert()
 _DELETE_VERSION = object_versions.delete().where(object_versions.c.id == _param("id"))
 _INSERT_EVENT = events.insert()
+_BUCKET_SETTINGS = {"public_read", "cors", "notifications"}
 
 
 class Catalog:
@@ -180,19 +182,21 @@ class CatalogSession:
 
     # --- buckets -------------------------------------------------------------------
 
-    def create_bucket(self, name: str, versioning: Versioning, created: datetime) -> Bucket:
+    def create_bucket(
+        self, name: str, versioning: Versioning, created: datetime, location: str | None = None
+    ) -> Bucket:
         """Add a bucket; raises ``BucketAlreadyExists``."""
+        values = {
+            "name": name, "versioning": versioning.value, "created_at": created,
+            "location": location,
+        }  # fmt: skip
         try:
             with self.conn.begin_nested():
-                result = self.conn.execute(
-                    buckets.insert().values(
-                        name=name, versioning=versioning.value, created_at=created
-                    )
-                )
+                result = self.conn.execute(buckets.insert().values(**values))
         except IntegrityError:
             raise BucketAlreadyExists(f"bucket {name!r} already exists") from None
         (bucket_id,) = result.inserted_primary_key or (0,)
-        return Bucket(int(bucket_id), name, versioning, created)
+        return Bucket(int(bucket_id), name, versioning, created, location)
 
     def get_bucket(self, name: str) -> Bucket | None:
         row = self.conn.execute(_GET_BUCKET, {"name": name}).first()
@@ -209,6 +213,14 @@ class CatalogSession:
         self.conn.execute(
             buckets.update().where(buckets.c.id == bucket_id).values(versioning=versioning.value)
         )
+
+    def configure_bucket(self, bucket_id: int, **settings: Any) -> None:
+        """Change what the S3 API configures on a bucket: ``public_read``, ``cors`` or
+        ``notifications`` (``None`` removes the CORS rules or notifications)."""
+        unknown = set(settings) - _BUCKET_SETTINGS
+        if unknown:
+            raise ValueError(f"not bucket settings: {sorted(unknown)}")
+        self.conn.execute(buckets.update().where(buckets.c.id == bucket_id).values(**settings))
 
     def bucket_has_versions(self, bucket_id: int) -> bool:
         query = sa.select(object_versions.c.id).where(object_versions.c.bucket_id == bucket_id)
@@ -257,8 +269,13 @@ class CatalogSession:
             content_type=new.content_type,
             user_metadata=new.user_metadata,
             created_at=created,
+            headers=new.headers,
+            checksum=new.checksum,
+            parts_count=new.parts_count,
         )
         values = {name: getattr(version, name) for name in version.__slots__ if name != "id"}
+        values["headers"] = new.headers or None
+        values["checksum"] = new.checksum.to_json() if new.checksum else None
         result = self.conn.execute(_INSERT_VERSION, values)
         (row_id,) = result.inserted_primary_key or (0,)
         return dataclasses.replace(version, id=int(row_id))
@@ -361,7 +378,16 @@ class CatalogSession:
 
 
 def _bucket(row: sa.Row[Any]) -> Bucket:
-    return Bucket(row.id, row.name, Versioning(row.versioning), row.created_at)
+    return Bucket(
+        row.id,
+        row.name,
+        Versioning(row.versioning),
+        row.created_at,
+        row.location,
+        bool(row.public_read),
+        row.cors,
+        row.notifications,
+    )
 
 
 def _version(row: sa.Row[Any]) -> ObjectVersion:
@@ -379,4 +405,7 @@ def _version(row: sa.Row[Any]) -> ObjectVersion:
         content_type=row.content_type,
         user_metadata=dict(row.user_metadata),
         created_at=row.created_at,
+        headers=dict(row.headers or {}),
+        checksum=Checksum.from_json(row.checksum),
+        parts_count=row.parts_count,
     )
