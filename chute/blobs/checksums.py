@@ -91,10 +91,10 @@ class Checksummer:
         self._hash = None if self._function else hashlib.new(algorithm.value.lower())
 
     def update(self, data: bytes) -> None:
-        if self._hash is not None:
-            self._hash.update(data)
-        else:
+        if self._function is not None:
             self._crc = self._function(data, self._crc)
+        elif self._hash is not None:
+            self._hash.update(data)
 
     def digest(self) -> bytes:
         if self._hash is not None:
