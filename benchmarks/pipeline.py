@@ -49,6 +49,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from chute.access import EVERYTHING
 from chute.context import RequestContext
 from chute.queue.records import Job, JobFilter, StepRun
 from chute.queue.states import JobState
@@ -64,7 +65,7 @@ from benchmarks.pipeline_images import baseline_rate, make_images
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Who uploads, as the object service asks of every caller.
-CTX = RequestContext("benchmark", "127.0.0.1")
+CTX = RequestContext("benchmark", "127.0.0.1", permissions=EVERYTHING)
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 SECTIONS = ("latency", "throughput", "thumbnails")

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from chute.access import EVERYTHING
 from chute.context import RequestContext
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState
@@ -29,7 +30,7 @@ from chute.settings import load_settings
 
 #: Tables whose rows grow with history.
 TABLES = ("runs", "jobs", "step_runs", "events")
-CTX = RequestContext("benchmark", "127.0.0.1")
+CTX = RequestContext("benchmark", "127.0.0.1", permissions=EVERYTHING)
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from chute.access import EVERYTHING, NOTHING, Permissions
+
 #: The principal of requests nobody authenticated.
 ANONYMOUS = "anonymous"
 #: The principal of Chute's own upkeep (buckets from the configuration, the sweep).
@@ -32,13 +34,17 @@ class RequestContext:
     principal: str
     source_ip: str
     request_id: str = field(default_factory=new_request_id)
+    #: What the principal may do; nothing unless authentication said otherwise.
+    permissions: Permissions = NOTHING
+    #: The access key the request was signed with, if any.
+    access_key: str | None = None
 
     @classmethod
     def system(cls, request_id: str | None = None) -> RequestContext:
         """The context of Chute's own upkeep."""
-        return cls(SYSTEM_PRINCIPAL, LOCAL_ADDRESS, request_id or new_request_id())
+        return cls(SYSTEM_PRINCIPAL, LOCAL_ADDRESS, request_id or new_request_id(), EVERYTHING)
 
     @classmethod
     def pipeline(cls, name: str, request_id: str) -> RequestContext:
         """The context of a write pipeline ``name`` makes."""
-        return cls(PIPELINE_PRINCIPAL + name, LOCAL_ADDRESS, request_id)
+        return cls(PIPELINE_PRINCIPAL + name, LOCAL_ADDRESS, request_id, EVERYTHING)

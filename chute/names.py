@@ -99,6 +99,31 @@ def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in metadata.items()}
 
 
+#: The content headers an object keeps and returns, as S3 does (Content-Type aside).
+CONTENT_HEADERS = (
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+)
+_MAX_CONTENT_HEADER = 1024
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Content headers to keep with an object, names lower-cased, if each is one of
+    :data:`CONTENT_HEADERS` with a printable value."""
+    checked = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower not in CONTENT_HEADERS:
+            raise InvalidArgument(f"{name!r} is not a content header an object keeps")
+        if len(value) > _MAX_CONTENT_HEADER or not _is_header_text(value):
+            raise InvalidArgument(f"{name} must be printable ASCII, at most 1 KiB")
+        checked[lower] = value
+    return checked
+
+
 def check_content_type(content_type: str) -> str:
     """``content_type`` if it is a plausible header value of at most 255 characters."""
     if len(content_type) > MAX_CONTENT_TYPE or not _is_header_text(content_type):

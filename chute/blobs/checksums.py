@@ -138,9 +138,14 @@ class ExpectedChecksum:
     check runs when the body ends, before the write is recorded: a mismatch raises from
     the body's last step and nothing is stored."""
 
-    def __init__(self, algorithm: ChecksumAlgorithm, value: str | None = None) -> None:
+    def __init__(
+        self, algorithm: ChecksumAlgorithm, value: str | None = None, *, required: bool = True
+    ) -> None:
         self.algorithm = algorithm
         self.value = value
+        #: Whether a value must arrive; if not, the checksum is only computed and kept
+        #: (as S3 keeps a CRC64NVME of every object a client sent none for).
+        self.required = required
         self.computed: str | None = None
         self._checksummer = Checksummer(algorithm)
 
@@ -161,6 +166,8 @@ class ExpectedChecksum:
     def check(self) -> str:
         """The computed value, after comparing it with the declared one."""
         self.computed = self._checksummer.b64digest()
+        if self.value is None and not self.required:
+            return self.computed
         if self.value is None:
             raise BadDigest(f"no {self.algorithm.header} value arrived with the body")
         if self.value != self.computed:

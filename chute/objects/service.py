@@ -19,10 +19,13 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
+from chute.access import Access
 from chute.blobs import BlobStore
+from chute.blobs.checksums import ExpectedChecksum
 from chute.catalog import Bucket, Catalog, EventRow, ObjectVersion, Versioning
 from chute.clock import Clock, system_clock
 from chute.context import RequestContext
+from chute.errors import AccessDenied
 from chute.hooks import Hooks
 from chute.objects import listing
 from chute.objects.blob_reads import BlobReaders
@@ -75,24 +78,33 @@ class ObjectService:
         versioning: Versioning = Versioning.UNVERSIONED,
     ) -> Bucket:
         """Create a bucket; ``BucketAlreadyExists`` if the name is taken."""
+        context.permissions.require(Access.ADMIN, name)
         return self.buckets.create(name, versioning)
 
     def ensure_bucket(self, context: RequestContext, name: str) -> Bucket:
         """The bucket ``name``, created if missing (for buckets named in the config)."""
+        context.permissions.require(Access.ADMIN, name)
         return self.buckets.ensure(name)
 
     def get_bucket(self, context: RequestContext, name: str) -> Bucket:
-        return self.buckets.get(name)
+        """The bucket ``name``, to anyone with some access to it (HeadBucket)."""
+        bucket = self.buckets.get(name)
+        if not (context.permissions.sees(name) or bucket.public_read):
+            raise AccessDenied()
+        return bucket
 
     def list_buckets(self, context: RequestContext) -> list[Bucket]:
-        return self.buckets.list()
+        """The buckets ``context`` has some access to."""
+        return [b for b in self.buckets.list() if context.permissions.sees(b.name)]
 
     def delete_bucket(self, context: RequestContext, name: str) -> None:
         """Delete an empty bucket (no versions, no delete markers)."""
+        context.permissions.require(Access.ADMIN, name)
         self.buckets.delete(name)
 
     def set_versioning(self, context: RequestContext, name: str, state: Versioning) -> Bucket:
         """Enable or suspend versioning (never back to unversioned, as in S3)."""
+        context.permissions.require(Access.ADMIN, name)
         return self.buckets.set_versioning(name, state)
 
     # --- writes --------------------------------------------------------------------
@@ -108,9 +120,13 @@ class ObjectService:
         metadata: dict[str, str] | None = None,
         expected_size: int | None = None,
         md5: str | None = None,
+        sha256: str | None = None,
+        headers: dict[str, str] | None = None,
+        checksum: ExpectedChecksum | None = None,
     ) -> ObjectVersion:
         """Store ``body`` as the new latest version of ``bucket/key`` (see
         :meth:`Writes.put`)."""
+        context.permissions.require(Access.WRITE, bucket, key)
         return self.writes.put(
             bucket,
             key,
@@ -120,6 +136,9 @@ class ObjectService:
             metadata=metadata,
             expected_size=expected_size,
             md5=md5,
+            sha256=sha256,
+            headers=headers,
+            checksum=checksum,
         )
 
     def copy(
@@ -133,8 +152,11 @@ class ObjectService:
         source_version_id: str | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> ObjectVersion:
         """Copy an object server-side, sharing its blob (see :meth:`Writes.copy`)."""
+        context.permissions.require(Access.WRITE, bucket, key)
+        self._require_read(context, source_bucket, source_key)
         source = self.reads.head(source_bucket, source_key, source_version_id)
         return self.writes.copy(
             source,
@@ -143,12 +165,14 @@ class ObjectService:
             context=context,
             content_type=content_type,
             metadata=metadata,
+            headers=headers,
         )
 
     def delete(
         self, context: RequestContext, bucket: str, key: str, version_id: str | None = None
     ) -> DeleteResult:
         """Delete a key or one version, as S3 does (see :meth:`Writes.delete`)."""
+        context.permissions.require(Access.WRITE, bucket, key)
         return self.writes.delete(bucket, key, version_id, context)
 
     # --- reads ---------------------------------------------------------------------
@@ -157,6 +181,7 @@ class ObjectService:
         self, context: RequestContext, bucket: str, key: str, version_id: str | None = None
     ) -> ObjectVersion:
         """The version a GET would serve (latest by default)."""
+        self._require_read(context, bucket, key)
         return self.reads.head(bucket, key, version_id)
 
     def open(
@@ -168,6 +193,7 @@ class ObjectService:
         byte_range: tuple[int, int] | None = None,
     ) -> ObjectRead:
         """Open an object for reading: all of it, or bytes ``[start, end)``."""
+        self._require_read(context, bucket, key)
         return self.reads.read(self.reads.head(bucket, key, version_id), byte_range)
 
     def read(
@@ -176,7 +202,7 @@ class ObjectService:
         version: ObjectVersion,
         byte_range: tuple[int, int] | None = None,
     ) -> ObjectRead:
-        """Open the bytes of a version :meth:`head` returned."""
+        """Open the bytes of a version :meth:`head` returned (and so allowed)."""
         return self.reads.read(version, byte_range)
 
     def list_objects(
@@ -192,6 +218,7 @@ class ObjectService:
         """A page of keys in order (see :func:`chute.objects.listing.list_objects`)."""
         with self.catalog.read() as session:
             target = require_bucket(session, bucket)
+            _require_listing(context, target, prefix)
             return listing.list_objects(
                 session, target.id, prefix, delimiter or None, start_after, token, max_keys
             )
@@ -208,12 +235,14 @@ class ObjectService:
         """A page of all versions and delete markers, keys in order, newest first."""
         with self.catalog.read() as session:
             target = require_bucket(session, bucket)
+            _require_listing(context, target, prefix)
             return listing.list_versions(
                 session, target.id, prefix, key_marker, version_id_marker, max_keys
             )
 
     def detail(self, context: RequestContext, bucket: str, key: str) -> ObjectDetail:
         """Every version of a key and every event about it."""
+        self._require_read(context, bucket, key)
         return self.reads.detail(bucket, key)
 
     def events(
@@ -224,11 +253,32 @@ class ObjectService:
         bucket: str | None = None,
         key: str | None = None,
     ) -> list[EventRow]:
-        """Events after the cursor ``after``, oldest first."""
+        """Events after the cursor ``after``, oldest first: of one bucket (or key) to
+        whoever may read it, of every bucket to an administrator."""
+        if bucket is None:
+            context.permissions.require(Access.ADMIN)
+        else:
+            self._require_read(context, bucket, key or "")
         return self.event_log.after(after, limit, bucket, key)
 
     # --- upkeep --------------------------------------------------------------------
 
     def sweep(self, context: RequestContext, grace: timedelta) -> SweepReport:
         """Remove garbage blobs older than ``grace`` (see :mod:`chute.objects.sweep`)."""
+        context.permissions.require(Access.ADMIN)
         return self.sweeper.sweep(grace)
+
+    # --- access --------------------------------------------------------------------
+
+    def _require_read(self, context: RequestContext, bucket: str, key: str) -> None:
+        """``AccessDenied`` unless ``context`` may read ``key``, or the bucket is
+        public-read (looked up only then: the common case costs no query)."""
+        if context.permissions.allows(Access.READ, bucket, key):
+            return
+        if not self.buckets.get(bucket).public_read:
+            raise AccessDenied()
+
+
+def _require_listing(context: RequestContext, bucket: Bucket, prefix: str) -> None:
+    if not (context.permissions.allows_listing(bucket.name, prefix) or bucket.public_read):
+        raise AccessDenied()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from chute.blobs import BlobStore, StagedBlob, inline_record, stage
+from chute.blobs.checksums import ExpectedChecksum
 from chute.blobs.records import BlobKind, BlobRecord
 from chute.catalog import (
     NULL_VERSION,
@@ -37,9 +38,10 @@ from chute.errors import (
     IncompleteBody,
     NoSuchKey,
     NoSuchVersion,
+    XAmzContentSHA256Mismatch,
 )
 from chute.events import EventName
-from chute.names import check_content_type, check_key, check_metadata
+from chute.names import check_content_type, check_headers, check_key, check_metadata
 from chute.objects.buckets import require_bucket
 from chute.objects.event_log import EventLog
 from chute.objects.records import DeleteResult
@@ -94,14 +96,22 @@ class Writes:
         metadata: dict[str, str] | None = None,
         expected_size: int | None = None,
         md5: str | None = None,
+        sha256: str | None = None,
+        headers: dict[str, str] | None = None,
+        checksum: ExpectedChecksum | None = None,
     ) -> ObjectVersion:
         """Store ``body`` as the new latest version of ``bucket/key``.
 
-        ``expected_size`` (Content-Length) and ``md5`` (hex, from Content-MD5) are checked
-        before anything is recorded."""
+        ``expected_size`` (Content-Length), ``md5`` (hex, from Content-MD5), ``sha256``
+        (hex, the signed payload hash) and ``checksum`` (an ``x-amz-checksum-*`` value,
+        checked as the body ends) are checked before anything is recorded; ``headers``
+        are content headers kept with the version."""
         check_key(key)
         content_type = check_content_type(content_type or DEFAULT_CONTENT_TYPE)
         metadata = check_metadata(metadata or {})
+        headers = check_headers(headers or {})
+        if checksum is not None:
+            body = checksum.through(body)
         if expected_size is not None and expected_size > self.max_object_size:
             raise EntityTooLarge(self._too_large(expected_size))
         if not isinstance(body, list | tuple):
@@ -109,14 +119,15 @@ class Writes:
                 require_bucket(session, bucket)
         staged = self._stage(body)
         try:
-            _check_body(staged, expected_size, md5)
+            _check_body(staged, expected_size, md5, sha256)
         except ChuteError:
             self._discard(staged)
             raise
         info = staged.info
         new = NewVersion(
             key, NULL_VERSION, info.blob_id, info.size, plain_etag(info.md5), info.sha256,
-            content_type, metadata,
+            content_type, metadata, headers=headers,
+            checksum=checksum.result() if checksum is not None else None,
         )  # fmt: skip
 
         def work(session: CatalogSession) -> Written:
@@ -134,14 +145,18 @@ class Writes:
         context: RequestContext,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> ObjectVersion:
         """Copy ``source`` server-side: the new version shares its immutable blob, so no
-        byte moves. ``metadata``/``content_type`` replace the source's when given."""
+        byte moves. ``metadata``, ``content_type`` and ``headers`` replace the source's
+        when given."""
         check_key(key)
         if content_type is not None:
             check_content_type(content_type)
         if metadata is not None:
             metadata = check_metadata(metadata)
+        if headers is not None:
+            headers = check_headers(headers)
         new = NewVersion(
             key=key,
             version_id=NULL_VERSION,
@@ -151,6 +166,9 @@ class Writes:
             sha256=source.sha256,
             content_type=content_type or source.content_type,
             user_metadata=source.user_metadata if metadata is None else dict(metadata),
+            headers=source.headers if headers is None else headers,
+            checksum=source.checksum,
+            parts_count=source.parts_count,
         )
 
         def work(session: CatalogSession) -> Written:
@@ -387,12 +405,16 @@ class Writes:
         return f"object of {size} bytes exceeds the maximum of {self.max_object_size} bytes"
 
 
-def _check_body(staged: StagedBlob, expected_size: int | None, md5: str | None) -> None:
+def _check_body(
+    staged: StagedBlob, expected_size: int | None, md5: str | None, sha256: str | None
+) -> None:
     size = staged.info.size
     if expected_size is not None and size != expected_size:
         raise IncompleteBody(f"received {size} bytes; Content-Length said {expected_size}")
     if md5 is not None and md5 != staged.info.md5:
         raise BadDigest()
+    if sha256 is not None and sha256 != staged.info.sha256:
+        raise XAmzContentSHA256Mismatch()
 
 
 def _free_blob(version: ObjectVersion, freed: list[str]) -> None:

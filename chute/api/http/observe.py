@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chute.access import EVERYTHING
 from chute.context import ANONYMOUS, RequestContext
 from chute.hooks import Hooks, RequestDone
 
@@ -23,9 +24,16 @@ UNMATCHED = "unmatched"
 
 
 def anonymous_context(scope: Scope) -> RequestContext:
-    """The context of a request nobody authenticated (until access keys exist)."""
+    """The context of a request nobody authenticated: it may do nothing."""
     client = scope.get("client")
     return RequestContext(ANONYMOUS, client[0] if client else "")
+
+
+def unguarded_context(scope: Scope) -> RequestContext:
+    """The context of a request to a server with authentication turned off: anyone may
+    do anything."""
+    client = scope.get("client")
+    return RequestContext(ANONYMOUS, client[0] if client else "", permissions=EVERYTHING)
 
 
 class ObservedRequests:

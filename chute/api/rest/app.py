@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from chute import __version__
-from chute.api.http.observe import ObservedRequests
+from chute.api.http.observe import ObservedRequests, unguarded_context
 from chute.api.rest import buckets, events, objects, processing
 from chute.api.rest.deps import Services
 from chute.api.rest.errors import DEFAULT_RESPONSE, install_error_handlers
@@ -50,7 +50,9 @@ def create_app(services: Services) -> FastAPI:
     for module in (buckets, objects, events, processing):
         api.include_router(module.router)
     app.include_router(api)
-    app.add_middleware(ObservedRequests, hooks=services.hooks, api=API_NAME)
+    app.add_middleware(
+        ObservedRequests, hooks=services.hooks, api=API_NAME, context_of=unguarded_context
+    )
     return app
 
 

@@ -53,7 +53,8 @@ def test_writer_memory_stays_bounded(s3_bucket: tuple[str, str]) -> None:
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         peak = pool.submit(peak_while_writing, *s3_bucket, 32 * MiB).result()
-    assert peak < 2 * PART_SIZE
+    # Two parts (the one filling, the one sending) and a chunk in flight; 32 MiB written.
+    assert peak < 2 * PART_SIZE + MiB
 
 
 def test_foreign_keys_are_left_alone(s3_bucket: tuple[str, str], client: S3Client) -> None:
