@@ -15,6 +15,8 @@ class ChuteError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or self.code).strip())
+        #: More fields for the error document (S3's ``<Error>`` has some per code).
+        self.details: dict[str, str] = {}
 
     @property
     def message(self) -> str:
@@ -206,6 +208,62 @@ class BucketNotEmpty(ClientError):
     """The bucket you tried to delete is not empty."""
 
     code = "BucketNotEmpty"
+    status = 409
+
+
+# --- the S3 API ---------------------------------------------------------------------
+
+
+class MalformedXML(ClientError):
+    """The XML you provided was not well-formed or did not validate against our published
+    schema."""
+
+    code = "MalformedXML"
+
+
+class NotImplementedFeature(ChuteError):
+    """A header or query you provided implies functionality that is not implemented."""
+
+    code = "NotImplemented"
+    status = 501
+
+
+class BucketAlreadyOwnedByYou(ClientError):
+    """Your previous request to create the named bucket succeeded and you already own it."""
+
+    code = "BucketAlreadyOwnedByYou"
+    status = 409
+
+
+class InvalidStorageClass(ClientError):
+    """The storage class you specified is not valid."""
+
+    code = "InvalidStorageClass"
+
+
+class InvalidLocationConstraint(ClientError):
+    """The specified location-constraint is not valid."""
+
+    code = "InvalidLocationConstraint"
+
+
+class MaxMessageLengthExceeded(ClientError):
+    """Your request was too big."""
+
+    code = "MaxMessageLengthExceeded"
+
+
+class InvalidPartNumber(ClientError):
+    """The requested partnumber is not satisfiable"""
+
+    code = "InvalidPartNumber"
+    status = 416
+
+
+class InvalidBucketState(ClientError):
+    """The request is not valid with the current state of the bucket."""
+
+    code = "InvalidBucketState"
     status = 409
 
 

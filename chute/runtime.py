@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from chute.api.rest.deps import Services
+from chute.api.s3.services import S3Services
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
@@ -81,6 +82,17 @@ class Runtime:
             self.pipelines,
             self.settings.body_timeout_seconds,
             self.hooks,
+        )
+
+    def s3_services(self) -> S3Services:
+        """The services the S3 API is built with."""
+        return S3Services(
+            self.objects,
+            self.hooks,
+            self.settings.region,
+            self.settings.body_timeout_seconds,
+            self.settings.s3.max_xml_bytes,
+            self.settings.s3.domain,
         )
 
     def start_upkeep(self, *, sweep: bool = True) -> Upkeep:

@@ -9,6 +9,8 @@ import threading
 import uvicorn
 
 from chute.api.rest.app import create_app
+from chute.api.root import RootApp
+from chute.api.s3.app import create_s3_app
 from chute.runtime import open_runtime
 from chute.settings import Settings
 
@@ -42,7 +44,11 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     warn_if_exposed(settings)
     runtime = open_runtime(settings)
     runtime.start_upkeep()
-    app = create_app(runtime.rest_services())
+    app = RootApp(
+        create_app(runtime.rest_services()),
+        create_s3_app(runtime.s3_services()),
+        settings.s3.domain,
+    )
     if workers:
         pool = runtime.start_workers()
         log.info("%d worker processes for %d pipelines", pool.size, len(runtime.pipelines))

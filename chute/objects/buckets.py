@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from chute.catalog import Bucket, Catalog, CatalogSession, Versioning
 from chute.clock import Clock
 from chute.errors import BucketNotEmpty, InvalidArgument, NoSuchBucket
@@ -15,12 +18,27 @@ class Buckets:
         self.catalog = catalog
         self.clock = clock
 
-    def create(self, name: str, versioning: Versioning = Versioning.UNVERSIONED) -> Bucket:
+    def create(
+        self,
+        name: str,
+        versioning: Versioning = Versioning.UNVERSIONED,
+        location: str | None = None,
+    ) -> Bucket:
         """Create a bucket; ``BucketAlreadyExists`` if the name is taken."""
         check_bucket_name(name)
         return self.catalog.run_write(
-            lambda session: session.create_bucket(name, versioning, self.clock())
+            lambda session: session.create_bucket(name, versioning, self.clock(), location)
         )
+
+    def configure(self, name: str, **settings: Any) -> Bucket:
+        """Change the bucket's ``public_read``, ``cors`` or ``notifications``."""
+
+        def work(session: CatalogSession) -> Bucket:
+            bucket = require_bucket(session, name)
+            session.configure_bucket(bucket.id, **settings)
+            return dataclasses.replace(bucket, **settings)
+
+        return self.catalog.run_write(work)
 
     def ensure(self, name: str) -> Bucket:
         """The bucket ``name``, created if missing (for buckets named in the config)."""
@@ -60,7 +78,7 @@ class Buckets:
             if state is Versioning.UNVERSIONED and bucket.versioning is not state:
                 raise InvalidArgument("versioning can be enabled or suspended, not turned off")
             session.set_versioning(bucket.id, state)
-            return Bucket(bucket.id, bucket.name, state, bucket.created_at)
+            return dataclasses.replace(bucket, versioning=state)
 
         return self.catalog.run_write(work)
 

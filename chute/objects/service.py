@@ -18,6 +18,7 @@ import socket
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from chute.access import Access
 from chute.blobs import BlobStore
@@ -76,10 +77,11 @@ class ObjectService:
         context: RequestContext,
         name: str,
         versioning: Versioning = Versioning.UNVERSIONED,
+        location: str | None = None,
     ) -> Bucket:
         """Create a bucket; ``BucketAlreadyExists`` if the name is taken."""
         context.permissions.require(Access.ADMIN, name)
-        return self.buckets.create(name, versioning)
+        return self.buckets.create(name, versioning, location)
 
     def ensure_bucket(self, context: RequestContext, name: str) -> Bucket:
         """The bucket ``name``, created if missing (for buckets named in the config)."""
@@ -106,6 +108,26 @@ class ObjectService:
         """Enable or suspend versioning (never back to unversioned, as in S3)."""
         context.permissions.require(Access.ADMIN, name)
         return self.buckets.set_versioning(name, state)
+
+    def set_public_read(self, context: RequestContext, name: str, public: bool) -> Bucket:
+        """Let anyone read the bucket's objects without a key, or stop that."""
+        context.permissions.require(Access.ADMIN, name)
+        return self.buckets.configure(name, public_read=public)
+
+    def set_cors(
+        self, context: RequestContext, name: str, rules: list[dict[str, Any]] | None
+    ) -> Bucket:
+        """Set (``None``: remove) the bucket's CORS rules."""
+        context.permissions.require(Access.ADMIN, name)
+        return self.buckets.configure(name, cors=rules)
+
+    def set_notifications(
+        self, context: RequestContext, name: str, configuration: dict[str, Any] | None
+    ) -> Bucket:
+        """Set (``None``: remove) the bucket's notification configuration, validated by
+        the caller against what it may name."""
+        context.permissions.require(Access.ADMIN, name)
+        return self.buckets.configure(name, notifications=configuration)
 
     # --- writes --------------------------------------------------------------------
 

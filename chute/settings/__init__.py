@@ -16,6 +16,7 @@ from chute.settings.pipelines import (
     TriggerConfig,
 )
 from chute.settings.retention import RetentionSettings
+from chute.settings.s3 import S3Settings
 from chute.settings.worker import WorkerSettings
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "PipelineConfig",
     "RetentionSettings",
     "RetryConfig",
+    "S3Settings",
     "Settings",
     "StepConfig",
     "TriggerConfig",

@@ -26,6 +26,7 @@ from pydantic_settings import (
 from chute.settings.blobs import BlobSettings
 from chute.settings.pipelines import PipelineConfig
 from chute.settings.retention import RetentionSettings
+from chute.settings.s3 import S3Settings
 from chute.settings.worker import WorkerSettings
 
 GiB = 1024**3
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
 
     @field_validator("address")
     @classmethod

@@ -3,13 +3,15 @@ conditional requests (``If-Match``, ``If-None-Match``)."""
 
 from __future__ import annotations
 
-from email.utils import format_datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Final
 
 from starlette.requests import Request
 
 from chute.catalog import ObjectVersion
-from chute.errors import NotModified, PreconditionFailed
+from chute.errors import ChuteError, NotModified, PreconditionFailed
 
 METADATA_PREFIX: Final = "x-chute-meta-"
 
@@ -42,17 +44,48 @@ def object_headers(version: ObjectVersion) -> dict[str, str]:
     return headers
 
 
-def check_conditions(request: Request, version: ObjectVersion) -> None:
-    """Apply ``If-Match`` (412 on mismatch) and ``If-None-Match`` (304 on a match)."""
+def check_conditions(
+    headers: Mapping[str, str], version: ObjectVersion, *, prefix: str = ""
+) -> None:
+    """Apply the conditional headers of a read (RFC 9110, section 13.2.2, as S3 does):
+    ``If-Match`` (412 on mismatch; when given, ``If-Unmodified-Since`` is not looked
+    at), ``If-Unmodified-Since`` (412), ``If-None-Match`` (304 on a match; when given,
+    ``If-Modified-Since`` is not looked at) and ``If-Modified-Since`` (304).
+
+    With ``prefix`` (``x-amz-copy-source-``) they apply to a copy's source, and every
+    failed condition is a 412, as S3 answers copies."""
     etag = quoted_etag(version)
-    if_match = request.headers.get("if-match")
-    if if_match is not None and not _etag_matches(if_match, etag):
-        raise PreconditionFailed()
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and _etag_matches(if_none_match, etag):
-        raise NotModified()
+    modified = version.created_at.replace(microsecond=0)
+    not_modified: ChuteError = PreconditionFailed() if prefix else NotModified()
+    if_match = headers.get(prefix + "if-match")
+    if if_match is not None:
+        if not _etag_matches(if_match, etag):
+            raise PreconditionFailed()
+    else:
+        since = _http_date(headers.get(prefix + "if-unmodified-since"))
+        if since is not None and modified > since:
+            raise PreconditionFailed()
+    if_none_match = headers.get(prefix + "if-none-match")
+    if if_none_match is not None:
+        if _etag_matches(if_none_match, etag):
+            raise not_modified
+    else:
+        since = _http_date(headers.get(prefix + "if-modified-since"))
+        if since is not None and modified <= since:
+            raise not_modified
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP date; ``None`` for none or one that does not parse (ignored, per RFC)."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
     candidates = {item.strip().removeprefix("W/") for item in header.split(",")}
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or etag in candidates or etag.strip('"') in candidates

@@ -21,6 +21,8 @@ from chute.hooks import Hooks, RequestDone
 CONTEXT_STATE = "chute_context"
 #: The operation of a request no route matched.
 UNMATCHED = "unmatched"
+#: Where a front end that routes by itself names the operation in the request's scope.
+OPERATION_SCOPE = "chute_operation"
 
 
 def anonymous_context(scope: Scope) -> RequestContext:
@@ -55,8 +57,8 @@ class ObservedRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        context = self.context_of(scope)
-        scope.setdefault("state", {})[CONTEXT_STATE] = context
+        state = scope.setdefault("state", {})
+        state[CONTEXT_STATE] = self.context_of(scope)
         started = time.perf_counter()
         status = 500  # what the client gets if the app fails before answering
 
@@ -69,6 +71,8 @@ class ObservedRequests:
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            operation = getattr(scope.get("route"), "name", UNMATCHED)
+            operation = scope.get(OPERATION_SCOPE) or getattr(scope.get("route"), "name", None)
             seconds = time.perf_counter() - started
-            self.hooks.request_done(RequestDone(self.api, operation, status, seconds, context))
+            context = state[CONTEXT_STATE]  # as authentication left it
+            done = RequestDone(self.api, operation or UNMATCHED, status, seconds, context)
+            self.hooks.request_done(done)

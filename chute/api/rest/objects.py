@@ -154,7 +154,7 @@ async def get_object(
     version = await run_in_threadpool(
         service.head, request_context(request), bucket, key, version_id
     )
-    check_conditions(request, version)
+    check_conditions(request.headers, version)
     byte_range = parse_range(request.headers.get("range"), version.size)
     read = await run_in_threadpool(service.read, request_context(request), version, byte_range)
     headers = object_headers(read.version)
@@ -181,7 +181,7 @@ async def head_object(request: Request, bucket: Text, version_id: Text | None = 
     version = await run_in_threadpool(
         object_service(request).head, request_context(request), bucket, key, version_id
     )
-    check_conditions(request, version)
+    check_conditions(request.headers, version)
     headers = object_headers(version)
     headers["content-length"] = str(version.size)
     return Response(headers=headers)

@@ -1,0 +1,35 @@
+"""What the S3 API's handlers are given: the services it was built with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chute.api.s3.auth import Authenticate, unguarded
+from chute.api.s3.request import S3Request
+from chute.hooks import Hooks
+from chute.objects.service import ObjectService
+
+#: Where the app keeps its services in each request's scope.
+SERVICES_SCOPE = "chute_s3"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Services:
+    """What the S3 API is built with."""
+
+    objects: ObjectService
+    hooks: Hooks
+    region: str
+    #: An upload whose client sends nothing for this long fails.
+    body_timeout_seconds: float
+    #: Largest XML request body, in bytes.
+    max_xml_bytes: int
+    #: Base domain of virtual-host style requests (``None``: path style only).
+    domain: str | None = None
+    authenticate: Authenticate = unguarded
+
+
+def services_of(request: S3Request) -> S3Services:
+    """The services of the app answering ``request``."""
+    found: S3Services = request.http.scope[SERVICES_SCOPE]
+    return found
