@@ -61,18 +61,43 @@ class ObservedRequests:
         state[CONTEXT_STATE] = self.context_of(scope)
         started = time.perf_counter()
         status = 500  # what the client gets if the app fails before answering
+        body_left = _has_body(scope)
+
+        async def observed_receive() -> Message:
+            nonlocal body_left
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_left = False
+            return message
 
         async def observed_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if body_left:
+                    # Answered before the body was read (a refusal): a client that
+                    # waited for "100 Continue" never sends it, one that did not is still
+                    # sending. Either way the connection cannot carry another request.
+                    headers = list(message.get("headers", []))
+                    headers.append((b"connection", b"close"))
+                    message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await self.app(scope, receive, observed_send)
+            await self.app(scope, observed_receive, observed_send)
         finally:
             operation = scope.get(OPERATION_SCOPE) or getattr(scope.get("route"), "name", None)
             seconds = time.perf_counter() - started
             context = state[CONTEXT_STATE]  # as authentication left it
             done = RequestDone(self.api, operation or UNMATCHED, status, seconds, context)
             self.hooks.request_done(done)
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a length above zero, or chunks)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
