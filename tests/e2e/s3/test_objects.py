@@ -181,7 +181,7 @@ def test_copy_source_conditions(s3: S3Client, bucket: str) -> None:
         {"CopySourceIfModifiedSince": datetime(2100, 1, 1, tzinfo=UTC)},
     ):
         with pytest.raises(ClientError) as failed:
-            s3.copy_object(Bucket=bucket, Key="b", CopySource=source, **condition)  # type: ignore[arg-type]
+            s3.copy_object(Bucket=bucket, Key="b", CopySource=source, **condition)
         assert code_of(failed.value) == "PreconditionFailed", condition
 
 
