@@ -101,6 +101,12 @@ class IncompleteBody(ClientError):
     code = "IncompleteBody"
 
 
+class InvalidDigest(ClientError):
+    """The Content-MD5 or checksum value that you specified is not valid."""
+
+    code = "InvalidDigest"
+
+
 class BadDigest(ClientError):
     """The Content-MD5 you sent does not match what was received."""
 

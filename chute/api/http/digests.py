@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from chute.errors import InvalidArgument
+from chute.errors import InvalidDigest
 
 
 def content_md5(header: str | None) -> str | None:
@@ -17,5 +17,5 @@ def content_md5(header: str | None) -> str | None:
     except (binascii.Error, ValueError):
         digest = b""
     if len(digest) != 16:
-        raise InvalidArgument("Content-MD5 must be the base64 of a 16-byte MD5 digest")
+        raise InvalidDigest("Content-MD5 must be the base64 of a 16-byte MD5 digest")
     return digest.hex()

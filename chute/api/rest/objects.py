@@ -40,6 +40,7 @@ from chute.errors import (
     EntityTooLarge,
     IncompleteBody,
     InvalidArgument,
+    InvalidDigest,
     InvalidKey,
     InvalidRange,
     MethodNotAllowed,
@@ -71,6 +72,7 @@ _DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
         **error_responses(
             InvalidKey,
             InvalidArgument,
+            InvalidDigest,
             BadDigest,
             IncompleteBody,
             ClientDisconnected,
