@@ -97,13 +97,14 @@ class ChunkedDecoder:
         trailer_names: Iterable[str] = (),
         checksums: Mapping[str, Checksum] | None = None,
         decoded_length: int | None = None,
+        unchecked: bool = False,
     ) -> None:
         self._kind = kind
         self._key = signing_key
         self._trailer_names = frozenset(trailer_names)
         self._checksums = dict(checksums or {})
         self._decoded_length = decoded_length
-        _check_options(kind, signing_key, self._trailer_names, self._checksums)
+        _check_options(kind, signing_key or unchecked, self._trailer_names, self._checksums)
         #: The trailers received, by name (lower case).
         self.trailers: dict[str, str] = {}
         #: Payload bytes decoded so far.
@@ -127,6 +128,7 @@ class ChunkedDecoder:
         *,
         signing_key: SigningKey | None = None,
         checksums: Mapping[str, Checksum] | None = None,
+        unchecked: bool = False,
     ) -> ChunkedDecoder:
         """The decoder of ``request``'s body: trailers and decoded length from its
         ``x-amz-trailer`` and ``x-amz-decoded-content-length`` headers."""
@@ -139,6 +141,7 @@ class ChunkedDecoder:
             trailer_names=announced_trailers(request.header("x-amz-trailer")),
             checksums=checksums,
             decoded_length=None if length is None else int(length),
+            unchecked=unchecked,
         )
 
     def decode(self, body: Iterable[bytes]) -> Iterator[bytes]:
@@ -311,7 +314,7 @@ class ChunkedDecoder:
 
 def _check_options(
     kind: PayloadKind,
-    signing_key: SigningKey | None,
+    signing_key: SigningKey | bool | None,
     trailer_names: frozenset[str],
     checksums: Mapping[str, Checksum],
 ) -> None:

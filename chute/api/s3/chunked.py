@@ -7,7 +7,9 @@ from collections.abc import Iterable, Iterator
 
 from chute.api.s3.request import S3Request
 from chute.blobs.checksums import ExpectedChecksum
-from chute.errors import NotImplementedFeature
+from chute.security.chunked import ChunkedDecoder
+from chute.security.payload import payload_kind
+from chute.security.sigv4 import SignedRequest, SigningKey
 
 
 def decode(
@@ -16,5 +18,25 @@ def decode(
     size: int | None,
     checksum: ExpectedChecksum | None,
 ) -> Iterator[bytes]:
-    """The payload of an aws-chunked body."""
-    raise NotImplementedFeature("aws-chunked bodies are not decoded yet")
+    """The payload of an aws-chunked body. A trailing checksum sets ``checksum``'s
+    value as the body ends, so the object service checks it before recording."""
+    kind = payload_kind(request.payload_hash or "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    key = request.chunk_signer if isinstance(request.chunk_signer, SigningKey) else None
+    trailer = _trailer_of(request, checksum)
+    decoder = ChunkedDecoder.for_request(
+        SignedRequest.from_scope(request.http.scope),
+        kind,
+        signing_key=key,
+        unchecked=key is None,
+    )
+    for block in decoder.decode(raw):
+        yield block
+    if checksum is not None and trailer is not None:
+        checksum.value = decoder.trailers.get(trailer)
+
+
+def _trailer_of(request: S3Request, checksum: ExpectedChecksum | None) -> str | None:
+    """The trailer carrying the body's checksum, if it comes in one."""
+    if checksum is None or checksum.value is not None:
+        return None
+    return checksum.algorithm.header

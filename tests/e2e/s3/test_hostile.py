@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 
 import pytest
 from mypy_boto3_s3 import S3Client
 
+from chute.blobs.checksums import ChecksumAlgorithm, checksum_of
 from tests.e2e.conftest import LiveServer
 from tests.e2e.s3.signing import error_code, send
 
@@ -93,3 +95,57 @@ def test_errors_carry_request_and_host_ids(s3_server: LiveServer) -> None:
 def test_unknown_method(s3_server: LiveServer, bucket: str) -> None:
     answer = send(s3_server, "PATCH", f"/{bucket}/k", b"x")
     assert (answer.status_code, error_code(answer)) == (405, "MethodNotAllowed")
+
+
+def aws_chunked(data: bytes, chunk: int, trailer: str) -> bytes:
+    """An unsigned aws-chunked body with a trailing checksum, as botocore sends over TLS."""
+    body = b""
+    for start in range(0, len(data), chunk):
+        piece = data[start : start + chunk]
+        body += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    return body + b"0\r\n" + trailer.encode() + b"\r\n\r\n"
+
+
+def chunked_headers(data: bytes, algorithm: str = "crc32") -> dict[str, str]:
+    return {
+        "content-encoding": "aws-chunked",
+        "x-amz-trailer": f"x-amz-checksum-{algorithm}",
+        "x-amz-decoded-content-length": str(len(data)),
+    }
+
+
+def test_unsigned_trailer_body_is_decoded_and_checked(
+    s3_server: LiveServer, s3: S3Client, bucket: str
+) -> None:
+    data = os.urandom(200_000)
+    crc = checksum_of(ChecksumAlgorithm.CRC32, data)
+    body = aws_chunked(data, 65536, f"x-amz-checksum-crc32:{crc}")
+    kind = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    answer = send(
+        s3_server, "PUT", f"/{bucket}/chunked", body, chunked_headers(data), payload_hash=kind
+    )
+    assert answer.status_code == 200, answer.text
+    got = s3.get_object(Bucket=bucket, Key="chunked", ChecksumMode="ENABLED")
+    assert got["Body"].read() == data
+    assert got["ChecksumCRC32"] == crc
+    assert "ContentEncoding" not in got
+
+
+def test_a_trailer_that_does_not_match_stores_nothing(
+    s3_server: LiveServer, s3: S3Client, bucket: str
+) -> None:
+    data = os.urandom(100_000)
+    body = aws_chunked(data, 65536, "x-amz-checksum-crc32:AAAAAA==")
+    kind = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    answer = send(
+        s3_server, "PUT", f"/{bucket}/bad", body, chunked_headers(data), payload_hash=kind
+    )
+    assert (answer.status_code, error_code(answer)) == (400, "BadDigest")
+    short = aws_chunked(
+        data[:-1], 65536, f"x-amz-checksum-crc32:{checksum_of(ChecksumAlgorithm.CRC32, data[:-1])}"
+    )
+    answer = send(
+        s3_server, "PUT", f"/{bucket}/bad", short, chunked_headers(data), payload_hash=kind
+    )
+    assert answer.status_code == 400
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
