@@ -29,8 +29,7 @@ def decode(
         signing_key=key,
         unchecked=key is None,
     )
-    for block in decoder.decode(raw):
-        yield block
+    yield from decoder.decode(raw)
     if checksum is not None and trailer is not None:
         checksum.value = decoder.trailers.get(trailer)
 
