@@ -63,10 +63,13 @@ class Server:
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("wb")
         full_env = {**os.environ, **env, "CHUTE_ADDRESS": f"127.0.0.1:{self.port}"}
+        command = [sys.executable, *args]
+        if "uvicorn" in args:
+            command += ["--port", str(self.port)]
+        elif "moto.server" in args:
+            command += ["-p", str(self.port)]
         self.process = subprocess.Popen(
-            [sys.executable, *args, "--port", str(self.port)]
-            if "uvicorn" in args
-            else [sys.executable, *args],
+            command,
             env=full_env,
             cwd=ROOT,
             stdout=self.log,
