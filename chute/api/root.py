@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chute.api.s3.request import target_of
+from chute.api.s3.request import bucket_in_host
 
 JSON_PREFIX = "/_/"
 
@@ -34,4 +34,4 @@ class RootApp:
     def _is_json(self, scope: Scope) -> bool:
         if not scope["path"].startswith(JSON_PREFIX):
             return False
-        return self.domain is None or target_of(scope, self.domain).bucket is None
+        return bucket_in_host(scope, self.domain) is None

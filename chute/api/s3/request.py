@@ -29,7 +29,7 @@ def target_of(scope: Scope, domain: str | None) -> Target:
     """The bucket and key a request names, path-style or virtual-host style."""
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
     raw_path = raw_path.split(b"?", 1)[0]
-    bucket = _bucket_from_host(scope, domain)
+    bucket = bucket_in_host(scope, domain)
     if bucket is not None:
         key = raw_path[1:] if raw_path.startswith(b"/") else raw_path
         return Target(bucket, decode_key(unquote_to_bytes(key)) if key else None)
@@ -43,7 +43,8 @@ def target_of(scope: Scope, domain: str | None) -> Target:
     return Target(decoded, decode_key(unquote_to_bytes(key)))
 
 
-def _bucket_from_host(scope: Scope, domain: str | None) -> str | None:
+def bucket_in_host(scope: Scope, domain: str | None) -> str | None:
+    """The bucket a virtual-host style request names in its Host header, if any."""
     if domain is None:
         return None
     host = ""

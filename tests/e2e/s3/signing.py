@@ -22,12 +22,13 @@ def signed_headers(
     headers: Mapping[str, str] | None = None,
     *,
     payload_hash: str | None = None,
+    host: str | None = None,
 ) -> dict[str, str]:
-    """Headers that sign ``method path`` (path includes any query) for ``server``."""
+    """Headers that sign ``method path`` (path includes any query) for ``server``, or
+    for ``host`` (with its port) when the request names another host."""
     access_key, secret_key = server_credentials(server)
-    request = AWSRequest(
-        method=method, url=server.url + path, data=body, headers=dict(headers or {})
-    )
+    base = f"http://{host}" if host else server.url
+    request = AWSRequest(method=method, url=base + path, data=body, headers=dict(headers or {}))
     signer = _Signer(Credentials(access_key, secret_key), "s3", REGION)
     signer.payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
     signer.add_auth(request)
@@ -53,6 +54,8 @@ def send(
 ) -> httpx.Response:
     """Send a signed request and return the answer."""
     all_headers = signed_headers(server, method, path, body, headers, **kwargs)  # type: ignore[arg-type]
+    if "host" in kwargs:
+        all_headers["Host"] = str(kwargs["host"])
     return httpx.request(method, server.url + path, content=body, headers=all_headers, timeout=30)
 
 
