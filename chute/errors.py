@@ -273,6 +273,37 @@ class InvalidBucketState(ClientError):
     status = 409
 
 
+# --- multipart ----------------------------------------------------------------------
+
+
+class NoSuchUpload(ClientError):
+    """The specified multipart upload does not exist. The upload ID may be invalid, or the
+    upload may have been aborted or completed."""
+
+    code = "NoSuchUpload"
+    status = 404
+
+
+class InvalidPart(ClientError):
+    """One or more of the specified parts could not be found. The part may not have been
+    uploaded, or the specified entity tag may not match the part's entity tag."""
+
+    code = "InvalidPart"
+
+
+class InvalidPartOrder(ClientError):
+    """The list of parts was not in ascending order. Parts must be ordered by part
+    number."""
+
+    code = "InvalidPartOrder"
+
+
+class EntityTooSmall(ClientError):
+    """Your proposed upload is smaller than the minimum allowed object size."""
+
+    code = "EntityTooSmall"
+
+
 # --- access -------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ builds and validates them.
 from chute.settings.blobs import BlobSettings
 from chute.settings.load import load_settings
 from chute.settings.model import SMALL_BLOB_LIMIT, Settings, split_address
+from chute.settings.multipart import MIN_PART_SIZE, MultipartSettings
 from chute.settings.pipelines import (
     NAME,
     NotifyConfig,
@@ -20,9 +21,11 @@ from chute.settings.s3 import S3Settings
 from chute.settings.worker import WorkerSettings
 
 __all__ = [
+    "MIN_PART_SIZE",
     "NAME",
     "SMALL_BLOB_LIMIT",
     "BlobSettings",
+    "MultipartSettings",
     "NotifyConfig",
     "PipelineConfig",
     "RetentionSettings",

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from chute.settings.blobs import BlobSettings
+from chute.settings.multipart import MultipartSettings
 from chute.settings.pipelines import PipelineConfig
 from chute.settings.retention import RetentionSettings
 from chute.settings.s3 import S3Settings
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    multipart: MultipartSettings = Field(default_factory=MultipartSettings)
 
     @field_validator("address")
     @classmethod
