@@ -6,6 +6,8 @@ from chute.catalog.records import (
     EventRow,
     NewVersion,
     ObjectVersion,
+    Part,
+    Upload,
     Versioning,
 )
 from chute.catalog.store import Catalog, CatalogSession
@@ -18,5 +20,7 @@ __all__ = [
     "EventRow",
     "NewVersion",
     "ObjectVersion",
+    "Part",
+    "Upload",
     "Versioning",
 ]

@@ -3,8 +3,9 @@
 A store blob is registered (:meth:`BlobRegistry.reserve`) before its bytes are written and
 completed in the transaction that records its version, so a write cut off at any point
 leaves a row the sweep finds. Inline blobs are added with their bytes in the version's
-transaction. Versions reference blobs by id; a composite blob references its segments.
-A blob nothing references is garbage once it is older than the sweep's grace period.
+transaction. Versions reference blobs by id; a composite blob references its segments;
+a part of a multipart upload in progress references its blob. A blob nothing references
+is garbage once it is older than the sweep's grace period.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from chute.blobs.records import BlobKind, BlobRecord, Segment
-from chute.catalog.schema import blob_leftovers, blob_segments, blobs, object_versions
+from chute.catalog.schema import (
+    blob_leftovers,
+    blob_segments,
+    blobs,
+    multipart_parts,
+    object_versions,
+)
 
 _param = sa.bindparam
 _RECORD_COLUMNS = [
@@ -39,10 +46,11 @@ _COMPLETE = (
 
 
 def _referenced(blob_id: Any) -> sa.ColumnElement[bool]:
-    """Whether a version or a composite blob points at ``blob_id``."""
+    """Whether a version, a composite blob or an upload's part points at ``blob_id``."""
     by_version = sa.exists().where(object_versions.c.blob_id == blob_id)
     by_composite = sa.exists().where(blob_segments.c.segment_id == blob_id)
-    return sa.or_(by_version, by_composite)
+    by_part = sa.exists().where(multipart_parts.c.blob_id == blob_id)
+    return sa.or_(by_version, by_composite, by_part)
 
 
 class BlobRegistry:
@@ -109,8 +117,29 @@ class BlobRegistry:
         )
         return [Segment(row.segment_id, row.size) for row in self.conn.execute(query)]
 
+    def segment_sources(self, blob_id: str) -> list[tuple[Segment, BlobRecord, bytes | None]]:
+        """A composite blob's segments in order, each with its registry record and, if it
+        is inline, its bytes (what a worker process needs to read it without the
+        catalog)."""
+        segment = blob_segments.c
+        query = (
+            sa.select(segment.size.label("segment_size"), *_RECORD_COLUMNS, blobs.c.data)
+            .select_from(blob_segments.join(blobs, blobs.c.id == segment.segment_id))
+            .where(segment.blob_id == blob_id)
+            .order_by(segment.position)
+        )
+        rows: list[sa.Row[Any]] = list(self.conn.execute(query))
+        return [
+            (
+                Segment(row.id, row.segment_size),
+                _record(row),
+                None if row.data is None else bytes(row.data),
+            )
+            for row in rows
+        ]
+
     def in_use(self, blob_ids: Iterable[str]) -> set[str]:
-        """Which of ``blob_ids`` a version or a composite blob points at."""
+        """Which of ``blob_ids`` a version, a composite blob or a part points at."""
         wanted = list(set(blob_ids))
         if not wanted:
             return set()
@@ -140,13 +169,19 @@ class BlobRegistry:
     def release(self, candidates: Iterable[str]) -> list[BlobRecord]:
         """Of the blobs this transaction stopped pointing at, unregister the inline ones
         nothing points at any more (their bytes go with the transaction) and return the
-        others, whose bytes the caller deletes once the transaction has committed. Call it
-        last in the transaction: a copy may share a blob with the version it replaced."""
-        unused = set(candidates) - self.in_use(candidates)
+        others, whose bytes the caller deletes once the transaction has committed. A
+        composite blob has no bytes of its own: it is unregistered at once, and its
+        segments are released in turn. Call it last in the transaction: a copy may share
+        a blob with the version it replaced."""
+        wanted = set(candidates)
+        unused = wanted - self.in_use(wanted)
         records = [record for record in map(self.get, sorted(unused)) if record is not None]
-        inline = [r.id for r in records if r.kind is BlobKind.INLINE]
-        self.remove(inline)
-        return [r for r in records if r.kind is not BlobKind.INLINE]
+        gone_now = [r.id for r in records if r.kind is not BlobKind.STORE]
+        composites = [r.id for r in records if r.kind is BlobKind.COMPOSITE]
+        segments = {segment.blob_id for c in composites for segment in self.segments(c)}
+        self.remove(gone_now)
+        stored = [r for r in records if r.kind is BlobKind.STORE]
+        return stored + (self.release(segments) if segments else [])
 
     def remove(self, blob_ids: Iterable[str]) -> None:
         """Unregister blobs (and a composite's list of segments)."""

@@ -7,10 +7,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from chute.blobs.checksums import Checksum
+from chute.blobs.checksums import Checksum, ChecksumAlgorithm, ChecksumType
 from chute.names import NULL_VERSION
 
-__all__ = ["NULL_VERSION", "Bucket", "EventRow", "NewVersion", "ObjectVersion", "Versioning"]
+__all__ = [
+    "NULL_VERSION",
+    "Bucket",
+    "EventRow",
+    "NewVersion",
+    "ObjectVersion",
+    "Part",
+    "Upload",
+    "Versioning",
+]
 
 
 class Versioning(StrEnum):
@@ -107,3 +116,44 @@ class EventRow:
     @classmethod
     def from_mapping(cls, row: Any) -> EventRow:
         return cls(**{name: row[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A multipart upload in progress: what the object will be once it is completed."""
+
+    #: The upload id: opaque and unguessable; ids of one key sort in initiation order.
+    id: str
+    bucket_id: int
+    key: str
+    content_type: str
+    user_metadata: dict[str, str]
+    #: Content headers the object will be stored with.
+    headers: dict[str, str]
+    #: The checksum the upload was created with (``None``: none; then no part keeps one).
+    checksum_algorithm: ChecksumAlgorithm | None
+    checksum_type: ChecksumType | None
+    #: Who initiated it (S3's Initiator and Owner).
+    principal: str
+    initiated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One uploaded part of a multipart upload: a registered blob."""
+
+    upload_id: str
+    part_number: int
+    blob_id: str
+    size: int
+    #: Hex MD5 of the part's bytes, which is also its ETag.
+    md5: str
+    #: Base64 checksum of the part in the upload's algorithm (``None``: it has none).
+    checksum: str | None
+    #: When it was uploaded (S3's LastModified).
+    created_at: datetime
+
+    @property
+    def etag(self) -> str:
+        """The part's ETag (unquoted), as UploadPart answers and Complete must list."""
+        return self.md5

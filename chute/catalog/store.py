@@ -22,6 +22,7 @@ from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.leases import LeaseSession
+from chute.catalog.multipart import MultipartSession
 
 if TYPE_CHECKING:
     from chute.queue.base import JobQueue
@@ -148,6 +149,11 @@ class CatalogSession:
     def leases(self) -> LeaseSession:
         """Maintenance leases, in this transaction."""
         return LeaseSession(self.conn)
+
+    @property
+    def multipart(self) -> MultipartSession:
+        """Multipart uploads in progress and their parts, in this transaction."""
+        return MultipartSession(self.conn)
 
     # The queue's tables build on the catalog's schema, so its modules import the catalog
     # package: they are imported here when first used, not while the catalog loads.
