@@ -3,9 +3,8 @@ store, inline blobs from the catalog, composite blobs segment after segment."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
-from chute.blobs.base import BlobReader, BlobStore, empty_reader
+from chute.blobs.base import BlobReader, BlobStore
+from chute.blobs.composite import segment_reader
 from chute.blobs.inline import inline_reader
 from chute.blobs.records import BlobKind, Segment
 from chute.catalog import Catalog
@@ -33,34 +32,14 @@ class BlobReaders:
                 return inline_reader(data, start, end)
             if record.kind is BlobKind.COMPOSITE:
                 segments = session.blobs.segments(blob_id)
-                return self._composite(segments, start, end)
+                return segment_reader(segments, start, end, self._open_segment)
         assert record.location is not None
         return self.store.open_read(record.location, start, end)
 
-    def _composite(self, segments: list[Segment], start: int, end: int) -> BlobReader:
-        """The segments overlapping ``[start, end)``, each opened when reached; the first
-        is opened at once, so a missing one fails before any byte."""
-        pieces: list[tuple[str, int, int]] = []
-        offset = 0
-        for segment in segments:
-            low, high = max(start, offset), min(end, offset + segment.size)
-            if low < high:
-                pieces.append((segment.blob_id, low - offset, high - offset))
-            offset += segment.size
-        if not pieces:
-            return empty_reader()
-        first = self.open(*pieces[0])
-        return _chain(self, first, pieces[1:])
+    def segments(self, blob_id: str) -> list[Segment]:
+        """A composite blob's segments, in order (none for other kinds)."""
+        with self.catalog.read() as session:
+            return session.blobs.segments(blob_id)
 
-
-def _chain(
-    readers: BlobReaders, first: BlobReader, rest: list[tuple[str, int, int]]
-) -> Generator[bytes, None, None]:
-    current = first
-    try:
-        yield from current
-        for piece in rest:
-            current = readers.open(*piece)
-            yield from current
-    finally:
-        current.close()
+    def _open_segment(self, segment: Segment, start: int, end: int) -> BlobReader:
+        return self.open(segment.blob_id, start, end)
