@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from typing import Any
 
+from chute.blobs.records import BlobRecord
 from chute.catalog import Bucket, Catalog, CatalogSession, Versioning
 from chute.clock import Clock
 from chute.errors import BucketNotEmpty, InvalidArgument, NoSuchBucket
@@ -58,16 +60,21 @@ class Buckets:
         with self.catalog.read() as session:
             return session.list_buckets()
 
-    def delete(self, name: str) -> None:
-        """Delete an empty bucket (no versions, no delete markers)."""
+    def delete(self, name: str) -> builtins.list[BlobRecord]:
+        """Delete an empty bucket (no versions, no delete markers). Multipart uploads in
+        progress do not keep it (as in S3): they are aborted with it. Returns the store
+        blobs of their parts, for the caller to free."""
 
-        def work(session: CatalogSession) -> None:
+        def work(session: CatalogSession) -> builtins.list[BlobRecord]:
             bucket = require_bucket(session, name)
             if session.bucket_has_versions(bucket.id):
                 raise BucketNotEmpty(f"bucket {name!r} is not empty")
+            multipart = session.multipart
+            part_blobs = multipart.remove_uploads(multipart.of_bucket(bucket.id))
             session.delete_bucket(bucket.id)
+            return session.blobs.release(part_blobs)
 
-        self.catalog.run_write(work)
+        return self.catalog.run_write(work)
 
     def set_versioning(self, name: str, state: Versioning) -> Bucket:
         """Enable or suspend versioning. As in S3, a bucket that has been versioned can

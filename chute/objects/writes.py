@@ -117,11 +117,11 @@ class Writes:
         if not isinstance(body, list | tuple):
             with self.catalog.read() as session:  # fail before consuming a stream
                 require_bucket(session, bucket)
-        staged = self._stage(body)
+        staged = self.stage(body)
         try:
-            _check_body(staged, expected_size, md5, sha256)
+            check_body(staged, expected_size, md5, sha256)
         except ChuteError:
-            self._discard(staged)
+            self.discard(staged)
             raise
         info = staged.info
         new = NewVersion(
@@ -134,7 +134,7 @@ class Writes:
             self.register(session, staged, reserved=True)
             return self.write_version(session, bucket, new, EventName.OBJECT_CREATED_PUT, context)
 
-        return self._commit(work, staged)
+        return self.commit(work, staged)
 
     def copy(
         self,
@@ -175,7 +175,7 @@ class Writes:
             event = EventName.OBJECT_CREATED_COPY
             return self.write_version(session, bucket, new, event, context, source)
 
-        return self._commit(work, None)
+        return self.commit(work, None)
 
     # --- delete ----------------------------------------------------------------------
 
@@ -221,7 +221,7 @@ class Writes:
         the store blobs it left unreferenced, to :meth:`free` once committed."""
         freed: list[str] = []
         target = require_bucket(session, bucket)
-        if source is not None and not _still_there(session, source):
+        if source is not None and not still_there(session, source):
             raise NoSuchKey(f"the copy source {source.key!r} was deleted meanwhile")
         adding = new
         if target.versioning is Versioning.ENABLED:
@@ -268,9 +268,12 @@ class Writes:
         if deleted:
             self._quietly(lambda session: session.blobs.remove(deleted))
 
-    # --- internals -------------------------------------------------------------------
+    # --- staging and committing, for every write of this package ---------------------
 
-    def _stage(self, body: Iterable[bytes]) -> StagedBlob:
+    def stage(self, body: Iterable[bytes], max_size: int | None = None) -> StagedBlob:
+        """Take ``body`` in as a blob (inline if small), a store blob registered before
+        its first byte is written and its reservation renewed while the bytes come;
+        ``EntityTooLarge`` past ``max_size`` (default: the largest object)."""
         reserved: list[str] = []
 
         def reserve(blob_id: str) -> None:
@@ -281,7 +284,8 @@ class Writes:
         try:
             return stage(
                 self._keeping_alive(body, reserved), self.store, self.inline_limit,
-                max_size=self.max_object_size, reserve=reserve,
+                max_size=self.max_object_size if max_size is None else max_size,
+                reserve=reserve,
             )  # fmt: skip
         except BaseException:
             if reserved:  # the writer removed the bytes; drop the row too
@@ -302,23 +306,28 @@ class Writes:
         moment = self.clock()
         self.catalog.run_write(lambda session: session.blobs.renew(blob_id, moment))
 
-    def _commit(
-        self, work: Callable[[CatalogSession], Written], staged: StagedBlob | None
-    ) -> ObjectVersion:
+    def commit(
+        self,
+        work: Callable[[CatalogSession], tuple[T, list[BlobRecord]]],
+        staged: StagedBlob | None,
+    ) -> T:
+        """Run ``work`` (which records ``staged``, if any) in a write transaction, then
+        free the store blobs it left unreferenced; returns what it returned. A refused
+        write discards ``staged``."""
         try:
-            version, freed = self.catalog.run_write(work)
+            result, freed = self.catalog.run_write(work)
         except ChuteError:
             # The write was refused (missing bucket, vanished copy source): nothing points
             # at the new blob. Other failures may have struck during the commit, whose
             # outcome is then unknown; the sweep removes the blob if it is unreferenced.
             if staged is not None:
-                self._discard(staged)
+                self.discard(staged)
             raise
         self.free(freed)
-        return version
+        return result
 
-    def _discard(self, staged: StagedBlob) -> None:
-        """Throw away a staged blob no version will reference."""
+    def discard(self, staged: StagedBlob) -> None:
+        """Throw away a staged blob nothing will reference."""
         if staged.inline is not None:
             return  # never registered: its bytes were only ever in memory
         blob_id = staged.info.blob_id
@@ -405,9 +414,11 @@ class Writes:
         return f"object of {size} bytes exceeds the maximum of {self.max_object_size} bytes"
 
 
-def _check_body(
+def check_body(
     staged: StagedBlob, expected_size: int | None, md5: str | None, sha256: str | None
 ) -> None:
+    """Refuse a staged body whose size, MD5 (hex) or SHA-256 (hex) differ from what the
+    request declared."""
     size = staged.info.size
     if expected_size is not None and size != expected_size:
         raise IncompleteBody(f"received {size} bytes; Content-Length said {expected_size}")
@@ -423,7 +434,8 @@ def _free_blob(version: ObjectVersion, freed: list[str]) -> None:
         freed.append(version.blob_id)
 
 
-def _still_there(session: CatalogSession, version: ObjectVersion) -> bool:
+def still_there(session: CatalogSession, version: ObjectVersion) -> bool:
+    """Whether ``version`` still exists, with the same blob (a copy source, say)."""
     current = session.get_version(version.bucket_id, version.key, version.version_id)
     return current is not None and current.blob_id == version.blob_id
 
