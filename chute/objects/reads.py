@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from chute.catalog import Catalog, ObjectVersion
-from chute.errors import BlobNotFound, MethodNotAllowed, NoSuchKey, NoSuchVersion
+from chute.errors import (
+    BlobNotFound,
+    InvalidArgument,
+    InvalidPartNumber,
+    MethodNotAllowed,
+    NoSuchKey,
+    NoSuchVersion,
+)
 from chute.names import check_key
 from chute.objects.blob_reads import BlobReaders
 from chute.objects.buckets import require_bucket
@@ -11,6 +18,8 @@ from chute.objects.records import ObjectDetail, ObjectRead
 
 #: Most events :meth:`Reads.detail` returns for one key.
 DETAIL_EVENTS = 1000
+#: Part numbers run from 1 to this (S3's limit, for uploads and reads alike).
+MAX_PART_NUMBER = 10_000
 
 
 class Reads:
@@ -51,6 +60,23 @@ class Reads:
             raise NoSuchKey(f"{version.key!r} was replaced while it was being read") from None
         return ObjectRead(version, start, end, body, byte_range is not None)
 
+    def part_range(self, version: ObjectVersion, part_number: int) -> tuple[int, int, int]:
+        """Where part ``part_number`` of a version is: ``(start, end, parts_count)``, its
+        bytes being ``[start, end)``. An object stored in one piece has one part, all of
+        it, as in S3; a part it does not have is ``InvalidPartNumber``."""
+        check_part_number(part_number)
+        if version.parts_count is None or version.blob_id is None:
+            if part_number == 1:
+                return 0, version.size, 1
+            raise InvalidPartNumber()
+        segments = self.readers.segments(version.blob_id)
+        if not segments:
+            raise NoSuchKey(f"{version.key!r} was replaced while it was being read")
+        if part_number > len(segments):
+            raise InvalidPartNumber()
+        start = sum(segment.size for segment in segments[: part_number - 1])
+        return start, start + segments[part_number - 1].size, len(segments)
+
     def detail(self, bucket: str, key: str) -> ObjectDetail:
         """Every version of a key and every event about it."""
         check_key(key)
@@ -61,3 +87,11 @@ class Reads:
         if not versions and not events:
             raise NoSuchKey(f"no key {key!r} in bucket {bucket!r}")
         return ObjectDetail(bucket, key, versions, events)
+
+
+def check_part_number(part_number: int) -> None:
+    """``InvalidArgument`` unless ``part_number`` is 1..10,000."""
+    if not 1 <= part_number <= MAX_PART_NUMBER:
+        raise InvalidArgument(
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
+        )

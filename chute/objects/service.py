@@ -3,8 +3,9 @@
 Both API front ends call this service, so every client sees one store and one event log.
 It is a thin facade over one module per concept: :mod:`~chute.objects.buckets`,
 :mod:`~chute.objects.writes` (puts, copies, deletes and versioning),
-:mod:`~chute.objects.reads`, :mod:`~chute.objects.listing`,
-:mod:`~chute.objects.event_log` and :mod:`~chute.objects.sweep`. Its methods are
+:mod:`~chute.objects.multipart`, :mod:`~chute.objects.reads`,
+:mod:`~chute.objects.listing`, :mod:`~chute.objects.event_log` and
+:mod:`~chute.objects.sweep`. Its methods are
 synchronous and block on disk, network and database: front ends run them in threads.
 
 Every call takes the :class:`~chute.context.RequestContext` of who asked, reads
@@ -16,14 +17,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from chute.access import Access
 from chute.blobs import BlobStore
-from chute.blobs.checksums import ExpectedChecksum
-from chute.catalog import Bucket, Catalog, EventRow, ObjectVersion, Versioning
+from chute.blobs.checksums import ChecksumAlgorithm, ChecksumType, ExpectedChecksum
+from chute.catalog import Bucket, Catalog, EventRow, ObjectVersion, Part, Upload, Versioning
 from chute.clock import Clock, system_clock
 from chute.context import RequestContext
 from chute.errors import AccessDenied
@@ -32,11 +33,20 @@ from chute.objects import listing
 from chute.objects.blob_reads import BlobReaders
 from chute.objects.buckets import Buckets, require_bucket
 from chute.objects.event_log import EventLog
+from chute.objects.multipart import ListedPart, Multipart
 from chute.objects.reads import Reads
-from chute.objects.records import DeleteResult, ObjectDetail, ObjectRead, SweepReport
+from chute.objects.records import (
+    DeleteResult,
+    ExpiryReport,
+    ObjectDetail,
+    ObjectRead,
+    PartsPage,
+    SweepReport,
+    UploadsPage,
+)
 from chute.objects.sweep import Sweeper
 from chute.objects.writes import Writes
-from chute.settings import SMALL_BLOB_LIMIT
+from chute.settings import MIN_PART_SIZE, SMALL_BLOB_LIMIT
 
 
 class ObjectService:
@@ -51,6 +61,7 @@ class ObjectService:
         small_blob_limit: int = SMALL_BLOB_LIMIT,
         clock: Clock = system_clock,
         hooks: Hooks | None = None,
+        min_part_size: int = MIN_PART_SIZE,
     ) -> None:
         self.catalog = catalog
         self.blobs = blobs
@@ -63,6 +74,7 @@ class ObjectService:
         self.reads = Reads(catalog, BlobReaders(catalog, blobs))
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.sweeper = Sweeper(catalog, blobs, clock, holder)
+        self.multipart = Multipart(catalog, self.writes, self.reads, clock, min_part_size, holder)
 
     @property
     def max_object_size(self) -> int:
@@ -102,7 +114,7 @@ class ObjectService:
     def delete_bucket(self, context: RequestContext, name: str) -> None:
         """Delete an empty bucket (no versions, no delete markers)."""
         context.permissions.require(Access.ADMIN, name)
-        self.buckets.delete(name)
+        self.writes.free(self.buckets.delete(name))
 
     def set_versioning(self, context: RequestContext, name: str, state: Versioning) -> Bucket:
         """Enable or suspend versioning (never back to unversioned, as in S3)."""
@@ -197,6 +209,154 @@ class ObjectService:
         context.permissions.require(Access.WRITE, bucket, key)
         return self.writes.delete(bucket, key, version_id, context)
 
+    # --- multipart uploads ---------------------------------------------------------
+
+    def create_multipart_upload(
+        self,
+        context: RequestContext,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        checksum_algorithm: ChecksumAlgorithm | None = None,
+        checksum_type: ChecksumType | None = None,
+    ) -> Upload:
+        """Begin a multipart upload (see :meth:`Multipart.create`)."""
+        context.permissions.require(Access.WRITE, bucket, key)
+        return self.multipart.create(
+            context,
+            bucket,
+            key,
+            content_type=content_type,
+            metadata=metadata,
+            headers=headers,
+            checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
+        )
+
+    def upload_part(
+        self,
+        context: RequestContext,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: Iterable[bytes],
+        *,
+        expected_size: int | None = None,
+        md5: str | None = None,
+        sha256: str | None = None,
+        checksum: ExpectedChecksum | None = None,
+    ) -> Part:
+        """Store one part of an upload (see :meth:`Multipart.upload_part`)."""
+        context.permissions.require(Access.WRITE, bucket, key)
+        return self.multipart.upload_part(
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            body,
+            expected_size=expected_size,
+            md5=md5,
+            sha256=sha256,
+            checksum=checksum,
+        )
+
+    def upload_part_copy(
+        self,
+        context: RequestContext,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source_bucket: str,
+        source_key: str,
+        *,
+        source_version_id: str | None = None,
+        byte_range: tuple[int, int] | None = None,
+        source_check: Callable[[ObjectVersion], None] | None = None,
+    ) -> Part:
+        """Make bytes ``[start, end)`` of another object (all of it by default) a part
+        (see :meth:`Multipart.upload_part_copy`). ``source_check`` is called with the
+        source version before any byte moves: the ``x-amz-copy-source-if-*``
+        conditions, raising to refuse."""
+        context.permissions.require(Access.WRITE, bucket, key)
+        self._require_read(context, source_bucket, source_key)
+        source = self.reads.head(source_bucket, source_key, source_version_id)
+        if source_check is not None:
+            source_check(source)
+        return self.multipart.upload_part_copy(
+            bucket, key, upload_id, part_number, source, byte_range
+        )
+
+    def complete_multipart_upload(
+        self,
+        context: RequestContext,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[ListedPart],
+        *,
+        expected_checksum: tuple[ChecksumAlgorithm, str] | None = None,
+        checksum_type: ChecksumType | None = None,
+    ) -> ObjectVersion:
+        """Compose the listed parts into the new latest version (see
+        :meth:`Multipart.complete`)."""
+        context.permissions.require(Access.WRITE, bucket, key)
+        return self.multipart.complete(
+            context,
+            bucket,
+            key,
+            upload_id,
+            parts,
+            expected_checksum=expected_checksum,
+            checksum_type=checksum_type,
+        )
+
+    def abort_multipart_upload(
+        self, context: RequestContext, bucket: str, key: str, upload_id: str
+    ) -> None:
+        """Remove an upload and free its parts; ``NoSuchUpload`` if there is none."""
+        context.permissions.require(Access.WRITE, bucket, key)
+        self.multipart.abort(bucket, key, upload_id)
+
+    def list_parts(
+        self,
+        context: RequestContext,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        part_number_marker: int = 0,
+        max_parts: int = 1000,
+    ) -> PartsPage:
+        """A page of an upload's parts, in order (see :meth:`Multipart.list_parts`).
+        Needs read access to the key itself: a public-read bucket shows objects, not
+        uploads in progress."""
+        context.permissions.require(Access.READ, bucket, key)
+        return self.multipart.list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+
+    def list_multipart_uploads(
+        self,
+        context: RequestContext,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        """A page of a bucket's uploads in progress (see
+        :meth:`Multipart.list_uploads`); needs read access to all of ``prefix``."""
+        if not context.permissions.allows_listing(bucket, prefix):
+            raise AccessDenied()
+        return self.multipart.list_uploads(
+            bucket, prefix, delimiter or None, key_marker, upload_id_marker, max_uploads
+        )
+
     # --- reads ---------------------------------------------------------------------
 
     def head(
@@ -226,6 +386,13 @@ class ObjectService:
     ) -> ObjectRead:
         """Open the bytes of a version :meth:`head` returned (and so allowed)."""
         return self.reads.read(version, byte_range)
+
+    def part_range(
+        self, context: RequestContext, version: ObjectVersion, part_number: int
+    ) -> tuple[int, int, int]:
+        """Where part ``part_number`` of a version :meth:`head` returned is: ``(start,
+        end, parts_count)`` (see :meth:`Reads.part_range`), to :meth:`read` it."""
+        return self.reads.part_range(version, part_number)
 
     def list_objects(
         self,
@@ -289,6 +456,11 @@ class ObjectService:
         """Remove garbage blobs older than ``grace`` (see :mod:`chute.objects.sweep`)."""
         context.permissions.require(Access.ADMIN)
         return self.sweeper.sweep(grace)
+
+    def expire_uploads(self, context: RequestContext, older_than: timedelta) -> ExpiryReport:
+        """Abort the multipart uploads begun more than ``older_than`` ago."""
+        context.permissions.require(Access.ADMIN)
+        return self.multipart.expire(older_than)
 
     # --- access --------------------------------------------------------------------
 
