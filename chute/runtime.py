@@ -97,12 +97,17 @@ class Runtime:
 
     def start_upkeep(self, *, sweep: bool = True) -> Upkeep:
         """From now on until closed, in a thread: prune history every
-        ``retention.interval_seconds`` and (``sweep``) sweep the blob store every
-        ``sweep_interval_seconds`` (0: never again after the start). Whichever process
-        gets to a chore first does it; the others skip it (maintenance leases)."""
+        ``retention.interval_seconds``, abort expired multipart uploads every
+        ``multipart.interval_seconds`` (unless ``multipart.abort_after_seconds`` is 0)
+        and (``sweep``) sweep the blob store every ``sweep_interval_seconds`` (0: never
+        again after the start). Whichever process gets to a chore first does it; the
+        others skip it (maintenance leases)."""
         if self.upkeep is not None:
             return self.upkeep
         chores = [Chore("retention", self.settings.retention.interval_seconds, self._prune)]
+        multipart = self.settings.multipart
+        if multipart.abort_after_seconds > 0:
+            chores.append(Chore("multipart-expiry", multipart.interval_seconds, self._expire))
         if sweep and self.settings.sweep_interval_seconds > 0:
             interval = self.settings.sweep_interval_seconds
             chores.append(Chore("sweep", interval, self._sweep))
@@ -112,6 +117,12 @@ class Runtime:
 
     def _sweep(self) -> None:
         _sweep(self.objects, self.settings, self.pipelines)
+
+    def _expire(self) -> None:
+        older_than = timedelta(seconds=self.settings.multipart.abort_after_seconds)
+        report = self.objects.expire_uploads(RequestContext.system(), older_than)
+        if report.aborted:
+            log.info("aborted %d multipart uploads begun over %s ago", report.aborted, older_than)
 
     def _prune(self) -> None:
         report = self.retention.prune()
@@ -159,6 +170,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         settings.small_blob_limit,
         clock,
         hooks,
+        settings.multipart.min_part_size,
     )
     for name in _buckets(settings, pipelines):
         objects.ensure_bucket(RequestContext.system(), name)
