@@ -62,6 +62,18 @@ class SourceObject:
 
 @compact
 @dataclass(frozen=True, slots=True)
+class SourceSegment:
+    """One segment of a source stored in segments (a completed multipart upload): ``size``
+    bytes of blob ``blob_id``, at ``location`` in the blob store or inline."""
+
+    blob_id: str
+    size: int
+    location: str | None
+    inline: bytes | None = None
+
+
+@compact
+@dataclass(frozen=True, slots=True)
 class StagedOutput:
     """An output written during an attempt, not yet in the catalog."""
 
@@ -95,7 +107,7 @@ class Task:
     #: The S3 event record that started the run, as JSON text.
     event_json: str
     #: Where the source bytes are: a location in the blob store, or inline (small
-    #: objects; then ``location`` is ``None``).
+    #: objects; then ``location`` is ``None``), or (both ``None``) in ``segments``.
     location: str | None
     inline: bytes | None = None
     #: What the job was queued with (a notification: the message and where it goes).
@@ -103,6 +115,8 @@ class Task:
     #: Which claim of the job this attempt runs under: its outputs are staged under
     #: ``staging_prefix(job_id, claim)``.
     claim: int = 0
+    #: A source stored in segments: each of them, in order (read one after the other).
+    segments: tuple[SourceSegment, ...] = ()
 
 
 @compact

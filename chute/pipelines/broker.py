@@ -17,11 +17,18 @@ from chute.catalog import Catalog, CatalogSession
 from chute.clock import Clock, system_clock
 from chute.errors import ChuteError
 from chute.hooks import Hooks, JobChange
-from chute.jobs import BatchLimit, Claimed, Result, SourceObject, Task, staging_prefix
+from chute.jobs import (
+    BatchLimit,
+    Claimed,
+    Result,
+    SourceObject,
+    SourceSegment,
+    Task,
+    staging_prefix,
+)
 from chute.objects.service import ObjectService
 from chute.pipelines.model import Pipeline
 from chute.pipelines.recorder import Recorder, change, refused
-from chute.queue.base import JobQueue
 from chute.queue.records import ClaimSource, Job, JobRef
 from chute.queue.states import JobKind, JobState, Outcome
 
@@ -60,34 +67,40 @@ class QueueBroker:
             moment = self.clock()
             until = moment + timedelta(seconds=lease)
             jobs = queue.claim(worker, limit, until, moment, self.known_steps)
-            return self._tasks(queue, jobs)
+            return self._tasks(session, jobs)
 
         claimed = self.catalog.run_claim(work)
         if self.hooks.watch_jobs:
             self.hooks.jobs_changed([_running(task) for task in claimed.tasks])
         return claimed
 
-    def _tasks(self, queue: JobQueue, jobs: list[JobRef]) -> Claimed:
+    def _tasks(self, session: CatalogSession, jobs: list[JobRef]) -> Claimed:
         tasks: list[Task] = []
         failed: list[Result] = []
         if not jobs:
             return Claimed(tasks, failed)
+        queue = session.queue
         sources = queue.run_sources({job.run_id for job in jobs})
         gone = {job.id: job for job in jobs if _source_gone(job, sources[job.run_id])}
         if gone:
             # Overwritten or deleted before its run finished: nothing left to process.
             runs = {job.run_id for job in gone.values()}
             queue.supersede(runs, list(gone), self.clock())
+        segments: dict[str, tuple[SourceSegment, ...]] = {}
         for job in jobs:
             if job.id in gone:
                 continue
+            run = sources[job.run_id]
+            blob_id = run.blob_id or ""
             try:
-                tasks.append(self._task(job, sources[job.run_id]))
+                if run.blob_kind is BlobKind.COMPOSITE and blob_id not in segments:
+                    segments[blob_id] = _segments(session, blob_id)
+                tasks.append(self._task(job, run, segments.get(blob_id, ())))
             except ChuteError as exc:
                 failed.append(refused(job, exc.message, self.clock()))
         return Claimed(tasks, failed)
 
-    def _task(self, job: JobRef, run: ClaimSource) -> Task:
+    def _task(self, job: JobRef, run: ClaimSource, segments: tuple[SourceSegment, ...]) -> Task:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
@@ -112,6 +125,7 @@ class QueueBroker:
             inline,
             payload=job.payload,
             claim=job.claim,
+            segments=segments,
         )
 
     # --- results -----------------------------------------------------------------------
@@ -227,14 +241,11 @@ def _source_gone(job: JobRef, run: ClaimSource) -> bool:
 
 
 def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
-    """What a run processes and where its bytes are: a blob, or inline. A run started by
-    a removal has no bytes: the processor sees the event and an empty input."""
+    """What a run processes and where its bytes are: a blob, inline, or (a composite
+    blob: neither) in segments. A run started by a removal has no bytes: the processor
+    sees the event and an empty input."""
     if run.blob_id is None:
         return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
-    if run.blob_kind is BlobKind.COMPOSITE:
-        raise ChuteError(
-            f"{run.bucket}/{run.key} is stored in segments, which steps cannot read yet"
-        )
     source = SourceObject(
         run.bucket,
         run.key,
@@ -247,6 +258,18 @@ def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
         run.md5 or "",
     )
     return source, run.location, run.inline
+
+
+def _segments(session: CatalogSession, blob_id: str) -> tuple[SourceSegment, ...]:
+    """Where each segment of a composite source is, for a worker process to read it
+    without the catalog (segments are store or inline blobs: completion never nests
+    composites)."""
+    found = []
+    for segment, record, data in session.blobs.segment_sources(blob_id):
+        if record.kind is BlobKind.COMPOSITE:
+            raise ChuteError(f"blob {blob_id} has a composite segment, which steps cannot read")
+        found.append(SourceSegment(segment.blob_id, segment.size, record.location, data))
+    return tuple(found)
 
 
 def _lost(job: Job, moment: datetime) -> Result:

@@ -152,7 +152,7 @@ class TaskRunner:
     def _context(self, task: Task, spec: ProcessorSpec) -> Context:
         return Context(
             source=task.source,
-            source_input=BlobInput(self.blobs, task.location, task.inline),
+            source_input=BlobInput(self.blobs, task.location, task.inline, task.segments),
             sink=BlobSink(self.blobs, self.inline_limit, staging_prefix(task.job_id, task.claim)),
             options=self._parsed_options(task, spec),
             event=task.event_json,

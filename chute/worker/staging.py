@@ -1,20 +1,22 @@
 """Inputs and outputs of an attempt inside a worker process.
 
 :class:`BlobInput` reads the source from the blob store (or from bytes that came inline
-with the task); :class:`BlobSink` stages outputs with :func:`chute.blobs.stage`: durably
-in the blob store under the attempt's prefix, or a small one inline so the broker puts it
-in the catalog with its version.
+with the task, or segment after segment for a source stored in segments);
+:class:`BlobSink` stages outputs with :func:`chute.blobs.stage`: durably in the blob
+store under the attempt's prefix, or a small one inline so the broker puts it in the
+catalog with its version.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
-from chute.blobs import BlobReader, BlobStore, stage
-from chute.jobs import StagedOutput
+from chute.blobs import BlobReader, BlobStore, Segment, inline_reader, stage
+from chute.blobs.composite import segment_reader
+from chute.jobs import SourceSegment, StagedOutput
 
 
 class ReaderStream(io.RawIOBase):
@@ -42,23 +44,42 @@ class ReaderStream(io.RawIOBase):
 
 
 class BlobInput:
-    """The source object of a task."""
+    """The source object of a task: one blob, inline bytes, or ``segments`` read one
+    after the other (a completed multipart upload), never a byte copied ahead."""
 
-    def __init__(self, blobs: BlobStore, blob_id: str | None, inline: bytes | None) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        blob_id: str | None,
+        inline: bytes | None,
+        segments: Sequence[SourceSegment] = (),
+    ) -> None:
         self.blobs = blobs
         self.blob_id = blob_id
         self.inline = inline
+        self.segments = {segment.blob_id: segment for segment in segments}
+        self._order = [Segment(segment.blob_id, segment.size) for segment in segments]
 
     def open(self) -> IO[bytes]:
-        if self.inline is not None or self.blob_id is None:
+        if self._order:
+            size = sum(segment.size for segment in self._order)
+            reader = segment_reader(self._order, 0, size, self._open_segment)
+        elif self.inline is not None or self.blob_id is None:
             return io.BytesIO(self.inline or b"")
-        raw = ReaderStream(self.blobs.open_read(self.blob_id))
-        return io.BufferedReader(raw, buffer_size=1024 * 1024)
+        else:
+            reader = self.blobs.open_read(self.blob_id)
+        return io.BufferedReader(ReaderStream(reader), buffer_size=1024 * 1024)
 
     def path(self) -> Path | None:
-        if self.inline is not None or self.blob_id is None:
+        if self._order or self.inline is not None or self.blob_id is None:
             return None
         return self.blobs.local_path(self.blob_id)
+
+    def _open_segment(self, segment: Segment, start: int, end: int) -> BlobReader:
+        found = self.segments[segment.blob_id]
+        if found.inline is not None or found.location is None:
+            return inline_reader(found.inline or b"", start, end)
+        return self.blobs.open_read(found.location, start, end)
 
 
 class BlobSink:
