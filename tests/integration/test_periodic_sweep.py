@@ -3,9 +3,13 @@ cut-off upload left behind goes, what an object version uses stays."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from chute.clock import FakeClock
 from chute.jobs import staging_prefix
 from chute.runtime import open_runtime
 from chute.settings import load_settings
@@ -39,7 +43,43 @@ def test_no_interval_sweeps_on_start_only(tmp_path: Path) -> None:
     rt = open_runtime(settings)
     try:
         upkeep = rt.start_upkeep()
-        assert [chore.name for chore in upkeep.chores] == ["retention"]
+        assert [chore.name for chore in upkeep.chores] == ["retention", "multipart-expiry"]
+    finally:
+        rt.close()
+
+
+def test_expired_multipart_uploads_are_aborted_while_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(
+        data_dir=tmp_path,
+        buckets=["inbox"],
+        small_blob_limit=0,
+        sweep_interval_seconds=0,
+        multipart={"abort_after_seconds": 3600, "interval_seconds": 0.05},
+    )
+    clock = FakeClock()
+    rt = open_runtime(settings, clock=clock)
+    try:
+        old = rt.objects.create_multipart_upload(CTX, "inbox", "old.bin")
+        rt.objects.upload_part(CTX, "inbox", "old.bin", old.id, 1, [b"a part"])
+        clock.advance(7200)
+        young = rt.objects.create_multipart_upload(CTX, "inbox", "young.bin")
+        with caplog.at_level(logging.INFO, logger="chute.runtime"):
+            rt.start_upkeep()
+            wait_until(lambda: len(rt.objects.list_multipart_uploads(CTX, "inbox").uploads) == 1)
+            wait_until(lambda: "aborted 1 multipart uploads" in caplog.text)
+        assert rt.objects.list_multipart_uploads(CTX, "inbox").uploads == [young]
+        assert list(rt.blobs.list()) == []
+    finally:
+        rt.close()
+
+
+def test_uploads_never_expire_when_told_so(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, multipart={"abort_after_seconds": 0})
+    rt = open_runtime(settings)
+    try:
+        assert "multipart-expiry" not in [chore.name for chore in rt.start_upkeep().chores]
     finally:
         rt.close()
 

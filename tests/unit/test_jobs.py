@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 
-from chute.jobs import Result, SourceObject, StagedOutput, Task
+from chute.jobs import Result, SourceObject, SourceSegment, StagedOutput, Task
 from chute.queue.states import Outcome
 
 
@@ -34,3 +34,15 @@ def test_a_result_with_outputs_survives_the_pipe():
 def test_compact_pickles_carry_values_not_field_names():
     result = Result(1, 1, Outcome.SUCCEEDED, datetime.now(UTC), datetime.now(UTC))
     assert b"job_id" not in pickle.dumps(result)
+
+
+def test_a_task_with_segments_survives_the_pipe():
+    source = SourceObject("inbox", "big.bin", "v1", 13, "etag-2", "", "application/x")
+    segments = (SourceSegment("blob-1", 10, "blob-1"), SourceSegment("blob-2", 3, None, b"end"))
+    task = Task(
+        7, 1, "step", "p", "s", "copy", {}, "{key}", 30.0, 256, source, "{}", None,
+        segments=segments,
+    )  # fmt: skip
+    again = pickle.loads(pickle.dumps(task))
+    assert again == task
+    assert again.segments[1].inline == b"end"

@@ -95,3 +95,15 @@ def test_building_settings_leaves_the_environment_alone(tmp_path: Path) -> None:
         thread.join()
     assert regions == {"a": "eu-west-1", "b": "ap-south-1"}
     assert dict(os.environ) == before
+
+
+def test_multipart_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings().multipart
+    assert (defaults.min_part_size, defaults.abort_after_seconds) == (5 * 2**20, 7 * 86400)
+    config = tmp_path / "chute.toml"
+    config.write_text("[multipart]\nmin_part_size = 1024\n")
+    monkeypatch.setenv("CHUTE_MULTIPART__ABORT_AFTER_SECONDS", "60")
+    settings = load_settings(config).multipart
+    assert (settings.min_part_size, settings.abort_after_seconds) == (1024, 60)
+    with pytest.raises(ConfigError, match="multipart"):
+        load_settings(multipart={"min_part_size": 0})
