@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
@@ -65,7 +66,13 @@ from chute.errors import (
     NoSuchUpload,
 )
 from chute.events import EventName
-from chute.names import check_content_type, check_headers, check_key, check_metadata
+from chute.names import (
+    check_content_type,
+    check_headers,
+    check_key,
+    check_metadata,
+    check_prefix,
+)
 from chute.objects.buckets import require_bucket
 from chute.objects.listing import after_prefix
 from chute.objects.reads import Reads, check_part_number
@@ -85,6 +92,8 @@ LEASE_SECONDS = 300.0
 BATCH = 200
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: What upload ids look like (see :class:`_UploadIds`): anything else names no upload.
+_UPLOAD_ID = re.compile(r"[0-9a-f]{1,64}")
 #: A part as CompleteMultipartUpload lists it: number, ETag, checksum (or ``None``).
 ListedPart = tuple[int, str, str | None]
 
@@ -320,6 +329,8 @@ class Multipart:
         :class:`UploadsPage`). ``upload_id_marker`` resumes inside ``key_marker`` after
         that upload; without it, after every upload of ``key_marker``."""
         _check_page_size("max-uploads", max_uploads)
+        for text in (prefix, key_marker or "", upload_id_marker or ""):
+            check_prefix(text)  # nothing a key could not hold reaches the database
         page = UploadsPage()
         if max_uploads == 0:
             return page
@@ -583,7 +594,7 @@ def _require_upload(session: CatalogSession, bucket: str, key: str, upload_id: s
     """The upload ``upload_id`` of ``bucket/key``; ``NoSuchUpload`` if there is none (an
     unknown id, an upload completed or aborted, or one of another key)."""
     target = require_bucket(session, bucket)
-    upload = session.multipart.get_upload(upload_id)
+    upload = session.multipart.get_upload(upload_id) if _UPLOAD_ID.fullmatch(upload_id) else None
     if upload is None or upload.bucket_id != target.id or upload.key != key:
         raise NoSuchUpload()
     return upload

@@ -300,7 +300,9 @@ def test_unknown_upload_ids(service: ObjectService) -> None:
     with pytest.raises(NoSuchUpload) as refused:
         service.complete_multipart_upload(CTX, "bk1", "other.bin", upload.id, listed)
     assert refused.value.status == 404
-    for key, upload_id in [("big.bin", other.id), ("big.bin", "nope"), ("other.bin", upload.id)]:
+    hostile = ["nope", "a\x00b", "f" * 1000, upload.id.upper(), ""]
+    tries = [("big.bin", other.id), ("other.bin", upload.id)] + [("big.bin", h) for h in hostile]
+    for key, upload_id in tries:
         with pytest.raises(NoSuchUpload):
             service.upload_part(CTX, "bk1", key, upload_id, 1, [A])
         with pytest.raises(NoSuchUpload):
@@ -626,6 +628,9 @@ def test_list_uploads_markers(service: ObjectService, clock: FakeClock) -> None:
     assert inside_b.uploads[0].id != firsts["b"].id
     assert service.list_multipart_uploads(CTX, "bk1", upload_id_marker="x").uploads[0].key == "a"
     assert service.list_multipart_uploads(CTX, "bk1", max_uploads=0).uploads == []
+    for hostile in [{"prefix": "a\x00"}, {"key_marker": "\x00"}, {"upload_id_marker": "\x00"}]:
+        with pytest.raises(InvalidArgument):
+            service.list_multipart_uploads(CTX, "bk1", **{"key_marker": "b", **hostile})  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument):
         service.list_multipart_uploads(CTX, "bk1", max_uploads=1001)
 
