@@ -33,7 +33,7 @@ from chute.objects import listing
 from chute.objects.blob_reads import BlobReaders
 from chute.objects.buckets import Buckets, require_bucket
 from chute.objects.event_log import EventLog
-from chute.objects.multipart import ListedPart, Multipart
+from chute.objects.multipart import MAX_PART_SIZE, ListedPart, Multipart
 from chute.objects.reads import Reads
 from chute.objects.records import (
     DeleteResult,
@@ -81,6 +81,11 @@ class ObjectService:
         """The largest object a put accepts, in bytes (the front ends refuse larger
         uploads before reading them)."""
         return self.writes.max_object_size
+
+    @property
+    def max_part_size(self) -> int:
+        """The largest part of a multipart upload, in bytes (S3's 5 GiB)."""
+        return MAX_PART_SIZE
 
     # --- buckets -------------------------------------------------------------------
 
