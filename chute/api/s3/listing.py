@@ -23,7 +23,7 @@ from chute.errors import InvalidArgument
 from chute.objects.listing import MAX_KEYS, after_prefix, encode_token
 
 
-def _max_keys(request: S3Request, name: str = "max-keys") -> int:
+def limit_of(request: S3Request, name: str = "max-keys") -> int:
     value = request.query.get(name)
     if value is None:
         return MAX_KEYS
@@ -36,7 +36,7 @@ def _max_keys(request: S3Request, name: str = "max-keys") -> int:
     return min(number, MAX_KEYS)
 
 
-def _encoding(request: S3Request) -> bool:
+def encoding(request: S3Request) -> bool:
     value = request.query.get("encoding-type")
     if value is None:
         return False
@@ -75,8 +75,8 @@ async def list_objects_v2(request: S3Request) -> Response:
     token = query.get("continuation-token")
     if token == "":
         raise InvalidArgument("The continuation token provided is incorrect")
-    max_keys = _max_keys(request)
-    encode = _encoding(request)
+    max_keys = limit_of(request)
+    encode = encoding(request)
     service = services_of(request).objects
     page = await anyio.to_thread.run_sync(
         lambda: service.list_objects(
@@ -107,8 +107,8 @@ async def list_objects(request: S3Request) -> Response:
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter") or None
     marker = query.get("marker") or None
-    max_keys = _max_keys(request)
-    encode = _encoding(request)
+    max_keys = limit_of(request)
+    encode = encoding(request)
     token = _marker_token(marker, prefix, delimiter)
     start_after = None if token is not None else marker
     service = services_of(request).objects
@@ -159,8 +159,8 @@ async def list_object_versions(request: S3Request) -> Response:
     version_marker = query.get("version-id-marker") or None
     if version_marker is not None and key_marker is None:
         raise InvalidArgument("A version-id marker cannot be specified without a key marker.")
-    max_keys = _max_keys(request)
-    encode = _encoding(request)
+    max_keys = limit_of(request)
+    encode = encoding(request)
     service = services_of(request).objects
     page = await anyio.to_thread.run_sync(
         lambda: service.list_versions(

@@ -27,7 +27,6 @@ from chute.api.s3.xml import element, leaf, xml_response
 from chute.catalog import NULL_VERSION, ObjectVersion
 from chute.errors import (
     InvalidArgument,
-    InvalidPartNumber,
     InvalidRequest,
     MethodNotAllowed,
 )
@@ -126,7 +125,10 @@ async def _open(
     if part is not None:
         if request.headers.get("range"):
             raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
-        byte_range = _part_range(version, part)
+        start, end, _ = await anyio.to_thread.run_sync(
+            service.part_range, request.context, version, part
+        )
+        byte_range = (start, end) if (start, end) != (0, version.size) else None
     else:
         byte_range = parse_range(request.headers.get("range"), version.size)
     read = await anyio.to_thread.run_sync(service.read, request.context, version, byte_range)
@@ -157,13 +159,6 @@ def _read_headers(
     if part is not None and version.parts_count:
         headers["x-amz-mp-parts-count"] = str(version.parts_count)
     return headers
-
-
-def _part_range(version: ObjectVersion, part: int) -> tuple[int, int] | None:
-    """The bytes of part ``part``: an object stored in one piece is its only part."""
-    if version.parts_count is None and part == 1:
-        return None
-    raise InvalidPartNumber()
 
 
 def _part_number(request: S3Request) -> int | None:
