@@ -121,6 +121,12 @@ class ObjectService:
         context.permissions.require(Access.ADMIN, name)
         return self.buckets.configure(name, cors=rules)
 
+    def cors_rules(self, context: RequestContext, name: str) -> list[dict[str, Any]] | None:
+        """The bucket's CORS rules (``None``: none set), to anyone: browsers ask for them
+        in preflight requests, which carry no credentials. ``NoSuchBucket`` if there is
+        no such bucket."""
+        return self.buckets.get(name).cors
+
     def set_notifications(
         self, context: RequestContext, name: str, configuration: dict[str, Any] | None
     ) -> Bucket:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chute.api.http.observe import CONTEXT_STATE, OPERATION_SCOPE, ObservedRequests
-from chute.api.s3 import buckets, listing, objects  # noqa: F401  (they register routes)
+from chute.api.s3 import buckets, cors, listing, objects  # noqa: F401  (they register routes)
 from chute.api.s3.auth import Authentication
 from chute.api.s3.errors import error_response, internal_error, request_headers
 from chute.api.s3.operations import resolve
@@ -78,5 +78,7 @@ def _resource(target: Target) -> str:
 
 
 def create_s3_app(services: S3Services) -> ASGIApp:
-    """The S3 API over ``services``, observed by its hooks."""
-    return ObservedRequests(S3App(services), hooks=services.hooks, api=API_NAME)
+    """The S3 API over ``services``, with its buckets' CORS headers, observed by its
+    hooks."""
+    app = cors.CorsHeaders(S3App(services), services)
+    return ObservedRequests(app, hooks=services.hooks, api=API_NAME)
