@@ -27,6 +27,7 @@ from chute.catalog import Bucket, Catalog, EventRow, ObjectVersion, Versioning
 from chute.clock import Clock, system_clock
 from chute.context import RequestContext
 from chute.errors import AccessDenied
+from chute.events import EventName
 from chute.hooks import Hooks
 from chute.objects import listing
 from chute.objects.blob_reads import BlobReaders
@@ -151,6 +152,7 @@ class ObjectService:
         sha256: str | None = None,
         headers: dict[str, str] | None = None,
         checksum: ExpectedChecksum | None = None,
+        event: EventName = EventName.OBJECT_CREATED_PUT,
     ) -> ObjectVersion:
         """Store ``body`` as the new latest version of ``bucket/key`` (see
         :meth:`Writes.put`)."""
@@ -167,6 +169,7 @@ class ObjectService:
             sha256=sha256,
             headers=headers,
             checksum=checksum,
+            event=event,
         )
 
     def copy(
