@@ -467,3 +467,112 @@ class MalformedTrailer(ClientError):
     """The trailing headers of the aws-chunked body are not well formed."""
 
     code = "MalformedTrailerError"
+
+
+# --- browser uploads and CORS --------------------------------------------------------
+
+
+def _one_line(text: str | None) -> str:
+    """A docstring as one line: S3's messages are longer than a source line."""
+    return " ".join((text or "").split())
+
+
+class NoSuchCORSConfiguration(ClientError):
+    """The CORS configuration does not exist"""
+
+    code = "NoSuchCORSConfiguration"
+    status = 404
+
+
+class AccessForbidden(ClientError):
+    """CORSResponse: This CORS request is not allowed."""
+
+    code = "AccessForbidden"
+    status = 403
+
+
+class MissingOrigin(ClientError):
+    """Insufficient information. Origin request header needed."""
+
+    code = "BadRequest"
+
+
+class MalformedPOSTRequest(ClientError):
+    """The body of your POST request is not well-formed multipart/form-data."""
+
+    code = "MalformedPOSTRequest"
+
+
+class MaxPostPreDataLengthExceeded(ClientError):
+    """Your POST request fields preceeding the upload file was too large."""
+
+    code = "MaxPostPreDataLengthExceeded"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.details = {"MaxPostPreDataLengthBytes": str(limit)}
+
+
+class InvalidPolicyDocument(ClientError):
+    """Invalid Policy: Invalid JSON."""
+
+    code = "InvalidPolicyDocument"
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(f"Invalid Policy: {reason}" if reason else None)
+
+
+class PolicyViolation(AccessDenied):
+    """Invalid according to Policy"""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid according to Policy: {reason}")
+
+
+class PostAccessKeyUnknown(ClientError):
+    """The AWS Access Key Id you provided does not exist in our records."""
+
+    code = "InvalidAccessKeyId"
+    status = 403
+
+    def __init__(self, access_key: str) -> None:
+        super().__init__()
+        self.details = {"AWSAccessKeyId": access_key}
+
+
+class PostSignatureMismatch(ClientError):
+    """The request signature we calculated does not match the signature you provided.
+    Check your key and signing method."""
+
+    code = "SignatureDoesNotMatch"
+    status = 403
+
+    def __init__(self, access_key: str, string_to_sign: str, signature: str) -> None:
+        super().__init__(_one_line(type(self).__doc__))
+        # What S3 answers, so a client can see what it should have signed: the policy.
+        self.details = {
+            "AWSAccessKeyId": access_key,
+            "StringToSign": string_to_sign,
+            "SignatureProvided": signature,
+            "StringToSignBytes": string_to_sign.encode().hex(" "),
+        }
+
+
+class UploadTooSmall(ClientError):
+    """Your proposed upload is smaller than the minimum allowed size"""
+
+    code = "EntityTooSmall"
+
+    def __init__(self, size: int, minimum: int) -> None:
+        super().__init__()
+        self.details = {"ProposedSize": str(size), "MinSizeAllowed": str(minimum)}
+
+
+class UploadTooLarge(ClientError):
+    """Your proposed upload exceeds the maximum allowed size"""
+
+    code = "EntityTooLarge"
+
+    def __init__(self, size: int, maximum: int) -> None:
+        super().__init__()
+        self.details = {"ProposedSize": str(size), "MaxSizeAllowed": str(maximum)}

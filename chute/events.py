@@ -22,6 +22,7 @@ class EventName(StrEnum):
     """The S3 event names Chute emits."""
 
     OBJECT_CREATED_PUT = "ObjectCreated:Put"
+    OBJECT_CREATED_POST = "ObjectCreated:Post"
     OBJECT_CREATED_COPY = "ObjectCreated:Copy"
     OBJECT_CREATED_COMPLETE_MULTIPART = "ObjectCreated:CompleteMultipartUpload"
     OBJECT_REMOVED_DELETE = "ObjectRemoved:Delete"

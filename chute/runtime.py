@@ -93,6 +93,7 @@ class Runtime:
             self.settings.body_timeout_seconds,
             self.settings.s3.max_xml_bytes,
             self.settings.s3.domain,
+            clock=self.clock,
         )
 
     def start_upkeep(self, *, sweep: bool = True) -> Upkeep:

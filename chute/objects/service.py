@@ -28,6 +28,7 @@ from chute.catalog import Bucket, Catalog, EventRow, ObjectVersion, Part, Upload
 from chute.clock import Clock, system_clock
 from chute.context import RequestContext
 from chute.errors import AccessDenied
+from chute.events import EventName
 from chute.hooks import Hooks
 from chute.objects import listing
 from chute.objects.blob_reads import BlobReaders
@@ -138,6 +139,12 @@ class ObjectService:
         context.permissions.require(Access.ADMIN, name)
         return self.buckets.configure(name, cors=rules)
 
+    def cors_rules(self, context: RequestContext, name: str) -> list[dict[str, Any]] | None:
+        """The bucket's CORS rules (``None``: none set), to anyone: browsers ask for them
+        in preflight requests, which carry no credentials. ``NoSuchBucket`` if there is
+        no such bucket."""
+        return self.buckets.get(name).cors
+
     def set_notifications(
         self, context: RequestContext, name: str, configuration: dict[str, Any] | None
     ) -> Bucket:
@@ -162,6 +169,7 @@ class ObjectService:
         sha256: str | None = None,
         headers: dict[str, str] | None = None,
         checksum: ExpectedChecksum | None = None,
+        event: EventName = EventName.OBJECT_CREATED_PUT,
     ) -> ObjectVersion:
         """Store ``body`` as the new latest version of ``bucket/key`` (see
         :meth:`Writes.put`)."""
@@ -178,6 +186,7 @@ class ObjectService:
             sha256=sha256,
             headers=headers,
             checksum=checksum,
+            event=event,
         )
 
     def copy(

@@ -99,13 +99,15 @@ class Writes:
         sha256: str | None = None,
         headers: dict[str, str] | None = None,
         checksum: ExpectedChecksum | None = None,
+        event: EventName = EventName.OBJECT_CREATED_PUT,
     ) -> ObjectVersion:
         """Store ``body`` as the new latest version of ``bucket/key``.
 
         ``expected_size`` (Content-Length), ``md5`` (hex, from Content-MD5), ``sha256``
         (hex, the signed payload hash) and ``checksum`` (an ``x-amz-checksum-*`` value,
         checked as the body ends) are checked before anything is recorded; ``headers``
-        are content headers kept with the version."""
+        are content headers kept with the version. ``event`` names how it arrived
+        (``ObjectCreated:Post`` for a browser's form)."""
         check_key(key)
         content_type = check_content_type(content_type or DEFAULT_CONTENT_TYPE)
         metadata = check_metadata(metadata or {})
@@ -132,7 +134,7 @@ class Writes:
 
         def work(session: CatalogSession) -> Written:
             self.register(session, staged, reserved=True)
-            return self.write_version(session, bucket, new, EventName.OBJECT_CREATED_PUT, context)
+            return self.write_version(session, bucket, new, event, context)
 
         return self.commit(work, staged)
 

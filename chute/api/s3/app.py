@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chute.api.http.observe import CONTEXT_STATE, OPERATION_SCOPE, ObservedRequests
-from chute.api.s3 import buckets, listing, multipart, objects  # noqa: F401  (they register routes)
+from chute.api.s3 import buckets, cors, listing, multipart, objects, post  # noqa: F401
+from chute.api.s3.auth import Authentication
 from chute.api.s3.errors import error_response, internal_error, request_headers
 from chute.api.s3.operations import resolve
 from chute.api.s3.request import S3Request, Target, query_of, target_of
@@ -47,7 +48,11 @@ class S3App:
             query = query_of(scope)
             operation = resolve(method, target, query, http.headers)  # type: ignore[arg-type]
             scope[OPERATION_SCOPE] = operation.name
-            auth = self.services.authenticate(scope)
+            auth = (
+                Authentication(context)
+                if operation.anonymous
+                else self.services.authenticate(scope)
+            )
             context = auth.context
             scope["state"][CONTEXT_STATE] = context
             request = S3Request(http, target, query, context, auth.payload_hash, auth.chunk_signer)
@@ -73,5 +78,7 @@ def _resource(target: Target) -> str:
 
 
 def create_s3_app(services: S3Services) -> ASGIApp:
-    """The S3 API over ``services``, observed by its hooks."""
-    return ObservedRequests(S3App(services), hooks=services.hooks, api=API_NAME)
+    """The S3 API over ``services``, with its buckets' CORS headers, observed by its
+    hooks."""
+    app = cors.CorsHeaders(S3App(services), services)
+    return ObservedRequests(app, hooks=services.hooks, api=API_NAME)

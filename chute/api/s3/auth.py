@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.types import Scope
 
+from chute.access import Permissions
 from chute.api.http.observe import unguarded_context
 from chute.context import RequestContext
 
@@ -29,6 +31,15 @@ class Authentication:
 
 
 Authenticate = Callable[[Scope], Authentication]
+
+
+class SecretLookup(Protocol):
+    """Finds an access key's secret and rights, for what is signed outside a request's
+    own headers: the POST policy of a browser upload (:mod:`chute.api.s3.post`)."""
+
+    def __call__(self, access_key: str, /) -> tuple[str, Permissions] | None:
+        """The key's secret and permissions; ``None`` when no key of that id may be
+        used (none exists, or it is disabled or expired)."""
 
 
 def unguarded(scope: Scope) -> Authentication:

@@ -3,14 +3,10 @@ GetBucketLocation, versioning, and DeleteObjects (a POST to the bucket)."""
 
 from __future__ import annotations
 
-import hashlib
-
 import anyio.to_thread
 from starlette.responses import Response
 
-from chute.api.http.digests import content_md5
-from chute.api.s3.body import read_xml
-from chute.api.s3.headers import expected_checksum
+from chute.api.s3.body import check_integrity, read_xml
 from chute.api.s3.operations import route
 from chute.api.s3.owner import owner
 from chute.api.s3.request import S3Request
@@ -26,7 +22,6 @@ from chute.api.s3.xml import (
 )
 from chute.catalog import NULL_VERSION, Versioning
 from chute.errors import (
-    BadDigest,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     ChuteError,
@@ -144,7 +139,7 @@ MAX_DELETE_KEYS = 1000
 @route("POST", "bucket", "delete")
 async def delete_objects(request: S3Request) -> Response:
     raw = await read_xml(request, parse=False)
-    _check_integrity(request, raw)
+    check_integrity(request, raw)
     body = parse(raw)
     quiet = (child_text(body, "Quiet") or "").strip().lower() == "true"
     wanted = [
@@ -182,19 +177,3 @@ async def delete_objects(request: S3Request) -> Response:
             entry.append(leaf("DeleteMarkerVersionId", marker))
         results.append(element("Deleted", *entry))
     return xml_response(element("DeleteResult", *results))
-
-
-def _check_integrity(request: S3Request, raw: bytes) -> None:
-    """DeleteObjects must carry Content-MD5 or an ``x-amz-checksum-*`` header (current
-    SDKs send a CRC32); either is checked against the body."""
-    md5 = content_md5(request.headers.get("content-md5"))
-    checksum = expected_checksum(request.headers)
-    if md5 is None and checksum is None:
-        raise InvalidRequest(
-            "Missing required header for this request: Content-MD5 or x-amz-checksum-*"
-        )
-    if md5 is not None and hashlib.md5(raw, usedforsecurity=False).hexdigest() != md5:
-        raise BadDigest()
-    if checksum is not None:
-        checksum.update(raw)
-        checksum.check()

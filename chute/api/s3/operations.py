@@ -25,6 +25,9 @@ class Operation:
 
     name: str
     handler: Handler
+    #: Answered without authenticating the request (a CORS preflight: browsers send
+    #: no credentials with it); the handler runs with the anonymous context.
+    anonymous: bool = False
 
 
 #: Subresources of S3's API that name an operation; any not routed below is refused.
@@ -45,12 +48,15 @@ Table = dict[tuple[str, str, str], Operation]
 _table: Table = {}
 
 
-def route(method: str, level: str, subresource: str = "") -> Callable[[Handler], Handler]:
-    """Register ``handler`` for ``method`` on ``level`` with ``subresource``."""
+def route(
+    method: str, level: str, subresource: str = "", *, anonymous: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for ``method`` on ``level`` with ``subresource``
+    (``anonymous``: see :attr:`Operation.anonymous`)."""
 
     def register(handler: Handler) -> Handler:
         name = _operation_name(handler)
-        _table[(method, level, subresource)] = Operation(name, handler)
+        _table[(method, level, subresource)] = Operation(name, handler, anonymous)
         return handler
 
     return register

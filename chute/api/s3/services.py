@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chute.api.s3.auth import Authenticate, unguarded
+from chute.api.s3.auth import Authenticate, SecretLookup, unguarded
 from chute.api.s3.request import S3Request
+from chute.clock import Clock, system_clock
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 
@@ -27,6 +28,11 @@ class S3Services:
     #: Base domain of virtual-host style requests (``None``: path style only).
     domain: str | None = None
     authenticate: Authenticate = unguarded
+    #: The secrets of access keys, to check browser uploads' POST policies with
+    #: (``None``: no access keys, authentication is off; a policy's conditions are
+    #: still enforced, its signature cannot be checked).
+    secrets: SecretLookup | None = None
+    clock: Clock = system_clock
 
 
 def services_of(request: S3Request) -> S3Services:

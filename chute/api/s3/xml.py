@@ -71,9 +71,11 @@ def url_encoded(value: str, encode: bool) -> str:
     return quote(value, safe="/") if encode else value
 
 
-def render(root: ET.Element) -> bytes:
-    """The document, in S3's namespace, with its XML declaration."""
-    root.set("xmlns", NAMESPACE)
+def render(root: ET.Element, *, namespace: bool = True) -> bytes:
+    """The document, in S3's namespace (unless not ``namespace``: S3 writes some
+    answers, such as a browser upload's, without one), with its XML declaration."""
+    if namespace:
+        root.set("xmlns", NAMESPACE)
     body = ET.tostring(root, encoding="unicode")
     # ElementTree leaves a carriage return as is, which any parser reads back as a
     # newline: keys may hold one.
