@@ -320,7 +320,7 @@ def _check_options(
 ) -> None:
     if not kind.chunked:
         raise ValueError(f"a {kind.value} body is not aws-chunked")
-    if kind.signed_chunks and signing_key is None:
+    if kind.signed_chunks and not signing_key:
         raise ValueError("signed chunks need the request's signing key")
     if not set(checksums) <= trailer_names:
         raise ValueError("a checksum is given for a trailer not announced")

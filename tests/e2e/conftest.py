@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 HEALTH_PATH = "/_/api/v1/health"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 
 
