@@ -17,6 +17,7 @@ from chute.settings.pipelines import (
 )
 from chute.settings.retention import RetentionSettings
 from chute.settings.s3 import S3Settings
+from chute.settings.webhooks import WebhookConfig
 from chute.settings.worker import WorkerSettings
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Settings",
     "StepConfig",
     "TriggerConfig",
+    "WebhookConfig",
     "WorkerSettings",
     "load_settings",
     "split_address",
