@@ -194,7 +194,8 @@ def test_rules_no_event_could_both_fire_pass(
     first: NotificationRule, second: NotificationRule
 ) -> None:
     config(first, second).validate()
-    assert not first.overlaps(second) and not second.overlaps(first)
+    assert not first.overlaps(second)
+    assert not second.overlaps(first)
 
 
 def test_event_patterns() -> None:
