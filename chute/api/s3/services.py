@@ -8,6 +8,7 @@ from chute.api.s3.auth import Authenticate, unguarded
 from chute.api.s3.request import S3Request
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
+from chute.pipelines.deliveries import Destinations
 
 #: Where the app keeps its services in each request's scope.
 SERVICES_SCOPE = "chute_s3"
@@ -27,6 +28,8 @@ class S3Services:
     #: Base domain of virtual-host style requests (``None``: path style only).
     domain: str | None = None
     authenticate: Authenticate = unguarded
+    #: What bucket notification configurations may name (``None``: nothing).
+    destinations: Destinations | None = None
 
 
 def services_of(request: S3Request) -> S3Services:
