@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chute.api.http.observe import CONTEXT_STATE, OPERATION_SCOPE, ObservedRequests
-from chute.api.s3 import buckets, listing, objects  # noqa: F401  (they register routes)
+from chute.api.s3 import buckets, listing, notifications, objects  # noqa: F401  (routes)
 from chute.api.s3.errors import error_response, internal_error, request_headers
 from chute.api.s3.operations import resolve
 from chute.api.s3.request import S3Request, Target, query_of, target_of
