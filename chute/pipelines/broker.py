@@ -233,8 +233,8 @@ def _source_gone(job: JobRef, run: ClaimSource, pipeline: Pipeline | None) -> bo
 
 
 def _described(run: ClaimSource) -> tuple[SourceObject, None, bytes]:
-    """The object a delivery tells of, as far as its catalog row still says, without
-    its bytes (a delivery reads none, and a version stored in segments is fine)."""
+    """The object a run is about, as far as its catalog row still says, without its
+    bytes: all a delivery to a webhook target needs (a segmented version is fine)."""
     source = SourceObject(
         run.bucket,
         run.key,
@@ -253,22 +253,12 @@ def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
     """What a run processes and where its bytes are: a blob, or inline. A run started by
     a removal has no bytes: the processor sees the event and an empty input."""
     if run.blob_id is None:
-        return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
+        return _described(run)
     if run.blob_kind is BlobKind.COMPOSITE:
         raise ChuteError(
             f"{run.bucket}/{run.key} is stored in segments, which steps cannot read yet"
         )
-    source = SourceObject(
-        run.bucket,
-        run.key,
-        run.version_id,
-        run.size or 0,
-        run.etag or "",
-        run.sha256 or "",
-        run.content_type or "",
-        run.user_metadata or {},
-        run.md5 or "",
-    )
+    source, _, _ = _described(run)
     return source, run.location, run.inline
 
 
