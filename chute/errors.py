@@ -576,3 +576,37 @@ class UploadTooLarge(ClientError):
     def __init__(self, size: int, maximum: int) -> None:
         super().__init__()
         self.details = {"ProposedSize": str(size), "MaxSizeAllowed": str(maximum)}
+
+
+# --- bucket notifications ------------------------------------------------------------
+
+
+class InvalidNotificationConfiguration(InvalidArgument):
+    """The notification configuration is not valid."""
+
+    def __init__(self, message: str | None = None, argument: tuple[str, str] | None = None) -> None:
+        # S3's messages are long: the docstring's line breaks are not part of them.
+        super().__init__(message or " ".join((self.__doc__ or "").split()))
+        if argument is not None:
+            # S3 names the offending element and value beside its message.
+            self.details["ArgumentName"], self.details["ArgumentValue"] = argument
+
+
+class OverlappingNotifications(InvalidNotificationConfiguration):
+    """Configurations overlap. Configurations on the same bucket cannot share a common
+    event type."""
+
+
+class UnverifiedDestinations(InvalidNotificationConfiguration):
+    """Unable to validate the following destination configurations"""
+
+    def __init__(self, refusals: list[tuple[str, str]]) -> None:
+        # S3's message, then what a client that shows only the message needs to know.
+        reasons = "; ".join(f"{arn}: {reason}" for arn, reason in refusals)
+        super().__init__(f"{(self.__doc__ or '').strip()}: {reasons}")
+        #: ``(ARN, why)`` for each destination that does not exist.
+        self.refusals = refusals
+        # S3's shape: one numbered ArgumentName/ArgumentValue pair per destination.
+        for number, (arn, reason) in enumerate(refusals, start=1):
+            self.details[f"ArgumentName{number}"] = arn
+            self.details[f"ArgumentValue{number}"] = reason

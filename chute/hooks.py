@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from chute.catalog import CatalogSession, EventRow, ObjectVersion
+from chute.catalog import Bucket, CatalogSession, EventRow, ObjectVersion
 from chute.context import RequestContext
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,11 @@ class Observer:
     """Sees what Chute does; override what you need (the defaults do nothing)."""
 
     def object_changed(
-        self, session: CatalogSession, event: EventRow, version: ObjectVersion
+        self, session: CatalogSession, event: EventRow, version: ObjectVersion, bucket: Bucket
     ) -> None:
-        """An object changed; ``event`` is being recorded in ``session``'s transaction."""
+        """An object changed; ``event`` is being recorded in ``session``'s transaction.
+        ``bucket`` is the bucket as the write read it, in that transaction (with its
+        notification configuration), so an observer need not query it again."""
 
     def jobs_changed(self, changes: Sequence[JobChange]) -> None:
         """Jobs changed state, and the change has committed."""
@@ -83,10 +85,10 @@ class Hooks:
         )
 
     def object_changed(
-        self, session: CatalogSession, event: EventRow, version: ObjectVersion
+        self, session: CatalogSession, event: EventRow, version: ObjectVersion, bucket: Bucket
     ) -> None:
         for observer in self.observers:
-            observer.object_changed(session, event, version)
+            observer.object_changed(session, event, version, bucket)
 
     def jobs_changed(self, changes: Sequence[JobChange]) -> None:
         if changes:

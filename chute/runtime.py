@@ -23,6 +23,7 @@ from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.broker import QueueBroker
 from chute.pipelines.control import ControlService
+from chute.pipelines.deliveries import Delivery, Destinations, compile_deliveries
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.retention import Retention
 from chute.pipelines.router import Router
@@ -52,6 +53,8 @@ class Runtime:
     #: The observers of this runtime (the pipeline router first); add more to watch it.
     hooks: Hooks
     retention: Retention
+    #: Webhook targets (``[webhooks.NAME]``) as deliveries, by name.
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
     listener: PostgresListener | None = None
     pools: list[WorkerPool] = field(default_factory=list)
     upkeep: Upkeep | None = None
@@ -94,6 +97,9 @@ class Runtime:
             self.settings.s3.max_xml_bytes,
             self.settings.s3.domain,
             clock=self.clock,
+            destinations=Destinations(
+                self.catalog, self.pipelines, self.deliveries, self.clock, self.signal.notify
+            ),
         )
 
     def start_upkeep(self, *, sweep: bool = True) -> Upkeep:
@@ -155,13 +161,16 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     Every service reads the time from ``clock``: by default this machine's, corrected to
     the database server's (see :class:`chute.clock.DatabaseClock`)."""
     pipelines = compile_pipelines(settings.pipelines, settings.worker.modules)
+    deliveries = compile_deliveries(settings.webhooks)
+    # What workers run: the pipelines, and the deliveries to webhook targets.
+    runnable = {**pipelines, **{d.pipeline.name: d.pipeline for d in deliveries.values()}}
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.catalog_url)
     catalog.migrate()
     blobs = open_blob_store(settings.blobs, settings.data_dir)
     clock = clock or DatabaseClock(catalog.clock_offset)
     signal = JobSignal()
-    router = Router(pipelines, signal.notify, clock)
+    router = Router(pipelines, signal.notify, clock, deliveries)
     hooks = Hooks([router])
     objects = ObjectService(
         catalog,
@@ -180,9 +189,9 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     listener = None
     if catalog.dialect == "postgresql":
         listener = PostgresListener(settings.catalog_url, signal)
-    broker = QueueBroker(catalog, objects, pipelines, clock, hooks)
+    broker = QueueBroker(catalog, objects, runnable, clock, hooks)
     status = StatusService(catalog, pipelines, router)
-    control = ControlService(catalog, pipelines, router)
+    control = ControlService(catalog, pipelines, router, runnable)
     retention = Retention(catalog, settings.retention, clock, objects.sweeper.holder)
     return Runtime(
         settings,
@@ -197,6 +206,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         clock,
         hooks,
         retention,
+        deliveries,
         listener,
     )
 

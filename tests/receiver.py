@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,15 +79,25 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver on a loopback port, recording every request."""
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port until the block ends (for fixtures of a
+    wider scope than :func:`receiver`)."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    yield server.receiver
-    server.receiver.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield server.receiver
+    finally:
+        server.receiver.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port, recording every request."""
+    with running_receiver() as running:
+        yield running

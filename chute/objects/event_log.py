@@ -51,7 +51,7 @@ class EventLog:
             "request_id": context.request_id,
         }
         event = EventRow(id=session.record_event(**fields), **fields)
-        self.hooks.object_changed(session, event, version)
+        self.hooks.object_changed(session, event, version, bucket)
         return event
 
     def after(

@@ -145,6 +145,11 @@ class ObjectService:
         no such bucket."""
         return self.buckets.get(name).cors
 
+    def notifications(self, context: RequestContext, name: str) -> dict[str, Any] | None:
+        """The bucket's notification configuration (``None``: none), to its admins."""
+        context.permissions.require(Access.ADMIN, name)
+        return self.buckets.get(name).notifications
+
     def set_notifications(
         self, context: RequestContext, name: str, configuration: dict[str, Any] | None
     ) -> Bucket:

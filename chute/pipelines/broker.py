@@ -81,7 +81,11 @@ class QueueBroker:
             return Claimed(tasks, failed)
         queue = session.queue
         sources = queue.run_sources({job.run_id for job in jobs})
-        gone = {job.id: job for job in jobs if _source_gone(job, sources[job.run_id])}
+        gone = {
+            job.id: job
+            for job in jobs
+            if _source_gone(job, sources[job.run_id], self.pipelines.get(job.pipeline))
+        }
         if gone:
             # Overwritten or deleted before its run finished: nothing left to process.
             runs = {job.run_id for job in gone.values()}
@@ -104,7 +108,7 @@ class QueueBroker:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        source, location, inline = _source(run)
+        source, location, inline = _source(run) if pipeline.reads_source else _described(run)
         step = pipeline.step_of(job.kind, job.step, job.payload)
         if step is None:
             raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
@@ -231,21 +235,20 @@ def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _source_gone(job: JobRef, run: ClaimSource) -> bool:
+def _source_gone(job: JobRef, run: ClaimSource, pipeline: Pipeline | None) -> bool:
     """Whether a step job's object version was overwritten or deleted since its run
-    began. A run started by a removal never had bytes, and a notification about a run
-    needs none."""
+    began. A run started by a removal never had bytes, and neither a notification about
+    a run nor a delivery to a webhook target needs any."""
     if run.blob_id is not None or job.kind == JobKind.NOTIFY:
+        return False
+    if pipeline is not None and not pipeline.reads_source:
         return False
     return not str(run.event.get("eventName", "")).startswith("ObjectRemoved")
 
 
-def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
-    """What a run processes and where its bytes are: a blob, inline, or (a composite
-    blob: neither) in segments. A run started by a removal has no bytes: the processor
-    sees the event and an empty input."""
-    if run.blob_id is None:
-        return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
+def _described(run: ClaimSource) -> tuple[SourceObject, None, bytes]:
+    """The object a run is about, as far as its catalog row still says, without its
+    bytes: all a delivery to a webhook target needs (a segmented version is fine)."""
     source = SourceObject(
         run.bucket,
         run.key,
@@ -257,6 +260,16 @@ def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
         run.user_metadata or {},
         run.md5 or "",
     )
+    return source, None, b""
+
+
+def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
+    """What a run processes and where its bytes are: a blob, inline, or (a composite
+    blob: neither) in segments. A run started by a removal has no bytes: the processor
+    sees the event and an empty input."""
+    if run.blob_id is None:
+        return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
+    source, _, _ = _described(run)
     return source, run.location, run.inline
 
 

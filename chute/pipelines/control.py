@@ -37,9 +37,18 @@ class Reprocessed:
 class ControlService:
     """Redrive and reprocess: changes an operator makes to what runs."""
 
-    def __init__(self, catalog: Catalog, pipelines: dict[str, Pipeline], router: Router) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        pipelines: dict[str, Pipeline],
+        router: Router,
+        runnable: dict[str, Pipeline] | None = None,
+    ) -> None:
         self.catalog = catalog
+        #: What may be reprocessed: the configured pipelines.
         self.pipelines = pipelines
+        #: What may be redriven: those and the deliveries to webhook targets.
+        self.runnable = runnable if runnable is not None else pipelines
         self.router = router
 
     def redrive(self, where: JobFilter) -> int:
@@ -57,7 +66,7 @@ class ControlService:
 
     def _max_attempts(self, job: Job) -> int:
         """Fresh attempts for a redriven job: its step's (or notification's) setting."""
-        pipeline = self.pipelines.get(job.pipeline)
+        pipeline = self.runnable.get(job.pipeline)
         if pipeline is None:
             return 1
         step = pipeline.step_of(job.kind, job.step, job.payload)

@@ -72,6 +72,9 @@ class Pipeline:
     steps: dict[str, Step]
     output_bucket: str
     notifications: tuple[Notification, ...] = ()
+    #: Whether its steps read the object's bytes. A delivery to a webhook target only
+    #: tells of an event, so it still goes out once the version is overwritten or gone.
+    reads_source: bool = True
 
     def step_of(self, kind: str, step: str, payload: Mapping[str, Any]) -> Step | None:
         """The step a job runs: one of the graph, or the one of the notification it
@@ -118,6 +121,13 @@ class Pipeline:
         lowered = key.lower()
         if trigger.suffix and not any(lowered.endswith(s.lower()) for s in trigger.suffix):
             return TriggerCondition.SUFFIX
+        return self.refuses_object(size, content_type)
+
+    def refuses_object(self, size: int, content_type: str) -> TriggerCondition | None:
+        """The content type or size condition an object fails, or ``None``: what the
+        pipeline accepts, which holds however it was started (by its trigger, or by a
+        bucket notification rule, which picks the place and events instead)."""
+        trigger = self.trigger
         # Media types are case-insensitive (RFC 9110): compare them folded, on every OS.
         wanted = trigger.content_type
         if wanted and not fnmatch.fnmatchcase(content_type.lower(), wanted.lower()):

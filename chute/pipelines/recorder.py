@@ -292,7 +292,7 @@ class Recorder:
             error=error,
             report=result.report,
         )
-        if job.kind == JobKind.STEP and _source_gone(session, job):
+        if job.kind == JobKind.STEP and self._reads_source(job) and _source_gone(session, job):
             # Its object version was overwritten or deleted (the attempt may have failed
             # for that very reason): no retry, and not a dead letter either.
             queue.finish(
@@ -326,6 +326,11 @@ class Recorder:
                 f"step {job.step!r} is dead: {error}",
                 moment,
             )
+
+    def _reads_source(self, job: Job) -> bool:
+        """Whether the job's pipeline reads its object (a delivery tells of it only)."""
+        pipeline = self.pipelines.get(job.pipeline)
+        return pipeline is None or pipeline.reads_source
 
     def _policy(self, job: Job) -> RetryPolicy:
         pipeline = self.pipelines.get(job.pipeline)

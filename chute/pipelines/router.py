@@ -1,48 +1,69 @@
-"""Routing: an event starts the runs of every pipeline whose trigger it matches.
+"""Routing: an event starts the runs of every pipeline whose trigger it matches, and
+whatever the rules of its bucket's notification configuration send it to.
 
 The router is the first observer of the object service's changes (see
 :mod:`chute.hooks`): it runs inside the transaction that records the event, so an
 acknowledged upload always has its jobs (the transactional outbox).
+
+A bucket notification rule (see :mod:`chute.pipelines.bucket_rules`) picks the bucket,
+events and key prefix and suffix instead of a pipeline's trigger, which still gives
+what the pipeline accepts (content type, size) and whether pipelines' own outputs start
+it (``include_outputs``; never the pipeline's own, whatever rule names it). A rule naming
+a webhook target gets every event it selects, outputs included: a delivery writes
+nothing, so it cannot loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from chute.catalog import CatalogSession, EventRow, ObjectVersion
+from chute.catalog import Bucket, CatalogSession, EventRow, ObjectVersion
 from chute.clock import Clock, system_clock
+from chute.context import PIPELINE_PRINCIPAL
 from chute.events import render
 from chute.hooks import Observer
+from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, RuleCache
+from chute.pipelines.deliveries import Delivery, configured, event_message
 from chute.pipelines.model import Pipeline, Step
 from chute.queue.records import NewJob, RunSource
 
+log = logging.getLogger(__name__)
+
 
 class Router(Observer):
-    """Matches events to pipelines and creates their runs."""
+    """Matches events to pipelines and bucket rules, and creates their runs."""
 
     def __init__(
         self,
         pipelines: dict[str, Pipeline],
         on_jobs: Callable[[], None],
         clock: Clock = system_clock,
+        deliveries: Mapping[str, Delivery] | None = None,
     ) -> None:
         self.pipelines = pipelines
+        #: Webhook targets by name, which rules name as topics.
+        self.deliveries = deliveries or {}
         #: The queue's clock (the database server's, see ``chute.runtime``).
         self.clock = clock
         #: Wakes this process's workers (they claim in a later transaction, or in this
         #: one's group commit, so they never miss the new jobs).
         self.on_jobs = on_jobs
+        self.rules = RuleCache()
 
     def object_changed(
-        self, session: CatalogSession, event: EventRow, version: ObjectVersion
+        self, session: CatalogSession, event: EventRow, version: ObjectVersion, bucket: Bucket
     ) -> None:
-        self.route(session, event, version)
+        self.route(session, event, version, bucket)
 
-    def route(self, session: CatalogSession, event: EventRow, version: ObjectVersion) -> None:
-        """Start every matching pipeline on ``version``."""
+    def route(
+        self, session: CatalogSession, event: EventRow, version: ObjectVersion, bucket: Bucket
+    ) -> None:
+        """Start every matching pipeline on ``version``, and what the bucket's rules name."""
         if version.is_delete_marker and not event.event_name.startswith("ObjectRemoved"):
             return
-        started = 0
+        started: set[str] = set()
         for pipeline in self.pipelines.values():
             if pipeline.matches(
                 event.event_name,
@@ -53,8 +74,11 @@ class Router(Observer):
                 event.principal,
             ):
                 self.start(session, pipeline, event, version)
-                started += 1
-        if started:
+                started.add(pipeline.name)
+        queued = 0
+        for rule in self.rules.matching(bucket, event.event_name, event.key):
+            queued += self._follow(session, rule, event, version, started)
+        if started or queued:
             self.on_jobs()
 
     def start(
@@ -63,17 +87,77 @@ class Router(Observer):
         pipeline: Pipeline,
         event: EventRow,
         version: ObjectVersion,
+        rule: NotificationRule | None = None,
     ) -> int:
-        """Create one run of ``pipeline`` on ``version``; returns the run id."""
-        source = RunSource(
-            bucket=event.bucket,
-            key=version.key,
-            version_id=version.version_id,
-            source_row=None if version.is_delete_marker else version.id,
-            event=render(event),
-        )
+        """Create one run of ``pipeline`` on ``version`` (started by ``rule``, whose id
+        its event record then carries, as S3's does); returns the run id."""
+        record = render(event)
+        source = _source(event, version, record if rule is None else configured(record, rule))
         jobs = [_new_job(step) for step in pipeline.steps.values()]
         return session.queue.create_run(pipeline.name, source, jobs, self.clock())
+
+    def _follow(
+        self,
+        session: CatalogSession,
+        rule: NotificationRule,
+        event: EventRow,
+        version: ObjectVersion,
+        started: set[str],
+    ) -> int:
+        """Start what ``rule`` names for this event; returns how many runs it made."""
+        if rule.kind is DestinationKind.FUNCTION:
+            pipeline = self.pipelines.get(rule.name)
+            if pipeline is None or not _starts(pipeline, event, version, started):
+                return 0
+            self.start(session, pipeline, event, version, rule)
+            started.add(pipeline.name)
+            return 1
+        if rule.kind is DestinationKind.TOPIC:
+            delivery = self.deliveries.get(rule.name)
+            if delivery is None:
+                return 0
+            self._deliver(session, delivery, rule, event, version)
+            return 1
+        return 0  # queues: kept in the configuration until Chute has them
+
+    def _deliver(
+        self,
+        session: CatalogSession,
+        delivery: Delivery,
+        rule: NotificationRule,
+        event: EventRow,
+        version: ObjectVersion,
+    ) -> None:
+        """Queue the event's notification message to a webhook target."""
+        record = render(event)
+        jobs = delivery.jobs(event_message(record, rule), f"event/{event.id}/{rule.id}")
+        source = _source(event, version, configured(record, rule))
+        session.queue.create_run(delivery.pipeline.name, source, jobs, self.clock())
+
+
+def _starts(pipeline: Pipeline, event: EventRow, version: ObjectVersion, started: set[str]) -> bool:
+    """Whether a rule naming ``pipeline`` starts it on this event: once per event, only on
+    what it accepts, and never on a pipeline's output unless it takes them in (and never
+    on its own)."""
+    if pipeline.name in started:
+        return False
+    if pipeline.refuses_object(version.size, version.content_type) is not None:
+        return False
+    principal = event.principal
+    if principal.startswith(PIPELINE_PRINCIPAL):
+        own = principal == PIPELINE_PRINCIPAL + pipeline.name
+        return pipeline.trigger.include_outputs and not own
+    return True
+
+
+def _source(event: EventRow, version: ObjectVersion, record: dict[str, Any]) -> RunSource:
+    return RunSource(
+        bucket=event.bucket,
+        key=version.key,
+        version_id=version.version_id,
+        source_row=None if version.is_delete_marker else version.id,
+        event=record,
+    )
 
 
 def _new_job(step: Step) -> NewJob:

@@ -18,6 +18,7 @@ from chute.settings.pipelines import (
 )
 from chute.settings.retention import RetentionSettings
 from chute.settings.s3 import S3Settings
+from chute.settings.webhooks import WebhookConfig
 from chute.settings.worker import WorkerSettings
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Settings",
     "StepConfig",
     "TriggerConfig",
+    "WebhookConfig",
     "WorkerSettings",
     "load_settings",
     "split_address",

@@ -28,6 +28,7 @@ from chute.settings.multipart import MultipartSettings
 from chute.settings.pipelines import PipelineConfig
 from chute.settings.retention import RetentionSettings
 from chute.settings.s3 import S3Settings
+from chute.settings.webhooks import WebhookConfig
 from chute.settings.worker import WorkerSettings
 
 GiB = 1024**3
@@ -74,6 +75,9 @@ class Settings(BaseSettings):
     blobs: BlobSettings = Field(default_factory=BlobSettings)
     #: Declarative pipelines by name (``[pipelines.<name>]``).
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    #: Named webhook targets (``[webhooks.<name>]``), which bucket notification
+    #: configurations name as SNS topics.
+    webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     s3: S3Settings = Field(default_factory=S3Settings)

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from chute.catalog import CatalogSession, EventRow, ObjectVersion
+from chute.catalog import Bucket, CatalogSession, EventRow, ObjectVersion, Versioning
 from chute.context import RequestContext
 from chute.hooks import Hooks, JobChange, Observer, RequestDone
 
@@ -23,6 +23,7 @@ EVENT = EventRow(
 VERSION = ObjectVersion(
     7, 1, "a.jpg", "v1", True, False, "0" * 32, 3, "e", "s", "image/jpeg", {}, T0
 )
+BUCKET = Bucket(1, "inbox", Versioning.UNVERSIONED, T0)
 CHANGES = [JobChange(1, "thumbs", "small", "succeeded", 1)]
 REQUEST = RequestDone("rest", "PutObject", 200, 0.01, RequestContext("anonymous", "127.0.0.1"))
 
@@ -43,9 +44,9 @@ class Recorder(Observer):
             raise Boom(f"{self.name} failed")
 
     def object_changed(
-        self, session: CatalogSession, event: EventRow, version: ObjectVersion
+        self, session: CatalogSession, event: EventRow, version: ObjectVersion, bucket: Bucket
     ) -> None:
-        self._note("object_changed", (session, event, version))
+        self._note("object_changed", (session, event, version, bucket))
 
     def jobs_changed(self, changes: Sequence[JobChange]) -> None:
         self._note("jobs_changed", changes)
@@ -64,13 +65,13 @@ def _hooks(seen: list[tuple[str, str, Any]], *failing: str) -> Hooks:
 def test_observers_are_told_in_the_order_they_were_added() -> None:
     seen: list[tuple[str, str, Any]] = []
     hooks = _hooks(seen)
-    hooks.object_changed(SESSION, EVENT, VERSION)
+    hooks.object_changed(SESSION, EVENT, VERSION, BUCKET)
     hooks.jobs_changed(CHANGES)
     hooks.request_done(REQUEST)
     assert seen == [
         (name, method, news)
         for method, news in [
-            ("object_changed", (SESSION, EVENT, VERSION)),
+            ("object_changed", (SESSION, EVENT, VERSION, BUCKET)),
             ("jobs_changed", CHANGES),
             ("request_done", REQUEST),
         ]
@@ -88,7 +89,7 @@ def test_no_job_changes_tell_nobody() -> None:
 
 def test_the_default_observer_ignores_everything() -> None:
     hooks = Hooks([Observer()])
-    hooks.object_changed(SESSION, EVENT, VERSION)
+    hooks.object_changed(SESSION, EVENT, VERSION, BUCKET)
     hooks.jobs_changed(CHANGES)
     hooks.request_done(REQUEST)
     assert len(hooks.observers) == 1
@@ -117,7 +118,7 @@ def test_an_observer_failing_inside_the_transaction_aborts_it() -> None:
     seen: list[tuple[str, str, Any]] = []
     hooks = _hooks(seen, "object_changed")
     with pytest.raises(Boom, match="b failed"):
-        hooks.object_changed(SESSION, EVENT, VERSION)
+        hooks.object_changed(SESSION, EVENT, VERSION, BUCKET)
     assert [name for name, _, _ in seen] == ["a", "b"]
 
 

@@ -12,7 +12,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chute.api.http.observe import CONTEXT_STATE, OPERATION_SCOPE, ObservedRequests
-from chute.api.s3 import buckets, cors, listing, multipart, objects, post  # noqa: F401
+from chute.api.s3 import (  # noqa: F401  (they register routes)
+    buckets,
+    cors,
+    listing,
+    multipart,
+    notifications,
+    objects,
+    post,
+)
 from chute.api.s3.auth import Authentication
 from chute.api.s3.errors import error_response, internal_error, request_headers
 from chute.api.s3.operations import resolve

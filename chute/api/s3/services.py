@@ -9,6 +9,7 @@ from chute.api.s3.request import S3Request
 from chute.clock import Clock, system_clock
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
+from chute.pipelines.deliveries import Destinations
 
 #: Where the app keeps its services in each request's scope.
 SERVICES_SCOPE = "chute_s3"
@@ -33,6 +34,8 @@ class S3Services:
     #: still enforced, its signature cannot be checked).
     secrets: SecretLookup | None = None
     clock: Clock = system_clock
+    #: What bucket notification configurations may name (``None``: nothing).
+    destinations: Destinations | None = None
 
 
 def services_of(request: S3Request) -> S3Services:

@@ -1,0 +1,200 @@
+"""Deliveries to webhook targets, and the destinations bucket notification rules name.
+
+A webhook target (``[webhooks.NAME]``) is compiled into a pipeline of its own,
+``topic:NAME`` (a configured pipeline's name cannot hold ``:``), with one
+``notify.deliver`` step per URL and no trigger of its own: only bucket notification
+rules start it. Each run delivers one message: an event's ``{"Records": [...]}`` S3
+notification message, or the ``s3:TestEvent`` S3 sends when a configuration is saved.
+So messages are queued in the transaction of their event, signed, retried with backoff,
+and shown in the status of their object like any run.
+
+:class:`Destinations` is what the S3 API asks about the names a configuration gives:
+whether they exist, and it queues the test events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from chute.catalog import Catalog, CatalogSession
+from chute.clock import Clock
+from chute.errors import ConfigError
+from chute.events import format_time
+from chute.pipelines.bucket_rules import BucketNotifications, DestinationKind, NotificationRule
+from chute.pipelines.model import NOTIFY_PROCESSOR, Pipeline, Step
+from chute.processors.registry import get_processor, known
+from chute.queue.records import NewJob, RunSource
+from chute.queue.retry import RetryPolicy
+from chute.settings import NAME, TriggerConfig, WebhookConfig
+
+#: Names of delivery pipelines: this and the webhook target's name.
+DELIVERY_PREFIX = "topic:"
+#: A trigger on no bucket (no bucket is named ""): only notification rules start it.
+NO_TRIGGER = TriggerConfig(bucket="")
+TEST_EVENT = "s3:TestEvent"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook target, compiled: its pipeline, and the URL each of its steps posts to."""
+
+    target: str
+    pipeline: Pipeline
+    urls: dict[str, str]
+
+    def jobs(self, body: dict[str, Any], identity: str) -> list[NewJob]:
+        """One job per URL, posting ``body``; ``identity`` names the message, so every
+        attempt sends the same ``webhook-id``."""
+        return [
+            NewJob(
+                step=step,
+                max_attempts=self.pipeline.steps[step].retry.max_attempts,
+                payload={"url": url, "body": body, "msg_id": message_id(identity, url)},
+            )
+            for step, url in self.urls.items()
+        ]
+
+
+def delivery_name(target: str) -> str:
+    return DELIVERY_PREFIX + target
+
+
+def compile_deliveries(webhooks: Mapping[str, WebhookConfig]) -> dict[str, Delivery]:
+    """The webhook targets as deliveries, by target name; ``ConfigError`` lists every
+    broken one (a bad name or secret)."""
+    problems: list[str] = []
+    deliveries = {}
+    spec = get_processor(NOTIFY_PROCESSOR)
+    for name, config in webhooks.items():
+        where = f"webhooks.{name}"
+        if not NAME.match(name):
+            problems.append(f"{where}: names use 1-64 letters, digits, '.', '_' or '-'")
+            continue
+        options = {"secret": config.secret, "timeout_seconds": config.timeout_seconds}
+        try:
+            parsed = spec.parse_options(options)
+        except ValidationError as exc:
+            problems += [
+                f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            ]
+            continue
+        retry = config.retry
+        policy = RetryPolicy(retry.max_attempts, retry.base_delay, retry.max_delay, retry.jitter)
+        # The timeout applies to each phase of a request: the attempt's limit allows all.
+        seconds = config.timeout_seconds * 3 + 1
+        urls = {f"deliver[{index}]": url for index, url in enumerate(config.urls)}
+        steps = {
+            step: Step(step, spec, parsed, options, (), "", seconds, 0, policy) for step in urls
+        }
+        pipeline = Pipeline(delivery_name(name), NO_TRIGGER, steps, "", reads_source=False)
+        deliveries[name] = Delivery(name, pipeline, urls)
+    if problems:
+        raise ConfigError(problems)
+    return deliveries
+
+
+def message_id(identity: str, url: str) -> str:
+    """A ``webhook-id`` that stays the same on every retry of one message to one URL."""
+    return "msg_" + hashlib.sha256(f"{identity}/{url}".encode()).hexdigest()[:32]
+
+
+def event_message(record: dict[str, Any], rule: NotificationRule) -> dict[str, Any]:
+    """The S3 notification message telling of one event record, as fired by ``rule``."""
+    return {"Records": [configured(record, rule)]}
+
+
+def configured(record: dict[str, Any], rule: NotificationRule) -> dict[str, Any]:
+    """``record`` as S3 sends it for ``rule``: ``s3.configurationId`` is the rule's id."""
+    return {**record, "s3": {**record["s3"], "configurationId": rule.id}}
+
+
+def s3_test_event(bucket: str, request_id: str, host_id: str, moment: datetime) -> dict[str, Any]:
+    """The message S3 sends a topic or queue when a configuration naming it is saved."""
+    return {
+        "Service": "Amazon S3",
+        "Event": TEST_EVENT,
+        "Time": format_time(moment),
+        "Bucket": bucket,
+        "RequestId": request_id,
+        "HostId": host_id,
+    }
+
+
+def is_test_event(event: Mapping[str, Any]) -> bool:
+    """Whether a run's event is a test event (it has no object)."""
+    return event.get("Event") == TEST_EVENT
+
+
+class Destinations:
+    """The pipelines, webhook targets and queues that notification rules may name."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        pipelines: Mapping[str, Pipeline],
+        deliveries: Mapping[str, Delivery],
+        clock: Clock,
+        on_jobs: Callable[[], None],
+    ) -> None:
+        self.catalog = catalog
+        self.pipelines = pipelines
+        self.deliveries = deliveries
+        self.clock = clock
+        self.on_jobs = on_jobs
+
+    def refusal(self, rule: NotificationRule) -> str | None:
+        """Why the destination of ``rule`` cannot be used, or ``None`` if it can."""
+        name = rule.name
+        if rule.kind is DestinationKind.FUNCTION:
+            if name in self.pipelines:
+                return None
+            if name in known():
+                return (
+                    f"{name!r} is a processor, not a pipeline: declare a pipeline in "
+                    "chute.toml with a step running it, and name that pipeline"
+                )
+            return f"no pipeline named {name!r} is configured"
+        if rule.kind is DestinationKind.TOPIC:
+            if name in self.deliveries:
+                return None
+            return f"no webhook target named {name!r} is configured ([webhooks.{name}])"
+        return f"no SQS-compatible queue {name!r} exists (Chute has no queues yet)"
+
+    def refusals(self, config: BucketNotifications) -> list[tuple[str, str]]:
+        """``(ARN, why)`` for every destination of ``config`` that cannot be used."""
+        found = []
+        for rule in config.rules:
+            reason = self.refusal(rule)
+            if reason is not None and (rule.arn, reason) not in found:
+                found.append((rule.arn, reason))
+        return found
+
+    def send_test_events(
+        self, bucket: str, config: BucketNotifications, request_id: str, host_id: str
+    ) -> int:
+        """Queue the ``s3:TestEvent`` message to every webhook target ``config`` names,
+        as S3 sends one to each topic and queue; returns how many targets. S3 sends
+        none to Lambda functions, and Chute none to pipelines: a run needs an object."""
+        targets = sorted({rule.name for rule in config.of_kind(DestinationKind.TOPIC)})
+        deliveries = [self.deliveries[name] for name in targets if name in self.deliveries]
+        if not deliveries:
+            return 0
+
+        def work(session: CatalogSession) -> None:
+            moment = self.clock()
+            body = s3_test_event(bucket, request_id, host_id, moment)
+            source = RunSource(bucket, "", "", None, body)
+            identity = f"test/{bucket}/{request_id}"
+            for delivery in deliveries:
+                jobs = delivery.jobs(body, identity)
+                session.queue.create_run(delivery.pipeline.name, source, jobs, moment)
+
+        self.catalog.run_write(work)
+        self.on_jobs()
+        return len(deliveries)
