@@ -24,7 +24,7 @@ class HttpSettings(BaseModel):
     #: Longest request target (path and query), in bytes; 414 beyond it.
     max_url_bytes: int = Field(default=16 * KiB, ge=256, le=1 * MiB)
     #: Largest body of a request that is not an object's bytes (a JSON document, later
-    #: S3's XML), read whole into memory; 413 ``MaxMessageLengthExceeded`` beyond it.
+    #: S3's XML), read whole into memory; 400 ``MaxMessageLengthExceeded`` beyond it.
     max_small_body_bytes: int = Field(default=1 * MiB, ge=1 * KiB, le=64 * MiB)
     #: A connection must deliver a request's whole head this many seconds after it
     #: opened, or after the request's first byte; otherwise it is closed (slowloris).

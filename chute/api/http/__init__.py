@@ -4,6 +4,7 @@ service, object headers and conditional requests, byte ranges, ``Content-MD5``."
 from chute.api.http.body import (
     BLOCK,
     BodyStream,
+    SmallBodyRequest,
     content_length,
     read_small_body,
     stream_reader,
@@ -24,6 +25,7 @@ __all__ = [
     "METADATA_PREFIX",
     "BodyStream",
     "ObservedRequests",
+    "SmallBodyRequest",
     "check_conditions",
     "content_length",
     "content_md5",

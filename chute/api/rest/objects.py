@@ -32,6 +32,7 @@ from chute.api.rest.models.objects import (
     VersionView,
 )
 from chute.api.rest.params import Text
+from chute.api.rest.routes import SmallBodyRoute
 from chute.catalog import ObjectVersion
 from chute.errors import (
     BadDigest,
@@ -43,6 +44,8 @@ from chute.errors import (
     InvalidDigest,
     InvalidKey,
     InvalidRange,
+    MaxMessageLengthExceeded,
+    MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     NoSuchBucket,
@@ -52,7 +55,7 @@ from chute.errors import (
 )
 from chute.objects.listing import MAX_KEYS
 
-router = APIRouter(tags=["objects"])
+router = APIRouter(tags=["objects"], route_class=SmallBodyRoute)
 
 _OBJECT = "/buckets/{bucket}/objects/{key:path}"
 _BYTES: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
@@ -72,6 +75,7 @@ _DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
         **error_responses(
             InvalidKey,
             InvalidArgument,
+            MetadataTooLarge,
             InvalidDigest,
             BadDigest,
             IncompleteBody,
@@ -104,7 +108,7 @@ async def put_object(request: Request, response: Response, bucket: Text) -> Vers
             request_context(request),
             bucket,
             key,
-            [await read_small_body(request, timeout)],
+            [await read_small_body(request, timeout, BLOCK)],
             **options,
         )
     else:
@@ -297,7 +301,14 @@ async def object_detail(request: Request, bucket: Text) -> ObjectDetailView:
     responses={
         200: {"headers": _VERSION_HEADERS},
         **error_responses(
-            InvalidKey, InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion, MethodNotAllowed
+            InvalidKey,
+            InvalidArgument,
+            MetadataTooLarge,
+            NoSuchBucket,
+            NoSuchKey,
+            NoSuchVersion,
+            MethodNotAllowed,
+            MaxMessageLengthExceeded,
         ),
     },
 )

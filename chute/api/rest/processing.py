@@ -23,6 +23,7 @@ from chute.api.rest.models.jobs import (
 from chute.api.rest.models.pipelines import PipelineList, PipelineView, Reprocessed
 from chute.api.rest.models.status import FoundPage, ProcessingStatus
 from chute.api.rest.params import MAX_ID, Moment, RowId, Text
+from chute.api.rest.routes import SmallBodyRoute
 from chute.errors import (
     InvalidArgument,
     InvalidKey,
@@ -35,7 +36,7 @@ from chute.pipelines.status import MAX_PAGE, StatusService
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState
 
-router = APIRouter(tags=["processing"])
+router = APIRouter(tags=["processing"], route_class=SmallBodyRoute)
 
 
 def _status(request: Request) -> StatusService:
