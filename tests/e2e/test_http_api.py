@@ -280,6 +280,8 @@ def test_the_status_of_a_missing_version_is_no_such_version(
         ("k" * 1025, 400),
         ("%2Fabsolute%2Fpath", 200),
         ("back%5Cslash", 200),
+        ("line%0Abreak", 200),
+        ("carriage%0Dreturn", 200),
     ],
 )
 def test_hostile_keys(live_server: Any, bucket: str, raw_key: str, status: int) -> None:

@@ -18,10 +18,12 @@ from chute.api.http.headers import (
     user_metadata,
 )
 from chute.api.http.observe import ObservedRequests
+from chute.api.http.paths import KEY
 from chute.api.http.ranges import parse_range
 
 __all__ = [
     "BLOCK",
+    "KEY",
     "METADATA_PREFIX",
     "BodyStream",
     "ObservedRequests",

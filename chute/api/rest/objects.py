@@ -10,6 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from chute.api.http import (
     BLOCK,
+    KEY,
     BodyStream,
     check_conditions,
     content_length,
@@ -57,7 +58,7 @@ from chute.objects.listing import MAX_KEYS
 
 router = APIRouter(tags=["objects"], route_class=SmallBodyRoute)
 
-_OBJECT = "/buckets/{bucket}/objects/{key:path}"
+_OBJECT = f"/buckets/{{bucket}}/objects/{{key:{KEY}}}"
 _BYTES: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 _VERSION_HEADERS = {
     "etag": {"description": "The version's ETag, quoted.", "schema": {"type": "string"}},
@@ -283,7 +284,7 @@ async def list_versions(
 
 
 @router.get(
-    "/buckets/{bucket}/detail/{key:path}",
+    f"/buckets/{{bucket}}/detail/{{key:{KEY}}}",
     summary="An object's versions and events",
     responses=error_responses(InvalidKey, InvalidArgument, NoSuchBucket, NoSuchKey),
 )

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
+from chute.api.http import KEY
 from chute.api.rest.deps import control_service, raw_key, services, status_service
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.jobs import (
@@ -44,7 +45,7 @@ def _status(request: Request) -> StatusService:
 
 
 @router.get(
-    "/buckets/{bucket}/status/{key:path}",
+    f"/buckets/{{bucket}}/status/{{key:{KEY}}}",
     summary="An object's processing status",
     responses=error_responses(InvalidArgument, InvalidKey, NoSuchBucket, NoSuchKey),
 )
