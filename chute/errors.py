@@ -610,3 +610,74 @@ class UnverifiedDestinations(InvalidNotificationConfiguration):
         for number, (arn, reason) in enumerate(refusals, start=1):
             self.details[f"ArgumentName{number}"] = arn
             self.details[f"ArgumentValue{number}"] = reason
+
+
+# --- availability and limits ---------------------------------------------------------
+# A dependency that fails (the database gone, the disk full) is not a bug: the layer that
+# knows the cause raises one of these, and every front end answers it by code and status.
+
+
+class ServiceUnavailable(ChuteError):
+    """The service is unavailable for a moment; please try again."""
+
+    code = "ServiceUnavailable"
+    status = 503
+    #: Seconds a client should wait before trying again (sent as ``Retry-After``).
+    retry_after = 1
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        if retry_after is not None:
+            self.retry_after = retry_after
+        super().__init__(message)
+
+
+class SlowDown(ServiceUnavailable):
+    """Please reduce your request rate: the server is at its connection limit."""
+
+    code = "SlowDown"
+
+
+class CatalogUnavailable(ServiceUnavailable, CatalogError):
+    """The catalog database is unavailable; please try again."""
+
+    retry_after = 2
+
+
+class BlobStoreUnavailable(ServiceUnavailable, BlobError):
+    """The blob store is unavailable; please try again."""
+
+    retry_after = 2
+
+
+class StorageFull(ChuteError):
+    """There is no room left to store the data: the disk or quota is full."""
+
+    code = "XChuteStorageFull"
+    status = 507
+
+
+class RequestHeaderSectionTooLarge(ClientError):
+    """Your request header section exceeds the maximum allowed size."""
+
+    code = "RequestHeaderSectionTooLarge"
+    status = 431
+
+
+class RequestURITooLong(ClientError):
+    """Your request URI exceeds the maximum allowed length."""
+
+    code = "RequestURITooLong"
+    status = 414
+
+
+class RequestHeaderTimeout(ClientError):
+    """Your request's headers did not arrive in time."""
+
+    code = "RequestTimeout"
+    status = 408
+
+
+class MetadataTooLarge(InvalidArgument):
+    """Your metadata headers exceed the maximum allowed metadata size."""
+
+    code = "MetadataTooLarge"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from chute.errors import InvalidArgument, InvalidBucketName, InvalidKey
+from chute.errors import InvalidArgument, InvalidBucketName, InvalidKey, MetadataTooLarge
 
 #: The version id of objects written while versioning is off or suspended (S3's).
 NULL_VERSION = "null"
@@ -90,7 +90,7 @@ def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
     """User metadata, names lower-cased, if every entry can travel as an HTTP header."""
     size = sum(len(name) + len(value) for name, value in metadata.items())
     if size > MAX_METADATA_BYTES:
-        raise InvalidArgument(f"user metadata is {size} bytes; the limit is 2 KiB")
+        raise MetadataTooLarge(f"user metadata is {size} bytes; the limit is 2 KiB")
     for name, value in metadata.items():
         if not _META_NAME.match(name):
             raise InvalidArgument(f"metadata name {name!r} may only hold A-Z a-z 0-9 _ -")

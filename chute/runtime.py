@@ -85,6 +85,7 @@ class Runtime:
             self.pipelines,
             self.settings.body_timeout_seconds,
             self.hooks,
+            self.settings.http.max_small_body_bytes,
         )
 
     def s3_services(self) -> S3Services:

@@ -7,7 +7,9 @@ import signal
 import threading
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from chute.api.http.protocol import ConnectionLimits, connection_cap, http_protocol
 from chute.api.rest.app import create_app
 from chute.api.root import RootApp
 from chute.api.s3.app import create_s3_app
@@ -59,15 +61,8 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     # workers undrained. This one ends it through the drain below instead.
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
-    except _Terminated:
+        uvicorn.Server(uvicorn_config(settings, app)).run()
+    except (_Terminated, KeyboardInterrupt):
         pass
     finally:
         # A SIGTERM during the drain changes nothing, as for ``chute worker``.
@@ -75,6 +70,24 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         if runtime.pools:
             log.info("draining: running jobs have %g s to finish", settings.worker.drain_seconds)
         runtime.close()
+
+
+def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """How uvicorn serves ``app``: on httptools, through Chute's guarded protocol (the
+    ``[http]`` caps on heads and connections, the head deadline, keep-alive timeout and
+    lingering close), without WebSockets. Raises the open files limit as far as allowed
+    (see :func:`~chute.api.http.protocol.connection_cap`)."""
+    limits = ConnectionLimits.of(settings.http, connection_cap(settings.http.max_connections))
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=http_protocol(limits),
+        ws="none",
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 class _Terminated(Exception):

@@ -208,6 +208,10 @@ class BlobStore(ABC):
         """The blob's file on this machine, if the backend keeps one (read it only)."""
         return None
 
+    def check(self) -> None:  # noqa: B027 - optional hook, a memory store is always there
+        """Raise if the store cannot take writes now (unreachable, full): the server's
+        readiness check. Backends with something to reach or to fill override it."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections and files."""
 

@@ -9,10 +9,13 @@ removes), never a torn blob.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +28,14 @@ from chute.blobs.base import (
     is_blob_id,
     new_blob_id,
 )
-from chute.errors import BlobError, BlobNotFound
+from chute.errors import BlobError, BlobNotFound, StorageFull
 
 #: Folder under the root for writes not yet committed; never a valid fan-out name.
 PARTIAL_DIR = ".partial"
 
 _FANOUT = re.compile(r"[0-9a-f]{2}")
+#: What a write fails with when the disk or the user's quota has no room left.
+_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 class LocalBlobStore(BlobStore):
@@ -45,7 +50,8 @@ class LocalBlobStore(BlobStore):
 
     def open_write(self, prefix: str = "") -> LocalBlobWriter:
         blob_id = new_blob_id(prefix)
-        return LocalBlobWriter(blob_id, self.partial_dir / blob_id, self._path(blob_id))
+        with _room():
+            return LocalBlobWriter(blob_id, self.partial_dir / blob_id, self._path(blob_id))
 
     def open_read(self, blob_id: str, start: int = 0, end: int | None = None) -> BlobReader:
         try:
@@ -86,6 +92,14 @@ class LocalBlobStore(BlobStore):
         path = self._path(blob_id)
         return path if path.exists() else None
 
+    def check(self) -> None:
+        if not os.access(self.partial_dir, os.W_OK | os.X_OK):
+            raise BlobError("the blob folder cannot be written")
+        with _room():
+            room = os.statvfs(self.partial_dir)
+        if room.f_bavail == 0 or (room.f_files and room.f_favail == 0):
+            raise StorageFull("no room left for blobs")
+
     def _folders(self, prefix: str) -> Iterator[Path]:
         """The fan-out folders that can hold ids starting with ``prefix``."""
         if len(prefix) >= 4:
@@ -115,13 +129,15 @@ class LocalBlobWriter(BlobWriter):
         self._file = partial.open("xb")
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
-        self._file.write(data)
+        with _room():
+            self._file.write(data)
 
     def _commit(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        changed = _make_fanout(self._target.parent)
+        with _room():
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            changed = _make_fanout(self._target.parent)
         try:
             os.rename(self._partial, self._target)
         except FileNotFoundError:
@@ -130,7 +146,9 @@ class LocalBlobWriter(BlobWriter):
             _fsync_dir(folder)
 
     def _abort(self) -> None:
-        self._file.close()
+        # On a full disk, closing fails to flush what is buffered: it is thrown away anyway.
+        with contextlib.suppress(OSError):
+            self._file.close()
         self._partial.unlink(missing_ok=True)
 
 
@@ -163,6 +181,17 @@ class _FileRange(Iterator[bytes]):
     def close(self) -> None:
         """Release the file; the iteration stops."""
         self._release()
+
+
+@contextmanager
+def _room() -> Iterator[None]:
+    """A disk or quota with no room left is :class:`~chute.errors.StorageFull`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise StorageFull("no room left for blobs") from exc
+        raise
 
 
 def _make_fanout(folder: Path) -> list[Path]:

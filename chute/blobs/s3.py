@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from typing import TYPE_CHECKING, cast
 
@@ -25,7 +26,14 @@ from chute.blobs.base import (
     is_blob_id,
     new_blob_id,
 )
-from chute.errors import BlobError, BlobNotFound, MissingDependency
+from chute.errors import (
+    BlobError,
+    BlobNotFound,
+    BlobStoreUnavailable,
+    ChuteError,
+    MissingDependency,
+    StorageFull,
+)
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -42,6 +50,10 @@ MIN_PART_SIZE = 5 * MiB
 # Keys under the prefix that are not blob ids belong to someone else: never list, delete
 # or abort them.
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
+#: Answers that say the store is busy or failing for a moment: a client should retry.
+_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "503"}
+#: Answers that say the store has no room (MinIO's, and the HTTP status).
+_FULL = {"XMinioStorageFull", "507"}
 
 
 class S3BlobStore(BlobStore):
@@ -76,9 +88,10 @@ class S3BlobStore(BlobStore):
             self.size(blob_id)  # nothing to read, but a missing blob must still fail here
             return empty_reader()
         try:
-            response = self._client.get_object(
-                Bucket=self.bucket, Key=key, Range=_range_header(start, end)
-            )
+            with _reaching():
+                response = self._client.get_object(
+                    Bucket=self.bucket, Key=key, Range=_range_header(start, end)
+                )
         except self._client.exceptions.ClientError as exc:
             if _error_code(exc) == "InvalidRange":
                 return empty_reader()
@@ -87,7 +100,8 @@ class S3BlobStore(BlobStore):
 
     def size(self, blob_id: str) -> int:
         try:
-            head = self._client.head_object(Bucket=self.bucket, Key=self._key(blob_id))
+            with _reaching():
+                head = self._client.head_object(Bucket=self.bucket, Key=self._key(blob_id))
         except self._client.exceptions.ClientError as exc:
             raise _blob_error(exc, blob_id) from exc
         return head["ContentLength"]
@@ -96,7 +110,8 @@ class S3BlobStore(BlobStore):
         if not is_blob_id(blob_id):
             return
         try:
-            self._client.delete_object(Bucket=self.bucket, Key=self._key(blob_id))
+            with _reaching():
+                self._client.delete_object(Bucket=self.bucket, Key=self._key(blob_id))
         except self._client.exceptions.ClientError as exc:
             raise _blob_error(exc, blob_id) from exc
 
@@ -104,11 +119,12 @@ class S3BlobStore(BlobStore):
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix + prefix
         )
-        for page in pages:
-            for item in page.get("Contents", []):
-                blob_id = item["Key"].removeprefix(self.prefix)
-                if is_blob_id(blob_id):
-                    yield StoredBlob(blob_id, item["LastModified"].astimezone(UTC))
+        with _reaching():
+            for page in pages:
+                for item in page.get("Contents", []):
+                    blob_id = item["Key"].removeprefix(self.prefix)
+                    if is_blob_id(blob_id):
+                        yield StoredBlob(blob_id, item["LastModified"].astimezone(UTC))
 
     def partials(self, prefix: str = "") -> Iterator[StoredBlob]:
         for upload in self._uploads(prefix):
@@ -127,10 +143,21 @@ class S3BlobStore(BlobStore):
         pages = self._client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self.prefix + prefix
         )
-        for page in pages:
-            for upload in page.get("Uploads", []):
-                if is_blob_id(upload["Key"].removeprefix(self.prefix)):
-                    yield upload
+        with _reaching():
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if is_blob_id(upload["Key"].removeprefix(self.prefix)):
+                        yield upload
+
+    def check(self) -> None:
+        try:
+            with _reaching():
+                self._client.head_bucket(Bucket=self.bucket)
+        except self._client.exceptions.ClientError as exc:
+            error = _blob_error(exc, "")
+            if isinstance(error, StorageFull | BlobStoreUnavailable):
+                raise error from exc
+            raise BlobError("the blob store's bucket cannot be used") from exc
 
     def close(self) -> None:
         self._client.close()
@@ -184,18 +211,19 @@ class S3BlobWriter(BlobWriter):
 
     def _commit(self) -> None:
         try:
-            if self._upload_id is None:
-                self._client.put_object(Bucket=self._bucket, Key=self._key, Body=self._part)
-            else:
-                self._upload_part(self._upload_id)
-                self._client.complete_multipart_upload(
-                    Bucket=self._bucket,
-                    Key=self._key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                )
+            with _reaching():
+                if self._upload_id is None:
+                    self._client.put_object(Bucket=self._bucket, Key=self._key, Body=self._part)
+                else:
+                    self._upload_part(self._upload_id)
+                    self._client.complete_multipart_upload(
+                        Bucket=self._bucket,
+                        Key=self._key,
+                        UploadId=self._upload_id,
+                        MultipartUpload={"Parts": self._parts},
+                    )
         except self._client.exceptions.ClientError as exc:
-            raise BlobError(f"could not store blob {self.blob_id}: {exc}") from exc
+            raise _blob_error(exc, self.blob_id, "could not store") from exc
         self._buffer = bytearray()
 
     def _abort(self) -> None:
@@ -203,21 +231,25 @@ class S3BlobWriter(BlobWriter):
         if self._upload_id is None:
             return
         try:
-            self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
-            )
-        except self._client.exceptions.ClientError:
+            with _reaching():
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
+        except (self._client.exceptions.ClientError, BlobStoreUnavailable):
             log.warning("could not abort the upload of blob %s", self.blob_id, exc_info=True)
 
     def _send_part(self) -> None:
         """Send the full buffer as the next part; the first one starts the upload."""
         try:
-            if self._upload_id is None:
-                upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
-                self._upload_id = upload["UploadId"]
-            self._upload_part(self._upload_id)
+            with _reaching():
+                if self._upload_id is None:
+                    upload = self._client.create_multipart_upload(
+                        Bucket=self._bucket, Key=self._key
+                    )
+                    self._upload_id = upload["UploadId"]
+                self._upload_part(self._upload_id)
         except self._client.exceptions.ClientError as exc:
-            raise BlobError(f"could not store blob {self.blob_id}: {exc}") from exc
+            raise _blob_error(exc, self.blob_id, "could not store") from exc
 
     def _upload_part(self, upload_id: str) -> None:
         number = len(self._parts) + 1
@@ -290,7 +322,29 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _blob_error(exc: ClientError, blob_id: str) -> BlobError:
-    if _error_code(exc) in _NOT_FOUND:
+def _status(exc: ClientError) -> str:
+    return str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+def _blob_error(exc: ClientError, blob_id: str, doing: str = "S3 failed on") -> ChuteError:
+    """What S3's answer means: the blob missing, the store busy or full, or a failure."""
+    code = _error_code(exc)
+    if code in _NOT_FOUND:
         return BlobNotFound(f"blob {blob_id} does not exist")
-    return BlobError(f"S3 failed on blob {blob_id}: {exc}")
+    if code in _FULL or _status(exc) in _FULL:
+        return StorageFull("the blob store has no room left")
+    if code in _UNAVAILABLE or _status(exc) in _UNAVAILABLE:
+        return BlobStoreUnavailable()
+    return BlobError(f"{doing} blob {blob_id}: {exc}")
+
+
+@contextmanager
+def _reaching() -> Iterator[None]:
+    """A store that cannot be reached (refused, timed out, cut off) is unavailable; what
+    botocore said is the error's cause, for the server's log, not the client."""
+    from botocore.exceptions import ConnectionError, HTTPClientError
+
+    try:
+        yield
+    except (ConnectionError, HTTPClientError) as exc:
+        raise BlobStoreUnavailable() from exc

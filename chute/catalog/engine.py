@@ -27,6 +27,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 #: PostgreSQL advisory lock keys (any distinct constants will do).
 MIGRATION_LOCK = 0x43487574654D6967
 WRITE_LOCK = 0x4348555445564E54
+#: Seconds to wait for a PostgreSQL connection (unless the URL says otherwise): a server
+#: that does not answer fails requests with 503 instead of holding them for minutes.
+CONNECT_TIMEOUT = 10
 
 
 def create_catalog_engine(url: str) -> sa.Engine:
@@ -36,7 +39,12 @@ def create_catalog_engine(url: str) -> sa.Engine:
         return _sqlite_engine(url_obj)
     if url_obj.drivername == "postgresql":
         url_obj = url_obj.set(drivername="postgresql+psycopg")
-    engine = sa.create_engine(url_obj, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    connect_args = (
+        {} if "connect_timeout" in url_obj.query else {"connect_timeout": CONNECT_TIMEOUT}
+    )
+    engine = sa.create_engine(
+        url_obj, pool_size=20, max_overflow=20, pool_pre_ping=True, connect_args=connect_args
+    )
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
+from chute.catalog.failures import database_errors
 from chute.catalog.leases import LeaseSession
 from chute.catalog.multipart import MultipartSession
 
@@ -93,6 +94,12 @@ class Catalog:
             after = system_clock()
         return server - (before + (after - before) / 2)
 
+    def ping(self) -> None:
+        """Run the smallest query; raises ``CatalogUnavailable`` if the database cannot
+        answer (the server's readiness check)."""
+        with self.read() as session:
+            session.conn.execute(sa.select(1))
+
     def close(self) -> None:
         self._committer.close()
         self.engine.dispose()
@@ -100,7 +107,7 @@ class Catalog:
     @contextmanager
     def read(self) -> Iterator[CatalogSession]:
         """A read-only transaction."""
-        with self.engine.connect() as conn, conn.begin():
+        with database_errors(), self.engine.connect() as conn, conn.begin():
             yield CatalogSession(conn)
 
     def run_write(self, work: Callable[[CatalogSession], T]) -> T:
@@ -108,7 +115,8 @@ class Catalog:
 
         Writes from concurrent threads share transactions (group commit), each in its
         own savepoint: an exception rolls back only the write that raised it."""
-        return self._committer.run(lambda conn: work(CatalogSession(conn)))
+        with database_errors():
+            return self._committer.run(lambda conn: work(CatalogSession(conn)))
 
     def run_claim(self, work: Callable[[CatalogSession], T]) -> T:
         """Run a write that touches only job rows (claims): on PostgreSQL in a transaction
@@ -116,7 +124,7 @@ class Catalog:
         UPDATE SKIP LOCKED`` and never wait for each other; on SQLite as any write."""
         if self._write_lock is not None:
             return self.run_write(work)
-        with self.engine.connect() as conn, conn.begin():
+        with database_errors(), self.engine.connect() as conn, conn.begin():
             return work(CatalogSession(conn))
 
     @contextmanager
@@ -124,10 +132,10 @@ class Catalog:
         """A write transaction of its own, for bulk work and tests; committed on normal
         exit, rolled back on an exception. Services use :meth:`run_write`."""
         if self._write_lock is None:
-            with self._write_connection() as conn, conn.begin():
+            with database_errors(), self._write_connection() as conn, conn.begin():
                 yield CatalogSession(conn)
             return
-        with self._write_lock, self._write_connection() as conn, conn.begin():
+        with database_errors(), self._write_lock, self._write_connection() as conn, conn.begin():
             yield CatalogSession(conn)
 
     def _write_connection(self) -> sa.Connection:

@@ -34,6 +34,7 @@ from chute.objects import listing
 from chute.objects.blob_reads import BlobReaders
 from chute.objects.buckets import Buckets, require_bucket
 from chute.objects.event_log import EventLog
+from chute.objects.health import Readiness, probe
 from chute.objects.multipart import MAX_PART_SIZE, ListedPart, Multipart
 from chute.objects.reads import Reads
 from chute.objects.records import (
@@ -470,6 +471,10 @@ class ObjectService:
         return self.event_log.after(after, limit, bucket, key)
 
     # --- upkeep --------------------------------------------------------------------
+
+    def readiness(self) -> Readiness:
+        """Whether the catalog database and the blob store answer now."""
+        return Readiness((probe("catalog", self.catalog.ping), probe("blobs", self.blobs.check)))
 
     def sweep(self, context: RequestContext, grace: timedelta) -> SweepReport:
         """Remove garbage blobs older than ``grace`` (see :mod:`chute.objects.sweep`)."""

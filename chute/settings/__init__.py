@@ -5,6 +5,7 @@ builds and validates them.
 """
 
 from chute.settings.blobs import BlobSettings
+from chute.settings.http import HttpSettings
 from chute.settings.load import load_settings
 from chute.settings.model import SMALL_BLOB_LIMIT, Settings, split_address
 from chute.settings.multipart import MIN_PART_SIZE, MultipartSettings
@@ -26,6 +27,7 @@ __all__ = [
     "NAME",
     "SMALL_BLOB_LIMIT",
     "BlobSettings",
+    "HttpSettings",
     "MultipartSettings",
     "NotifyConfig",
     "PipelineConfig",

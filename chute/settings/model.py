@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from chute.settings.blobs import BlobSettings
+from chute.settings.http import HttpSettings
 from chute.settings.multipart import MultipartSettings
 from chute.settings.pipelines import PipelineConfig
 from chute.settings.retention import RetentionSettings
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=3600.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     blobs: BlobSettings = Field(default_factory=BlobSettings)
+    #: What the server accepts from a connection: header and body caps, timeouts.
+    http: HttpSettings = Field(default_factory=HttpSettings)
     #: Declarative pipelines by name (``[pipelines.<name>]``).
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     #: Named webhook targets (``[webhooks.<name>]``), which bucket notification

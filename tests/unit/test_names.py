@@ -62,6 +62,9 @@ def test_metadata_rules() -> None:
     for bad in ({"sp ace": "v"}, {"k": "日本"}, {"k": "line\nbreak"}, {"k": "v" * 2048}):
         with pytest.raises(InvalidArgument):
             check_metadata(bad)
+    with pytest.raises(InvalidArgument) as too_large:
+        check_metadata({"k": "v" * 2048})
+    assert (too_large.value.status, too_large.value.code) == (400, "MetadataTooLarge")
     assert check_content_type("image/png") == "image/png"
     for bad_type in ("t" * 256, "text/\u00e9", "a\r\nb: c"):
         with pytest.raises(InvalidArgument):

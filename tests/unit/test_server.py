@@ -23,3 +23,20 @@ def test_loopback_address_is_quiet(address: str, caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING, logger="chute"):
         assert not warn_if_exposed(load_settings(address=address))
     assert caplog.text == ""
+
+
+def test_uvicorn_serves_through_the_guarded_protocol() -> None:
+    from chute.api.http.protocol import GuardedHttpProtocol
+    from chute.server import uvicorn_config
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        pass
+
+    settings = load_settings(http={"max_connections": 50, "keep_alive_seconds": 0.5})
+    config = uvicorn_config(settings, app)
+    protocol = config.http
+    assert isinstance(protocol, type)
+    assert issubclass(protocol, GuardedHttpProtocol)
+    assert protocol.limits.max_connections == 50
+    assert protocol.limits.keep_alive == 0.5
+    assert config.ws == "none"

@@ -4,6 +4,7 @@ service, object headers and conditional requests, byte ranges, ``Content-MD5``."
 from chute.api.http.body import (
     BLOCK,
     BodyStream,
+    SmallBodyRequest,
     content_length,
     read_small_body,
     stream_reader,
@@ -17,13 +18,16 @@ from chute.api.http.headers import (
     user_metadata,
 )
 from chute.api.http.observe import ObservedRequests
+from chute.api.http.paths import KEY
 from chute.api.http.ranges import parse_range
 
 __all__ = [
     "BLOCK",
+    "KEY",
     "METADATA_PREFIX",
     "BodyStream",
     "ObservedRequests",
+    "SmallBodyRequest",
     "check_conditions",
     "content_length",
     "content_md5",

@@ -16,6 +16,7 @@ from chute.errors import (
     BodyTimeout,
     ClientDisconnected,
     InvalidArgument,
+    MaxMessageLengthExceeded,
     MissingContentLength,
 )
 
@@ -109,15 +110,49 @@ async def _with_idle_timeout(
         await chunks.aclose()
 
 
-async def read_small_body(request: Request, seconds: float) -> bytes:
-    """The whole (small) body, within ``seconds``: 408 for a stalled client."""
+async def read_small_body(request: Request, seconds: float, limit: int) -> bytes:
+    """The whole body of a request that is not an object's bytes (JSON, XML), or of a
+    small upload, within ``seconds`` (408 for a stalled client) and at most ``limit``
+    bytes: 400 ``MaxMessageLengthExceeded`` at once if ``Content-Length`` says more, and
+    as soon as a chunked body passes it, so no more than ``limit`` bytes are ever held."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise MaxMessageLengthExceeded(_too_big(int(declared), limit))
+    parts: list[bytes] = []
+    size = 0
     try:
         async with asyncio.timeout(seconds):
-            return await request.body()
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise MaxMessageLengthExceeded(_too_big(size, limit, more=True))
+                parts.append(chunk)
     except ClientDisconnect:
         raise ClientDisconnected() from None
     except TimeoutError:
         raise BodyTimeout(f"the body did not arrive within {seconds:g} seconds") from None
+    return b"".join(parts)
+
+
+def _too_big(size: int, limit: int, *, more: bool = False) -> str:
+    over = "over " if more else ""
+    return f"the request body is {over}{size} bytes; the limit is {limit}"
+
+
+class SmallBodyRequest(Request):
+    """A request whose :meth:`body` (and so ``json()``) is read by
+    :func:`read_small_body`: for frameworks that read a whole body themselves."""
+
+    def __init__(self, request: Request, seconds: float, limit: int) -> None:
+        super().__init__(request.scope, request.receive)
+        self._seconds = seconds
+        self._limit = limit
+        self._small_body: bytes | None = None
+
+    async def body(self) -> bytes:
+        if self._small_body is None:
+            self._small_body = await read_small_body(self, self._seconds, self._limit)
+        return self._small_body
 
 
 async def stream_reader(reader: BlobReader) -> AsyncIterator[bytes]:

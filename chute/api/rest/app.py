@@ -14,10 +14,9 @@ from fastapi import APIRouter, FastAPI
 
 from chute import __version__
 from chute.api.http.observe import ObservedRequests, unguarded_context
-from chute.api.rest import buckets, events, objects, processing
+from chute.api.rest import buckets, events, health, objects, processing
 from chute.api.rest.deps import Services
 from chute.api.rest.errors import DEFAULT_RESPONSE, install_error_handlers
-from chute.api.rest.models.health import Health
 
 PREFIX = "/_/api/v1"
 #: How the hooks name this front end.
@@ -46,15 +45,10 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     api = APIRouter(prefix=PREFIX, responses=DEFAULT_RESPONSE)
-    api.add_api_route("/health", _health, methods=["GET"], summary="Liveness check")
-    for module in (buckets, objects, events, processing):
+    for module in (health, buckets, objects, events, processing):
         api.include_router(module.router)
     app.include_router(api)
     app.add_middleware(
         ObservedRequests, hooks=services.hooks, api=API_NAME, context_of=unguarded_context
     )
     return app
-
-
-async def _health() -> Health:
-    return Health(version=__version__)

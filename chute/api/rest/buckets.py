@@ -10,6 +10,7 @@ from chute.api.rest.deps import object_service, request_context
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.buckets import BucketList, BucketView, CreateBucket, VersioningState
 from chute.api.rest.params import Text
+from chute.api.rest.routes import SmallBodyRoute
 from chute.catalog import Versioning
 from chute.errors import (
     BucketAlreadyExists,
@@ -19,7 +20,7 @@ from chute.errors import (
     NoSuchBucket,
 )
 
-router = APIRouter(tags=["buckets"])
+router = APIRouter(tags=["buckets"], route_class=SmallBodyRoute)
 
 
 @router.get("/buckets", summary="List buckets")

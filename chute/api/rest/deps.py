@@ -30,6 +30,8 @@ class Services:
     body_timeout_seconds: float
     #: Told of every request answered.
     hooks: Hooks
+    #: Largest JSON body read (``http.max_small_body_bytes``); 400 beyond it.
+    max_small_body_bytes: int
 
 
 def services(request: Request) -> Services:

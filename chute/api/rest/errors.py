@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from chute.api.http.logs import RateLimitedWarnings, cause, printable
 from chute.api.rest.headers import DELETE_MARKER, ERROR_CODE
 from chute.api.rest.models.errors import ErrorBody
 from chute.errors import (
@@ -19,14 +20,24 @@ from chute.errors import (
     MethodNotAllowed,
     NoSuchKey,
     NotModified,
+    ServiceUnavailable,
 )
 
 log = logging.getLogger(__name__)
+#: A dependency failing fails every request meanwhile: one warning per interval.
+_outages = RateLimitedWarnings(log)
 
 _HTTP_CODES = {404: "NoSuchRoute", MethodNotAllowed.status: MethodNotAllowed.code}
 #: The OpenAPI entry every endpoint has for the statuses it does not list.
 DEFAULT_RESPONSE: dict[int | str, dict[str, Any]] = {
-    "default": {"model": ErrorBody, "description": "Any other error, e.g. 500 InternalError"}
+    "default": {
+        "model": ErrorBody,
+        "description": (
+            "Any other error, e.g. 500 InternalError; 503 ServiceUnavailable while a "
+            "dependency is down (retry after Retry-After seconds); 507 XChuteStorageFull; "
+            "413 MaxMessageLengthExceeded for a JSON body over http.max_small_body_bytes"
+        ),
+    }
 }
 
 
@@ -54,6 +65,13 @@ async def _chute_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, NotModified):
         return Response(status_code=304)
     response = error_response(request, exc.status, exc.code, exc.message)
+    if exc.status >= 500:
+        path = printable(request.url.path)
+        _outages.warn(
+            exc.code, "%s %s answered %d: %s", request.method, path, exc.status, cause(exc)
+        )
+    if isinstance(exc, ServiceUnavailable):
+        response.headers["retry-after"] = str(exc.retry_after)
     if isinstance(exc, InvalidRange):
         response.headers["content-range"] = f"bytes */{exc.size}"
     if isinstance(exc, NoSuchKey) and exc.delete_marker:
@@ -76,7 +94,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.error("%s %s failed", request.method, printable(request.url.path), exc_info=exc)
     return error_response(request, 500, "InternalError", "the server failed; see its log")
 
 

@@ -9,9 +9,10 @@ from chute.api.rest.deps import object_service, request_context
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.events import EventPage, EventView
 from chute.api.rest.params import MAX_ID, Text
+from chute.api.rest.routes import SmallBodyRoute
 from chute.errors import InvalidArgument
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=SmallBodyRoute)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from chute.api.http import (
     BLOCK,
+    KEY,
     BodyStream,
     check_conditions,
     content_length,
@@ -32,6 +33,7 @@ from chute.api.rest.models.objects import (
     VersionView,
 )
 from chute.api.rest.params import Text
+from chute.api.rest.routes import SmallBodyRoute
 from chute.catalog import ObjectVersion
 from chute.errors import (
     BadDigest,
@@ -43,6 +45,8 @@ from chute.errors import (
     InvalidDigest,
     InvalidKey,
     InvalidRange,
+    MaxMessageLengthExceeded,
+    MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     NoSuchBucket,
@@ -52,9 +56,9 @@ from chute.errors import (
 )
 from chute.objects.listing import MAX_KEYS
 
-router = APIRouter(tags=["objects"])
+router = APIRouter(tags=["objects"], route_class=SmallBodyRoute)
 
-_OBJECT = "/buckets/{bucket}/objects/{key:path}"
+_OBJECT = f"/buckets/{{bucket}}/objects/{{key:{KEY}}}"
 _BYTES: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 _VERSION_HEADERS = {
     "etag": {"description": "The version's ETag, quoted.", "schema": {"type": "string"}},
@@ -72,6 +76,7 @@ _DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
         **error_responses(
             InvalidKey,
             InvalidArgument,
+            MetadataTooLarge,
             InvalidDigest,
             BadDigest,
             IncompleteBody,
@@ -104,7 +109,7 @@ async def put_object(request: Request, response: Response, bucket: Text) -> Vers
             request_context(request),
             bucket,
             key,
-            [await read_small_body(request, timeout)],
+            [await read_small_body(request, timeout, BLOCK)],
             **options,
         )
     else:
@@ -279,7 +284,7 @@ async def list_versions(
 
 
 @router.get(
-    "/buckets/{bucket}/detail/{key:path}",
+    f"/buckets/{{bucket}}/detail/{{key:{KEY}}}",
     summary="An object's versions and events",
     responses=error_responses(InvalidKey, InvalidArgument, NoSuchBucket, NoSuchKey),
 )
@@ -297,7 +302,14 @@ async def object_detail(request: Request, bucket: Text) -> ObjectDetailView:
     responses={
         200: {"headers": _VERSION_HEADERS},
         **error_responses(
-            InvalidKey, InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion, MethodNotAllowed
+            InvalidKey,
+            InvalidArgument,
+            MetadataTooLarge,
+            NoSuchBucket,
+            NoSuchKey,
+            NoSuchVersion,
+            MethodNotAllowed,
+            MaxMessageLengthExceeded,
         ),
     },
 )

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
+from chute.api.http import KEY
 from chute.api.rest.deps import control_service, raw_key, services, status_service
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.jobs import (
@@ -23,6 +24,7 @@ from chute.api.rest.models.jobs import (
 from chute.api.rest.models.pipelines import PipelineList, PipelineView, Reprocessed
 from chute.api.rest.models.status import FoundPage, ProcessingStatus
 from chute.api.rest.params import MAX_ID, Moment, RowId, Text
+from chute.api.rest.routes import SmallBodyRoute
 from chute.errors import (
     InvalidArgument,
     InvalidKey,
@@ -35,7 +37,7 @@ from chute.pipelines.status import MAX_PAGE, StatusService
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState
 
-router = APIRouter(tags=["processing"])
+router = APIRouter(tags=["processing"], route_class=SmallBodyRoute)
 
 
 def _status(request: Request) -> StatusService:
@@ -43,7 +45,7 @@ def _status(request: Request) -> StatusService:
 
 
 @router.get(
-    "/buckets/{bucket}/status/{key:path}",
+    f"/buckets/{{bucket}}/status/{{key:{KEY}}}",
     summary="An object's processing status",
     responses=error_responses(InvalidArgument, InvalidKey, NoSuchBucket, NoSuchKey),
 )

@@ -7,19 +7,13 @@ import hashlib
 import xml.etree.ElementTree as ET
 from typing import Literal, overload
 
-from starlette.requests import ClientDisconnect
-
+from chute.api.http.body import read_small_body
 from chute.api.http.digests import content_md5
 from chute.api.s3.headers import expected_checksum
 from chute.api.s3.request import S3Request
 from chute.api.s3.services import services_of
 from chute.api.s3.xml import parse as parse_xml
-from chute.errors import (
-    BadDigest,
-    ClientDisconnected,
-    InvalidRequest,
-    MaxMessageLengthExceeded,
-)
+from chute.errors import BadDigest, InvalidRequest
 
 
 @overload
@@ -32,22 +26,10 @@ async def read_xml(request: S3Request, *, parse: Literal[False]) -> bytes: ...
 
 async def read_xml(request: S3Request, *, parse: bool = True) -> ET.Element | bytes:
     """The request's XML document (or its raw bytes), refused past ``s3.max_xml_bytes``
-    from its Content-Length before reading, or as soon as a chunked body passes it."""
-    limit = services_of(request).max_xml_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise MaxMessageLengthExceeded(f"the XML body is over {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.http.stream():
-            size += len(chunk)
-            if size > limit:
-                raise MaxMessageLengthExceeded(f"the XML body is over {limit} bytes")
-            parts.append(chunk)
-    except ClientDisconnect:
-        raise ClientDisconnected() from None
-    raw = b"".join(parts)
+    from its Content-Length before reading, or as soon as a chunked body passes it; a
+    client that stalls gets 408 (:func:`chute.api.http.read_small_body`)."""
+    found = services_of(request)
+    raw = await read_small_body(request.http, found.body_timeout_seconds, found.max_xml_bytes)
     return parse_xml(raw) if parse else raw
 
 

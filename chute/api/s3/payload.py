@@ -63,7 +63,7 @@ async def upload_body(request: S3Request, max_size: int) -> AsyncIterator[Upload
     timeout = services_of(request).body_timeout_seconds
     raw_length = request.headers.get("content-length")
     if raw_length is not None and raw_length.isdigit() and int(raw_length) <= BLOCK:
-        raw: Iterable[bytes] = [await read_small_body(request.http, timeout)]
+        raw: Iterable[bytes] = [await read_small_body(request.http, timeout, BLOCK)]
         yield _decoded(request, raw, size, sha256, checksum)
         return
     stream = BodyStream(request.http, timeout)

@@ -114,3 +114,24 @@ def test_readers_release_their_file(store: LocalBlobStore) -> None:
     assert len(os.listdir("/proc/self/fd")) == before
     assert sum(map(len, store.open_read(info.blob_id))) == 3 * MiB
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_full_disk_is_storage_full(store: LocalBlobStore) -> None:
+    from chute.errors import StorageFull
+
+    writer = store.open_write()
+    real = writer._file
+    # /dev/full fails every write with ENOSPC, as a full disk does.
+    writer._file = open("/dev/full", "wb")  # noqa: SIM115
+    try:
+        with pytest.raises(StorageFull) as caught:
+            writer.write(b"x" * (64 * 1024))  # past the file's buffer
+        assert (caught.value.status, caught.value.code) == (507, "XChuteStorageFull")
+    finally:
+        writer.abort()
+        real.close()
+    assert list(store.partials()) == []
+
+
+def test_check_passes_on_a_writable_folder(store: LocalBlobStore) -> None:
+    store.check()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import sys
 import tracemalloc
 import uuid
@@ -83,3 +84,42 @@ def test_missing_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_part_size_below_the_s3_minimum_is_refused() -> None:
     with pytest.raises(ValueError, match="part_size"):
         S3BlobStore("bucket", part_size=PART_SIZE - 1)
+
+
+def test_a_store_that_cannot_be_reached_is_unavailable() -> None:
+    from chute.errors import BlobStoreUnavailable
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = S3BlobStore(
+        "bucket", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="k", secret_access_key="s"
+    )
+    try:
+        with pytest.raises(BlobStoreUnavailable) as caught:
+            store.check()
+        assert (caught.value.status, caught.value.retry_after) == (503, 2)
+        assert str(port) not in caught.value.message  # the address stays in the log
+        with pytest.raises(BlobStoreUnavailable):
+            store.size("0" * 32)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [("SlowDown", 503, "BlobStoreUnavailable"), ("XMinioStorageFull", 507, "StorageFull")],
+)
+def test_busy_or_full_answers_are_told_apart(code: str, status: int, error: str) -> None:
+    from botocore.stub import Stubber
+
+    from chute import errors
+
+    store = S3BlobStore(
+        "bucket", endpoint_url="http://127.0.0.1:9", access_key_id="k", secret_access_key="s"
+    )
+    with Stubber(store._client) as stub:
+        stub.add_client_error("head_object", service_error_code=code, http_status_code=status)
+        with pytest.raises(getattr(errors, error)):
+            store.size("0" * 32)
+    store.close()

@@ -107,3 +107,17 @@ def test_multipart_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert (settings.min_part_size, settings.abort_after_seconds) == (1024, 60)
     with pytest.raises(ConfigError, match="multipart"):
         load_settings(multipart={"min_part_size": 0})
+
+
+def test_http_limits_have_defaults_and_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    http = load_settings().http
+    assert (http.max_header_bytes, http.max_headers, http.max_url_bytes) == (65536, 100, 16384)
+    assert (http.max_small_body_bytes, http.max_connections) == (1024 * 1024, 1000)
+    monkeypatch.setenv("CHUTE_HTTP__KEEP_ALIVE_SECONDS", "0.5")
+    monkeypatch.setenv("CHUTE_HTTP__MAX_CONNECTIONS", "0")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    (problem,) = err.value.problems
+    assert problem.startswith("http.max_connections (CHUTE_HTTP__MAX_CONNECTIONS)")
+    monkeypatch.setenv("CHUTE_HTTP__MAX_CONNECTIONS", "50")
+    assert load_settings().http.keep_alive_seconds == 0.5
