@@ -17,8 +17,8 @@ Lengths and positions are the database's own (characters of UTF-8 text, or bytes
 computed here. Keys hold no NUL, so the least key after ``k`` is ``k`` + U+0001 and
 every bound is inclusive.
 
-Rows become records positionally, metadata decoded here (most objects have none):
-SQLAlchemy's JSON type costs more per row than the rest of the row together.
+Rows become records by position, metadata decoded here (most objects have none):
+SQLAlchemy's JSON type took about a third of the time a page of 1,000 rows cost.
 """
 
 from __future__ import annotations
@@ -27,11 +27,9 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from chute.blobs.checksums import Checksum
+from chute.catalog.functions import holds, position
 from chute.catalog.records import ObjectVersion, Rollup
 from chute.catalog.schema import object_versions
 
@@ -40,38 +38,6 @@ _table = object_versions
 
 #: An entry of a listing: a version, or a common prefix many keys roll up into.
 Entry = ObjectVersion | str
-
-
-class holds(FunctionElement[int]):
-    """A boolean column as a bare condition (``WHERE is_latest``). SQLite uses a partial
-    index only when the query repeats its predicate as written, and SQLAlchemy would
-    write ``is_latest = 1`` there."""
-
-    type = sa.Integer()
-    inherit_cache = True
-
-
-@compiles(holds)
-def _holds(element: holds, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
-
-
-class position(FunctionElement[int]):
-    """Where ``needle`` first starts in ``text`` (from 1), 0 if nowhere: ``strpos`` on
-    PostgreSQL, ``instr`` on SQLite."""
-
-    type = sa.Integer()
-    inherit_cache = True
-
-
-@compiles(position, "postgresql")
-def _strpos(element: position, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"strpos({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(position, "sqlite")
-def _instr(element: position, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"instr({compiler.process(element.clauses, **kw)})"
 
 
 # --- versions as rows --------------------------------------------------------------------
@@ -153,7 +119,7 @@ def range_latest(
 ) -> list[ObjectVersion]:
     """Live objects with keys in ``[lower, upper)``, in key order."""
     params = {"bucket_id": bucket_id, "lower": lower, "upper": upper, "limit": limit}
-    rows = conn.execute(_RANGE_LATEST[upper is not None], params)
+    rows = conn.execute(_RANGE_LATEST[upper is not None], params).all()
     return [version_of(row) for row in rows]
 
 
@@ -175,7 +141,7 @@ def range_versions(
         "after_id": after_id,
         "limit": limit,
     }
-    return [version_of(row) for row in conn.execute(statement, params)]
+    return [version_of(row) for row in conn.execute(statement, params).all()]
 
 
 # --- walks -------------------------------------------------------------------------------
@@ -207,9 +173,11 @@ def _walk(latest: bool, bounded: bool) -> sa.Select[Any]:
     walk = first.cte("walk", recursive=True)
     at = walk.alias("at")
     cut = _cut(at.c.key)
+    # Past a common prefix: the key cut before its delimiter, then ``past``; past a key
+    # listed alone: the key and U+0001.
     length = sa.func.length(_param("prefix")) + cut - 1
-    past_prefix = sa.func.substr(at.c.key, 1, length, type_=sa.Text())
-    bound = sa.case((cut > 0, past_prefix + _param("past")), else_=at.c.key + "\x01")
+    before = sa.func.substr(at.c.key, 1, length, type_=sa.Text())
+    bound = sa.case((cut > 0, before + _param("past")), else_=at.c.key + "\x01")
     step = sa.select(at.c.n + 1, _seek(bound, latest, bounded)).where(
         at.c.key.is_not(None), at.c.n < _param("limit")
     )
@@ -265,7 +233,7 @@ def walk(
         "limit": limit,
     }
     entries: list[Entry] = []
-    for entry, *row in conn.execute(_WALKS[latest, upper is not None], params):
+    for entry, *row in conn.execute(_WALKS[latest, upper is not None], params).all():
         if row[0] is not None:
             entries.append(version_of(row))
             continue

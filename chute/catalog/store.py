@@ -22,6 +22,7 @@ from chute.catalog import listing
 from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
+from chute.catalog.functions import holds
 from chute.catalog.leases import LeaseSession
 from chute.catalog.multipart import MultipartSession
 
@@ -43,10 +44,11 @@ _param = sa.bindparam
 # Hot-path statements, built once: executing a prebuilt statement with parameters skips
 # SQLAlchemy's per-call construction and cache-key work.
 _GET_BUCKET = sa.select(buckets).where(buckets.c.name == _param("name"))
+# ``holds``: on SQLite, only a bare ``is_latest`` reaches the partial index.
 _LATEST = sa.select(*_version_columns).where(
     object_versions.c.bucket_id == _param("bucket_id"),
     object_versions.c.key == _param("key"),
-    object_versions.c.is_latest,
+    holds(object_versions.c.is_latest),
 )
 _GET_VERSION = sa.select(*_version_columns).where(
     object_versions.c.bucket_id == _param("bucket_id"),
@@ -58,7 +60,7 @@ _CLEAR_LATEST = (
     .where(
         object_versions.c.bucket_id == _param("where_bucket_id"),
         object_versions.c.key == _param("where_key"),
-        object_versions.c.is_latest,
+        holds(object_versions.c.is_latest),
     )
     .values(is_latest=False)
 )
