@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from chute.catalog import Rollup
+from chute.catalog import ObjectVersion, Rollup
+from chute.catalog.schema import object_versions
 from chute.names import after_prefix
+
+
+def test_version_rows_hold_the_fields_in_order() -> None:
+    """Versions are read from rows by position."""
+    assert [column.name for column in object_versions.c] == list(ObjectVersion.__slots__)
 
 
 @pytest.mark.parametrize(
