@@ -135,6 +135,26 @@ def _is_header_text(value: str) -> bool:
     return value.isascii() and (value.isprintable() or value == "")
 
 
+def after_prefix(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix``, or ``None``
+    when there is none. Code-point order is UTF-8 byte order, the order keys sort in."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if last == 0xD800:
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(last)
+        prefix = prefix[:-1]
+    return None
+
+
+def after_key(key: str) -> str:
+    """The least key greater than ``key``: no key holds a NUL, so ``key`` and U+0001.
+    A listing that resumes after a key starts there, so every bound it seeks from is
+    inclusive."""
+    return key + "\x01"
+
+
 def decode_key(raw: bytes) -> str:
     """Decode a key received as bytes; invalid UTF-8 is an ``InvalidKey`` error."""
     try:

@@ -7,6 +7,7 @@ from chute.catalog.records import (
     NewVersion,
     ObjectVersion,
     Part,
+    Rollup,
     Upload,
     Versioning,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "NewVersion",
     "ObjectVersion",
     "Part",
+    "Rollup",
     "Upload",
     "Versioning",
 ]

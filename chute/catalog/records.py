@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from chute.blobs.checksums import Checksum, ChecksumAlgorithm, ChecksumType
-from chute.names import NULL_VERSION
+from chute.names import NULL_VERSION, after_prefix
 
 __all__ = [
     "NULL_VERSION",
@@ -17,6 +17,7 @@ __all__ = [
     "NewVersion",
     "ObjectVersion",
     "Part",
+    "Rollup",
     "Upload",
     "Versioning",
 ]
@@ -94,6 +95,31 @@ class NewVersion:
     headers: dict[str, str] = field(default_factory=dict)
     checksum: Checksum | None = None
     parts_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """How a listing rolls keys up into common prefixes (S3's delimiter).
+
+    A key under ``prefix`` whose rest holds ``delimiter`` is listed as its common
+    prefix: the key up to and including the first delimiter after ``prefix``. Every key
+    sharing that prefix is listed once, as the prefix.
+    """
+
+    prefix: str
+    delimiter: str
+
+    def common_prefix(self, key: str) -> str | None:
+        """The common prefix ``key`` (a key under :attr:`prefix`) rolls up into, if any."""
+        at = key.find(self.delimiter, len(self.prefix))
+        return None if at < 0 else key[: at + len(self.delimiter)]
+
+    @property
+    def past(self) -> str | None:
+        """What replaces the delimiter of a common prefix in the least key past every key
+        under it (that prefix's :func:`~chute.names.after_prefix`), or ``None`` for a
+        delimiter made only of U+10FFFF, where the bound depends on the key before it."""
+        return after_prefix(self.delimiter)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ buckets = sa.Table(
     sa.Column("notifications", sa.JSON(), nullable=True),
 )
 
+# Columns in ObjectVersion's field order: versions are read by position (keep in step
+# with catalog.listing.version_of).
 object_versions = sa.Table(
     "object_versions",
     metadata,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from chute.catalog import listing
 from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.failures import database_errors
+from chute.catalog.functions import holds
 from chute.catalog.leases import LeaseSession
 from chute.catalog.multipart import MultipartSession
 
@@ -29,24 +31,25 @@ if TYPE_CHECKING:
     from chute.queue.base import JobQueue
     from chute.queue.history import HistorySession
     from chute.queue.lineage import LineageSession
-from chute.blobs.checksums import Checksum
-from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Versioning
+from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Rollup, Versioning
 from chute.catalog.schema import buckets, events, object_versions
 from chute.clock import system_clock
 from chute.errors import BucketAlreadyExists
 
 T = TypeVar("T")
 
-_version_columns = list(object_versions.c)
+_version_columns = listing.VERSION_COLUMNS
+_version = listing.version_of
 _param = sa.bindparam
 
 # Hot-path statements, built once: executing a prebuilt statement with parameters skips
 # SQLAlchemy's per-call construction and cache-key work.
 _GET_BUCKET = sa.select(buckets).where(buckets.c.name == _param("name"))
+# ``holds``: on SQLite, only a bare ``is_latest`` reaches the partial index.
 _LATEST = sa.select(*_version_columns).where(
     object_versions.c.bucket_id == _param("bucket_id"),
     object_versions.c.key == _param("key"),
-    object_versions.c.is_latest,
+    holds(object_versions.c.is_latest),
 )
 _GET_VERSION = sa.select(*_version_columns).where(
     object_versions.c.bucket_id == _param("bucket_id"),
@@ -58,7 +61,7 @@ _CLEAR_LATEST = (
     .where(
         object_versions.c.bucket_id == _param("where_bucket_id"),
         object_versions.c.key == _param("where_key"),
-        object_versions.c.is_latest,
+        holds(object_versions.c.is_latest),
     )
     .values(is_latest=False)
 )
@@ -294,6 +297,28 @@ class CatalogSession:
         (row_id,) = result.inserted_primary_key or (0,)
         return dataclasses.replace(version, id=int(row_id))
 
+    def add_first_versions(
+        self, bucket_id: int, news: Iterable[NewVersion], created: datetime
+    ) -> int:
+        """Insert many versions at once, each the latest of its key, for bulk loads
+        (benchmarks, tests) of keys that have no latest version yet: nothing is demoted,
+        and no event is recorded. Returns how many were added."""
+        rows = [
+            {
+                "bucket_id": bucket_id,
+                "is_latest": True,
+                "created_at": created,
+                **{name: getattr(new, name) for name in new.__slots__},
+                # stored as add_version stores them
+                "headers": new.headers or None,
+                "checksum": new.checksum.to_json() if new.checksum else None,
+            }
+            for new in news
+        ]
+        if rows:
+            self.conn.execute(_INSERT_VERSION, rows)
+        return len(rows)
+
     def remove_version(self, version: ObjectVersion, *, promote: bool = True) -> None:
         """Delete one version row; if it was the latest, the next newest becomes latest
         (unless ``promote`` is false: the caller is about to add a new latest)."""
@@ -314,21 +339,19 @@ class CatalogSession:
             )
 
     def list_latest(
-        self, bucket_id: int, lower: str, upper: str | None, inclusive: bool, limit: int
+        self, bucket_id: int, lower: str, upper: str | None, limit: int
     ) -> list[ObjectVersion]:
         """Live objects (latest versions that are not delete markers) with keys in
-        ``lower..upper``, in key order; ``inclusive`` says whether ``lower`` may match."""
-        key = object_versions.c.key
-        query = sa.select(*_version_columns).where(
-            object_versions.c.bucket_id == bucket_id,
-            object_versions.c.is_latest,
-            sa.not_(object_versions.c.is_delete_marker),
-            key >= lower if inclusive else key > lower,
-        )
-        if upper is not None:
-            query = query.where(key < upper)
-        query = query.order_by(object_versions.c.bucket_id, key).limit(limit)
-        return [_version(row) for row in self.conn.execute(query)]
+        ``[lower, upper)``, in key order: one range scan."""
+        return listing.range_latest(self.conn, bucket_id, lower, upper, limit)
+
+    def walk_latest(
+        self, bucket_id: int, lower: str, upper: str | None, rollup: Rollup, limit: int
+    ) -> list[ObjectVersion | str]:
+        """Live objects with keys in ``[lower, upper)`` rolled up by ``rollup``: versions
+        and common prefixes in key order, one index seek each (see
+        :mod:`chute.catalog.listing`)."""
+        return listing.walk(self.conn, bucket_id, lower, upper, rollup, limit, latest=True)
 
     def has_version_row(self, row_id: int) -> bool:
         """Whether the version with catalog row id ``row_id`` still exists."""
@@ -340,17 +363,14 @@ class CatalogSession:
     ) -> list[ObjectVersion]:
         """All versions with keys in ``[lower, upper)`` in key order, newest first within a
         key; ``after_id`` resumes inside key ``lower`` after that version."""
-        key, row_id = object_versions.c.key, object_versions.c.id
-        where: Any = (
-            key >= lower
-            if after_id is None
-            else sa.or_(key > lower, sa.and_(key == lower, row_id < after_id))
-        )
-        query = sa.select(*_version_columns).where(object_versions.c.bucket_id == bucket_id, where)
-        if upper is not None:
-            query = query.where(key < upper)
-        query = query.order_by(key, row_id.desc()).limit(limit)
-        return [_version(row) for row in self.conn.execute(query)]
+        return listing.range_versions(self.conn, bucket_id, lower, upper, after_id, limit)
+
+    def walk_versions(
+        self, bucket_id: int, lower: str, upper: str | None, rollup: Rollup, limit: int
+    ) -> list[ObjectVersion | str]:
+        """Like :meth:`walk_latest`, over every version (delete markers too): a key's
+        versions newest first, counted one by one against ``limit``."""
+        return listing.walk(self.conn, bucket_id, lower, upper, rollup, limit, latest=False)
 
     # --- events --------------------------------------------------------------------
 
@@ -401,25 +421,4 @@ def _bucket(row: sa.Row[Any]) -> Bucket:
         bool(row.public_read),
         row.cors,
         row.notifications,
-    )
-
-
-def _version(row: sa.Row[Any]) -> ObjectVersion:
-    return ObjectVersion(
-        id=row.id,
-        bucket_id=row.bucket_id,
-        key=row.key,
-        version_id=row.version_id,
-        is_latest=bool(row.is_latest),
-        is_delete_marker=bool(row.is_delete_marker),
-        blob_id=row.blob_id,
-        size=row.size,
-        etag=row.etag,
-        sha256=row.sha256,
-        content_type=row.content_type,
-        user_metadata=dict(row.user_metadata),
-        created_at=row.created_at,
-        headers=dict(row.headers or {}),
-        checksum=Checksum.from_json(row.checksum),
-        parts_count=row.parts_count,
     )

@@ -67,6 +67,7 @@ from chute.errors import (
 )
 from chute.events import EventName
 from chute.names import (
+    after_prefix,
     check_content_type,
     check_headers,
     check_key,
@@ -74,7 +75,6 @@ from chute.names import (
     check_prefix,
 )
 from chute.objects.buckets import require_bucket
-from chute.objects.listing import after_prefix
 from chute.objects.reads import Reads, check_part_number
 from chute.objects.records import ExpiryReport, PartsPage, UploadsPage
 from chute.objects.writes import DEFAULT_CONTENT_TYPE, Writes, check_body, still_there

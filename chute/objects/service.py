@@ -418,35 +418,53 @@ class ObjectService:
         self,
         context: RequestContext,
         bucket: str,
+        *,
         prefix: str = "",
         delimiter: str | None = None,
         start_after: str | None = None,
         token: str | None = None,
         max_keys: int = listing.MAX_KEYS,
     ) -> listing.Listing:
-        """A page of keys in order (see :func:`chute.objects.listing.list_objects`)."""
+        """A page of keys and common prefixes in order (ListObjectsV2; ListObjects passes
+        its ``marker`` as ``start_after``): see :func:`chute.objects.listing.list_objects`."""
         with self.catalog.read() as session:
             target = require_bucket(session, bucket)
             _require_listing(context, target, prefix)
             return listing.list_objects(
-                session, target.id, prefix, delimiter or None, start_after, token, max_keys
+                session,
+                target.id,
+                prefix=prefix,
+                delimiter=delimiter or None,
+                start_after=start_after,
+                token=token,
+                max_keys=max_keys,
             )
 
     def list_versions(
         self,
         context: RequestContext,
         bucket: str,
+        *,
         prefix: str = "",
+        delimiter: str | None = None,
         key_marker: str | None = None,
         version_id_marker: str | None = None,
         max_keys: int = listing.MAX_KEYS,
     ) -> listing.VersionListing:
-        """A page of all versions and delete markers, keys in order, newest first."""
+        """A page of all versions and delete markers, keys in order, newest first, and
+        common prefixes (ListObjectVersions): see
+        :func:`chute.objects.listing.list_versions`."""
         with self.catalog.read() as session:
             target = require_bucket(session, bucket)
             _require_listing(context, target, prefix)
             return listing.list_versions(
-                session, target.id, prefix, key_marker, version_id_marker, max_keys
+                session,
+                target.id,
+                prefix=prefix,
+                delimiter=delimiter or None,
+                key_marker=key_marker,
+                version_id_marker=version_id_marker,
+                max_keys=max_keys,
             )
 
     def detail(self, context: RequestContext, bucket: str, key: str) -> ObjectDetail:

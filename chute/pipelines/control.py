@@ -11,9 +11,8 @@ from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
 from chute.context import LOCAL_ADDRESS
 from chute.errors import InvalidArgument, NoSuchKey, NoSuchPipeline
 from chute.events import EventName
-from chute.names import NULL_VERSION, check_bucket_name, check_key, check_prefix
+from chute.names import NULL_VERSION, after_prefix, check_bucket_name, check_key, check_prefix
 from chute.objects.buckets import require_bucket
-from chute.objects.listing import after_prefix
 from chute.pipelines.model import Pipeline, TriggerCondition
 from chute.pipelines.router import Router
 from chute.queue.records import Job, JobFilter
@@ -140,7 +139,7 @@ def _backfill(
     scan = wanted if wanted.startswith(prefix) else prefix
     _check_place(pipeline, bucket, scan, f"{bucket}/{prefix}*")
     target = require_bucket(session, bucket)
-    versions = session.list_latest(target.id, scan, after_prefix(scan), True, MAX_REPROCESS + 1)
+    versions = session.list_latest(target.id, scan, after_prefix(scan), MAX_REPROCESS + 1)
     if len(versions) > MAX_REPROCESS:
         raise InvalidArgument(
             f"more than {MAX_REPROCESS} objects under {scan!r}; reprocess narrower prefixes"

@@ -278,7 +278,9 @@ def test_list_versions_pages(service: ObjectService) -> None:
     seen: list[tuple[str, str]] = []
     key_marker = version_marker = None
     while True:
-        page = service.list_versions(CTX, "bk1", "", key_marker, version_marker, max_keys=2)
+        page = service.list_versions(
+            CTX, "bk1", key_marker=key_marker, version_id_marker=version_marker, max_keys=2
+        )
         seen += [(v.key, v.version_id) for v in page.versions]
         if not page.is_truncated:
             break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chute.errors import InvalidBucketName, InvalidKey
-from chute.names import check_bucket_name, check_key, decode_key
+from chute.names import after_key, after_prefix, check_bucket_name, check_key, decode_key
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,57 @@ def test_metadata_rules() -> None:
     for bad_type in ("t" * 256, "text/\u00e9", "a\r\nb: c"):
         with pytest.raises(InvalidArgument):
             check_content_type(bad_type)
+
+
+# --- bounds in key order ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefix", "bound"),
+    [
+        ("abc/", "abc0"),
+        ("a", "b"),
+        ("z", "{"),
+        ("日本/", "日本0"),
+        ("a\ud7ff", "a\ue000"),
+        ("\ud7ff", "\ue000"),
+        ("a\U0010ffff", "b"),
+        ("a\U0010ffff\U0010ffff", "b"),
+        ("a\ud7ff\U0010ffff", "a\ue000"),
+        ("ab\U0010ffff", "ac"),
+    ],
+)
+def test_after_prefix_is_the_least_string_past_the_prefix(prefix: str, bound: str) -> None:
+    assert after_prefix(prefix) == bound
+
+
+@pytest.mark.parametrize("prefix", ["", "\U0010ffff", "\U0010ffff\U0010ffff"])
+def test_nothing_sorts_after_every_string_with_some_prefixes(prefix: str) -> None:
+    assert after_prefix(prefix) is None
+
+
+@pytest.mark.parametrize("prefix", ["abc/", "a\ud7ff", "a\U0010ffff", "日本/", "x\uffff"])
+def test_every_key_under_the_prefix_sorts_below_the_bound(prefix: str) -> None:
+    """In code points and in UTF-8 bytes, the order keys sort in."""
+    bound = after_prefix(prefix)
+    assert bound is not None
+    assert not bound.startswith(prefix)
+    for key in [prefix, prefix + "\x01", prefix + "~", prefix + "\U0010ffff" * 3]:
+        assert key < bound
+        assert key.encode("utf-8") < bound.encode("utf-8")
+    assert prefix < bound
+
+
+def test_after_prefix() -> None:
+    assert after_prefix("abc/") == "abc0"
+    assert after_prefix("a\ud7ff") == "a\ue000"
+    assert after_prefix("a\U0010ffff") == "b"
+    assert after_prefix("") is None
+
+
+@pytest.mark.parametrize("key", ["a", "photos/", "日本", "\U0010ffff", "a\x01"])
+def test_after_key_is_the_least_key_past_the_key(key: str) -> None:
+    """No key holds a NUL, so nothing sorts between a key and its bound."""
+    bound = after_key(key)
+    assert key < bound < key + "\x01\x01" < key + "\x02"
+    assert key.encode("utf-8") < bound.encode("utf-8")

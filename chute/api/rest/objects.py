@@ -248,11 +248,11 @@ async def list_objects(
         object_service(request).list_objects,
         request_context(request),
         bucket,
-        prefix,
-        delimiter,
-        start_after,
-        continuation_token,
-        max_keys,
+        prefix=prefix,
+        delimiter=delimiter,
+        start_after=start_after,
+        token=continuation_token,
+        max_keys=max_keys,
     )
     return ObjectList.of(bucket, page)
 
@@ -266,19 +266,22 @@ async def list_versions(
     request: Request,
     bucket: Text,
     prefix: Text = "",
+    delimiter: Text | None = None,
     key_marker: Text | None = None,
     version_id_marker: Text | None = None,
     max_keys: int = Query(MAX_KEYS, ge=0, le=MAX_KEYS),
 ) -> VersionList:
-    """Every version and delete marker: keys in order, newest version first."""
+    """Every version and delete marker: keys in order, newest version first; with a
+    ``delimiter``, keys under a common prefix are listed once, as the prefix."""
     page = await run_in_threadpool(
         object_service(request).list_versions,
         request_context(request),
         bucket,
-        prefix,
-        key_marker,
-        version_id_marker,
-        max_keys,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        version_id_marker=version_id_marker,
+        max_keys=max_keys,
     )
     return VersionList.of(bucket, page)
 

@@ -20,7 +20,7 @@ from chute.api.s3.services import services_of
 from chute.api.s3.xml import element, leaf, optional, url_encoded, xml_response
 from chute.catalog import ObjectVersion
 from chute.errors import InvalidArgument
-from chute.objects.listing import MAX_KEYS, after_prefix, encode_token
+from chute.objects.listing import MAX_KEYS
 
 
 def limit_of(request: S3Request, name: str = "max-keys") -> int:
@@ -80,7 +80,13 @@ async def list_objects_v2(request: S3Request) -> Response:
     service = services_of(request).objects
     page = await anyio.to_thread.run_sync(
         lambda: service.list_objects(
-            request.context, request.bucket, prefix, delimiter, start_after, token, max_keys
+            request.context,
+            request.bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            start_after=start_after,
+            token=token,
+            max_keys=max_keys,
         )
     )
     with_owner = query.get("fetch-owner", "").lower() == "true"
@@ -109,18 +115,21 @@ async def list_objects(request: S3Request) -> Response:
     marker = query.get("marker") or None
     max_keys = limit_of(request)
     encode = encoding(request)
-    token = _marker_token(marker, prefix, delimiter)
-    start_after = None if token is not None else marker
     service = services_of(request).objects
+    # A marker that is a common prefix of this listing skips every key under it (the
+    # object service's rule), so no prefix is listed twice.
     page = await anyio.to_thread.run_sync(
         lambda: service.list_objects(
-            request.context, request.bucket, prefix, delimiter, start_after, token, max_keys
+            request.context,
+            request.bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            start_after=marker,
+            max_keys=max_keys,
         )
     )
-    next_marker = None
-    if page.is_truncated and delimiter:  # S3 gives NextMarker only with a delimiter
-        last = [v.key for v in page.objects[-1:]] + page.common_prefixes[-1:]
-        next_marker = max(last) if last else None
+    # S3 gives NextMarker only with a delimiter
+    next_marker = page.next_marker if delimiter else None
     fields = [
         leaf("Name", request.bucket),
         leaf("Prefix", url_encoded(prefix, encode)),
@@ -134,20 +143,6 @@ async def list_objects(request: S3Request) -> Response:
         *_prefixes(page.common_prefixes, encode),
     ]
     return xml_response(element("ListBucketResult", *fields))
-
-
-def _marker_token(marker: str | None, prefix: str, delimiter: str | None) -> str | None:
-    """A v1 marker that is a common prefix of this listing resumes after every key
-    under it, so the prefix is never listed twice; any other marker is a start-after."""
-    if not marker or not delimiter or not marker.startswith(prefix):
-        return None
-    rest = marker[len(prefix) :]
-    index = rest.find(delimiter)
-    if index < 0 or prefix + rest[: index + len(delimiter)] != marker:
-        return None
-    if after_prefix(marker) is None:
-        return None
-    return encode_token("p", marker)
 
 
 @route("GET", "bucket", "versions")
@@ -164,7 +159,13 @@ async def list_object_versions(request: S3Request) -> Response:
     service = services_of(request).objects
     page = await anyio.to_thread.run_sync(
         lambda: service.list_versions(
-            request.context, request.bucket, prefix, key_marker, version_marker, max_keys
+            request.context,
+            request.bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            version_id_marker=version_marker,
+            max_keys=max_keys,
         )
     )
     entries = []
@@ -195,6 +196,6 @@ async def list_object_versions(request: S3Request) -> Response:
         optional("EncodingType", "url" if encode else None),
         leaf("IsTruncated", page.is_truncated),
         *entries,
-        *_prefixes(getattr(page, "common_prefixes", []), encode),
+        *_prefixes(page.common_prefixes, encode),
     ]
     return xml_response(element("ListVersionsResult", *fields))

@@ -65,6 +65,7 @@ class ListingEndpoints(Transport):
         bucket: str,
         *,
         prefix: str = "",
+        delimiter: str | None = None,
         key_marker: str | None = None,
         version_id_marker: str | None = None,
         max_keys: int | None = None,
@@ -72,6 +73,7 @@ class ListingEndpoints(Transport):
         """One page of versions and delete markers; see :meth:`walk_versions`."""
         params = present(
             prefix=prefix,
+            delimiter=delimiter,
             key_marker=key_marker,
             version_id_marker=version_id_marker,
             max_keys=max_keys,
@@ -79,7 +81,12 @@ class ListingEndpoints(Transport):
         return self._json(VersionList, "GET", bucket_path(bucket) + "/versions", params=params)
 
     def walk_versions(
-        self, bucket: str, *, prefix: str = "", max_keys: int | None = None
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        max_keys: int | None = None,
     ) -> Iterator[VersionList]:
         """Every page of a version listing, following the markers to the end."""
 
@@ -88,6 +95,7 @@ class ListingEndpoints(Transport):
             return self.list_versions(
                 bucket,
                 prefix=prefix,
+                delimiter=delimiter,
                 key_marker=key_marker,
                 version_id_marker=version_marker,
                 max_keys=max_keys,

@@ -101,3 +101,23 @@ def test_fetch_owner(s3: S3Client, filled: str) -> None:
     assert "Owner" not in without
     with_owner = s3.list_objects_v2(Bucket=filled, MaxKeys=1, FetchOwner=True)["Contents"][0]
     assert with_owner["Owner"]["ID"]
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 3])
+def test_version_pages_roll_up_at_the_delimiter(s3: S3Client, filled: str, page_size: int) -> None:
+    s3.put_bucket_versioning(Bucket=filled, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=filled, Key="root.txt", Body=b"again")
+    s3.delete_object(Bucket=filled, Key="plus+sign")
+    paginator = s3.get_paginator("list_object_versions")
+    keys, prefixes = [], []
+    for page in paginator.paginate(
+        Bucket=filled, Delimiter="/", PaginationConfig={"PageSize": page_size}
+    ):
+        entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        keys += [v["Key"] for v in entries]
+        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    assert sorted(keys) == ["plus+sign", "plus+sign", "root.txt", "root.txt"]
+    assert prefixes == ["docs/", "photos/", "with space/"]
+    photos = s3.list_object_versions(Bucket=filled, Prefix="photos/", Delimiter="/")
+    assert [p["Prefix"] for p in photos["CommonPrefixes"]] == ["photos/2024/", "photos/2025/"]
+    assert [v["Key"] for v in photos["Versions"]] == ["photos/top.jpg"]

@@ -97,9 +97,11 @@ class ObjectList(BaseModel):
 
 
 class VersionList(BaseModel):
-    """A page of versions and delete markers: keys in order, newest version first."""
+    """A page of versions and delete markers: keys in order, newest version first, and
+    the common prefixes keys rolled up into."""
 
     versions: list[AnyVersion]
+    common_prefixes: list[str]
     is_truncated: bool
     next_key_marker: str | None
     next_version_id_marker: str | None
@@ -108,6 +110,7 @@ class VersionList(BaseModel):
     def of(cls, bucket: str, page: VersionListing) -> VersionList:
         return cls(
             versions=[any_version(bucket, v) for v in page.versions],
+            common_prefixes=page.common_prefixes,
             is_truncated=page.is_truncated,
             next_key_marker=page.next_key,
             next_version_id_marker=page.next_version_id,

@@ -24,6 +24,7 @@ def serving(pages: list[dict[str, Any]], asked: list[httpx.QueryParams]) -> Chut
 def version_page(key: str | None, version: str | None) -> dict[str, Any]:
     return {
         "versions": [],
+        "common_prefixes": [],
         "is_truncated": key is not None,
         "next_key_marker": key,
         "next_version_id_marker": version,
@@ -43,11 +44,11 @@ def test_walk_versions_follows_both_markers_to_the_last_page() -> None:
     asked: list[httpx.QueryParams] = []
     pages = [version_page("a", "v1"), version_page("b", None), version_page(None, None)]
     with serving(pages, asked) as client:
-        walked = list(client.walk_versions("bk", prefix="p/", max_keys=2))
+        walked = list(client.walk_versions("bk", prefix="p/", delimiter="/", max_keys=2))
     assert len(walked) == 3
     markers = [(q.get("key_marker"), q.get("version_id_marker")) for q in asked]
     assert markers == [(None, None), ("a", "v1"), ("b", None)]
-    assert {(q["prefix"], q["max_keys"]) for q in asked} == {("p/", "2")}
+    assert {(q["prefix"], q["delimiter"], q["max_keys"]) for q in asked} == {("p/", "/", "2")}
 
 
 def test_walk_objects_follows_tokens_and_stops_without_one() -> None:
