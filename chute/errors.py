@@ -258,3 +258,143 @@ class NoSuchPipeline(ClientError):
 
     code = "NoSuchPipeline"
     status = 404
+
+
+# --- authentication ------------------------------------------------------------------
+
+
+class AuthError(ClientError):
+    """The request could not be authenticated."""
+
+    code = "AccessDenied"
+    status = 403
+
+    def __init__(self, message: str | None = None) -> None:
+        # S3's messages are long: a docstring wrapped over lines still reads as one line.
+        super().__init__(message or " ".join((type(self).__doc__ or self.code).split()))
+
+
+class AccessDenied(AuthError):
+    """Access Denied"""
+
+    code = "AccessDenied"
+
+
+class HeadersNotSigned(AccessDenied):
+    """There were headers present in the request which were not signed"""
+
+    def __init__(self, headers: list[str]) -> None:
+        #: The ``x-amz-*`` headers sent but left out of the signature (S3's
+        #: ``HeadersNotSigned``), sorted.
+        self.headers = headers
+        super().__init__()
+
+
+class InvalidAccessKeyId(AuthError):
+    """The AWS Access Key Id you provided does not exist in our records."""
+
+    code = "InvalidAccessKeyId"
+
+
+class SignatureDoesNotMatch(AuthError):
+    """The request signature we calculated does not match the signature you provided.
+    Check your key and signing method."""
+
+    code = "SignatureDoesNotMatch"
+
+    def __init__(
+        self, message: str | None = None, *, string_to_sign: str = "", canonical_request: str = ""
+    ) -> None:
+        #: What the server signed, for S3's ``StringToSign`` and ``CanonicalRequest``
+        #: (empty for a chunk or trailer signature).
+        self.string_to_sign = string_to_sign
+        self.canonical_request = canonical_request
+        super().__init__(message)
+
+    @property
+    def string_to_sign_bytes(self) -> str:
+        """``StringToSign`` as S3 shows it: each UTF-8 byte in hex, spaced."""
+        return self.string_to_sign.encode().hex(" ")
+
+    @property
+    def canonical_request_bytes(self) -> str:
+        """``CanonicalRequest`` as S3 shows it: each UTF-8 byte in hex, spaced."""
+        return self.canonical_request.encode().hex(" ")
+
+
+class RequestTimeTooSkewed(AuthError):
+    """The difference between the request time and the current time is too large."""
+
+    code = "RequestTimeTooSkewed"
+
+
+class AuthorizationHeaderMalformed(AuthError):
+    """The authorization header is malformed."""
+
+    code = "AuthorizationHeaderMalformed"
+    status = 400
+
+    def __init__(self, message: str | None = None, *, region: str | None = None) -> None:
+        #: The region the server expects, when that is what was wrong: S3 sends it as
+        #: ``Region`` and SDKs retry there.
+        self.region = region
+        super().__init__(message)
+
+
+class AuthorizationQueryParametersError(AuthError):
+    """The query-string authentication parameters are not valid."""
+
+    code = "AuthorizationQueryParametersError"
+    status = 400
+
+
+class UnsupportedAuthorization(AuthError):
+    """The authorization mechanism you have provided is not supported. Please use
+    AWS4-HMAC-SHA256."""
+
+    code = "InvalidRequest"
+    status = 400
+
+
+class MissingContentSHA256(AuthError):
+    """Missing required header for this request: x-amz-content-sha256"""
+
+    code = "InvalidRequest"
+    status = 400
+
+
+class XAmzContentSHA256Mismatch(ClientError):
+    """The provided 'x-amz-content-sha256' header does not match what was computed."""
+
+    code = "XAmzContentSHA256Mismatch"
+
+    def __init__(self, client_sha256: str, computed_sha256: str) -> None:
+        #: S3's ``ClientComputedContentSHA256`` and ``S3ComputedContentSHA256``.
+        self.client_sha256 = client_sha256
+        self.computed_sha256 = computed_sha256
+        super().__init__()
+
+
+class NotImplementedFeature(ClientError):
+    """A header you provided implies functionality that is not implemented."""
+
+    code = "NotImplemented"
+    status = 501
+
+
+class MalformedChunkedEncoding(ClientError):
+    """The aws-chunked request body is not well formed."""
+
+    code = "InvalidRequest"
+
+
+class InvalidChunkSize(ClientError):
+    """Only the last chunk is allowed to have a size less than 8192 bytes"""
+
+    code = "InvalidChunkSizeError"
+
+
+class MalformedTrailer(ClientError):
+    """The trailing headers of the aws-chunked body are not well formed."""
+
+    code = "MalformedTrailerError"
