@@ -105,12 +105,6 @@ class BadDigest(ClientError):
     code = "BadDigest"
 
 
-class XAmzContentSHA256Mismatch(ClientError):
-    """The provided 'x-amz-content-sha256' header does not match what was computed."""
-
-    code = "XAmzContentSHA256Mismatch"
-
-
 class ClientDisconnected(ClientError):
     """The client went away before the whole body arrived."""
 
@@ -207,16 +201,6 @@ class BucketNotEmpty(ClientError):
 
     code = "BucketNotEmpty"
     status = 409
-
-
-# --- access -------------------------------------------------------------------------
-
-
-class AccessDenied(ClientError):
-    """Access Denied"""
-
-    code = "AccessDenied"
-    status = 403
 
 
 # --- processing ----------------------------------------------------------------------
