@@ -382,3 +382,29 @@ class MalformedTrailer(ClientError):
     """The trailing headers of the aws-chunked body are not well formed."""
 
     code = "MalformedTrailerError"
+
+
+# --- access keys ---------------------------------------------------------------------
+
+
+class ExpiredToken(AuthError):
+    """The provided token has expired."""
+
+    code = "ExpiredToken"
+    status = 400
+
+
+class NoSuchAccessKey(ClientError):
+    """The specified access key does not exist."""
+
+    code = "NoSuchAccessKey"
+    status = 404
+
+
+class KeyFileError(ChuteError):
+    """The key file that encrypts access key secrets cannot be used."""
+
+
+class SecretUnreadable(KeyFileError):
+    """A stored access key secret cannot be decrypted: the key file (``auth.key_file``)
+    is not the one it was encrypted with."""

@@ -1,4 +1,5 @@
-"""The catalog: buckets, object versions and events in SQL (SQLite or PostgreSQL)."""
+"""The catalog: buckets, object versions, events and access keys in SQL (SQLite or
+PostgreSQL)."""
 
 from chute.catalog.records import (
     NULL_VERSION,
@@ -6,6 +7,7 @@ from chute.catalog.records import (
     EventRow,
     NewVersion,
     ObjectVersion,
+    StoredKey,
     Versioning,
 )
 from chute.catalog.store import Catalog, CatalogSession
@@ -18,5 +20,6 @@ __all__ = [
     "EventRow",
     "NewVersion",
     "ObjectVersion",
+    "StoredKey",
     "Versioning",
 ]

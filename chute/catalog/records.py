@@ -10,7 +10,15 @@ from typing import Any
 from chute.blobs.checksums import Checksum
 from chute.names import NULL_VERSION
 
-__all__ = ["NULL_VERSION", "Bucket", "EventRow", "NewVersion", "ObjectVersion", "Versioning"]
+__all__ = [
+    "NULL_VERSION",
+    "Bucket",
+    "EventRow",
+    "NewVersion",
+    "ObjectVersion",
+    "StoredKey",
+    "Versioning",
+]
 
 
 class Versioning(StrEnum):
@@ -107,3 +115,22 @@ class EventRow:
     @classmethod
     def from_mapping(cls, row: Any) -> EventRow:
         return cls(**{name: row[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An access key as the catalog keeps it: the secret still encrypted (the security
+    layer holds the key that opens it), the grants as plain data."""
+
+    id: str
+    #: The secret, encrypted (see :mod:`chute.security.master_key`).
+    secret: bytes = field(repr=False)
+    name: str
+    #: Grants as :meth:`chute.access.Grant.to_json` writes them.
+    grants: list[dict[str, Any]]
+    #: The key Chute made for itself on first start (one at most).
+    is_root: bool
+    enabled: bool
+    created_at: datetime
+    #: Temporary credentials stop working at this moment (``None``: never).
+    expires_at: datetime | None = None

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
+from chute.catalog.keys import KeySession
 from chute.catalog.leases import LeaseSession
 
 if TYPE_CHECKING:
@@ -148,6 +149,11 @@ class CatalogSession:
     def leases(self) -> LeaseSession:
         """Maintenance leases, in this transaction."""
         return LeaseSession(self.conn)
+
+    @property
+    def keys(self) -> KeySession:
+        """Access keys, in this transaction."""
+        return KeySession(self.conn)
 
     # The queue's tables build on the catalog's schema, so its modules import the catalog
     # package: they are imported here when first used, not while the catalog loads.
