@@ -4,6 +4,7 @@ Core: every layer may read these models; none of them does anything. :func:`load
 builds and validates them.
 """
 
+from chute.settings.auth import AuthSettings
 from chute.settings.blobs import BlobSettings
 from chute.settings.load import load_settings
 from chute.settings.model import SMALL_BLOB_LIMIT, Settings, split_address
@@ -16,11 +17,13 @@ from chute.settings.pipelines import (
     TriggerConfig,
 )
 from chute.settings.retention import RetentionSettings
+from chute.settings.tls import TlsSettings
 from chute.settings.worker import WorkerSettings
 
 __all__ = [
     "NAME",
     "SMALL_BLOB_LIMIT",
+    "AuthSettings",
     "BlobSettings",
     "NotifyConfig",
     "PipelineConfig",
@@ -28,6 +31,7 @@ __all__ = [
     "RetryConfig",
     "Settings",
     "StepConfig",
+    "TlsSettings",
     "TriggerConfig",
     "WorkerSettings",
     "load_settings",

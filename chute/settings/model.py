@@ -23,9 +23,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from chute.settings.auth import KEY_FILE, ROOT_CREDENTIALS_FILE, AuthSettings
 from chute.settings.blobs import BlobSettings
 from chute.settings.pipelines import PipelineConfig
 from chute.settings.retention import RetentionSettings
+from chute.settings.tls import TlsSettings
 from chute.settings.worker import WorkerSettings
 
 GiB = 1024**3
@@ -45,8 +47,8 @@ class Settings(BaseSettings):
 
     #: Folder for everything Chute keeps locally: SQLite catalog, local blobs.
     data_dir: Path = Path("chute-data")
-    #: host:port the server listens on. Anything but loopback is logged as a warning until
-    #: access keys exist.
+    #: host:port the server listens on. Anything but loopback is logged as a warning when
+    #: authentication is off (``auth.enabled = false``).
     address: str = "127.0.0.1:9000"
     #: SQLAlchemy URL of the catalog; default ``sqlite:///<data_dir>/catalog.db``.
     database_url: str | None = None
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    #: Access keys: who may do what (deny by default).
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    #: HTTPS: the certificate and key the server presents.
+    tls: TlsSettings = Field(default_factory=TlsSettings)
 
     @field_validator("address")
     @classmethod
@@ -102,6 +108,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def key_file(self) -> Path:
+        """The key file that encrypts access key secrets (``auth.key_file``)."""
+        return self.auth.key_file or self.data_dir / KEY_FILE
+
+    @property
+    def root_credentials_file(self) -> Path:
+        """Where a generated root key is written for local clients to find."""
+        return self.data_dir / ROOT_CREDENTIALS_FILE
 
     @property
     def is_loopback(self) -> bool:
