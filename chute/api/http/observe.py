@@ -2,8 +2,9 @@
 
 It gives each request its :class:`~chute.context.RequestContext` (kept in the request's
 state, so the handlers' service calls and the events they record carry the same request
-id) and, once the answer has gone, tells the observers which operation was answered with
-which status, and how long it took.
+id; authentication replaces it with the context of who signed the request) and, once the
+answer has gone, tells the observers which operation was answered with which status, for
+whom, and how long it took.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class ObservedRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        context = self.context_of(scope)
-        scope.setdefault("state", {})[CONTEXT_STATE] = context
+        state = scope.setdefault("state", {})
+        state[CONTEXT_STATE] = self.context_of(scope)
         started = time.perf_counter()
         status = 500  # what the client gets if the app fails before answering
 
@@ -71,4 +72,5 @@ class ObservedRequests:
         finally:
             operation = getattr(scope.get("route"), "name", UNMATCHED)
             seconds = time.perf_counter() - started
+            context = state[CONTEXT_STATE]
             self.hooks.request_done(RequestDone(self.api, operation, status, seconds, context))

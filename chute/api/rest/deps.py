@@ -16,6 +16,8 @@ from chute.objects.service import ObjectService
 from chute.pipelines.control import ControlService
 from chute.pipelines.model import Pipeline
 from chute.pipelines.status import StatusService
+from chute.security.authenticate import Authenticator
+from chute.security.keys import KeyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,11 @@ class Services:
     body_timeout_seconds: float
     #: Told of every request answered.
     hooks: Hooks
+    #: Access keys, for the key management endpoints.
+    keys: KeyService
+    #: Who signed each request; ``None`` when authentication is off (``auth.enabled``):
+    #: then anyone may do anything.
+    authenticator: Authenticator | None
 
 
 def services(request: Request) -> Services:
@@ -48,6 +55,10 @@ def control_service(request: Request) -> ControlService:
 
 def status_service(request: Request) -> StatusService:
     return services(request).status
+
+
+def key_service(request: Request) -> KeyService:
+    return services(request).keys
 
 
 def request_context(request: Request) -> RequestContext:

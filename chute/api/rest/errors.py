@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 _HTTP_CODES = {404: "NoSuchRoute", MethodNotAllowed.status: MethodNotAllowed.code}
 #: The OpenAPI entry every endpoint has for the statuses it does not list.
 DEFAULT_RESPONSE: dict[int | str, dict[str, Any]] = {
-    "default": {"model": ErrorBody, "description": "Any other error, e.g. 500 InternalError"}
+    403: {
+        "model": ErrorBody,
+        "description": "AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,"
+        " RequestTimeTooSkewed: no access key, or one that does not hold or may not do this",
+    },
+    "default": {"model": ErrorBody, "description": "Any other error, e.g. 500 InternalError"},
 }
 
 
