@@ -408,3 +408,9 @@ class KeyFileError(ChuteError):
 class SecretUnreadable(KeyFileError):
     """A stored access key secret cannot be decrypted: the key file (``auth.key_file``)
     is not the one it was encrypted with."""
+
+
+class CredentialsError(ChuteError):
+    """The client's credentials are missing a part, or cannot be read."""
+
+    code = "InvalidCredentials"

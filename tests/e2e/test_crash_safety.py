@@ -22,7 +22,7 @@ from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
-from tests.e2e.conftest import LiveServer, start_server, wait_until
+from tests.e2e.conftest import LiveServer, root_signer, start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 UPLOADS = 200
@@ -121,7 +121,7 @@ def _uploads(
     server: LiveServer, acked: dict[str, bytes], start: int, stop: int, kill_at: int | None
 ) -> None:
     """PUT objects ``start..stop``; kill -9 the server after ``kill_at`` acks."""
-    with httpx.Client(base_url=server.url + "/_/api/v1", timeout=10) as client:
+    with httpx.Client(base_url=server.url + "/_/api/v1", timeout=10, auth=root_signer()) as client:
         for index in range(start, stop):
             key = f"k{index:03d}"
             body = os.urandom(100_000) if index % 2 else os.urandom(1000)

@@ -16,7 +16,7 @@ from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
-from tests.e2e.conftest import start_server, wait_until
+from tests.e2e.conftest import ROOT_AUTH, start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,7 +115,9 @@ def test_sigterm_drains_chute_serve_and_it_exits_cleanly(tmp_path: Path) -> None
     env: dict[str, str | None] = {"CHUTE_CONFIG": str(config), "PYTHONPATH": str(REPO)}
     with start_server(tmp_path / "data", env) as server:
         answer = httpx.put(
-            server.url + "/_/api/v1/buckets/inbox/objects/x", content=str(tmp_path).encode()
+            server.url + "/_/api/v1/buckets/inbox/objects/x",
+            content=str(tmp_path).encode(),
+            headers=ROOT_AUTH,
         )
         assert answer.status_code == 200
         wait_until((tmp_path / "started").exists, timeout=30)
