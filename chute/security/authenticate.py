@@ -16,6 +16,7 @@ against the JSON API; it sends the secret itself, so use it over HTTPS only.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,8 +27,10 @@ from chute.clock import Clock, system_clock
 from chute.context import ANONYMOUS, RequestContext, new_request_id
 from chute.errors import (
     AuthorizationHeaderMalformed,
+    ChuteError,
     ExpiredToken,
     InvalidAccessKeyId,
+    SecretUnreadable,
     SignatureDoesNotMatch,
 )
 from chute.security.records import Credentials
@@ -39,6 +42,8 @@ from chute.security.sigv4 import (
     parse,
     verify,
 )
+
+log = logging.getLogger(__name__)
 
 #: The scheme of the bearer form of the ``Authorization`` header.
 BEARER = "Bearer"
@@ -171,7 +176,12 @@ class Authenticator:
         )
 
     def _lookup(self, key_id: str) -> Credentials:
-        credentials = self.keys.credentials(key_id)
+        try:
+            credentials = self.keys.credentials(key_id)
+        except SecretUnreadable as exc:
+            # The operator's problem (a wrong key file), not the client's to read about.
+            log.error("%s", exc.message)
+            raise ChuteError("the server cannot check this access key; see its log") from None
         if credentials is None:
             raise InvalidAccessKeyId()
         return credentials

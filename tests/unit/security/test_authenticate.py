@@ -20,9 +20,11 @@ from chute.clock import FakeClock
 from chute.context import ANONYMOUS
 from chute.errors import (
     AuthorizationHeaderMalformed,
+    ChuteError,
     ExpiredToken,
     InvalidAccessKeyId,
     RequestTimeTooSkewed,
+    SecretUnreadable,
     SignatureDoesNotMatch,
 )
 from chute.security.authenticate import NOBODY, Authenticator, AuthMethod
@@ -247,3 +249,17 @@ def test_a_disabled_key_is_refused_as_a_bearer_too(clock: FakeClock) -> None:
 def test_root_rights_come_with_the_key(clock: FakeClock) -> None:
     identity = authenticator(clock, permissions=EVERYTHING).authenticate(signed())
     assert identity.context("127.0.0.1").permissions.is_admin
+
+
+def test_a_secret_the_server_cannot_open_is_its_own_problem(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Unreadable:
+        def credentials(self, key_id: str) -> Credentials | None:
+            raise SecretUnreadable(f"the secret of access key {key_id} does not open")
+
+    with pytest.raises(ChuteError) as caught:
+        Authenticator(Unreadable(), REGION, clock).authenticate(signed())
+    assert (caught.value.status, caught.value.code) == (500, "InternalError")
+    assert "key file" not in caught.value.message
+    assert KEY_ID in caplog.text
