@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 API = "/_/api/v1"
 CHUNK = 1024 * 1024
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: The root key the benchmark's servers start with; requests carry it in the bearer form.
+ROOT_KEY, ROOT_SECRET = "CKBENCHMARKROOT00001", "benchmark-root-secret-00000000000000000000"
+AUTH_HEADER = f"Authorization: Bearer {ROOT_KEY}:{ROOT_SECRET}\r\n"
+AUTH = {"authorization": f"Bearer {ROOT_KEY}:{ROOT_SECRET}"}
 
 
 def free_port() -> int:
@@ -97,7 +101,13 @@ class Server:
 def chute_server(
     data_dir: Path, database_url: str | None = None, extra: dict[str, str] | None = None
 ) -> Server:
-    env = {"CHUTE_DATA_DIR": str(data_dir), "CHUTE_LOG_LEVEL": "warning", **(extra or {})}
+    env = {
+        "CHUTE_DATA_DIR": str(data_dir),
+        "CHUTE_LOG_LEVEL": "warning",
+        "CHUTE_ROOT_ACCESS_KEY": ROOT_KEY,
+        "CHUTE_ROOT_SECRET_KEY": ROOT_SECRET,
+        **(extra or {}),
+    }
     if database_url:
         env["CHUTE_DATABASE_URL"] = database_url
     return Server(["-m", "chute", "serve"], env, f"{API}/health", data_dir.parent / "chute.log")
@@ -128,10 +138,10 @@ def http_put_file(url: str, path: str, source: Path) -> float:
     """Seconds to PUT the file with ``sendfile`` (the cheapest possible client)."""
     host, port = url.removeprefix("http://").split(":")
     size = source.stat().st_size
-    head = f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\n\r\n".encode()
+    head = f"PUT {path} HTTP/1.1\r\nHost: {host}\r\n{AUTH_HEADER}Content-Length: {size}\r\n\r\n"
     start = time.perf_counter()
     with socket.create_connection((host, int(port))) as sock, source.open("rb") as f:
-        sock.sendall(head)
+        sock.sendall(head.encode())
         sock.sendfile(f)
         response = read_response(sock)
     elapsed = time.perf_counter() - start
@@ -143,7 +153,7 @@ def http_put_file(url: str, path: str, source: Path) -> float:
 def http_get(url: str, path: str, expected: int) -> float:
     """Seconds to GET ``path`` and read ``expected`` body bytes into a reused buffer."""
     host, port = url.removeprefix("http://").split(":")
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{AUTH_HEADER}\r\n".encode()
     buffer = bytearray(4 * CHUNK)
     start = time.perf_counter()
     with socket.create_connection((host, int(port))) as sock:
@@ -189,7 +199,7 @@ async def small_puts(url: str, bucket: str, total: int, clients: int = 16) -> fl
         for i in counter:
             head = (
                 f"PUT {API}/buckets/{bucket}/objects/small/{i:08d} HTTP/1.1\r\n"
-                f"Host: {host}\r\nContent-Length: 4096\r\n\r\n"
+                f"Host: {host}\r\n{AUTH_HEADER}Content-Length: 4096\r\n\r\n"
             ).encode()
             writer.write(head + body)
             status = await reader.readline()
@@ -244,7 +254,7 @@ def run(size: int, small: int) -> None:
         (work / "baseline.out").unlink()
         server = chute_server(work / "sqlite" / "data")
         try:
-            httpx.put(f"{server.url}{API}/buckets/bench")
+            httpx.put(f"{server.url}{API}/buckets/bench", headers=AUTH)
             put = http_put_file(server.url, f"{API}/buckets/bench/objects/large", source)
             rss = server.peak_rss_mib()
             get = min(
@@ -269,7 +279,7 @@ def run(size: int, small: int) -> None:
         # each) instead of the catalog.
         server = chute_server(work / "files" / "data", extra={"CHUTE_SMALL_BLOB_LIMIT": "0"})
         try:
-            httpx.put(f"{server.url}{API}/buckets/bench")
+            httpx.put(f"{server.url}{API}/buckets/bench", headers=AUTH)
             rate_files = asyncio.run(small_puts(server.url, "bench", small))
         finally:
             server.stop()
@@ -279,7 +289,7 @@ def run(size: int, small: int) -> None:
         if pg_url:
             server = chute_server(work / "pg" / "data", pg_url)
             try:
-                httpx.put(f"{server.url}{API}/buckets/bench")
+                httpx.put(f"{server.url}{API}/buckets/bench", headers=AUTH)
                 rate_pg = asyncio.run(small_puts(server.url, "bench", small))
             finally:
                 server.stop()

@@ -214,9 +214,9 @@ def wait_for_jobs(rt: Runtime, where: JobFilter, count: int, interval: float = 0
     the benchmark if one fails for good."""
 
     def done() -> bool:
-        counts = rt.status.counts(where)
+        counts = rt.status.counts(CTX, where)
         if counts.get(JobState.DEAD) or counts.get(JobState.RETRYABLE):
-            dead = rt.status.jobs(JobFilter(states=(JobState.DEAD, JobState.RETRYABLE)))
+            dead = rt.status.jobs(CTX, JobFilter(states=(JobState.DEAD, JobState.RETRYABLE)))
             raise SystemExit(f"a job failed: {dead.jobs[0].last_error}")
         return counts.get(JobState.SUCCEEDED, 0) >= count
 
@@ -273,10 +273,10 @@ def processor_start(rt: Runtime, key: str) -> datetime:
     # The counter may have moved for the previous job (it is bumped after its commit);
     # then this job is a moment behind.
     deadline = time.monotonic() + 10
-    view = rt.status.status(BUCKET, key)
+    view = rt.status.status(CTX, BUCKET, key)
     while view.status != "succeeded" and time.monotonic() < deadline:
         time.sleep(0.001)
-        view = rt.status.status(BUCKET, key)
+        view = rt.status.status(CTX, BUCKET, key)
     if view.status != "succeeded":
         raise SystemExit(f"{key}: processing status {view.status}, expected succeeded")
     run = view.runs[0]

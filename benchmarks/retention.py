@@ -109,7 +109,7 @@ def _put(rt: Runtime, key: int, i: int) -> None:
 def _drain(rt: Runtime, timeout: float = 300.0) -> None:
     waiting = (JobState.AVAILABLE, JobState.RUNNING, JobState.RETRYABLE, JobState.BLOCKED)
     deadline = time.monotonic() + timeout
-    while rt.status.counts(JobFilter(states=waiting)) and time.monotonic() < deadline:
+    while rt.status.counts(CTX, JobFilter(states=waiting)) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 

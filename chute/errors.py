@@ -118,6 +118,17 @@ class XAmzContentSHA256Mismatch(ClientError):
 
     code = "XAmzContentSHA256Mismatch"
 
+    def __init__(self, client_sha256: str = "", computed_sha256: str = "") -> None:
+        #: S3's ``ClientComputedContentSHA256`` and ``S3ComputedContentSHA256``.
+        self.client_sha256 = client_sha256
+        self.computed_sha256 = computed_sha256
+        super().__init__()
+        if client_sha256:
+            self.details = {
+                "ClientComputedContentSHA256": client_sha256,
+                "S3ComputedContentSHA256": computed_sha256,
+            }
+
 
 class ClientDisconnected(ClientError):
     """The client went away before the whole body arrived."""
@@ -681,3 +692,35 @@ class MetadataTooLarge(InvalidArgument):
     """Your metadata headers exceed the maximum allowed metadata size."""
 
     code = "MetadataTooLarge"
+
+
+# --- access keys ---------------------------------------------------------------------
+
+
+class ExpiredToken(AuthError):
+    """The provided token has expired."""
+
+    code = "ExpiredToken"
+    status = 400
+
+
+class NoSuchAccessKey(ClientError):
+    """The specified access key does not exist."""
+
+    code = "NoSuchAccessKey"
+    status = 404
+
+
+class KeyFileError(ChuteError):
+    """The key file that encrypts access key secrets cannot be used."""
+
+
+class SecretUnreadable(KeyFileError):
+    """A stored access key secret cannot be decrypted: the key file (``auth.key_file``)
+    is not the one it was encrypted with."""
+
+
+class CredentialsError(ChuteError):
+    """The client's credentials are missing a part, or cannot be read."""
+
+    code = "InvalidCredentials"

@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from chute.api.rest.deps import Services
+from chute.api.s3.auth import key_secrets, signed_by, unguarded
 from chute.api.s3.services import S3Services
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
@@ -29,6 +31,9 @@ from chute.pipelines.retention import Retention
 from chute.pipelines.router import Router
 from chute.pipelines.status import StatusService
 from chute.queue.wakeup import JobSignal, PostgresListener
+from chute.security.authenticate import Authenticator
+from chute.security.keys import KeyService
+from chute.security.master_key import MasterKey
 from chute.settings import Settings
 from chute.worker.child import ChildConfig
 from chute.worker.pool import WorkerPool
@@ -76,6 +81,20 @@ class Runtime:
         self.pools.append(pool)
         return pool
 
+    @cached_property
+    def keys(self) -> KeyService:
+        """The access keys. The first use reads the key file that encrypts their secrets
+        (``auth.key_file``), creating it on first start: workers never need it."""
+        master = MasterKey.load_or_create(self.settings.key_file)
+        return KeyService(self.catalog, master, self.clock, self.settings.auth.cache_seconds)
+
+    def authenticator(self) -> Authenticator | None:
+        """Who signed a request, for the API front ends; ``None`` when authentication is
+        off (``auth.enabled = false``)."""
+        if not self.settings.auth.enabled:
+            return None
+        return Authenticator(self.keys, self.settings.region, self.clock)
+
     def rest_services(self) -> Services:
         """The services the JSON API is built with."""
         return Services(
@@ -86,10 +105,13 @@ class Runtime:
             self.settings.body_timeout_seconds,
             self.hooks,
             self.settings.http.max_small_body_bytes,
+            keys=self.keys,
+            authenticator=self.authenticator(),
         )
 
     def s3_services(self) -> S3Services:
         """The services the S3 API is built with."""
+        authenticator = self.authenticator()
         return S3Services(
             self.objects,
             self.hooks,
@@ -98,6 +120,8 @@ class Runtime:
             self.settings.s3.max_xml_bytes,
             self.settings.s3.domain,
             clock=self.clock,
+            authenticate=signed_by(authenticator) if authenticator else unguarded,
+            secrets=key_secrets(self.keys, self.clock) if authenticator else None,
             destinations=Destinations(
                 self.catalog, self.pipelines, self.deliveries, self.clock, self.signal.notify
             ),

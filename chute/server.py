@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -13,21 +15,23 @@ from chute.api.http.protocol import ConnectionLimits, connection_cap, http_proto
 from chute.api.rest.app import create_app
 from chute.api.root import RootApp
 from chute.api.s3.app import create_s3_app
-from chute.runtime import open_runtime
+from chute.runtime import Runtime, open_runtime
+from chute.security.root import start_root
 from chute.settings import Settings
 
 log = logging.getLogger("chute")
 
 EXPOSED_WARNING = (
-    "Chute is listening on %s, which other machines can reach, and it has no access "
-    "control yet: anyone who can connect can read, write and delete every object. "
-    "Bind to 127.0.0.1 unless this network is trusted."
+    "Chute is listening on %s, which other machines can reach, with no access control "
+    "(auth.enabled = false): anyone who can connect can read, write and delete every "
+    "object. Bind to 127.0.0.1 or turn authentication on unless this network is trusted."
 )
 
 
 def warn_if_exposed(settings: Settings) -> bool:
-    """Log a warning when the server would be reachable from other machines."""
-    if settings.is_loopback:
+    """Log a warning when the server would be reachable from other machines with
+    authentication off."""
+    if settings.is_loopback or settings.auth.enabled:
         return False
     log.warning(EXPOSED_WARNING, settings.address)
     return True
@@ -45,6 +49,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     _configure_logging(settings)
     warn_if_exposed(settings)
     runtime = open_runtime(settings)
+    _start_auth(runtime)
     runtime.start_upkeep()
     app = RootApp(
         create_app(runtime.rest_services()),
@@ -55,7 +60,8 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         pool = runtime.start_workers()
         log.info("%d worker processes for %d pipelines", pool.size, len(runtime.pipelines))
 
-    log.info("Chute serving on http://%s (data in %s)", settings.address, settings.data_dir)
+    scheme = "https" if settings.tls.enabled else "http"
+    log.info("Chute serving on %s://%s (data in %s)", scheme, settings.address, settings.data_dir)
     # uvicorn answers SIGTERM by stopping the server, then raises the signal again for
     # the handler it found: the default one would end the process on the spot, with the
     # workers undrained. This one ends it through the drain below instead.
@@ -88,6 +94,19 @@ def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _start_auth(runtime: Runtime) -> None:
+    """Make (and show once) the root key, when requests must be signed."""
+    if runtime.settings.auth.enabled:
+        start_root(runtime.keys, runtime.settings.root_credentials_file, os.environ)
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for serving HTTPS with ``[tls]``'s certificate (none: HTTP)."""
+    if not settings.tls.enabled:
+        return {}
+    return {"ssl_certfile": str(settings.tls.cert_file), "ssl_keyfile": str(settings.tls.key_file)}
 
 
 class _Terminated(Exception):

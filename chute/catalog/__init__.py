@@ -1,4 +1,5 @@
-"""The catalog: buckets, object versions and events in SQL (SQLite or PostgreSQL)."""
+"""The catalog: buckets, object versions, events and access keys in SQL (SQLite or
+PostgreSQL)."""
 
 from chute.catalog.records import (
     NULL_VERSION,
@@ -8,6 +9,7 @@ from chute.catalog.records import (
     ObjectVersion,
     Part,
     Rollup,
+    StoredKey,
     Upload,
     Versioning,
 )
@@ -23,6 +25,7 @@ __all__ = [
     "ObjectVersion",
     "Part",
     "Rollup",
+    "StoredKey",
     "Upload",
     "Versioning",
 ]

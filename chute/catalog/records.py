@@ -18,6 +18,7 @@ __all__ = [
     "ObjectVersion",
     "Part",
     "Rollup",
+    "StoredKey",
     "Upload",
     "Versioning",
 ]
@@ -183,3 +184,22 @@ class Part:
     def etag(self) -> str:
         """The part's ETag (unquoted), as UploadPart answers and Complete must list."""
         return self.md5
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An access key as the catalog keeps it: the secret still encrypted (the security
+    layer holds the key that opens it), the grants as plain data."""
+
+    id: str
+    #: The secret, encrypted (see :mod:`chute.security.master_key`).
+    secret: bytes = field(repr=False)
+    name: str
+    #: Grants as :meth:`chute.access.Grant.to_json` writes them.
+    grants: list[dict[str, Any]]
+    #: The key Chute made for itself on first start (one at most).
+    is_root: bool
+    enabled: bool
+    created_at: datetime
+    #: Temporary credentials stop working at this moment (``None``: never).
+    expires_at: datetime | None = None

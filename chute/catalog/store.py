@@ -24,6 +24,7 @@ from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.failures import database_errors
 from chute.catalog.functions import holds
+from chute.catalog.keys import KeySession
 from chute.catalog.leases import LeaseSession
 from chute.catalog.multipart import MultipartSession
 
@@ -165,6 +166,11 @@ class CatalogSession:
     def multipart(self) -> MultipartSession:
         """Multipart uploads in progress and their parts, in this transaction."""
         return MultipartSession(self.conn)
+
+    @property
+    def keys(self) -> KeySession:
+        """Access keys, in this transaction."""
+        return KeySession(self.conn)
 
     # The queue's tables build on the catalog's schema, so its modules import the catalog
     # package: they are imported here when first used, not while the catalog loads.

@@ -13,8 +13,18 @@ from __future__ import annotations
 
 import typer
 
-from chute.cli.commands import buckets, events, listings, objects, processing, server
-from chute.cli.connection import DEFAULT_URL, ServerUrl
+from chute.cli.commands import buckets, events, keys, listings, objects, processing, server
+from chute.cli.connection import (
+    DEFAULT_REGION,
+    DEFAULT_URL,
+    AccessKeyOption,
+    CaBundleOption,
+    Connection,
+    ProfileOption,
+    RegionOption,
+    SecretKeyOption,
+    ServerUrl,
+)
 
 app = typer.Typer(
     name="chute",
@@ -25,9 +35,23 @@ app = typer.Typer(
 
 
 @app.callback()
-def main(ctx: typer.Context, url: ServerUrl = DEFAULT_URL) -> None:
-    """Chute: a self-hosted object store with an event log."""
-    ctx.obj = url
+def main(
+    ctx: typer.Context,
+    url: ServerUrl = DEFAULT_URL,
+    access_key: AccessKeyOption = None,
+    secret_key: SecretKeyOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = DEFAULT_REGION,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Chute: a self-hosted object store with an event log.
+
+    Requests are signed with an access key, the first found of: --access-key and
+    --secret-key; CHUTE_ACCESS_KEY and CHUTE_SECRET_KEY; --profile (CHUTE_PROFILE) in the
+    AWS credentials file; for a server on this machine, the root key in its data folder
+    (root-credentials).
+    """
+    ctx.obj = Connection(url, access_key, secret_key, profile, region, ca_bundle)
 
 
 #: Every command, in the order ``chute --help`` lists them.
@@ -53,3 +77,4 @@ COMMANDS = (
 )
 for command in COMMANDS:
     app.command()(command)
+app.add_typer(keys.app)

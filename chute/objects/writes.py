@@ -427,7 +427,7 @@ def check_body(
     if md5 is not None and md5 != staged.info.md5:
         raise BadDigest()
     if sha256 is not None and sha256 != staged.info.sha256:
-        raise XAmzContentSHA256Mismatch()
+        raise XAmzContentSHA256Mismatch(sha256, staged.info.sha256)
 
 
 def _free_blob(version: ObjectVersion, freed: list[str]) -> None:

@@ -7,14 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from chute.access import Access
 from chute.catalog import Catalog, CatalogSession, EventRow, ObjectVersion
-from chute.context import LOCAL_ADDRESS
+from chute.context import LOCAL_ADDRESS, RequestContext
 from chute.errors import InvalidArgument, NoSuchKey, NoSuchPipeline
 from chute.events import EventName
 from chute.names import NULL_VERSION, after_prefix, check_bucket_name, check_key, check_prefix
 from chute.objects.buckets import require_bucket
 from chute.pipelines.model import Pipeline, TriggerCondition
 from chute.pipelines.router import Router
+from chute.pipelines.status import require_over
 from chute.queue.records import Job, JobFilter
 from chute.queue.states import JobState
 
@@ -34,7 +36,8 @@ class Reprocessed:
 
 
 class ControlService:
-    """Redrive and reprocess: changes an operator makes to what runs."""
+    """Redrive and reprocess: changes an operator makes to what runs. Both need write
+    access to every object they could start work on."""
 
     def __init__(
         self,
@@ -50,9 +53,10 @@ class ControlService:
         self.runnable = runnable if runnable is not None else pipelines
         self.router = router
 
-    def redrive(self, where: JobFilter) -> int:
+    def redrive(self, context: RequestContext, where: JobFilter) -> int:
         """Make dead jobs matching ``where`` available again, each with a fresh set of
         attempts; their runs become active again. Returns how many were redriven."""
+        require_over(context, Access.WRITE, where)
         where = replace(where, states=(JobState.DEAD,))
 
         def work(session: CatalogSession) -> int:
@@ -72,7 +76,12 @@ class ControlService:
         return step.retry.max_attempts if step else 1
 
     def reprocess(
-        self, pipeline_name: str, bucket: str, key: str | None = None, prefix: str | None = None
+        self,
+        context: RequestContext,
+        pipeline_name: str,
+        bucket: str,
+        key: str | None = None,
+        prefix: str | None = None,
     ) -> Reprocessed:
         """Start ``pipeline`` on one object (``key``) or on every live object under
         ``prefix`` that its trigger matches: a backfill after a pipeline changed. A key,
@@ -87,6 +96,7 @@ class ControlService:
             check_key(key)
         if prefix is not None:
             check_prefix(prefix)
+        context.permissions.require(Access.WRITE, bucket, key if key is not None else prefix)
 
         def work(session: CatalogSession) -> Reprocessed:
             versions, skipped = _targets(session, pipeline, bucket, key, prefix)

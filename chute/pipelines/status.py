@@ -7,8 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chute.access import Access
 from chute.catalog import Catalog, CatalogSession, ObjectVersion
+from chute.context import RequestContext
 from chute.errors import (
+    AccessDenied,
     InvalidArgument,
     NoSuchJob,
     NoSuchKey,
@@ -87,16 +90,20 @@ def object_status(runs: list[RunView]) -> ObjectStatus:
 
 
 class StatusService:
-    """Reads processing state, and redrives and reprocesses."""
+    """Reads processing state. Every call takes the context of who asked: reading an
+    object's status, its jobs or its metadata needs read access to it."""
 
     def __init__(self, catalog: Catalog, pipelines: dict[str, Pipeline], router: Router) -> None:
         self.catalog = catalog
         self.pipelines = pipelines
         self.router = router
 
-    def status(self, bucket: str, key: str, version_id: str | None = None) -> ObjectProcessing:
+    def status(
+        self, context: RequestContext, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectProcessing:
         """The processing status of a version (the latest by default)."""
         check_key(key)
+        context.permissions.require(Access.READ, bucket, key)
         with self.catalog.read() as session:
             version = _version(session, bucket, key, version_id)
             queue = session.queue
@@ -110,6 +117,7 @@ class StatusService:
 
     def find(
         self,
+        context: RequestContext,
         bucket: str,
         conditions: list[str],
         prefix: str = "",
@@ -120,34 +128,49 @@ class StatusService:
         (``image.format=jpeg``, ``mime=text/csv``), in key order after ``after``."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
+        if not context.permissions.allows_listing(bucket, prefix):
+            raise AccessDenied()
         parsed = [_condition(text) for text in conditions]
         with self.catalog.read() as session:
             target = require_bucket(session, bucket)
             found = session.lineage
             return found.find_by_metadata(target.id, prefix, parsed, after, limit)
 
-    def jobs(self, where: JobFilter, cursor: int | None = None, limit: int = 100) -> JobPage:
+    def jobs(
+        self, context: RequestContext, where: JobFilter, cursor: int | None = None, limit: int = 100
+    ) -> JobPage:
         """A page of jobs matching ``where``, newest first."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
+        require_over(context, Access.READ, where)
         with self.catalog.read() as session:
             jobs = session.queue.list_jobs(where, cursor, limit + 1)
         more = len(jobs) > limit
         jobs = jobs[:limit]
         return JobPage(jobs, jobs[-1].id if more else None)
 
-    def job(self, job_id: int) -> tuple[Job, list[StepRun]]:
-        """One job and its attempts."""
+    def job(self, context: RequestContext, job_id: int) -> tuple[Job, list[StepRun]]:
+        """One job and its attempts (to whom may read the object it is about; to others
+        it does not exist)."""
         with self.catalog.read() as session:
             queue = session.queue
             job = queue.get_job(job_id)
-            if job is None:
+            if job is None or not context.permissions.allows(Access.READ, job.bucket, job.key):
                 raise NoSuchJob(f"no job {job_id}")
             return job, queue.step_runs_of([job_id])
 
-    def counts(self, where: JobFilter) -> dict[JobState, int]:
+    def counts(self, context: RequestContext, where: JobFilter) -> dict[JobState, int]:
+        require_over(context, Access.READ, where)
         with self.catalog.read() as session:
             return session.queue.count_jobs(where)
+
+
+def require_over(context: RequestContext, action: Access, where: JobFilter) -> None:
+    """``AccessDenied`` unless ``context`` may do ``action`` on every object the jobs
+    ``where`` selects could be about: its bucket (every bucket if none) under its key
+    prefix (every key if none)."""
+    if not context.permissions.allows(action, where.bucket, where.key_prefix or ""):
+        raise AccessDenied()
 
 
 def _condition(text: str) -> tuple[tuple[str, ...], str]:

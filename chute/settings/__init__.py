@@ -4,6 +4,7 @@ Core: every layer may read these models; none of them does anything. :func:`load
 builds and validates them.
 """
 
+from chute.settings.auth import AuthSettings
 from chute.settings.blobs import BlobSettings
 from chute.settings.http import HttpSettings
 from chute.settings.load import load_settings
@@ -19,6 +20,7 @@ from chute.settings.pipelines import (
 )
 from chute.settings.retention import RetentionSettings
 from chute.settings.s3 import S3Settings
+from chute.settings.tls import TlsSettings
 from chute.settings.webhooks import WebhookConfig
 from chute.settings.worker import WorkerSettings
 
@@ -26,6 +28,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "NAME",
     "SMALL_BLOB_LIMIT",
+    "AuthSettings",
     "BlobSettings",
     "HttpSettings",
     "MultipartSettings",
@@ -36,6 +39,7 @@ __all__ = [
     "S3Settings",
     "Settings",
     "StepConfig",
+    "TlsSettings",
     "TriggerConfig",
     "WebhookConfig",
     "WorkerSettings",

@@ -23,12 +23,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from chute.settings.auth import KEY_FILE, ROOT_CREDENTIALS_FILE, AuthSettings
 from chute.settings.blobs import BlobSettings
 from chute.settings.http import HttpSettings
 from chute.settings.multipart import MultipartSettings
 from chute.settings.pipelines import PipelineConfig
 from chute.settings.retention import RetentionSettings
 from chute.settings.s3 import S3Settings
+from chute.settings.tls import TlsSettings
 from chute.settings.webhooks import WebhookConfig
 from chute.settings.worker import WorkerSettings
 
@@ -49,8 +51,8 @@ class Settings(BaseSettings):
 
     #: Folder for everything Chute keeps locally: SQLite catalog, local blobs.
     data_dir: Path = Path("chute-data")
-    #: host:port the server listens on. Anything but loopback is logged as a warning until
-    #: access keys exist.
+    #: host:port the server listens on. Anything but loopback is logged as a warning when
+    #: authentication is off (``auth.enabled = false``).
     address: str = "127.0.0.1:9000"
     #: SQLAlchemy URL of the catalog; default ``sqlite:///<data_dir>/catalog.db``.
     database_url: str | None = None
@@ -85,6 +87,10 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     multipart: MultipartSettings = Field(default_factory=MultipartSettings)
+    #: Access keys: who may do what (deny by default).
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    #: HTTPS: the certificate and key the server presents.
+    tls: TlsSettings = Field(default_factory=TlsSettings)
 
     @field_validator("address")
     @classmethod
@@ -113,6 +119,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def key_file(self) -> Path:
+        """The key file that encrypts access key secrets (``auth.key_file``)."""
+        return self.auth.key_file or self.data_dir / KEY_FILE
+
+    @property
+    def root_credentials_file(self) -> Path:
+        """Where a generated root key is written for local clients to find."""
+        return self.data_dir / ROOT_CREDENTIALS_FILE
 
     @property
     def is_loopback(self) -> bool:

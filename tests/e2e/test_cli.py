@@ -24,7 +24,7 @@ from typer.testing import CliRunner, Result
 
 from chute.cli.client import ChuteClient
 from chute.cli.main import app
-from tests.e2e.conftest import LiveServer, wait_until
+from tests.e2e.conftest import CLIENT_ENV, LiveServer, root_signer, wait_until
 
 CHUTE = str(Path(sys.executable).parent / "chute")
 MiB = 1024 * 1024
@@ -94,7 +94,7 @@ def event_names(page: dict[str, Any]) -> list[str]:
 
 def chute_env(**extra: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("CHUTE_")}
-    env.update(extra)
+    env.update(CLIENT_ENV, **extra)
     return env
 
 
@@ -180,7 +180,7 @@ def test_ls_shows_prefixes_unless_recursive(cli: Cli, bucket: str, tmp_path: Pat
 
 def test_listing_follows_continuation_tokens(live_server: LiveServer, bucket: str) -> None:
     keys = [f"dir{i}/k" for i in range(3)] + [f"k{i}" for i in range(4)]
-    with ChuteClient(live_server.url) as client:
+    with ChuteClient(live_server.url, auth=root_signer()) as client:
         for key in keys:
             client.put_object(bucket, key, io.BytesIO(b"x"), size=1)
         pages = list(client.walk_objects(bucket, max_keys=2))
@@ -341,7 +341,7 @@ def test_events_follow_prints_new_events_until_interrupted(
         lines = output.read_text().split("\n")[:-1]  # the last part is "" or a line being written
         return [json.loads(line)["record"]["s3"]["object"]["key"] for line in lines]
 
-    with ChuteClient(live_server.url) as client:
+    with ChuteClient(live_server.url, auth=root_signer()) as client:
         client.put_object(bucket, "before", io.BytesIO(b"1"), size=1)
         with output.open("wb") as sink:
             follower = subprocess.Popen(

@@ -13,7 +13,7 @@ import httpx
 
 from chute.catalog import Catalog
 from chute.clock import system_clock
-from tests.e2e.conftest import start_server, wait_until
+from tests.e2e.conftest import ROOT_AUTH, ROOT_AUTH_LINE, start_server, wait_until
 
 API = "/_/api/v1"
 
@@ -26,7 +26,7 @@ def test_kill_during_upload_then_restart(tmp_path: Path) -> None:
     env = {"CHUTE_SWEEP_GRACE_SECONDS": "0"}
     server = start_server(tmp_path / "data", env=env)
     data_dir = Path(server.data_dir)
-    with httpx.Client(base_url=server.url + API) as client:
+    with httpx.Client(base_url=server.url + API, headers=ROOT_AUTH) as client:
         client.put("/buckets/crash")
         kept = client.put("/buckets/crash/objects/kept", content=b"acknowledged").json()
         large = os.urandom(300 * 1024)  # above the small-blob limit: a blob file
@@ -35,7 +35,7 @@ def test_kill_during_upload_then_restart(tmp_path: Path) -> None:
     sock = socket.create_connection(("127.0.0.1", server.port))
     size = 64 * 2**20
     sock.sendall(
-        f"PUT {API}/buckets/crash/objects/torn HTTP/1.1\r\nHost: x\r\n"
+        f"PUT {API}/buckets/crash/objects/torn HTTP/1.1\r\nHost: x\r\n{ROOT_AUTH_LINE}"
         f"Content-Length: {size}\r\n\r\n".encode()
     )
     sock.sendall(os.urandom(8 * 2**20))
@@ -58,7 +58,7 @@ def test_kill_during_upload_then_restart(tmp_path: Path) -> None:
 
     restarted = start_server(tmp_path / "data", env=env)
     try:
-        with httpx.Client(base_url=restarted.url + API) as client:
+        with httpx.Client(base_url=restarted.url + API, headers=ROOT_AUTH) as client:
             torn = client.get("/buckets/crash/objects/torn")
             assert (torn.status_code, torn.json()["code"]) == (404, "NoSuchKey")
             assert client.get("/buckets/crash/objects/kept").content == b"acknowledged"

@@ -22,7 +22,7 @@ from chute.queue.states import ObjectStatus, Outcome
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
-from tests.e2e.conftest import LiveServer, start_server, wait_until
+from tests.e2e.conftest import LiveServer, root_signer, start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 UPLOADS = 200
@@ -83,7 +83,7 @@ def _worker(config: Path) -> subprocess.Popen[bytes]:
 
 
 def _attempts(rt: Runtime, key: str) -> list[Outcome]:
-    found = rt.status.status("inbox", key)
+    found = rt.status.status(CTX, "inbox", key)
     return [a.outcome for view in found.runs for runs in view.attempts.values() for a in runs]
 
 
@@ -97,15 +97,16 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
     try:
         wait_until(marker.exists, timeout=30)
         # The attempt counts as lost once its worker has reported it started.
-        (job,) = runtime.status.jobs(JobFilter()).jobs
-        wait_until(lambda: runtime.status.job(job.id)[0].started_at is not None)
+        (job,) = runtime.status.jobs(CTX, JobFilter()).jobs
+        wait_until(lambda: runtime.status.job(CTX, job.id)[0].started_at is not None)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
     second = _worker(config)
     try:
         wait_until(
-            lambda: runtime.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED, timeout=30
+            lambda: runtime.status.status(CTX, "inbox", "x").status is ObjectStatus.SUCCEEDED,
+            timeout=30,
         )
     finally:
         second.terminate()
@@ -120,7 +121,7 @@ def _uploads(
     server: LiveServer, acked: dict[str, bytes], start: int, stop: int, kill_at: int | None
 ) -> None:
     """PUT objects ``start..stop``; kill -9 the server after ``kill_at`` acks."""
-    with httpx.Client(base_url=server.url + "/_/api/v1", timeout=10) as client:
+    with httpx.Client(base_url=server.url + "/_/api/v1", timeout=10, auth=root_signer()) as client:
         for index in range(start, stop):
             key = f"k{index:03d}"
             body = os.urandom(100_000) if index % 2 else os.urandom(1000)
@@ -172,14 +173,14 @@ def _all_done(rt: Runtime, acked: dict[str, bytes]) -> bool:
     and any upload the kill cut off after it committed."""
     inbox = [o.key for o in rt.objects.list_objects(CTX, "inbox", max_keys=1000).objects]
     return set(acked) <= set(inbox) and all(
-        rt.status.status("inbox", key).status is ObjectStatus.SUCCEEDED for key in inbox
+        rt.status.status(CTX, "inbox", key).status is ObjectStatus.SUCCEEDED for key in inbox
     )
 
 
 def _check_exactly_once(rt: Runtime, acked: dict[str, bytes]) -> None:
     outputs = {o.key: o for o in rt.objects.list_objects(CTX, "processed", max_keys=1000).objects}
     for key, body in acked.items():
-        found = rt.status.status("inbox", key)
+        found = rt.status.status(CTX, "inbox", key)
         assert len(found.runs) == 1, key
         assert _attempts(rt, key).count(Outcome.SUCCEEDED) == 1, key
         assert b"".join(rt.objects.open(CTX, "processed", f"{key}.out").body) == body[::-1]

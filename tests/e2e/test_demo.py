@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import pyvips
 
-from tests.e2e.conftest import LiveServer, start_server, wait_until
+from tests.e2e.conftest import ROOT_AUTH, LiveServer, start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHUTE = str(Path(sys.executable).parent / "chute")
@@ -64,7 +64,10 @@ def test_an_image_gets_thumbnails_and_metadata(demo: LiveServer, tmp_path: Path)
     assert chute(demo, "find", "inbox/holiday", "-w", "image.format=jpeg").split() == [
         "inbox/holiday/photo.jpg"
     ]
-    thumb = httpx.get(f"{demo.url}/_/api/v1/buckets/processed/objects/holiday/photo/thumb-320.webp")
+    thumb = httpx.get(
+        f"{demo.url}/_/api/v1/buckets/processed/objects/holiday/photo/thumb-320.webp",
+        headers=ROOT_AUTH,
+    )
     image = pyvips.Image.new_from_buffer(thumb.content, "")
     assert (image.width, image.get("vips-loader")) == (320, "webpload_buffer")
 
@@ -79,7 +82,9 @@ def test_a_csv_is_validated_and_converted_to_parquet(demo: LiveServer, tmp_path:
         "people.parquet",
         "people.validation.json",
     ]
-    data = httpx.get(f"{demo.url}/_/api/v1/buckets/processed/objects/people.parquet").content
+    data = httpx.get(
+        f"{demo.url}/_/api/v1/buckets/processed/objects/people.parquet", headers=ROOT_AUTH
+    ).content
     assert pq.read_table(io.BytesIO(data)).to_pylist() == [
         {"id": 1, "name": "ada"},
         {"id": 2, "name": "grace"},

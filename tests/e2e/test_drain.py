@@ -16,7 +16,7 @@ from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
-from tests.e2e.conftest import start_server, wait_until
+from tests.e2e.conftest import ROOT_AUTH, start_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ def test_a_running_job_finishes_within_the_grace_period(tmp_path: Path) -> None:
     stopping.start()
     (tmp_path / "release").write_text("")
     stopping.join()
-    assert rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED
+    assert rt.status.status(CTX, "inbox", "x").status is ObjectStatus.SUCCEEDED
     rt.pools.clear()
     rt.close()
 
@@ -54,7 +54,7 @@ def test_a_job_still_running_after_the_grace_period_is_released(tmp_path: Path) 
     wait_until((tmp_path / "started").exists, timeout=30)
     pool.stop(grace=0)
     rt.pools.clear()
-    found = rt.status.status("inbox", "x")
+    found = rt.status.status(CTX, "inbox", "x")
     (job,) = found.runs[0].jobs
     assert (job.state, job.attempt) == (JobState.AVAILABLE, 0)
     assert found.status is ObjectStatus.PENDING
@@ -62,7 +62,7 @@ def test_a_job_still_running_after_the_grace_period_is_released(tmp_path: Path) 
     (tmp_path / "started").unlink()
     (tmp_path / "release").write_text("")
     rt.start_workers()
-    wait_until(lambda: rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED, 30)
+    wait_until(lambda: rt.status.status(CTX, "inbox", "x").status is ObjectStatus.SUCCEEDED, 30)
     rt.close()
 
 
@@ -104,7 +104,7 @@ def test_ctrl_c_drains_a_worker_instead_of_killing_its_jobs(tmp_path: Path) -> N
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED
+    assert rt.status.status(CTX, "inbox", "x").status is ObjectStatus.SUCCEEDED
     rt.close()
 
 
@@ -115,7 +115,9 @@ def test_sigterm_drains_chute_serve_and_it_exits_cleanly(tmp_path: Path) -> None
     env: dict[str, str | None] = {"CHUTE_CONFIG": str(config), "PYTHONPATH": str(REPO)}
     with start_server(tmp_path / "data", env) as server:
         answer = httpx.put(
-            server.url + "/_/api/v1/buckets/inbox/objects/x", content=str(tmp_path).encode()
+            server.url + "/_/api/v1/buckets/inbox/objects/x",
+            content=str(tmp_path).encode(),
+            headers=ROOT_AUTH,
         )
         assert answer.status_code == 200
         wait_until((tmp_path / "started").exists, timeout=30)
@@ -124,6 +126,6 @@ def test_sigterm_drains_chute_serve_and_it_exits_cleanly(tmp_path: Path) -> None
         assert server.process.wait(timeout=30) == 0, server.log()
     rt = open_runtime(load_settings(config), sweep=False)
     try:
-        assert rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED
+        assert rt.status.status(CTX, "inbox", "x").status is ObjectStatus.SUCCEEDED
     finally:
         rt.close()

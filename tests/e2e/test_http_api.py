@@ -15,14 +15,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import start_server, wait_until
+from tests.e2e.conftest import ROOT_AUTH, root_signer, start_server, wait_until
 
 API = "/_/api/v1"
 
 
 @pytest.fixture(scope="module")
 def client(live_server: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url + API, timeout=30) as client:
+    with httpx.Client(base_url=live_server.url + API, timeout=30, auth=root_signer()) as client:
         yield client
 
 
@@ -44,9 +44,11 @@ def error_code(response: httpx.Response) -> str:
 
 
 def raw_request(url: str, head: bytes, body: bytes = b"", hang_up: bool = False) -> bytes:
-    """Send bytes as they are (no client-side fixing) and return all the server says
-    until it closes the connection; ``hang_up`` closes our side first (a client that
-    goes away mid-request)."""
+    """Send bytes as they are (no client-side fixing, but the root key's bearer header
+    after the request line) and return all the server says until it closes the
+    connection; ``hang_up`` closes our side first (a client that goes away mid-request)."""
+    line, _, rest = head.partition(b"\r\n")
+    head = line + f"\r\nAuthorization: {ROOT_AUTH['authorization']}\r\n".encode() + rest
     parts = urlsplit(url)
     assert parts.hostname
     assert parts.port
@@ -417,7 +419,7 @@ def test_32_streaming_writers_same_key(live_server: Any, client: httpx.Client) -
     payloads = {i: os.urandom(3 * 2**19) for i in range(32)}
 
     def upload(i: int) -> tuple[str, str]:
-        with httpx.Client(base_url=live_server.url + API, timeout=60) as own:
+        with httpx.Client(base_url=live_server.url + API, timeout=60, auth=root_signer()) as own:
             put = own.put(obj("race-streams", "same"), content=payloads[i])
             assert put.status_code == 200
             return put.json()["version_id"], hashlib.sha256(payloads[i]).hexdigest()
@@ -439,9 +441,10 @@ def test_stalled_upload_times_out(tmp_path: Path, declared: int) -> None:
     stored. (Small bodies are read whole, large ones stream: both paths.)"""
     env = {"CHUTE_BODY_TIMEOUT_SECONDS": "0.5"}
     with start_server(tmp_path / "data", env=env) as server:
-        httpx.put(f"{server.url}{API}/buckets/stall")
+        httpx.put(f"{server.url}{API}/buckets/stall", headers=ROOT_AUTH)
         head = (
             f"PUT {API}/buckets/stall/objects/k HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {ROOT_AUTH['authorization']}\r\n"
             f"Content-Length: {declared}\r\n\r\n"
         ).encode()
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
@@ -451,7 +454,8 @@ def test_stalled_upload_times_out(tmp_path: Path, declared: int) -> None:
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b'"code":"RequestTimeout"' in answer
-        assert httpx.get(f"{server.url}{API}/buckets/stall/objects/k").status_code == 404
+        missing = httpx.get(f"{server.url}{API}/buckets/stall/objects/k", headers=ROOT_AUTH)
+        assert missing.status_code == 404
         wait_until(lambda: not partial_files(Path(server.data_dir)))
 
 
@@ -475,7 +479,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     config.write_text(PHOTOS_CONFIG)
     with (
         start_server(data_dir, {"CHUTE_CONFIG": str(config)}) as server,
-        httpx.Client(base_url=server.url + API, timeout=30) as client,
+        httpx.Client(base_url=server.url + API, timeout=30, auth=root_signer()) as client,
     ):
         yield client
 

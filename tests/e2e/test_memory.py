@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import start_server
+from tests.e2e.conftest import ROOT_AUTH, ROOT_AUTH_LINE, start_server
 
 API = "/_/api/v1"
 SIZE = 256 * 2**20
@@ -33,9 +33,9 @@ def test_large_upload_and_download_in_bounded_memory(tmp_path: Path) -> None:
             digest.update(block)
             f.write(block)
     with start_server(tmp_path / "data") as server:
-        httpx.put(f"{server.url}{API}/buckets/big")
+        httpx.put(f"{server.url}{API}/buckets/big", headers=ROOT_AUTH)
         head = (
-            f"PUT {API}/buckets/big/objects/large HTTP/1.1\r\nHost: x\r\n"
+            f"PUT {API}/buckets/big/objects/large HTTP/1.1\r\nHost: x\r\n{ROOT_AUTH_LINE}"
             f"Connection: close\r\nContent-Length: {SIZE}\r\n\r\n"
         ).encode()
         with socket.create_connection(("127.0.0.1", server.port)) as sock, source.open("rb") as f:
@@ -43,7 +43,8 @@ def test_large_upload_and_download_in_bounded_memory(tmp_path: Path) -> None:
             sock.sendfile(f)
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
         received = hashlib.sha256()
-        with httpx.stream("GET", f"{server.url}{API}/buckets/big/objects/large") as response:
+        url = f"{server.url}{API}/buckets/big/objects/large"
+        with httpx.stream("GET", url, headers=ROOT_AUTH) as response:
             for chunk in response.iter_bytes(2**20):
                 received.update(chunk)
         assert received.hexdigest() == digest.hexdigest()

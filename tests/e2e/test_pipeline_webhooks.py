@@ -54,7 +54,7 @@ def runtime(tmp_path, receiver: Receiver) -> Iterator[Runtime]:
 
 
 def _notifications(rt: Runtime) -> list[Any]:
-    return rt.status.jobs(JobFilter()).jobs
+    return rt.status.jobs(CTX, JobFilter()).jobs
 
 
 def _delivered(rt: Runtime, count: int) -> bool:
@@ -86,7 +86,7 @@ def test_success_is_notified_to_every_url_signed_and_retried(runtime, receiver):
     assert len(flaky_ids) == 1
 
     # The delivery log: each attempt with its status code.
-    found = runtime.status.status("inbox", "good/cat.txt")
+    found = runtime.status.status(CTX, "inbox", "good/cat.txt")
     codes = sorted(
         [a.report["status_code"] for a in attempts]
         for job_id, attempts in found.runs[0].attempts.items()
@@ -98,7 +98,7 @@ def test_success_is_notified_to_every_url_signed_and_retried(runtime, receiver):
 def test_a_dead_step_is_notified_as_a_failure(runtime, receiver):
     runtime.objects.put(CTX, "inbox", "bad/x.txt", [b"data"])
     wait_until(lambda: _delivered(runtime, 1), timeout=30)
-    assert runtime.status.status("inbox", "bad/x.txt").status is ObjectStatus.DEAD
+    assert runtime.status.status(CTX, "inbox", "bad/x.txt").status is ObjectStatus.DEAD
     (request,) = receiver.requests
     payload = Webhook(SECRET).verify(request.body, request.headers)
     assert payload["type"] == "pipeline.failed"

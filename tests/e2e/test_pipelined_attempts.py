@@ -48,14 +48,14 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime
 
 
 def _attempts(rt: Runtime, key: str) -> list[Outcome]:
-    found = rt.status.status("inbox", key)
+    found = rt.status.status(CTX, "inbox", key)
     return [a.outcome for view in found.runs for runs in view.attempts.values() for a in runs]
 
 
 def _settled(rt: Runtime, key: str) -> ObjectStatus:
     done = (ObjectStatus.SUCCEEDED, ObjectStatus.DEAD)
-    wait_until(lambda: rt.status.status("inbox", key).status in done, timeout=30)
-    return rt.status.status("inbox", key).status
+    wait_until(lambda: rt.status.status(CTX, "inbox", key).status in done, timeout=30)
+    return rt.status.status(CTX, "inbox", key).status
 
 
 @pytest.mark.parametrize(

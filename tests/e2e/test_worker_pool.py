@@ -65,15 +65,16 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 def _settled(rt: Runtime, key: str) -> ObjectStatus:
     wait_until(
         lambda: (
-            rt.status.status("inbox", key).status in (ObjectStatus.SUCCEEDED, ObjectStatus.DEAD)
+            rt.status.status(CTX, "inbox", key).status
+            in (ObjectStatus.SUCCEEDED, ObjectStatus.DEAD)
         ),
         timeout=30,
     )
-    return rt.status.status("inbox", key).status
+    return rt.status.status(CTX, "inbox", key).status
 
 
 def _attempts(rt: Runtime, key: str) -> list[tuple[Outcome, str | None]]:
-    found = rt.status.status("inbox", key)
+    found = rt.status.status(CTX, "inbox", key)
     return [
         (a.outcome, a.error) for view in found.runs for runs in view.attempts.values() for a in runs
     ]
@@ -106,7 +107,7 @@ def test_a_hostile_step_fails_each_attempt_then_dies(runtime, pipeline, outcome,
 def test_a_dead_job_can_be_redriven(runtime):
     runtime.objects.put(CTX, "inbox", "raise/again", [b"data"])
     assert _settled(runtime, "raise/again") is ObjectStatus.DEAD
-    assert runtime.control.redrive(JobFilter(pipeline="raise", key_prefix="raise/again")) == 1
+    assert runtime.control.redrive(CTX, JobFilter(pipeline="raise", key_prefix="raise/again")) == 1
     wait_until(lambda: len(_attempts(runtime, "raise/again")) == 4, timeout=30)
     assert _settled(runtime, "raise/again") is ObjectStatus.DEAD
 
@@ -122,24 +123,24 @@ def test_copy_writes_its_output_with_lineage(runtime):
     assert _settled(runtime, "copy/big") is ObjectStatus.SUCCEEDED
     read = runtime.objects.open(CTX, "processed", "copy/big")
     assert b"".join(read.body) == b"x" * 200_000
-    found = runtime.status.status("inbox", "copy/big")
+    found = runtime.status.status(CTX, "inbox", "copy/big")
     assert [o.key for o in found.runs[0].outputs] == ["copy/big"]
 
 
 def test_a_batch_processor_gets_jobs_together(runtime):
     for index in range(4):
         runtime.objects.put(CTX, "inbox", f"batch/{index}", [b"x"])
-    assert runtime.control.reprocess("batch", "inbox", prefix="batch/").runs == 4
+    assert runtime.control.reprocess(CTX, "batch", "inbox", prefix="batch/").runs == 4
     sizes = []
     for index in range(4):
         assert _settled(runtime, f"batch/{index}") is ObjectStatus.SUCCEEDED
-        found = runtime.status.status("inbox", f"batch/{index}")
+        found = runtime.status.status(CTX, "inbox", f"batch/{index}")
         sizes += [a.report["batch"] for runs in found.runs[0].attempts.values() for a in runs]
     assert sizes == [4, 4, 4, 4]
 
 
 def test_no_job_is_left_running(runtime):
-    counts = runtime.status.counts(JobFilter(states=(JobState.RUNNING,)))
+    counts = runtime.status.counts(CTX, JobFilter(states=(JobState.RUNNING,)))
     assert counts.get(JobState.RUNNING, 0) == 0
 
 
@@ -162,13 +163,13 @@ def test_two_pools_share_slow_jobs(tmp_path: Path):
         keys = [f"nap/{index}" for index in range(4)]
         for key in keys:
             first.objects.put(CTX, "inbox", key, [b"x"])
-        assert first.control.reprocess("nap", "inbox", prefix="nap/").runs == 4
+        assert first.control.reprocess(CTX, "nap", "inbox", prefix="nap/").runs == 4
         for key in keys:
             assert _settled(first, key) is ObjectStatus.SUCCEEDED
         workers = [
             attempt.worker
             for key in keys
-            for view in first.status.status("inbox", key).runs
+            for view in first.status.status(CTX, "inbox", key).runs
             for attempts in view.attempts.values()
             for attempt in attempts
         ]
@@ -217,26 +218,26 @@ def test_a_killed_worker_is_charged_only_for_the_job_it_started(tmp_path: Path):
     rt.objects.put(CTX, "inbox", "wait/x", [str(tmp_path).encode()])
     for index in range(3):
         rt.objects.put(CTX, "inbox", f"gather/{index}", [b"x"])
-    jobs = rt.status.jobs(JobFilter()).jobs
+    jobs = rt.status.jobs(CTX, JobFilter()).jobs
     by_step = {step: [job.id for job in jobs if job.step == step] for step in ("w", "g")}
     worker = _start_worker(config)
     try:
         wait_until((tmp_path / "started").exists, timeout=30)
         # Every job claimed, the running one reported started, the batch still waiting.
         wait_until(lambda: _states(rt) == {JobState.RUNNING}, timeout=30)
-        wait_until(lambda: rt.status.job(by_step["w"][0])[0].started_at is not None)
+        wait_until(lambda: rt.status.job(CTX, by_step["w"][0])[0].started_at is not None)
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     wait_until(lambda: rt.broker.reap() >= 0 and JobState.RUNNING not in _states(rt))
     (started,) = by_step["w"]
-    job, attempts = rt.status.job(started)
+    job, attempts = rt.status.job(CTX, started)
     assert (job.state, [a.outcome for a in attempts]) == (JobState.RETRYABLE, [Outcome.LOST])
     for job_id in by_step["g"]:
-        job, attempts = rt.status.job(job_id)
+        job, attempts = rt.status.job(CTX, job_id)
         assert (job.state, job.attempt, attempts) == (JobState.AVAILABLE, 0, [])
     rt.close()
 
 
 def _states(rt: Runtime) -> set[JobState]:
-    return set(rt.status.counts(JobFilter()))
+    return set(rt.status.counts(CTX, JobFilter()))

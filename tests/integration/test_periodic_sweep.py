@@ -134,7 +134,7 @@ def test_what_an_attempt_killed_by_a_drain_staged_is_swept(tmp_path: Path) -> No
         rt.pools.clear()
         (tmp_path / "release").write_text("")
         rt.start_workers()  # the next claim stages its output under a prefix of its own
-        wait_until(lambda: rt.status.status("inbox", "x").status is ObjectStatus.SUCCEEDED)
+        wait_until(lambda: rt.status.status(CTX, "inbox", "x").status is ObjectStatus.SUCCEEDED)
     finally:
         rt.close()
     rt = open_runtime(settings)

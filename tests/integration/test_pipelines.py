@@ -69,7 +69,7 @@ def _failed(task: Task, clock: FakeClock, outcome: Outcome = Outcome.FAILED) -> 
 
 
 def _status(rt: Runtime, key: str = "in/x.txt") -> ObjectStatus:
-    return rt.status.status("inbox", key).status
+    return rt.status.status(CTX, "inbox", key).status
 
 
 def test_an_upload_commits_its_jobs_and_steps_wait_for_their_needs(runtime, clock):
@@ -89,7 +89,7 @@ def test_an_upload_commits_its_jobs_and_steps_wait_for_their_needs(runtime, cloc
     (join,) = _claim(runtime)
     assert join.step == "join"
     runtime.broker.record([_ok(join, clock)], WORKER)
-    found = runtime.status.status("inbox", "in/x.txt")
+    found = runtime.status.status(CTX, "inbox", "in/x.txt")
     assert found.status is ObjectStatus.SUCCEEDED
     assert found.runs[0].run.state is RunState.SUCCEEDED
 
@@ -103,7 +103,7 @@ def test_objects_outside_the_trigger_start_nothing(runtime):
 def test_a_refused_write_leaves_no_jobs(runtime):
     with pytest.raises(NoSuchBucket):
         runtime.objects.put(CTX, "missing", "in/x.txt", [b"hello"])
-    assert runtime.status.counts(JobFilter()) == {}
+    assert runtime.status.counts(CTX, JobFilter()) == {}
 
 
 def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clock):
@@ -120,10 +120,10 @@ def test_failed_attempts_back_off_on_the_clock_then_die_and_redrive(runtime, clo
     (task,) = _claim(runtime)
     runtime.broker.record([_failed(task, clock)], WORKER)
     assert _status(runtime) is ObjectStatus.DEAD
-    dead = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
+    dead = runtime.status.jobs(CTX, JobFilter(states=(JobState.DEAD,))).jobs
     assert [(j.step, j.attempt, j.last_error) for j in dead] == [("a", 3, "boom")]
 
-    assert runtime.control.redrive(JobFilter(pipeline="p")) == 1
+    assert runtime.control.redrive(CTX, JobFilter(pipeline="p")) == 1
     (again,) = _claim(runtime)
     assert (again.step, again.attempt) == ("a", 4)
     runtime.broker.record([_ok(again, clock)], WORKER)
@@ -136,7 +136,7 @@ def test_a_rejected_input_is_dead_at_once(runtime, clock):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     task = _claim(runtime)[0]
     runtime.broker.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
-    (job,) = runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
+    (job,) = runtime.status.jobs(CTX, JobFilter(states=(JobState.DEAD,))).jobs
     assert job.attempt == 1
     assert job.max_attempts == 3
 
@@ -159,7 +159,7 @@ def test_a_stale_result_is_dropped(runtime, clock):
     runtime.broker.record([_ok(second, clock, outputs=[output])], WORKER)
     (written,) = runtime.objects.list_objects(CTX, "processed").objects
     assert written.key == "in/x/out.txt"
-    _job, attempts = runtime.status.job(second.job_id)
+    _job, attempts = runtime.status.job(CTX, second.job_id)
     assert [a.outcome for a in attempts] == [Outcome.LOST, Outcome.SUCCEEDED]
 
 
@@ -172,7 +172,7 @@ def test_a_lease_lost_before_the_start_is_forgiven_once(runtime, clock):
         assert task.attempt == attempt
         clock.advance(31)
         assert runtime.broker.reap() == 2
-    job, attempts = runtime.status.job(task.job_id)
+    job, attempts = runtime.status.job(CTX, task.job_id)
     assert (job.state, job.attempt, job.unstarted_losses) == (JobState.RETRYABLE, 1, 1)
     assert [a.outcome for a in attempts] == [Outcome.LOST]
 
@@ -184,7 +184,7 @@ def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, cl
     runtime.broker.record(
         [_ok(task, clock, outputs=[output], metadata={"mime": "text/plain"})], WORKER
     )
-    found = runtime.status.status("inbox", "in/x.txt")
+    found = runtime.status.status(CTX, "inbox", "in/x.txt")
     assert [(o.bucket, o.key, o.step) for o in found.runs[0].outputs] == [
         ("processed", "in/x/out.txt", "a")
     ]
@@ -192,7 +192,7 @@ def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, cl
     read = runtime.objects.open(CTX, "processed", "in/x/out.txt")
     assert b"".join(read.body) == b"hi"
     # Outputs trigger nothing, even in a bucket a trigger watches.
-    assert runtime.control.reprocess("p", "inbox", key="in/x.txt") == Reprocessed(1, 0)
+    assert runtime.control.reprocess(CTX, "p", "inbox", key="in/x.txt") == Reprocessed(1, 0)
     rerun = {t.step: t for t in _claim(runtime)}["a"]
     runtime.broker.record([_ok(rerun, clock, outputs=[output])], WORKER)
     listing = runtime.objects.list_objects(CTX, "processed")
@@ -216,7 +216,7 @@ def test_a_late_run_of_an_older_version_leaves_the_newer_outputs(runtime, clock)
 
     read = runtime.objects.open(CTX, "processed", "in/v/out.txt")
     assert b"".join(read.body) == b"new"
-    found = runtime.status.status("inbox", "in/v.txt", old.version_id)
+    found = runtime.status.status(CTX, "inbox", "in/v.txt", old.version_id)
     (attempt,) = found.runs[0].attempts[older.job_id]
     assert attempt.outcome is Outcome.SUCCEEDED
     assert attempt.report["superseded"] == ["in/v/out.txt"]
@@ -248,7 +248,7 @@ def test_reprocess_a_prefix(runtime):
         runtime.objects.put(CTX, "inbox", f"in/{index}.txt", [b"x"])
     runtime.objects.put(CTX, "inbox", "other.txt", [b"x"])
     _claim(runtime, 100)
-    assert runtime.control.reprocess("p", "inbox", prefix="in/") == Reprocessed(3, 0)
+    assert runtime.control.reprocess(CTX, "p", "inbox", prefix="in/") == Reprocessed(3, 0)
     assert len(_claim(runtime, 100)) == 6
 
 
@@ -258,9 +258,9 @@ def test_reprocess_a_prefix_that_ends_in_the_last_code_point(runtime):
     for key in ("in/\U0010ffff", "in/\U0010ffff/x", "in/\ud7ff", "in/\ue000", "in0"):
         runtime.objects.put(CTX, "inbox", key, [b"x"])
     _claim(runtime, 100)
-    assert runtime.control.reprocess("p", "inbox", prefix="in/\U0010ffff").runs == 2
+    assert runtime.control.reprocess(CTX, "p", "inbox", prefix="in/\U0010ffff").runs == 2
     assert {t.source.key for t in _claim(runtime, 100)} == {"in/\U0010ffff", "in/\U0010ffff/x"}
-    assert runtime.control.reprocess("p", "inbox", prefix="in/\ud7ff").runs == 1
+    assert runtime.control.reprocess(CTX, "p", "inbox", prefix="in/\ud7ff").runs == 1
     assert {t.source.key for t in _claim(runtime, 100)} == {"in/\ud7ff"}
 
 
@@ -269,8 +269,8 @@ def test_reprocess_a_prefix_without_an_upper_bound(runtime, tmp_path, catalog_ur
     for key in ("\U0010ffff", "\U0010ffff\U0010ffff", "\U0010fffe"):
         runtime.objects.put(CTX, "inbox", key, [b"x"])
     with _stranger(tmp_path, catalog_url) as stranger:
-        assert stranger.control.reprocess("q", "inbox", prefix="\U0010ffff").runs == 2
-        assert stranger.control.reprocess("q", "inbox", prefix="\U0010ffff" * 2).runs == 1
+        assert stranger.control.reprocess(CTX, "q", "inbox", prefix="\U0010ffff").runs == 2
+        assert stranger.control.reprocess(CTX, "q", "inbox", prefix="\U0010ffff" * 2).runs == 1
 
 
 #: A trigger with every condition on the object; ``PHOTOS`` are the objects it sees.
@@ -321,10 +321,10 @@ def test_uploads_start_runs_on_what_the_trigger_matches(photos):
 
 def test_reprocess_a_prefix_selects_what_the_trigger_matches(photos):
     _claim(photos, 100)
-    assert photos.control.reprocess("photos", "inbox", prefix="") == Reprocessed(2, 4)
+    assert photos.control.reprocess(CTX, "photos", "inbox", prefix="") == Reprocessed(2, 4)
     assert sorted(t.source.key for t in _claim(photos, 100)) == ["photos/a.jpg", "photos/b.png"]
-    assert photos.control.reprocess("photos", "inbox", prefix="photos/a") == Reprocessed(1, 0)
-    assert photos.control.reprocess("photos", "inbox", prefix="photos/n") == Reprocessed(0, 1)
+    assert photos.control.reprocess(CTX, "photos", "inbox", prefix="photos/a") == Reprocessed(1, 0)
+    assert photos.control.reprocess(CTX, "photos", "inbox", prefix="photos/n") == Reprocessed(0, 1)
 
 
 @pytest.mark.parametrize(
@@ -332,10 +332,10 @@ def test_reprocess_a_prefix_selects_what_the_trigger_matches(photos):
     [("archive", "photos/", "bucket"), ("inbox", "other/", "prefix"), ("inbox", "p/", "prefix")],
 )
 def test_reprocess_refuses_a_prefix_the_trigger_rules_out(photos, bucket, prefix, condition):
-    jobs = photos.status.counts(JobFilter())
+    jobs = photos.status.counts(CTX, JobFilter())
     with pytest.raises(InvalidArgument) as refused:
-        photos.control.reprocess("photos", bucket, prefix=prefix)
-    assert photos.status.counts(JobFilter()) == jobs
+        photos.control.reprocess(CTX, "photos", bucket, prefix=prefix)
+    assert photos.status.counts(CTX, JobFilter()) == jobs
     wanted = PHOTOS_TRIGGER[condition]
     assert refused.value.message == (
         f"pipeline 'photos' does not run on {bucket}/{prefix}*: trigger.{condition} is {wanted!r}"
@@ -348,10 +348,10 @@ def test_reprocess_refuses_a_prefix_the_trigger_rules_out(photos, bucket, prefix
     + [("archive", "photos/a.jpg", "bucket")],
 )
 def test_reprocess_refuses_a_key_the_trigger_does_not_match(photos, bucket, key, condition):
-    jobs = photos.status.counts(JobFilter())
+    jobs = photos.status.counts(CTX, JobFilter())
     with pytest.raises(InvalidArgument) as refused:
-        photos.control.reprocess("photos", bucket, key=key)
-    assert photos.status.counts(JobFilter()) == jobs
+        photos.control.reprocess(CTX, "photos", bucket, key=key)
+    assert photos.status.counts(CTX, JobFilter()) == jobs
     wanted = PHOTOS_TRIGGER[condition]
     assert refused.value.message == (
         f"pipeline 'photos' does not run on {bucket}/{key}: trigger.{condition} is {wanted!r}"
@@ -371,16 +371,16 @@ def test_objects_can_be_found_by_their_extracted_metadata(runtime, clock):
         runtime.broker.record([_ok(task, clock, metadata=metadata)], WORKER)
 
     def keys(*where: str, prefix: str = "") -> list[str]:
-        return [key for key, _, _ in runtime.status.find("inbox", list(where), prefix)]
+        return [key for key, _, _ in runtime.status.find(CTX, "inbox", list(where), prefix)]
 
     assert keys("image.width=1200") == ["in/a.jpg", "in/b.png"]
     assert keys("image.width=1200", "image.alpha=true") == ["in/b.png"]
     assert keys("mime=text/plain") == ["in/c.txt"]
     assert keys("mime=image/jpeg", prefix="in/b") == []
-    found = runtime.status.find("inbox", ["image.alpha=false"])
+    found = runtime.status.find(CTX, "inbox", ["image.alpha=false"])
     assert found == [("in/a.jpg", "null", extracted["in/a.jpg"])]
     with pytest.raises(InvalidArgument):
-        runtime.status.find("inbox", ["image..width=1"])
+        runtime.status.find(CTX, "inbox", ["image..width=1"])
 
 
 def test_one_unrecordable_result_fails_alone(runtime, clock):
@@ -392,8 +392,8 @@ def test_one_unrecordable_result_fails_alone(runtime, clock):
     runtime.objects.delete_bucket(CTX, "processed")
     output = StagedOutput("out.txt", "text/plain", 2, "m", "s", data=b"hi")
     runtime.broker.record([_ok(tasks[0], clock, outputs=[output]), _ok(tasks[1], clock)], WORKER)
-    first, _ = runtime.status.job(tasks[0].job_id)
-    second, _ = runtime.status.job(tasks[1].job_id)
+    first, _ = runtime.status.job(CTX, tasks[0].job_id)
+    second, _ = runtime.status.job(CTX, tasks[1].job_id)
     assert first.state is JobState.DEAD
     assert first.last_error is not None
     assert "recording the outputs failed: no bucket 'processed'" in first.last_error
@@ -424,7 +424,7 @@ def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
     for task in _claim(runtime):
         runtime.broker.record([_failed(task, clock, Outcome.REJECTED)], WORKER)
     assert _status(runtime) is ObjectStatus.DEAD
-    runtime.control.reprocess("p", "inbox", key="in/x.txt")
+    runtime.control.reprocess(CTX, "p", "inbox", key="in/x.txt")
     for _ in range(2):
         for task in _claim(runtime):
             runtime.broker.record([_ok(task, clock)], WORKER)
@@ -434,9 +434,9 @@ def test_a_successful_rerun_clears_a_dead_status(runtime, clock):
 def test_the_status_of_a_missing_version_is_no_such_version(runtime):
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"x"])
     with pytest.raises(NoSuchVersion):
-        runtime.status.status("inbox", "in/x.txt", "no-such-version")
+        runtime.status.status(CTX, "inbox", "in/x.txt", "no-such-version")
     with pytest.raises(NoSuchKey):
-        runtime.status.status("inbox", "in/y.txt")
+        runtime.status.status(CTX, "inbox", "in/y.txt")
 
 
 def test_a_removal_can_trigger_a_pipeline(tmp_path, catalog_url):
@@ -486,11 +486,11 @@ def test_an_error_with_a_nul_character_is_recorded(runtime, clock):
         traceback="Traceback\x00",
     )
     runtime.broker.record([bad, _ok(second, clock)], WORKER)
-    job, attempts = runtime.status.job(first.job_id)
+    job, attempts = runtime.status.job(CTX, first.job_id)
     assert job.state is JobState.RETRYABLE
     assert job.last_error == "bad\\0byte"
     assert attempts[0].error == "bad\\0byte"
-    assert runtime.status.job(second.job_id)[0].state is JobState.SUCCEEDED
+    assert runtime.status.job(CTX, second.job_id)[0].state is JobState.SUCCEEDED
 
 
 def test_jobs_of_unknown_pipelines_do_not_count_as_due(runtime, tmp_path, catalog_url):
@@ -510,10 +510,10 @@ def test_an_overwritten_upload_supersedes_its_run_instead_of_dying(runtime, cloc
     second = runtime.objects.put(CTX, "inbox", "in/x.txt", [b"second"])
     tasks = _claim(runtime)
     assert {t.source.version_id for t in tasks} == {second.version_id}  # only the new run
-    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    counts = runtime.status.counts(CTX, JobFilter(pipeline="p"))
     # The old run's join does not wait forever; nothing is a dead letter.
     assert counts == {JobState.SUPERSEDED: 3, JobState.RUNNING: 2, JobState.BLOCKED: 1}
-    assert runtime.control.redrive(JobFilter(pipeline="p")) == 0  # nothing to redrive
+    assert runtime.control.redrive(CTX, JobFilter(pipeline="p")) == 0  # nothing to redrive
     assert _status(runtime) is ObjectStatus.PROCESSING  # the newest version's run goes on
 
 
@@ -527,7 +527,7 @@ def test_a_step_that_fails_after_its_source_went_is_superseded(runtime, clock):
     runtime.broker.record([_failed(old_a, clock)], WORKER)  # not retried
     clock.advance(3600)
     assert _claim(runtime) == []
-    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    counts = runtime.status.counts(CTX, JobFilter(pipeline="p"))
     assert counts == {
         JobState.SUPERSEDED: 3,  # the old run's a (failed), b (never ran) and join
         JobState.RUNNING: 2,  # the new run's a and b
@@ -542,9 +542,9 @@ def test_a_retry_that_finds_its_source_gone_ends_the_run(runtime, clock):
     runtime.objects.delete(CTX, "inbox", "in/x.txt")
     clock.advance(10)  # the retry falls due
     assert _claim(runtime) == []  # nothing to process: superseded, not dead
-    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    counts = runtime.status.counts(CTX, JobFilter(pipeline="p"))
     assert counts == {JobState.SUCCEEDED: 1, JobState.SUPERSEDED: 2}
-    assert runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs == []
+    assert runtime.status.jobs(CTX, JobFilter(states=(JobState.DEAD,))).jobs == []
 
 
 # --- retention -----------------------------------------------------------------------------
@@ -584,7 +584,7 @@ def test_retention_keeps_the_catalog_flat_under_overwrites(runtime, clock):
     assert counts == [2, 6, 5]  # b: three steps run; a: one rejected, one run, a join blocked
     assert _status(runtime, "in/b.txt") is ObjectStatus.SUCCEEDED
     assert _status(runtime, "in/a.txt") is ObjectStatus.DEAD
-    assert len(runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs) == 1
+    assert len(runtime.status.jobs(CTX, JobFilter(states=(JobState.DEAD,))).jobs) == 1
     clock.advance(600)
     assert retention.prune().events == 7  # the event log keeps its own window
     assert runtime.objects.events(CTX) == []
@@ -597,11 +597,11 @@ def test_a_reprocess_makes_the_run_before_it_history(runtime, clock):
     retention = Retention(runtime.catalog, RetentionSettings(runs_seconds=1), clock, "pruner")
     runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
     _process_everything(runtime, clock)
-    runtime.control.reprocess("p", "inbox", key="in/x.txt")
+    runtime.control.reprocess(CTX, "p", "inbox", key="in/x.txt")
     _process_everything(runtime, clock)
     clock.advance(2)
     assert retention.prune().runs == 1
-    (view,) = runtime.status.status("inbox", "in/x.txt").runs
+    (view,) = runtime.status.status(CTX, "inbox", "in/x.txt").runs
     assert view.run.state is RunState.SUCCEEDED
 
 
@@ -650,6 +650,6 @@ def test_a_step_failing_because_its_source_was_deleted_mid_run_is_no_dead_letter
         tasks["a"].job_id, 1, Outcome.FAILED, clock(), clock(), error="BlobNotFound: gone"
     )
     runtime.broker.record([gone, _ok(tasks["b"], clock)], WORKER)
-    counts = runtime.status.counts(JobFilter(pipeline="p"))
+    counts = runtime.status.counts(CTX, JobFilter(pipeline="p"))
     assert counts == {JobState.SUPERSEDED: 2, JobState.SUCCEEDED: 1}  # a, the join; b
-    assert runtime.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs == []
+    assert runtime.status.jobs(CTX, JobFilter(states=(JobState.DEAD,))).jobs == []

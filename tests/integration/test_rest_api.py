@@ -34,6 +34,8 @@ class Api:
 
     def __init__(self, runtime: Runtime) -> None:
         self.app = create_app(runtime.rest_services())
+        root = runtime.keys.ensure_root()
+        self.headers = {"authorization": f"Bearer {root.key_id}:{root.secret}"}
 
     def request(self, method: str, path: str, **options: Any) -> httpx.Response:
         # Unexpected errors must come back as the 500 a client gets, not be raised here.
@@ -41,7 +43,8 @@ class Api:
 
         async def send() -> httpx.Response:
             async with httpx.AsyncClient(transport=transport, base_url="http://chute") as client:
-                return await client.request(method, API + path, **options)
+                headers = {**self.headers, **options.pop("headers", {})}
+                return await client.request(method, API + path, headers=headers, **options)
 
         return asyncio.run(send())
 
@@ -101,7 +104,7 @@ def test_job_answers_carry_the_error_but_never_the_traceback(
     assert [job["error"] for job in listed[1]] == ["ValueError: bad"]
     assert one["error"] == "ValueError: bad"
     # Operators still find it in the catalog.
-    assert runtime.status.job(job_id)[0].last_traceback == TRACEBACK
+    assert runtime.status.job(CTX, job_id)[0].last_traceback == TRACEBACK
 
 
 def test_job_filters_narrow_listings_and_redrives(

@@ -2,8 +2,9 @@
 
 It gives each request its :class:`~chute.context.RequestContext` (kept in the request's
 state, so the handlers' service calls and the events they record carry the same request
-id) and, once the answer has gone, tells the observers which operation was answered with
-which status, and how long it took.
+id; authentication replaces it with the context of who signed the request) and, once the
+answer has gone, tells the observers which operation was answered with which status, for
+whom, and how long it took.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 Everything lives under ``/_/api/v1``: bucket names cannot start with ``_``, so this prefix
 never collides with the S3 API's ``/{bucket}`` paths when both are served on one port.
+Every route but the health probes needs an access key (see :mod:`chute.api.rest.auth`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from chute import __version__
-from chute.api.http.observe import ObservedRequests, unguarded_context
-from chute.api.rest import buckets, events, health, objects, processing
+from chute.api.http.observe import ObservedRequests, anonymous_context, unguarded_context
+from chute.api.rest import buckets, events, health, keys, objects, processing
+from chute.api.rest.auth import Authentication
 from chute.api.rest.deps import Services
 from chute.api.rest.errors import DEFAULT_RESPONSE, install_error_handlers
 
 PREFIX = "/_/api/v1"
+#: Routes anyone may call: supervisors and load balancers probe them without a key.
+PUBLIC_PATHS = frozenset({f"{PREFIX}/health", f"{PREFIX}/ready"})
 #: How the hooks name this front end.
 API_NAME = "rest"
 #: Worker threads for blocking service calls (disk, database); anyio's default is 40.
@@ -41,14 +45,15 @@ def create_app(services: Services) -> FastAPI:
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
         lifespan=_lifespan,
+        dependencies=[Depends(Authentication(PUBLIC_PATHS))],
     )
     app.state.services = services
     install_error_handlers(app)
     api = APIRouter(prefix=PREFIX, responses=DEFAULT_RESPONSE)
-    for module in (health, buckets, objects, events, processing):
+    for module in (health, buckets, objects, events, processing, keys):
         api.include_router(module.router)
     app.include_router(api)
-    app.add_middleware(
-        ObservedRequests, hooks=services.hooks, api=API_NAME, context_of=unguarded_context
-    )
+    # Until authentication says who asked, a request may do nothing; with it off, anything.
+    context_of = anonymous_context if services.authenticator else unguarded_context
+    app.add_middleware(ObservedRequests, hooks=services.hooks, api=API_NAME, context_of=context_of)
     return app

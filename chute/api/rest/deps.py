@@ -16,6 +16,8 @@ from chute.objects.service import ObjectService
 from chute.pipelines.control import ControlService
 from chute.pipelines.model import Pipeline
 from chute.pipelines.status import StatusService
+from chute.security.authenticate import Authenticator
+from chute.security.keys import KeyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,11 @@ class Services:
     hooks: Hooks
     #: Largest JSON body read (``http.max_small_body_bytes``); 400 beyond it.
     max_small_body_bytes: int
+    #: Access keys, for the key management endpoints.
+    keys: KeyService
+    #: Who signed each request; ``None`` when authentication is off (``auth.enabled``):
+    #: then anyone may do anything.
+    authenticator: Authenticator | None
 
 
 def services(request: Request) -> Services:
@@ -50,6 +57,10 @@ def control_service(request: Request) -> ControlService:
 
 def status_service(request: Request) -> StatusService:
     return services(request).status
+
+
+def key_service(request: Request) -> KeyService:
+    return services(request).keys
 
 
 def request_context(request: Request) -> RequestContext:

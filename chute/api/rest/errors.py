@@ -30,6 +30,11 @@ _outages = RateLimitedWarnings(log)
 _HTTP_CODES = {404: "NoSuchRoute", MethodNotAllowed.status: MethodNotAllowed.code}
 #: The OpenAPI entry every endpoint has for the statuses it does not list.
 DEFAULT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    403: {
+        "model": ErrorBody,
+        "description": "AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,"
+        " RequestTimeTooSkewed: no access key, or one that does not hold or may not do this",
+    },
     "default": {
         "model": ErrorBody,
         "description": (
@@ -37,7 +42,7 @@ DEFAULT_RESPONSE: dict[int | str, dict[str, Any]] = {
             "dependency is down (retry after Retry-After seconds); 507 XChuteStorageFull; "
             "413 MaxMessageLengthExceeded for a JSON body over http.max_small_body_bytes"
         ),
-    }
+    },
 }
 
 

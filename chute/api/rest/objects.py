@@ -22,6 +22,7 @@ from chute.api.http import (
     stream_reader,
     user_metadata,
 )
+from chute.api.rest.auth import signed_sha256
 from chute.api.rest.deps import object_service, raw_key, request_context, services
 from chute.api.rest.errors import error_responses
 from chute.api.rest.headers import DELETE_MARKER, VERSION_ID
@@ -53,6 +54,7 @@ from chute.errors import (
     NoSuchKey,
     NoSuchVersion,
     PreconditionFailed,
+    XAmzContentSHA256Mismatch,
 )
 from chute.objects.listing import MAX_KEYS
 
@@ -79,6 +81,7 @@ _DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
             MetadataTooLarge,
             InvalidDigest,
             BadDigest,
+            XAmzContentSHA256Mismatch,
             IncompleteBody,
             ClientDisconnected,
             NoSuchBucket,
@@ -90,7 +93,9 @@ _DELETE_ERRORS = error_responses(InvalidKey, InvalidArgument, NoSuchBucket)
 )
 async def put_object(request: Request, response: Response, bucket: Text) -> VersionView:
     """Store the request body. Send ``Content-Length`` (or a chunked body); optional
-    ``Content-Type``, ``Content-MD5`` and ``x-chute-meta-*`` headers are kept."""
+    ``Content-Type``, ``Content-MD5`` and ``x-chute-meta-*`` headers are kept. A SHA-256
+    the request's signature covers (``x-amz-content-sha256``) is checked once the body is
+    in: a mismatch stores nothing (400 ``XAmzContentSHA256Mismatch``)."""
     key = raw_key(request, bucket, "objects")
     service = object_service(request)
     length = content_length(request)
@@ -102,6 +107,7 @@ async def put_object(request: Request, response: Response, bucket: Text) -> Vers
         "metadata": user_metadata(request),
         "expected_size": length,
         "md5": content_md5(request.headers.get("content-md5")),
+        "sha256": signed_sha256(request),
     }
     if length is not None and length <= BLOCK:
         version = await run_in_threadpool(

@@ -11,7 +11,13 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from chute.api.http import KEY
-from chute.api.rest.deps import control_service, raw_key, services, status_service
+from chute.api.rest.deps import (
+    control_service,
+    raw_key,
+    request_context,
+    services,
+    status_service,
+)
 from chute.api.rest.errors import error_responses
 from chute.api.rest.models.jobs import (
     JobDetail,
@@ -55,7 +61,9 @@ async def object_status(
     """The status of the latest version (or ``version_id``): its runs, each step's
     attempts and outputs, and the metadata steps extracted."""
     key = raw_key(request, bucket, "status")
-    found = await run_in_threadpool(_status(request).status, bucket, key, version_id)
+    found = await run_in_threadpool(
+        _status(request).status, request_context(request), bucket, key, version_id
+    )
     return ProcessingStatus.of(found)
 
 
@@ -76,7 +84,9 @@ async def find_by_metadata(
 ) -> FoundPage:
     """Live objects whose metadata (from steps such as ``meta.extract``) matches every
     condition, compared as text; in key order."""
-    rows = await run_in_threadpool(_status(request).find, bucket, where, prefix, after, limit)
+    rows = await run_in_threadpool(
+        _status(request).find, request_context(request), bucket, where, prefix, after, limit
+    )
     return FoundPage.of(rows, limit)
 
 
@@ -107,7 +117,9 @@ def job_filter(selection: JobSelection, **fixed: object) -> JobFilter:
 
 
 async def _job_page(request: Request, where: JobFilter, query: DeadQuery) -> JobPage:
-    page = await run_in_threadpool(_status(request).jobs, where, query.cursor, query.limit)
+    page = await run_in_threadpool(
+        _status(request).jobs, request_context(request), where, query.cursor, query.limit
+    )
     return JobPage(jobs=[JobView.of(job) for job in page.jobs], next_cursor=page.next_cursor)
 
 
@@ -129,7 +141,7 @@ async def list_dead(request: Request, query: Annotated[DeadQuery, Query()]) -> J
     responses=error_responses(InvalidArgument, NoSuchJob),
 )
 async def get_job(request: Request, job_id: int = Path(ge=1, le=MAX_ID)) -> JobDetail:
-    job, attempts = await run_in_threadpool(_status(request).job, job_id)
+    job, attempts = await run_in_threadpool(_status(request).job, request_context(request), job_id)
     return JobDetail.with_attempts(job, attempts)
 
 
@@ -144,7 +156,9 @@ async def redrive(request: Request, body: RedriveRequest) -> Redriven:
         raise InvalidArgument("job_ids and filters must not be empty; use all=true")
     if all(value is None for value in given) and not body.all:
         raise InvalidArgument("name job_ids or a filter, or set all=true")
-    count = await run_in_threadpool(control_service(request).redrive, job_filter(body))
+    count = await run_in_threadpool(
+        control_service(request).redrive, request_context(request), job_filter(body)
+    )
     return Redriven(redriven=count)
 
 
@@ -167,7 +181,12 @@ async def reprocess(request: Request, name: str, body: ReprocessRequest) -> JSON
     trigger matches (``skipped``: those under the prefix its suffix, content type or size
     rules out). A key, bucket or prefix the trigger rules out is refused, naming why."""
     done = await run_in_threadpool(
-        control_service(request).reprocess, name, body.bucket, body.key, body.prefix
+        control_service(request).reprocess,
+        request_context(request),
+        name,
+        body.bucket,
+        body.key,
+        body.prefix,
     )
     return JSONResponse({"runs": done.runs, "skipped": done.skipped})
 

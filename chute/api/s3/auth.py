@@ -15,8 +15,11 @@ from typing import Protocol
 from starlette.types import Scope
 
 from chute.access import Permissions
-from chute.api.http.observe import unguarded_context
+from chute.api.http.observe import CONTEXT_STATE, unguarded_context
+from chute.clock import Clock
 from chute.context import RequestContext
+from chute.security.authenticate import Authenticator
+from chute.security.keys import KeyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +53,33 @@ def unguarded(scope: Scope) -> Authentication:
         if name == b"x-amz-content-sha256":
             payload_hash = value.decode("latin-1")
     return Authentication(unguarded_context(scope), payload_hash)
+
+
+def signed_by(authenticator: Authenticator) -> Authenticate:
+    """Authentication by access keys: SigV4 (header or presigned URL) or the bearer
+    form; a request with no credentials is anonymous, and may only read public-read
+    buckets. Lookups of a key are cached by the key service, so this runs in the event
+    loop without a thread hop."""
+
+    def authenticate(scope: Scope) -> Authentication:
+        identity = authenticator.authenticate(scope)
+        first: RequestContext = scope["state"][CONTEXT_STATE]
+        context = identity.context(first.source_ip, first.request_id)
+        payload_hash = None
+        if identity.authorization is not None:
+            payload_hash = identity.authorization.payload_hash
+        return Authentication(context, payload_hash, identity.signing_key)
+
+    return authenticate
+
+
+def key_secrets(keys: KeyService, clock: Clock) -> SecretLookup:
+    """The secrets of usable keys, for POST policies."""
+
+    def lookup(access_key: str, /) -> tuple[str, Permissions] | None:
+        found = keys.credentials(access_key)
+        if found is None or not found.enabled or found.expired(clock()):
+            return None
+        return found.secret, found.permissions
+
+    return lookup

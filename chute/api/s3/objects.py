@@ -147,7 +147,7 @@ def _read_headers(
         ranged = (version.parts_count or 1) > 1
     headers = object_headers(version, checksum_mode=checksum_mode, ranged=ranged)
     overrides = response_overrides(request.query)
-    if overrides and request.context.access_key is None and request.payload_hash is None:
+    if overrides and not request.context.permissions.grants:
         raise InvalidRequest(
             "Request specific response headers cannot be used for anonymous GET requests."
         )

@@ -2,13 +2,15 @@
 
 :class:`ChuteClient` has one method per endpoint, gathered from one module per area
 (:mod:`~chute.cli.client.buckets`, :mod:`~chute.cli.client.objects`,
-:mod:`~chute.cli.client.listings`, :mod:`~chute.cli.client.processing`), all on the
-requests and error handling of :mod:`~chute.cli.client.transport`.
+:mod:`~chute.cli.client.listings`, :mod:`~chute.cli.client.processing`,
+:mod:`~chute.cli.client.keys`), all on the requests and error handling of
+:mod:`~chute.cli.client.transport`, signed by :mod:`~chute.cli.client.signing`.
 """
 
 from __future__ import annotations
 
 from chute.cli.client.buckets import BucketEndpoints
+from chute.cli.client.keys import KeyEndpoints
 from chute.cli.client.listings import ListingEndpoints
 from chute.cli.client.objects import (
     Deletion,
@@ -31,7 +33,9 @@ __all__ = [
 ]
 
 
-class ChuteClient(BucketEndpoints, ObjectEndpoints, ListingEndpoints, ProcessingEndpoints):
+class ChuteClient(
+    BucketEndpoints, ObjectEndpoints, ListingEndpoints, ProcessingEndpoints, KeyEndpoints
+):
     """A connection pool to one Chute server, with one method per JSON API endpoint.
 
     Use it as a context manager, or call :meth:`close`, to release its connections.

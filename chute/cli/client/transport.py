@@ -8,6 +8,7 @@ The endpoint modules beside this one add their methods to :class:`Transport`.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Self, TypeVar
@@ -46,7 +47,10 @@ class Transport:
     """A connection pool to one Chute server, and the requests every endpoint makes.
 
     Use it as a context manager, or call :meth:`close`, to release its connections.
-    ``http_transport`` stands in for the network (``httpx.MockTransport`` in unit tests).
+    ``auth`` signs each request (:class:`~chute.cli.client.signing.SigV4Signer`);
+    ``verify`` is the TLS trust of an ``https`` URL (``True``: the system's, or
+    ``SSL_CERT_FILE``). ``http_transport`` stands in for the network
+    (``httpx.MockTransport`` in unit tests).
     """
 
     def __init__(
@@ -54,12 +58,23 @@ class Transport:
         base_url: str,
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        auth: httpx.Auth | None = None,
+        verify: ssl.SSLContext | bool = True,
         http_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.base_url + API_PREFIX, timeout=timeout, transport=http_transport
+            base_url=self.base_url + API_PREFIX,
+            timeout=timeout,
+            auth=auth,
+            verify=verify,
+            transport=http_transport,
         )
+
+    @property
+    def signed(self) -> bool:
+        """Whether requests carry an access key's signature."""
+        return self._http.auth is not None
 
     def __enter__(self) -> Self:
         return self

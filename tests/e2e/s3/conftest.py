@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from mypy_boto3_s3 import S3Client
 
-from tests.e2e.conftest import LiveServer, start_server
+from tests.e2e.conftest import ROOT_KEY, LiveServer, start_server
 
 REGION = "us-east-1"
 
@@ -30,7 +30,8 @@ def s3_client(server: LiveServer, **config: Any) -> S3Client:
 
 
 def server_credentials(server: LiveServer) -> tuple[str, str]:
-    return getattr(server, "credentials", None) or ("chute-test", "chute-test-secret")
+    """The root key every test server is started with."""
+    return ROOT_KEY.access_key, ROOT_KEY.secret_key
 
 
 @pytest.fixture(scope="module")

@@ -65,10 +65,10 @@ def test_reprocess_in_flight_does_not_erase_the_outputs_lineage(rt, clock):
     out = StagedOutput("x.out", "text/plain", 2, "m", "s", data=b"hi")
     _one(rt, clock, outputs=(out,))
     clock.advance(3600)
-    rt.control.reprocess("p", "inbox", key="x")  # not run yet (or it dies)
+    rt.control.reprocess(CTX, "p", "inbox", key="x")  # not run yet (or it dies)
     retention.prune()
     _one(rt, clock, Outcome.FAILED)  # the reprocess run dies
-    status = rt.status.status("inbox", "x")
+    status = rt.status.status(CTX, "inbox", "x")
     outputs = [o.key for v in status.runs for o in v.outputs]
     assert rt.objects.head(CTX, "processed", "x.out")  # the output is still there
     assert outputs == ["x.out"], (status.status, outputs)
@@ -79,9 +79,9 @@ def test_dead_letter_of_a_live_version_survives_a_reprocess(rt, clock):
     rt.objects.put(CTX, "inbox", "x", [b"hello"])
     _one(rt, clock, Outcome.FAILED)  # dead letter
     clock.advance(3600)
-    rt.control.reprocess("p", "inbox", key="x")  # pending
+    rt.control.reprocess(CTX, "p", "inbox", key="x")  # pending
     retention.prune()
-    dead = rt.status.jobs(JobFilter(states=(JobState.DEAD,))).jobs
+    dead = rt.status.jobs(CTX, JobFilter(states=(JobState.DEAD,))).jobs
     assert dead, "the live version's dead letter was pruned while its reprocess is pending"
 
 
@@ -98,10 +98,10 @@ def test_the_run_of_a_live_delete_marker_is_kept(catalog_url, tmp_path, clock):
         rt.objects.put(CTX, "inbox", "x", [b"hello"])
         rt.objects.delete(CTX, "inbox", "x")  # a delete marker: the live latest version
         _one(rt, clock)
-        before = rt.status.status("inbox", "x")
+        before = rt.status.status(CTX, "inbox", "x")
         clock.advance(3600)
         Retention(rt.catalog, RetentionSettings(runs_seconds=60), clock, "p").prune()
-        after = rt.status.status("inbox", "x")
+        after = rt.status.status(CTX, "inbox", "x")
         assert len(after.runs) == len(before.runs) == 1, (before.status, after.status)
     finally:
         rt.close()
