@@ -43,8 +43,7 @@ class Authentication:
 
     async def __call__(self, request: Request) -> None:
         authenticator = services(request).authenticator
-        route = request.scope.get("route")
-        if authenticator is None or getattr(route, "path", None) in self.public:
+        if authenticator is None or request.scope["path"] in self.public:
             return
         identity = await run_in_threadpool(authenticator.authenticate, request.scope)
         if identity.anonymous:

@@ -22,12 +22,14 @@ def decode(
     value as the body ends, so the object service checks it before recording."""
     kind = payload_kind(request.payload_hash or "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
     key = request.chunk_signer if isinstance(request.chunk_signer, SigningKey) else None
+    if not kind.signed_chunks:
+        key = None  # nothing to check: only the headers were signed
     trailer = _trailer_of(request, checksum)
     decoder = ChunkedDecoder.for_request(
         SignedRequest.from_scope(request.http.scope),
         kind,
         signing_key=key,
-        unchecked=key is None,
+        unchecked=key is None and kind.signed_chunks,
     )
     yield from decoder.decode(raw)
     if checksum is not None and trailer is not None:
