@@ -483,11 +483,6 @@ class MalformedTrailer(ClientError):
 # --- browser uploads and CORS --------------------------------------------------------
 
 
-def _one_line(text: str | None) -> str:
-    """A docstring as one line: S3's messages are longer than a source line."""
-    return " ".join((text or "").split())
-
-
 class NoSuchCORSConfiguration(ClientError):
     """The CORS configuration does not exist"""
 
@@ -540,27 +535,23 @@ class PolicyViolation(AccessDenied):
         super().__init__(f"Invalid according to Policy: {reason}")
 
 
-class PostAccessKeyUnknown(ClientError):
+class PostAccessKeyUnknown(InvalidAccessKeyId):
     """The AWS Access Key Id you provided does not exist in our records."""
-
-    code = "InvalidAccessKeyId"
-    status = 403
 
     def __init__(self, access_key: str) -> None:
         super().__init__()
         self.details = {"AWSAccessKeyId": access_key}
 
 
-class PostSignatureMismatch(ClientError):
+class PostSignatureMismatch(SignatureDoesNotMatch):
     """The request signature we calculated does not match the signature you provided.
     Check your key and signing method."""
 
-    code = "SignatureDoesNotMatch"
-    status = 403
-
     def __init__(self, access_key: str, string_to_sign: str, signature: str) -> None:
-        super().__init__(_one_line(type(self).__doc__))
-        # What S3 answers, so a client can see what it should have signed: the policy.
+        super().__init__()
+        self.string_to_sign = string_to_sign
+        # A browser upload signs its policy, not a canonical request: S3 answers with
+        # the key, the policy as the string to sign, and the signature sent.
         self.details = {
             "AWSAccessKeyId": access_key,
             "StringToSign": string_to_sign,
@@ -569,20 +560,18 @@ class PostSignatureMismatch(ClientError):
         }
 
 
-class UploadTooSmall(ClientError):
+class UploadTooSmall(EntityTooSmall):
     """Your proposed upload is smaller than the minimum allowed size"""
-
-    code = "EntityTooSmall"
 
     def __init__(self, size: int, minimum: int) -> None:
         super().__init__()
         self.details = {"ProposedSize": str(size), "MinSizeAllowed": str(minimum)}
 
 
-class UploadTooLarge(ClientError):
+class UploadTooLarge(EntityTooLarge):
     """Your proposed upload exceeds the maximum allowed size"""
 
-    code = "EntityTooLarge"
+    status = 400  # S3's status for a browser upload past its policy's range
 
     def __init__(self, size: int, maximum: int) -> None:
         super().__init__()

@@ -34,8 +34,8 @@ from chute.errors import (
     PolicyViolation,
     PostSignatureMismatch,
 )
+from chute.security.sigv4 import ALGORITHM, derive_key
 
-ALGORITHM: Final = "AWS4-HMAC-SHA256"
 SERVICE: Final = "s3"
 TERMINAL: Final = "aws4_request"
 #: Form fields no condition has to name (besides those starting with ``x-ignore-``).
@@ -96,17 +96,9 @@ class Credential:
         return f"{self.access_key}/{self.date}/{self.region}/{self.service}/{TERMINAL}"
 
 
-def signing_key(secret: str, date: str, region: str, service: str = SERVICE) -> bytes:
-    """SigV4's signing key for one day, region and service."""
-    key = ("AWS4" + secret).encode()
-    for step in (date, region, service, TERMINAL):
-        key = hmac.new(key, step.encode(), hashlib.sha256).digest()
-    return key
-
-
 def sign(policy: str, secret: str, credential: Credential) -> str:
     """The hex signature of ``policy`` (the base64 text) under ``credential``'s scope."""
-    key = signing_key(secret, credential.date, credential.region, credential.service)
+    key = derive_key(secret, credential.date, credential.region, credential.service)
     return hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
 
 

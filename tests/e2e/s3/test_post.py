@@ -29,6 +29,7 @@ import pytest
 import uvicorn
 from botocore.config import Config
 from mypy_boto3_s3 import S3Client
+from mypy_boto3_s3.type_defs import CORSRuleTypeDef
 
 from chute.access import EVERYTHING, Access, Grant, Permissions
 from chute.api.rest.app import create_app
@@ -39,6 +40,8 @@ from chute.settings import load_settings
 from tests.e2e.conftest import LiveServer
 
 REGION = "us-east-1"
+#: Virtual-host style requests name their bucket in the host: BUCKET.s3.chute.test.
+DOMAIN = "s3.chute.test"
 #: Access keys of the test server: one with every right, one that may only write (and
 #: read) under ``uploads/``.
 KEYS: dict[str, tuple[str, Permissions]] = {
@@ -57,10 +60,10 @@ class PostServer:
 
 @pytest.fixture(scope="module")
 def post_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostServer]:
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("chute-post"))
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("chute-post"), s3={"domain": DOMAIN})
     runtime = open_runtime(settings)
     services = dataclasses.replace(runtime.s3_services(), secrets=KEYS.get)
-    app = RootApp(create_app(runtime.rest_services()), create_s3_app(services))
+    app = RootApp(create_app(runtime.rest_services()), create_s3_app(services), DOMAIN)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", ws="none", lifespan="on"
     )
@@ -519,6 +522,27 @@ def test_a_cross_origin_upload_as_a_browser_makes_it(
         url, headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
     )
     assert other.status_code == 403
+
+
+def test_virtual_host_style_preflight_and_upload(
+    post_server: PostServer, s3v4: S3Client, bucket: str
+) -> None:
+    origin = "https://app.example.com"
+    rule: CORSRuleTypeDef = {"AllowedOrigins": [origin], "AllowedMethods": ["POST"]}
+    s3v4.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+    host = {"host": f"{bucket}.{DOMAIN}"}
+    asked = httpx.options(
+        post_server.url + "/photo.jpg",
+        headers={**host, "origin": origin, "access-control-request-method": "POST"},
+    )
+    assert asked.status_code == 200
+    assert asked.headers["access-control-allow-origin"] == origin
+    _, fields = presigned(s3v4, bucket, "v/${filename}")
+    answer = post(post_server.url + "/", fields, b"vhost", headers={**host, "origin": origin})
+    assert answer.status_code == 204, answer.text
+    assert answer.headers["location"] == f"http://{bucket}.{DOMAIN}/v%2Fphoto.jpg"
+    assert answer.headers["access-control-allow-origin"] == origin
+    assert s3v4.get_object(Bucket=bucket, Key="v/photo.jpg")["Body"].read() == b"vhost"
 
 
 # --- chute serve, with authentication off ---------------------------------------------
