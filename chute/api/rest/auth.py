@@ -61,7 +61,8 @@ class Authentication:
             request.state, CONTEXT_STATE, identity.context(context.source_ip, context.request_id)
         )
         setattr(request.state, IDENTITY_STATE, identity)
-        streamed = getattr(route, "name", None) in STREAMED_BODIES
+        endpoint = request.scope.get("endpoint")
+        streamed = getattr(endpoint, "__name__", None) in STREAMED_BODIES
         if identity.content_sha256 is not None and not streamed:
             await _check_body(request, identity)
 
