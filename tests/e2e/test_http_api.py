@@ -179,6 +179,7 @@ NOT_JSON = {
     ("head", "/buckets/{bucket}/objects/{key}"),
     ("delete", "/buckets/{bucket}/objects/{key}"),
     ("delete", "/buckets/{bucket}"),
+    ("delete", "/keys/{key_id}"),
 }
 
 

@@ -19,7 +19,6 @@ from typing import Final
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from chute.api.http import read_small_body
 from chute.api.http.observe import CONTEXT_STATE
 from chute.api.rest.deps import request_context, services
 from chute.errors import AccessDenied, EntityTooLarge, InvalidRequest, MissingContentLength
@@ -86,7 +85,8 @@ async def _check_body(request: Request, identity: Identity) -> None:
         raise MissingContentLength("a body whose SHA-256 is signed needs a Content-Length")
     if length is not None and length.isdigit() and int(length) > MAX_CHECKED_BODY:
         raise EntityTooLarge(f"a signed JSON body is at most {MAX_CHECKED_BODY} bytes")
-    found = services(request)
-    body = await read_small_body(request, found.body_timeout_seconds, MAX_CHECKED_BODY)
+    # The route's request reads the body once, within its size cap and timeout, and
+    # keeps it for the handler.
+    body = await request.body()
     assert identity.authorization is not None  # a signed SHA-256 comes with SigV4
     identity.authorization.check_content_sha256(hashlib.sha256(body).hexdigest())
