@@ -54,11 +54,11 @@ def test_a_multipart_image_is_processed(runtime: Runtime) -> None:
     assert version.parts_count == len(pieces)
 
     def settled() -> bool:
-        found = runtime.status.status("inbox", key).status
+        found = runtime.status.status(CTX, "inbox", key).status
         return found in (ObjectStatus.SUCCEEDED, ObjectStatus.DEAD)
 
     wait_until(settled, timeout=60)
-    status = runtime.status.status("inbox", key)
+    status = runtime.status.status(CTX, "inbox", key)
     assert status.status is ObjectStatus.SUCCEEDED, status
     outputs = [output.key for run in status.runs for output in run.outputs]
     assert outputs == ["photos/big/thumb-64.jpg"]

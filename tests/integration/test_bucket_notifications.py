@@ -94,7 +94,7 @@ def _failed(task: Task, clock: FakeClock) -> Result:
 
 
 def _status(rt: Runtime, key: str, bucket: str = "photos") -> ObjectStatus:
-    return rt.status.status(bucket, key).status
+    return rt.status.status(CTX, bucket, key).status
 
 
 # --- functions: pipelines --------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_steps_process_a_multipart_upload(runtime: Runtime) -> None:
             break
         for task in tasks:
             runtime.broker.record(runner.run([task]), WORKER)
-    status = runtime.status.status("inbox", "in/big.txt")
+    status = runtime.status.status(CTX, "inbox", "in/big.txt")
     assert status.status is ObjectStatus.SUCCEEDED
     copied = runtime.objects.open(CTX, "processed", "in/big.txt")
     assert b"".join(copied.body) == WHOLE
