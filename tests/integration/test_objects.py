@@ -20,6 +20,7 @@ from chute.errors import (
     IncompleteBody,
     InvalidArgument,
     InvalidBucketName,
+    InvalidDigest,
     MethodNotAllowed,
     NoSuchBucket,
     NoSuchKey,
@@ -186,7 +187,7 @@ def test_bad_content_md5(service: ObjectService, blobs: MemoryBlobStore) -> None
     wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
     with pytest.raises(BadDigest):
         put(service, "bk1", "k", b"data", md5=content_md5(wrong))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidDigest):
         put(service, "bk1", "k", b"data", md5=content_md5("not-base64!"))
     _assert_nothing_stored(service, blobs)
     right = base64.b64encode(hashlib.md5(b"data").digest()).decode()
