@@ -52,7 +52,8 @@ def test_expect_100_continue(hosted: LiveServer) -> None:
     s3.create_bucket(Bucket="expect")
     body = b"x" * 5000
     headers = signed_headers(hosted, "PUT", "/expect/k", body, {"Expect": "100-continue"})
-    head = f"PUT /expect/k HTTP/1.1\r\nContent-Length: {len(body)}\r\n"
+    head = f"PUT /expect/k HTTP/1.1\r\nHost: 127.0.0.1:{hosted.port}\r\n"
+    head += f"Content-Length: {len(body)}\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
     with socket.create_connection(("127.0.0.1", hosted.port), timeout=10) as sock:
         sock.sendall(head.encode())
