@@ -23,7 +23,10 @@ API = "/_/api/v1"
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = load_settings(data_dir=tmp_path, buckets=["inbox"], small_blob_limit=0)
+    # About availability, not access: authentication off.
+    settings = load_settings(
+        data_dir=tmp_path, buckets=["inbox"], small_blob_limit=0, auth={"enabled": False}
+    )
     rt = open_runtime(settings, sweep=False)
     yield rt
     rt.close()

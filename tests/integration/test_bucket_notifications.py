@@ -132,7 +132,7 @@ def test_the_run_commits_with_the_write_or_not_at_all(runtime):
     with pytest.raises(RuntimeError):
         runtime.objects.put(CTX, "photos", "x.jpg", [b"jpeg"])
     runtime.hooks.observers.pop()
-    assert runtime.status.counts(JobFilter()) == {}
+    assert runtime.status.counts(CTX, JobFilter()) == {}
     assert runtime.objects.list_objects(CTX, "photos").objects == []
 
 
