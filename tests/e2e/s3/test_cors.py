@@ -234,7 +234,8 @@ def test_changed_rules_apply_at_once(s3: S3Client, s3_server: LiveServer, bucket
 
     def allowed() -> str | None:
         answer = send(s3_server, "GET", path, headers={"origin": APP})
-        return answer.headers.get("access-control-allow-origin")
+        found: str | None = answer.headers.get("access-control-allow-origin")
+        return found
 
     assert preflight(s3_server, f"/{bucket}/k", APP, "GET").status_code == 403
     assert (

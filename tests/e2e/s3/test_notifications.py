@@ -21,8 +21,9 @@ from mypy_boto3_s3 import S3Client
 from mypy_boto3_s3.type_defs import LambdaFunctionConfigurationTypeDef
 from standardwebhooks.webhooks import Webhook
 
-from tests.e2e.conftest import LiveServer, start_server, wait_until
+from tests.e2e.conftest import ROOT_AUTH, LiveServer, start_server, wait_until
 from tests.e2e.s3.conftest import REGION, s3_client, server_credentials
+from tests.e2e.s3.signing import send
 from tests.receiver import Receiver, Request, running_receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -90,7 +91,9 @@ def bucket(s3: S3Client) -> str:
 
 
 def _status(server: LiveServer, bucket: str, key: str) -> str:
-    answer = httpx.get(f"{server.url}{API}/buckets/{bucket}/status/{key}", timeout=5)
+    answer = httpx.get(
+        f"{server.url}{API}/buckets/{bucket}/status/{key}", timeout=5, headers=ROOT_AUTH
+    )
     answer.raise_for_status()
     status: str = answer.json()["status"]
     return status
@@ -304,7 +307,7 @@ def test_an_unknown_event_is_refused(s3: S3Client, bucket: str) -> None:
     ],
 )
 def test_malformed_xml_is_refused(server: LiveServer, bucket: str, body: bytes) -> None:
-    answer = httpx.put(f"{server.url}/{bucket}?notification", content=body, timeout=5)
+    answer = send(server, "PUT", f"/{bucket}?notification", body)
     assert answer.status_code == 400
     assert "<Code>MalformedXML</Code>" in answer.text
 

@@ -37,7 +37,7 @@ from chute.api.root import RootApp
 from chute.api.s3.app import create_s3_app
 from chute.runtime import open_runtime
 from chute.settings import load_settings
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import ROOT_AUTH, LiveServer
 
 REGION = "us-east-1"
 #: Virtual-host style requests name their bucket in the host: BUCKET.s3.chute.test.
@@ -167,7 +167,9 @@ def test_a_presigned_post_stores_the_file_with_its_fields(
     assert got["ContentType"] == "image/jpeg"
     assert got["Metadata"] == {"owner": "ada"}
     assert got["CacheControl"] == "max-age=9"
-    events = httpx.get(f"{post_server.url}/_/api/v1/events", params={"bucket": bucket}).json()
+    events = httpx.get(
+        f"{post_server.url}/_/api/v1/events", params={"bucket": bucket}, headers=ROOT_AUTH
+    ).json()
     (record,) = [event["record"] for event in events["events"]]
     assert record["eventName"] == "ObjectCreated:Post"
     assert record["s3"]["object"]["key"] == "uploads/cat.jpg"
