@@ -37,7 +37,7 @@ from chute.api.root import RootApp
 from chute.api.s3.app import create_s3_app
 from chute.runtime import open_runtime
 from chute.settings import load_settings
-from tests.e2e.conftest import ROOT_AUTH, LiveServer
+from tests.e2e.conftest import ROOT_AUTH, LiveServer, start_server
 
 REGION = "us-east-1"
 #: Virtual-host style requests name their bucket in the host: BUCKET.s3.chute.test.
@@ -60,7 +60,12 @@ class PostServer:
 
 @pytest.fixture(scope="module")
 def post_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostServer]:
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("chute-post"), s3={"domain": DOMAIN})
+    # Requests are not authenticated here (the keys below exist only for POST policies).
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("chute-post"),
+        s3={"domain": DOMAIN},
+        auth={"enabled": False},
+    )
     runtime = open_runtime(settings)
     services = dataclasses.replace(runtime.s3_services(), secrets=KEYS.get)
     app = RootApp(create_app(runtime.rest_services()), create_s3_app(services), DOMAIN)
@@ -550,7 +555,16 @@ def test_virtual_host_style_preflight_and_upload(
 # --- chute serve, with authentication off ---------------------------------------------
 
 
-def test_forms_on_chute_serve_without_access_keys(s3_server: LiveServer) -> None:
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``chute serve`` with authentication turned off."""
+    data = tmp_path_factory.mktemp("chute-open")
+    with start_server(data, env={"CHUTE_AUTH__ENABLED": "false"}) as server:
+        yield server
+
+
+def test_forms_on_chute_serve_without_access_keys(open_server: LiveServer) -> None:
+    s3_server = open_server
     """No keys, no signature to check (as for every request): the policy still holds."""
     s3 = client(s3_server, "chute-test", signature_version="s3v4")
     name = f"p-{uuid.uuid4().hex[:16]}"
