@@ -82,7 +82,8 @@ def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
     """How uvicorn serves ``app``: on httptools, through Chute's guarded protocol (the
     ``[http]`` caps on heads and connections, the head deadline, keep-alive timeout and
     lingering close), without WebSockets. Raises the open files limit as far as allowed
-    (see :func:`~chute.api.http.protocol.connection_cap`)."""
+    (see :func:`~chute.api.http.protocol.connection_cap`). Serves HTTPS when ``[tls]``
+    names a certificate."""
     limits = ConnectionLimits.of(settings.http, connection_cap(settings.http.max_connections))
     return uvicorn.Config(
         app,
@@ -93,6 +94,7 @@ def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        **tls_options(settings),
     )
 
 

@@ -17,7 +17,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.conftest import HEALTH_PATH, LiveServer, start_server, wait_until
+from tests.e2e.conftest import (
+    HEALTH_PATH,
+    ROOT_AUTH,
+    ROOT_AUTH_LINE,
+    LiveServer,
+    start_server,
+    wait_until,
+)
 from tests.services import POSTGRES_URL, require_postgres
 
 API = "/_/api/v1"
@@ -179,7 +186,7 @@ def test_metadata_over_two_kilobytes_is_metadata_too_large(server: LiveServer) -
     response = httpx.put(
         f"{server.url}{API}/buckets/limits/objects/meta",
         content=b"x",
-        headers={"x-chute-meta-big": "v" * 2100},
+        headers={"x-chute-meta-big": "v" * 2100, **ROOT_AUTH},
     )
     assert (response.status_code, response.json()["code"]) == (400, "MetadataTooLarge")
 
@@ -264,7 +271,7 @@ def _health(server: LiveServer) -> int | None:
 @pytest.mark.parametrize("raw_key", ["line%0Abreak", "carriage%0Dreturn", "both%0D%0A", "%0A"])
 def test_keys_with_newlines_are_objects_like_any_other(server: LiveServer, raw_key: str) -> None:
     url = f"{server.url}{API}/buckets/limits"
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=ROOT_AUTH) as client:
         assert client.put(f"{url}/objects/{raw_key}", content=b"hi").status_code == 200
         got = client.get(f"{url}/objects/{raw_key}")
         assert (got.status_code, got.content) == (200, b"hi")
@@ -313,7 +320,10 @@ def test_database_down_is_503_with_retry_after_and_not_ready(
 ) -> None:
     url, admin = scratch_database
     env = {**LIMITED, "CHUTE_DATABASE_URL": url}
-    with start_server(tmp_path, env=env) as server, httpx.Client(timeout=30) as client:
+    with (
+        start_server(tmp_path, env=env) as server,
+        httpx.Client(timeout=30, headers=ROOT_AUTH) as client,
+    ):
         api = server.url + API
         assert client.get(api + "/ready").json()["status"] == "ok"
         _set_database_down(admin, url, down=True)
@@ -338,7 +348,7 @@ def test_database_down_is_503_with_retry_after_and_not_ready(
             length = 8 * MiB
             sock.sendall(
                 f"PUT {API}/buckets/limits/objects/big HTTP/1.1\r\nHost: x\r\n"
-                f"Connection: close\r\nContent-Length: {length}\r\n\r\n".encode()
+                f"{ROOT_AUTH_LINE}Connection: close\r\nContent-Length: {length}\r\n\r\n".encode()
             )
             for _ in range(length // MiB):
                 sock.sendall(b"x" * MiB)

@@ -263,7 +263,7 @@ def test_a_delivery_retries_and_redrives_like_any_job(runtime, clock):
     assert (again.attempt, again.payload["msg_id"]) == (2, msg_id)  # the same webhook-id
     runtime.broker.record([_failed(again, clock)], WORKER)
     assert _status(runtime, "a.txt") is ObjectStatus.DEAD
-    assert runtime.control.redrive(JobFilter(pipeline="topic:orders")) == 1
+    assert runtime.control.redrive(CTX, JobFilter(pipeline="topic:orders")) == 1
     (third,) = _claim(runtime)
     assert third.attempt == 3
     runtime.broker.record([_ok(third, clock)], WORKER)
@@ -280,7 +280,7 @@ def test_a_delivery_goes_out_after_its_object_was_overwritten(runtime, clock):
     tasks = _claim(runtime)
     assert len(tasks) == 6  # 3 events, 2 URLs each
     runtime.broker.record([_failed(tasks[0], clock)], WORKER)
-    (job,) = runtime.status.jobs(JobFilter(states=(JobState.RETRYABLE,))).jobs
+    (job,) = runtime.status.jobs(CTX, JobFilter(states=(JobState.RETRYABLE,))).jobs
     assert job.id == tasks[0].job_id  # retried, not superseded
 
 
@@ -358,5 +358,5 @@ def test_a_test_event_goes_to_each_topic_once_and_to_no_pipeline(runtime, clock)
     }
     assert body["Time"].endswith("Z")
     runtime.broker.record([_failed(tasks[0], clock), _ok(tasks[1], clock)], WORKER)
-    (job,) = runtime.status.jobs(JobFilter(states=(JobState.RETRYABLE,))).jobs
+    (job,) = runtime.status.jobs(CTX, JobFilter(states=(JobState.RETRYABLE,))).jobs
     assert job.key == ""  # a test event is about no object, and is not superseded
