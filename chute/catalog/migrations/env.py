@@ -12,6 +12,10 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    # One transaction for the whole upgrade, on SQLite too (alembic would otherwise commit
+    # after each migration there): it holds the write lock that keeps a second process
+    # starting at the same moment from migrating between two steps.
+    transactional_ddl=True,
 )
 with context.begin_transaction():
     context.run_migrations()
