@@ -35,9 +35,14 @@ def test_concurrent_starts_migrate_once(catalog_url: str) -> None:
         subprocess.Popen([sys.executable, "-c", MIGRATE, catalog_url], stderr=subprocess.PIPE)
         for _ in range(4)
     ]
-    for start in starts:
-        _, errors = start.communicate(timeout=120)
-        assert start.returncode == 0, errors.decode()
+    try:
+        for start in starts:
+            _, errors = start.communicate(timeout=120)
+            assert start.returncode == 0, errors.decode()
+    finally:  # a failed start must not leave the others running into later tests
+        for start in starts:
+            start.kill()
+            start.wait()
     engine = sa.create_engine(catalog_url)
     try:
         tables = set(sa.inspect(engine).get_table_names())
