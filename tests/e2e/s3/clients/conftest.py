@@ -53,12 +53,17 @@ class Run:
 def run(command: Sequence[str], env: Mapping[str, str], timeout: float = 120) -> Run:
     """Run ``command`` with ``env`` (on top of a minimal environment) and fail the test
     with its output when it does not exit 0."""
-    base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
     done = subprocess.run(
-        list(command), env={**base, **env}, capture_output=True, text=True, timeout=timeout
+        list(command), env=with_base(env), capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"{command[0]} exited {done.returncode}:\n{done.stderr}"
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def with_base(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` on top of the few variables of this environment that any program needs."""
+    base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    return {**base, **env}
 
 
 @pytest.fixture(scope="module")
