@@ -20,10 +20,9 @@ from tests.e2e.s3.clients.conftest import (
     program,
     run,
     sample_tree,
-    server_credentials,
     stored,
 )
-from tests.e2e.s3.conftest import REGION
+from tests.e2e.s3.conftest import REGION, server_credentials
 
 S3cmd = Callable[..., Run]
 
