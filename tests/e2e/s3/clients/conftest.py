@@ -9,6 +9,7 @@ them when ``CI=true`` (``.ci/run`` installs every one).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from mypy_boto3_s3 import S3Client
@@ -39,6 +41,16 @@ def program(name: str) -> str:
     require(found is not None, f"the program {name!r}")
     assert found is not None
     return found
+
+
+def library(name: str) -> ModuleType:
+    """The Python package ``name``; skips or fails the test (see module docs) when it is
+    not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        require(False, f"the Python package {name!r}")
+        raise
 
 
 @dataclass(frozen=True)
