@@ -1,21 +1,29 @@
 """HTTPS: a server with a certificate from a test CA (trustme) on loopback, reached by
-the JSON API and the ``chute`` command (``--ca-bundle``, ``CHUTE_CA_BUNDLE`` or
-``SSL_CERT_FILE``); a client that does not trust the CA is refused."""
+the JSON API, the ``chute`` command (``--ca-bundle``, ``CHUTE_CA_BUNDLE`` or
+``SSL_CERT_FILE``) and boto3 (which sends its checksums in trailers over HTTPS); a client
+that does not trust the CA is refused."""
 
 from __future__ import annotations
 
+import base64
+import io
+import os
 import ssl
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 import trustme
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from typer.testing import CliRunner
 
 from chute.cli.main import app
-from tests.e2e.conftest import LiveServer, root_signer, start_server
+from tests.e2e.conftest import ROOT_KEY, LiveServer, root_signer, start_server
 
 API = "/_/api/v1"
 
@@ -87,3 +95,36 @@ def test_the_cli_over_https(
     listed = CliRunner().invoke(app, [*url, "ls", "cli-tls"])
     assert listed.exit_code == 0, listed.stderr
     assert "f.txt" in listed.stdout
+
+
+def test_s3_clients_over_https_send_checksums_in_trailers(tls: TlsServer) -> None:
+    # Over HTTPS botocore leaves the payload unsigned and sends its CRC32 after the body,
+    # in an aws-chunked trailer: the form it uses against AWS for every streamed upload.
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=tls.server.url,
+        region_name="us-east-1",
+        aws_access_key_id=ROOT_KEY.access_key,
+        aws_secret_access_key=ROOT_KEY.secret_key,
+        verify=str(tls.ca_file),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    sent: list[bytes] = []
+    s3.meta.events.register(
+        "before-send.s3.*",
+        lambda request, **_: sent.append(request.headers.get("x-amz-content-sha256", b"")),
+    )
+    s3.create_bucket(Bucket="tls-s3")
+    data = os.urandom(12 * 1024 * 1024)
+    s3.upload_fileobj(
+        io.BytesIO(data),
+        "tls-s3",
+        "big.bin",
+        Config=TransferConfig(multipart_threshold=5 * 1024 * 1024),
+    )
+    s3.put_object(Bucket="tls-s3", Key="small.txt", Body=io.BytesIO(b"small"))
+    assert sent.count(b"STREAMING-UNSIGNED-PAYLOAD-TRAILER") >= 3  # two parts, one put
+
+    assert s3.get_object(Bucket="tls-s3", Key="big.bin")["Body"].read() == data
+    head = s3.head_object(Bucket="tls-s3", Key="small.txt", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == base64.b64encode(zlib.crc32(b"small").to_bytes(4)).decode()
