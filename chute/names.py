@@ -161,3 +161,16 @@ def decode_key(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidKey("the key is not valid UTF-8") from None
+
+
+def bucket_of_host(host: str, domain: str | None) -> str | None:
+    """The bucket a virtual-host style Host header names under ``domain`` (``s3.domain``):
+    ``photos`` for ``photos.s3.example.test:9000``; ``None`` for any other host."""
+    if domain is None:
+        return None
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.lower().rstrip(".")
+    suffix = "." + domain
+    if name.endswith(suffix) and len(name) > len(suffix):
+        return name[: -len(suffix)]
+    return None

@@ -93,7 +93,9 @@ class Runtime:
         off (``auth.enabled = false``)."""
         if not self.settings.auth.enabled:
             return None
-        return Authenticator(self.keys, self.settings.region, self.clock)
+        return Authenticator(
+            self.keys, self.settings.region, self.clock, domain=self.settings.s3.domain
+        )
 
     def rest_services(self) -> Services:
         """The services the JSON API is built with."""

@@ -1,5 +1,6 @@
 """Who sent a request: an access key's SigV4 signature (header or presigned URL), its
-secret as a bearer token, or nobody.
+Signature Version 2 (:mod:`chute.security.sigv2`, which clients still make for presigned
+URLs by default), its secret as a bearer token, or nobody.
 
 Both API front ends call :meth:`Authenticator.authenticate` with the request's ASGI
 scope before anything else; it answers with an :class:`Identity` or raises the S3 error
@@ -19,6 +20,7 @@ import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -33,6 +35,8 @@ from chute.errors import (
     SecretUnreadable,
     SignatureDoesNotMatch,
 )
+from chute.names import bucket_of_host
+from chute.security import sigv2
 from chute.security.records import Credentials
 from chute.security.sigv4 import (
     Authorization,
@@ -61,6 +65,10 @@ class AuthMethod(StrEnum):
     SIGNED = "signed"
     #: A presigned URL: SigV4 in the query string.
     PRESIGNED = "presigned"
+    #: Signature Version 2: ``Authorization: AWS KEY:SIGNATURE``.
+    SIGNED_V2 = "signed-v2"
+    #: A Signature Version 2 presigned URL (``AWSAccessKeyId``, ``Expires``, ``Signature``).
+    PRESIGNED_V2 = "presigned-v2"
     #: ``Authorization: Bearer KEY_ID:SECRET``.
     BEARER = "bearer"
 
@@ -115,10 +123,20 @@ class CredentialSource(Protocol):
 class Authenticator:
     """Checks the credentials requests carry against the keys ``keys`` knows."""
 
-    def __init__(self, keys: CredentialSource, region: str, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        keys: CredentialSource,
+        region: str,
+        clock: Clock = system_clock,
+        *,
+        domain: str | None = None,
+    ) -> None:
         self.keys = keys
         self.region = region
         self.clock = clock
+        #: ``s3.domain``: a Version 2 signature of a virtual-host style request signs
+        #: the bucket its Host header names.
+        self.domain = domain
 
     def authenticate(self, scope: Mapping[str, Any]) -> Identity:
         """The identity of the ASGI HTTP request ``scope`` (its method, raw path, query
@@ -134,6 +152,8 @@ class Authenticator:
         if header is not None and header.strip().partition(" ")[0].lower() == "bearer":
             return self._bearer(header)
         now = self.clock()
+        if sigv2.carries(request):
+            return self._version_2(request, now)
         auth = parse(request, now)
         if auth is None:
             return NOBODY
@@ -153,6 +173,19 @@ class Authenticator:
             content_sha256=sha256,
             signing_key=signing_key,
             authorization=auth,
+        )
+
+    def _version_2(self, request: SignedRequest, now: datetime) -> Identity:
+        auth = sigv2.parse(request, now)
+        credentials = self._lookup(auth.access_key)
+        bucket = bucket_of_host(request.header("host") or "", self.domain)
+        sigv2.verify(request, auth, credentials.secret, bucket=bucket)
+        self._check_usable(credentials)
+        return Identity(
+            principal=credentials.key_id,
+            permissions=credentials.permissions,
+            method=AuthMethod.PRESIGNED_V2 if auth.presigned else AuthMethod.SIGNED_V2,
+            access_key=credentials.key_id,
         )
 
     def _bearer(self, header: str) -> Identity:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from chute.context import RequestContext
-from chute.names import decode_key
+from chute.names import bucket_of_host, decode_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +45,9 @@ def target_of(scope: Scope, domain: str | None) -> Target:
 
 def bucket_in_host(scope: Scope, domain: str | None) -> str | None:
     """The bucket a virtual-host style request names in its Host header, if any."""
-    if domain is None:
-        return None
-    host = ""
     for name, value in scope["headers"]:
         if name == b"host":
-            host = value.decode("latin-1")
-            break
-    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    host = host.lower().rstrip(".")
-    suffix = "." + domain
-    if host.endswith(suffix) and len(host) > len(suffix):
-        return host[: -len(suffix)]
+            return bucket_of_host(value.decode("latin-1"), domain)
     return None
 
 

@@ -120,12 +120,15 @@ def test_a_presigned_url_opens_the_object_and_nothing_else(
     aws("s3", "mb", f"s3://{bucket_name}")
     (tmp_path / "shared.txt").write_bytes(b"shared")
     aws("s3", "cp", str(tmp_path / "shared.txt"), f"s3://{bucket_name}/shared.txt")
-    # AWS CLI v1 presigns with Signature Version 2 unless told otherwise; Chute, like S3
-    # for buckets made since 2020, takes Version 4 only, and says so.
+    # AWS CLI v1 presigns with Signature Version 2 unless told otherwise: both open it.
     v2 = aws("s3", "presign", f"s3://{bucket_name}/shared.txt").stdout.strip()
-    refused = httpx.get(v2)
-    assert (refused.status_code, "<Code>InvalidRequest</Code>") == (400, _code(refused))
-    assert "AWS4-HMAC-SHA256" in refused.text
+    assert "AWSAccessKeyId=" in v2
+    assert httpx.get(v2).content == b"shared"
+    altered_v2 = httpx.get(v2.replace("shared.txt", "other.txt"))
+    assert (altered_v2.status_code, _code(altered_v2)) == (
+        403,
+        "<Code>SignatureDoesNotMatch</Code>",
+    )
 
     (tmp_path / "aws-config").write_text("[default]\ns3 =\n    signature_version = s3v4\n")
     presigned = aws("s3", "presign", f"s3://{bucket_name}/shared.txt", "--expires-in", "300")
