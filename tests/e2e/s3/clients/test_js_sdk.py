@@ -23,7 +23,8 @@ from tests.services import require
 SCENARIO = Path(__file__).parent / "js"
 TEXT_KEY = "notes/h\u00e9llo w\u00f6rld.txt"
 TEXT = "h\u00e9llo from node, w\u00f6rld\n".encode()
-COPY_KEY = "copies/buffer copy.bin"
+#: Each copy and its source.
+COPIES = {"copies/buffer copy.bin": "buffer.bin", "copies/encoded.txt": TEXT_KEY}
 DELETED = ["tree/one.txt", "tree/two.txt"]
 
 
@@ -80,7 +81,7 @@ def composite_crc32(data: bytes, part_size: int) -> str:
 def remaining(scenario: Scenario) -> dict[str, str]:
     """The SHA-256 of every object the bucket should hold at the end, by key."""
     expected = {key: sent["sha256"] for key, sent in scenario.sent.items()}
-    expected[COPY_KEY] = expected["buffer.bin"]
+    expected.update({copy: expected[source] for copy, source in COPIES.items()})
     for key in DELETED:
         del expected[key]
     return expected
@@ -155,8 +156,8 @@ def test_range_listing_and_copy(scenario: Scenario) -> None:
         "pages": 3,
     }
     assert scenario.step("copy") == {
-        "etag": scenario.sent["buffer.bin"]["etag"],
-        "sha256": scenario.sent["buffer.bin"]["sha256"],
+        copy: {"etag": scenario.sent[source]["etag"], "sha256": scenario.sent[source]["sha256"]}
+        for copy, source in COPIES.items()
     }
 
 
