@@ -1,7 +1,8 @@
 // The AWS SDK for JavaScript v3, unchanged, against an S3 endpoint: only the endpoint,
-// the credentials and path-style addressing are configured; checksums, multipart and
-// streaming bodies are the SDK's defaults. Driven by test_js_sdk.py, which reads the JSON
-// summary printed on stdout and checks what was stored with boto3.
+// the credentials and path-style addressing are configured (and no retries, so none
+// hides a failure); checksums, multipart and streaming bodies are the SDK's defaults.
+// Driven by test_js_sdk.py, which reads the JSON summary printed on stdout and checks
+// what was stored with boto3.
 //
 // Environment: S3_ENDPOINT, S3_BUCKET (created here), AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY, AWS_REGION. Exits non-zero on the first failure.
@@ -73,7 +74,7 @@ client.middlewareStack.add(
 
 const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 
-/** Sent bytes by key, and what the SDK reported on the way. */
+/** The bytes uploaded, by key (the summary keeps their size, digest and ETag). */
 const sent = {};
 const summary = { sent: {}, read: {}, steps: {}, wire };
 
@@ -84,8 +85,8 @@ async function put(key, body, data) {
   return out;
 }
 
-/** ``data`` as a Readable stream of ``chunk``-sized pieces, its length untold. */
-function chunked(data, chunk) {
+/** `data` as a Readable stream of `chunk`-sized pieces, its length untold. */
+function streamOf(data, chunk) {
   return Readable.from(
     (function* () {
       for (let at = 0; at < data.length; at += chunk) yield data.subarray(at, at + chunk);
@@ -114,7 +115,7 @@ async function putStreams() {
     new PutObjectCommand({
       Bucket: bucket,
       Key: "stream.bin",
-      Body: chunked(known, 64 * 1024),
+      Body: streamOf(known, 64 * 1024),
       ContentLength: known.length,
     }),
   );
@@ -126,7 +127,7 @@ async function putStreams() {
   const unknown = randomBytes(6 * MiB + 12_345);
   const upload = new Upload({
     client,
-    params: { Bucket: bucket, Key: "stream-unknown.bin", Body: chunked(unknown, 256 * 1024) },
+    params: { Bucket: bucket, Key: "stream-unknown.bin", Body: streamOf(unknown, 256 * 1024) },
     partSize: 5 * MiB,
   });
   const done = await upload.done();
@@ -144,7 +145,6 @@ async function uploadLarge() {
     client,
     params: { Bucket: bucket, Key: "large.bin", Body: data },
     partSize: 5 * MiB,
-    queueSize: 2,
   });
   const parts = [];
   upload.on("httpUploadProgress", (progress) => parts.push(progress.part));
