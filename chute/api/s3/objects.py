@@ -198,10 +198,15 @@ async def delete_object(request: S3Request) -> Response:
 
 def copy_source(header: str) -> tuple[str, str, str | None]:
     """Bucket, key and version id of an ``x-amz-copy-source`` header
-    (``/bucket/key?versionId=...``, URL-encoded, the leading slash optional)."""
+    (``/bucket/key?versionId=...``, URL-encoded, the leading slash optional).
+
+    The value is decoded before the bucket is split off, as S3 does: a client that
+    URL-encodes all of ``bucket/key`` (``encodeURIComponent`` in JavaScript) sends the
+    separator as ``%2F``. Bucket names hold neither ``/`` nor ``%``, so the first slash
+    ends the bucket either way."""
     raw, _, query = header.partition("?")
-    raw = raw.removeprefix("/")
-    bucket, slash, key = raw.partition("/")
+    path = unquote_to_bytes(raw).removeprefix(b"/")
+    bucket, slash, key = path.partition(b"/")
     if not bucket or not slash or not key:
         raise InvalidArgument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
@@ -210,8 +215,7 @@ def copy_source(header: str) -> tuple[str, str, str | None]:
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name == "versionId":
             version_id = value
-    decoded_bucket = unquote_to_bytes(bucket).decode("utf-8", "replace")
-    return decoded_bucket, decode_key(unquote_to_bytes(key)), version_id
+    return bucket.decode("utf-8", "replace"), decode_key(key), version_id
 
 
 @route("PUT", "object", "copy")
