@@ -50,6 +50,7 @@ from psycopg import sql
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chute.access import EVERYTHING
 from chute.blobs.memory import MemoryBlobStore
 from chute.catalog import Catalog, CatalogSession, NewVersion, ObjectVersion, Versioning
 from chute.catalog.schema import object_versions
@@ -58,7 +59,7 @@ from chute.names import after_prefix
 from chute.objects.listing import Listing, encode_token
 from chute.objects.service import ObjectService
 
-CTX = RequestContext("benchmark", "127.0.0.1")
+CTX = RequestContext("benchmark", "127.0.0.1", permissions=EVERYTHING)
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 DATABASE = "chute_bench_listing"

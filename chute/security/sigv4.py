@@ -15,6 +15,7 @@ caller compares it with what it computed while storing the body
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -204,8 +205,10 @@ class SigningKey:
         return hmac.new(self.key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def derive_key(secret_key: str, date: str, region: str, service: str) -> bytes:
-    """The signing key of a secret for one day, region and service."""
+    """The signing key of a secret for one day, region and service (kept: a key signs
+    every request of its day, and deriving it costs four HMACs)."""
     key = f"AWS4{secret_key}".encode()
     for part in (date, region, service, _TERMINAL):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -467,8 +470,16 @@ def _iso8601(moment: datetime) -> str:
 def _parse_timestamp(value: str) -> datetime | None:
     if not _AMZ_DATE.fullmatch(value):
         return None
-    try:
-        return datetime.strptime(value, _TIMESTAMP).replace(tzinfo=UTC)
+    try:  # by hand: strptime costs more than the rest of parsing a request
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 
