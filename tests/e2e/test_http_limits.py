@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     start_server,
     wait_until,
 )
+from tests.e2e.s3.signing import error_code, send
 from tests.services import POSTGRES_URL, require_postgres
 
 API = "/_/api/v1"
@@ -333,6 +334,9 @@ def test_database_down_is_503_with_retry_after_and_not_ready(
         assert int(small.headers["retry-after"]) >= 1
         listing = client.get(api + "/buckets/limits/objects")
         assert listing.status_code == 503
+        s3_put = send(server, "PUT", "/limits/s3-key", b"x")  # the S3 API alike, in XML
+        assert (s3_put.status_code, error_code(s3_put)) == (503, "ServiceUnavailable")
+        assert int(s3_put.headers["retry-after"]) >= 1
         ready = client.get(api + "/ready")
         assert ready.status_code == 503
         assert "retry-after" in ready.headers
@@ -359,6 +363,7 @@ def test_database_down_is_503_with_retry_after_and_not_ready(
         wait_until(lambda: client.get(api + "/ready").status_code == 200)
         assert client.put(api + "/buckets/limits/objects/k", content=b"x").status_code == 200
         assert "answered 503" in server.log()
+        assert "S3 PUT /limits/s3-key answered 503" in server.log()
 
 
 def test_ready_reports_each_component(server: LiveServer) -> None:

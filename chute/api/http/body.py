@@ -23,7 +23,9 @@ from chute.errors import (
 #: Bodies up to this size are read whole before calling the service (one thread hop);
 #: larger ones stream through in blocks of this size.
 BLOCK: Final = 1024 * 1024
-_QUEUE_DEPTH: Final = 4
+#: Blocks a streamed body is read ahead of the thread storing it: enough to overlap
+#: network and disk, and little per upload (ten parts in flight hold about 30 MiB).
+_QUEUE_DEPTH: Final = 2
 METADATA_PREFIX: Final = "x-chute-meta-"
 
 

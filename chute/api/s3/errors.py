@@ -8,6 +8,7 @@ import os
 
 from starlette.responses import Response
 
+from chute.api.http.logs import RateLimitedWarnings, cause, printable
 from chute.api.s3.xml import XML_TYPE, element, leaf, render
 from chute.errors import (
     BodyTimeout,
@@ -21,6 +22,7 @@ from chute.errors import (
 )
 
 log = logging.getLogger(__name__)
+_outages = RateLimitedWarnings(log)
 
 #: Where requests were answered, as S3's ``x-amz-id-2``: one per server process.
 HOST_ID = os.urandom(24).hex()
@@ -40,8 +42,14 @@ def error_response(
     key: str | None,
     resource: str,
 ) -> Response:
-    """The answer to a request that failed with ``error``."""
+    """The answer to a request that failed with ``error``. A failing dependency (5xx)
+    is logged with its cause, at most once per kind every few seconds."""
     headers = request_headers(request_id)
+    if error.status >= 500:
+        _outages.warn(
+            error.code, "S3 %s %s answered %d: %s", method, printable(resource), error.status,
+            cause(error),
+        )  # fmt: skip
     if isinstance(error, NotModified):
         return Response(status_code=304, headers=headers)
     status, code = _status_and_code(error)
