@@ -174,6 +174,8 @@ class Transfer:
     down_discarded: float
     #: The server's peak RSS (MiB) after the upload, before the downloads.
     upload_rss: float
+    #: The server's CPU seconds for the download_fileobj.
+    down_cpu: float
 
 
 def transfer(url: str, source: Path, target: Path, server: Server | None = None) -> Transfer:
@@ -193,9 +195,12 @@ def transfer(url: str, source: Path, target: Path, server: Server | None = None)
     if target.stat().st_size != source.stat().st_size:
         raise SystemExit("download_file returned the wrong size")
     target.unlink()
+    cpu = cpu_seconds(server) if server is not None else float("nan")
     start = time.perf_counter()
     s3.download_fileobj("large", "object", Discard(), Config=config)
-    return Transfer(up, down, time.perf_counter() - start, rss)
+    dropped = time.perf_counter() - start
+    cpu = cpu_seconds(server) - cpu if server is not None else float("nan")
+    return Transfer(up, down, dropped, rss, cpu)
 
 
 def json_get(url: str, size: int) -> float:
@@ -252,7 +257,9 @@ def run(size: int, small: int) -> None:
             chute_s3, chute_cpu = measured(server, lambda: s3_puts(server.url, small), small)
             chute_json, json_cpu = measured(server, lambda: json_puts(server.url, small), small)
             big = transfer(server.url, source, work / "down.bin", server)
+            before = cpu_seconds(server)
             get_json = min(json_get(server.url, size) for _ in range(2))
+            get_json_cpu = (cpu_seconds(server) - before) / 2
         finally:
             server.stop()
 
@@ -300,6 +307,10 @@ def run(size: int, small: int) -> None:
         f"   JSON API GET {mbps(size, get_json):7.1f} MB/s (dropped)"
         f"   ratio {get_json / big.down_discarded:5.2f} (target >= 0.80)"
         f"   moto {mbps(size, moto_big.down_discarded):6.1f} MB/s"
+    )
+    print(
+        f"  server CPU per GET of it: ranged GETs {big.down_cpu:5.2f} s,"
+        f" JSON API GET {get_json_cpu:5.2f} s"
     )
     print(
         f"  download_file to disk: chute {mbps(size, big.down):7.1f} MB/s"
