@@ -351,15 +351,20 @@ def _from_query(
 
 def _check_lifetime(amz_date: datetime, expires: int, now: datetime) -> None:
     """A presigned URL is valid from its date (give or take the skew) until it expires."""
+    try:
+        expiry: datetime | None = amz_date + timedelta(seconds=expires)
+    except OverflowError:  # dated near year 9999: it expires after any now
+        expiry = None
     if amz_date - now > MAX_SKEW:
         error = AccessDenied("Request is not yet valid")
-    elif now > amz_date + timedelta(seconds=expires):
+    elif expiry is not None and now > expiry:
         error = AccessDenied("Request has expired")
         error.details["X-Amz-Expires"] = str(expires)
     else:
         return
-    expiry = amz_date + timedelta(seconds=expires)
-    error.details.update(Expires=_iso8601(expiry), ServerTime=_iso8601(now))
+    if expiry is not None:
+        error.details["Expires"] = _iso8601(expiry)
+    error.details["ServerTime"] = _iso8601(now)
     raise error
 
 
@@ -491,7 +496,12 @@ def _parse_http_date(value: str | None) -> datetime | None:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # an offset pushing it past year 1 or 9999
+        return None
 
 
 # --- checking the signature ----------------------------------------------------------
