@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-pipeline clean
+.PHONY: run test bench bench-pipeline bench-s3 bench-listing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ bench: $(STAMP)
 
 bench-pipeline: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
+
+bench-s3: $(STAMP)
+	$(BIN)/python -m benchmarks.s3
+
+bench-listing: $(STAMP)
+	$(BIN)/python -m benchmarks.listing
 
 clean:
 	rm -rf $(VENV) chute-data .pytest_cache .mypy_cache .ruff_cache
