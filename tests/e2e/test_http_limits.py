@@ -82,7 +82,11 @@ def status_of(response: bytes) -> int:
 
 
 def error_of(response: bytes) -> str:
-    code: str = json.loads(response.partition(b"\r\n\r\n")[2])["code"]
+    """The error code of a JSON or an S3 XML error answer."""
+    body = response.partition(b"\r\n\r\n")[2]
+    if body.startswith(b"<?xml"):
+        return body.split(b"<Code>", 1)[1].split(b"</Code>", 1)[0].decode()
+    code: str = json.loads(body)["code"]
     return code
 
 
@@ -129,6 +133,17 @@ def test_forty_megabyte_header_lines_are_refused_without_growing_memory(
 def test_an_eight_megabyte_header_is_431(server: LiveServer) -> None:
     answer = send_and_read(server, get("/health") + b"X-Big: " + b"a" * (8 * MiB) + b"\r\n\r\n")
     assert status_of(answer) == 431
+
+
+def test_refusals_before_routing_answer_s3_paths_in_xml(server: LiveServer) -> None:
+    head = b"PUT /limits/key HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 * 1024) + b"\r\n\r\n"
+    answer = send_and_read(server, head)
+    assert (status_of(answer), error_of(answer)) == (431, "RequestHeaderSectionTooLarge")
+    assert b"content-type: application/xml" in answer.partition(b"\r\n\r\n")[0].lower()
+    long_target = f"GET /limits/{'k' * 20000} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    answer = send_and_read(server, long_target)
+    assert (status_of(answer), error_of(answer)) == (414, "RequestURITooLong")
+    assert answer.partition(b"\r\n\r\n")[2].startswith(b"<?xml")
 
 
 def test_twenty_thousand_headers_are_431(server: LiveServer) -> None:

@@ -28,6 +28,7 @@ import resource
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from xml.sax.saxutils import escape
 
 import httptools
 from uvicorn.config import Config
@@ -55,6 +56,8 @@ FD_RESERVE = 256
 REFUSING = 64
 #: The bytes a header line costs beyond its name and value (": " and CRLF).
 _LINE_OVERHEAD = 4
+#: Where the JSON API lives; every other path is the S3 API's (see chute.api.root).
+JSON_API_PREFIX = b"/_/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # exact: the request line and header lines parsed
         self._head_received = 0  # the bytes received while the head is not complete
         self._header_count = 0
+        #: The first bytes of the request target being read: a refusal before routing
+        #: answers in the form of the API it names (XML for S3 paths, JSON under /_/).
+        self._target_start = b""
         # When the head being read must be complete; one timer per connection checks it
         # (re-armed only when it fires), not one per request.
         self._head_deadline: float | None = None
@@ -236,11 +242,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._head_open = self._message_open = True
         self._head_bytes = self._head_received = self._header_count = 0
+        self._target_start = b""
         if self._head_deadline is None:
             self._start_head_clock()
 
     def on_url(self, url: bytes) -> None:
         self._head_bytes += len(url)
+        if len(self._target_start) < len(JSON_API_PREFIX):
+            self._target_start = (self._target_start + url)[: len(JSON_API_PREFIX)]
         if len(self.url) + len(url) > self.limits.max_url_bytes:
             raise _Refused(
                 RequestURITooLong(
@@ -320,7 +329,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _answer(self, error: ChuteError) -> None:
         """Write ``error`` as the whole answer, then close (lingering)."""
         self._refused = True
-        self.transport.write(error_response(error, self.server_state.default_headers))
+        # S3 clients read the code from XML; what names no target yet (a connection over
+        # the cap, a head that never got past its method) answers JSON.
+        xml = bool(self._target_start) and not self._target_start.startswith(JSON_API_PREFIX)
+        self.transport.write(error_response(error, self.server_state.default_headers, xml=xml))
         self.close_connection()
 
     def _peer(self) -> str:
@@ -356,14 +368,25 @@ class LingeringTransport:
         return getattr(self.wrapped, name)
 
 
-def error_response(error: ChuteError, headers: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
-    """A whole HTTP/1.1 answer carrying ``error`` as JSON, closing the connection;
-    ``headers`` are the server's own (``date``, ``server``)."""
-    body = json.dumps({"code": error.code, "message": error.message}).encode()
+def error_response(
+    error: ChuteError, headers: Sequence[tuple[bytes, bytes]] = (), *, xml: bool = False
+) -> bytes:
+    """A whole HTTP/1.1 answer carrying ``error`` as JSON, or as S3's XML error document
+    (``xml``), closing the connection; ``headers`` are the server's own (``date``,
+    ``server``)."""
+    if xml:
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>'
+            f"{escape(error.code)}</Code><Message>{escape(error.message)}</Message></Error>"
+        ).encode()
+        content_type = b"application/xml"
+    else:
+        body = json.dumps({"code": error.code, "message": error.message}).encode()
+        content_type = b"application/json"
     lines = [
         STATUS_LINE[error.status],
         *(b"%s: %s\r\n" % pair for pair in headers),
-        b"content-type: application/json\r\n",
+        b"content-type: %s\r\n" % content_type,
         b"content-length: %d\r\n" % len(body),
         b"connection: close\r\n",
     ]

@@ -9,6 +9,7 @@ import logging
 import resource
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from uvicorn.config import Config
@@ -76,7 +77,12 @@ class RecordingTransport(asyncio.Transport):
         return int(bytes(self.written).split(b" ", 2)[1])
 
     def json(self) -> Any:
-        return json.loads(bytes(self.written).partition(b"\r\n\r\n")[2])
+        """The error answered: ``code`` and ``message`` of its JSON or S3 XML body."""
+        body = bytes(self.written).partition(b"\r\n\r\n")[2]
+        if body.startswith(b"<?xml"):
+            root = ElementTree.fromstring(body)
+            return {"code": root.findtext("Code"), "message": root.findtext("Message")}
+        return json.loads(body)
 
 
 App = Callable[[Any, Any, Any], Awaitable[None]]
@@ -402,3 +408,20 @@ def test_repeated_warnings_are_held_back_and_counted(caplog: pytest.LogCaptureFi
     assert lines[0] == "cap hit"
     assert lines[1] == "another kind"
     assert lines[2].startswith("cap hit (2 more like it held back")
+
+
+def test_refusals_answer_s3_paths_in_xml_and_json_api_paths_in_json() -> None:
+    async def body() -> None:
+        for target, form in (
+            (b"/photos/a.jpg", b"application/xml"),
+            (b"/_/api/v1/x", b"application/json"),
+        ):
+            connection, transport = Connections().open()
+            connection.data_received(
+                b"GET " + target + b" HTTP/1.1\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
+            )
+            assert transport.status == 431
+            assert b"content-type: " + form in bytes(transport.written)
+            assert transport.json()["code"] == "RequestHeaderSectionTooLarge"
+
+    run(body)
