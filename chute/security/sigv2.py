@@ -25,7 +25,6 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Final
 from urllib.parse import unquote
 
@@ -37,7 +36,14 @@ from chute.errors import (
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
-from chute.security.sigv4 import MAX_EXPIRES, MAX_SKEW, SignedRequest
+from chute.security.sigv4 import (
+    MAX_EXPIRES,
+    MAX_SKEW,
+    SignedRequest,
+    iso8601,
+    parse_http_date,
+    parse_timestamp,
+)
 
 #: The ``Authorization`` scheme of a Version 2 signature.
 SCHEME: Final = "AWS"
@@ -114,7 +120,7 @@ def _from_header(request: SignedRequest, header: str, now: datetime) -> V2Author
         error = RequestTimeTooSkewed()
         error.details = {
             "RequestTime": sent or "",
-            "ServerTime": _iso8601(now),
+            "ServerTime": iso8601(now),
             "MaxAllowedSkewMilliseconds": str(MAX_SKEW // timedelta(milliseconds=1)),
         }
         raise error
@@ -147,7 +153,7 @@ def _from_query(parameters: dict[str, list[str]], now: datetime) -> V2Authorizat
     expires = datetime.fromtimestamp(seconds, UTC)
     if now > expires:
         error = AccessDenied("Request has expired")
-        error.details = {"Expires": _iso8601(expires), "ServerTime": _iso8601(now)}
+        error.details = {"Expires": iso8601(expires), "ServerTime": iso8601(now)}
         raise error
     return V2Authorization(
         query["AWSAccessKeyId"], query["Signature"], presigned=True, date_line=raw_expires
@@ -223,22 +229,7 @@ def _query(request: SignedRequest) -> dict[str, list[str]]:
 
 
 def _http_date(value: str | None) -> datetime | None:
+    """``Date`` or ``x-amz-date``: an HTTP date, or the ISO 8601 form some clients send."""
     if not value:
         return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        try:
-            parsed = datetime.strptime(value, "%Y%m%dT%H%M%SZ")
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # an offset pushing it past year 1 or 9999
-        return None
-
-
-def _iso8601(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return parse_http_date(value) or parse_timestamp(value)

@@ -66,7 +66,10 @@ __all__ = [
     "SigningKey",
     "canonical_request",
     "derive_key",
+    "iso8601",
     "parse",
+    "parse_http_date",
+    "parse_timestamp",
     "payload_kind",
     "verify",
 ]
@@ -259,8 +262,8 @@ def _from_header(request: SignedRequest, header: str, now: datetime) -> Authoriz
     if abs(now - amz_date) > MAX_SKEW:
         error = RequestTimeTooSkewed()
         error.details = {
-            "RequestTime": _iso8601(amz_date),
-            "ServerTime": _iso8601(now),
+            "RequestTime": iso8601(amz_date),
+            "ServerTime": iso8601(now),
             "MaxAllowedSkewMilliseconds": str(MAX_SKEW // timedelta(milliseconds=1)),
         }
         raise error
@@ -293,9 +296,9 @@ def _header_fields(rest: str) -> dict[str, str]:
 def _header_date(request: SignedRequest) -> datetime:
     amz_date = request.header("x-amz-date")
     if amz_date is not None:
-        parsed = _parse_timestamp(amz_date)
+        parsed = parse_timestamp(amz_date)
     else:
-        parsed = _parse_http_date(request.header("date"))
+        parsed = parse_http_date(request.header("date"))
     if parsed is None:
         raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
     return parsed
@@ -322,7 +325,7 @@ def _from_query(
     if algorithm != ALGORITHM:
         raise AuthorizationQueryParametersError(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
     access_key, date, region, service = _credential(params["X-Amz-Credential"], presigned=True)
-    amz_date = _parse_timestamp(params["X-Amz-Date"])
+    amz_date = parse_timestamp(params["X-Amz-Date"])
     if amz_date is None:
         raise AuthorizationQueryParametersError(
             "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
@@ -363,8 +366,8 @@ def _check_lifetime(amz_date: datetime, expires: int, now: datetime) -> None:
     else:
         return
     if expiry is not None:
-        error.details["Expires"] = _iso8601(expiry)
-    error.details["ServerTime"] = _iso8601(now)
+        error.details["Expires"] = iso8601(expiry)
+    error.details["ServerTime"] = iso8601(now)
     raise error
 
 
@@ -468,11 +471,14 @@ def _malformed(detail: str, *, presigned: bool, credential: bool = False) -> Aut
     return AuthorizationQueryParametersError(prefix + detail)
 
 
-def _iso8601(moment: datetime) -> str:
+def iso8601(moment: datetime) -> str:
+    """``moment`` as S3 writes times in error details: ``2026-01-31T12:00:00Z``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_timestamp(value: str) -> datetime | None:
+def parse_timestamp(value: str) -> datetime | None:
+    """An ``x-amz-date`` timestamp (``YYYYMMDDTHHMMSSZ``), aware UTC; ``None`` if it is
+    not one."""
     if not _AMZ_DATE.fullmatch(value):
         return None
     try:  # by hand: strptime costs more than the rest of parsing a request
@@ -489,7 +495,8 @@ def _parse_timestamp(value: str) -> datetime | None:
         return None
 
 
-def _parse_http_date(value: str | None) -> datetime | None:
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Date``), aware UTC; ``None`` if absent or not one."""
     if value is None:
         return None
     try:
