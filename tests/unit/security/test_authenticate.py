@@ -30,6 +30,7 @@ from chute.errors import (
 from chute.security.authenticate import NOBODY, Authenticator, AuthMethod
 from chute.security.records import Credentials
 from chute.security.sigv4 import PayloadKind
+from tests.unit.security.botocore_signing import sign_v2_at
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 REGION = "us-east-1"
@@ -276,8 +277,7 @@ def presigned_v2(url: str = "http://127.0.0.1:9000/photos/a.jpg", secret: str = 
 
 @pytest.fixture
 def botocore_v2_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's Version 2 signers read ``time.time``."""
-    monkeypatch.setattr("botocore.auth.time.time", lambda: NOW.timestamp())
+    sign_v2_at(monkeypatch, NOW)
 
 
 @pytest.mark.usefixtures("botocore_v2_clock")

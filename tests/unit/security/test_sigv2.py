@@ -5,14 +5,9 @@ presign`` make by default), and what is refused."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from botocore.auth import HmacV1Auth, HmacV1QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from chute.errors import (
     AccessDenied,
@@ -24,10 +19,15 @@ from chute.errors import (
 )
 from chute.security import sigv2
 from chute.security.sigv4 import SignedRequest
+from tests.unit.security.botocore_signing import (
+    ENDPOINT,
+    sign_v2_at,
+    v2_header_signed,
+    v2_presigned,
+)
+from tests.unit.security.vectors import ACCESS_KEY, SECRET_KEY
 
-#: AWS's example key ("Signing and authenticating REST requests").
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+#: AWS's example key (the same in its Version 2 and Version 4 documents).
 EXAMPLE_TIME = datetime(2007, 3, 27, 19, 36, 42, tzinfo=UTC)
 
 
@@ -86,38 +86,11 @@ def test_the_query_string_example() -> None:
 # --- botocore's signers ------------------------------------------------------------
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-ENDPOINT = "http://127.0.0.1:9000"
-CREDENTIALS = Credentials(ACCESS_KEY, SECRET_KEY)
 
 
 @pytest.fixture(autouse=True)
 def botocore_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore signs at NOW (its Version 2 signers read ``time.time``)."""
-    monkeypatch.setattr("botocore.auth.time.time", lambda: NOW.timestamp())
-    monkeypatch.setattr(
-        HmacV1Auth, "_get_date", lambda self: format_datetime(NOW, usegmt=True), raising=True
-    )
-
-
-def on_the_wire(aws_request: AWSRequest) -> SignedRequest:
-    prepared = aws_request.prepare()
-    url = urlsplit(prepared.url)
-    headers = [(name.lower(), str(value)) for name, value in prepared.headers.items()]
-    if "host" not in {name for name, _ in headers}:
-        headers.append(("host", url.netloc))
-    return SignedRequest(prepared.method, url.path.encode(), url.query.encode(), headers)
-
-
-def header_signed(method: str, url: str, headers: dict[str, str] | None = None) -> SignedRequest:
-    aws_request = AWSRequest(method, url, headers=headers or {})
-    HmacV1Auth(CREDENTIALS).add_auth(aws_request)
-    return on_the_wire(aws_request)
-
-
-def presigned(method: str, url: str, expires: int = 3600) -> SignedRequest:
-    aws_request = AWSRequest(method, url)
-    HmacV1QueryAuth(CREDENTIALS, expires=expires).add_auth(aws_request)
-    return on_the_wire(aws_request)
+    sign_v2_at(monkeypatch, NOW)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +103,7 @@ def presigned(method: str, url: str, expires: int = 3600) -> SignedRequest:
     ],
 )
 def test_header_signatures_of_botocore_verify(path: str) -> None:
-    check(header_signed("GET", ENDPOINT + path), NOW)
+    check(v2_header_signed("GET", ENDPOINT + path), NOW)
 
 
 def test_signed_headers_content_type_md5_and_amz_headers_verify() -> None:
@@ -140,7 +113,7 @@ def test_signed_headers_content_type_md5_and_amz_headers_verify() -> None:
         "x-amz-meta-Owner": "  team   a ",
         "x-amz-storage-class": "STANDARD",
     }
-    signed = header_signed("PUT", ENDPOINT + "/photos/a.txt", headers)
+    signed = v2_header_signed("PUT", ENDPOINT + "/photos/a.txt", headers)
     check(signed, NOW)
 
 
@@ -156,11 +129,11 @@ def test_signed_headers_content_type_md5_and_amz_headers_verify() -> None:
     ],
 )
 def test_subresources_are_signed_as_botocore_signs_them(query: str) -> None:
-    check(header_signed("GET", f"{ENDPOINT}/photos/a.jpg?{query}"), NOW)
+    check(v2_header_signed("GET", f"{ENDPOINT}/photos/a.jpg?{query}"), NOW)
 
 
 def test_a_presigned_url_of_botocore_verifies_until_it_expires() -> None:
-    signed = presigned("GET", ENDPOINT + "/photos/a%20b.jpg", expires=600)
+    signed = v2_presigned("GET", ENDPOINT + "/photos/a%20b.jpg", expires=600)
     assert sigv2.carries(signed)
     assert check(signed, NOW).presigned
     check(signed, NOW + timedelta(seconds=599))
@@ -169,7 +142,7 @@ def test_a_presigned_url_of_botocore_verifies_until_it_expires() -> None:
 
 
 def test_a_presigned_put_verifies() -> None:
-    check(presigned("PUT", ENDPOINT + "/photos/up.bin"), NOW)
+    check(v2_presigned("PUT", ENDPOINT + "/photos/up.bin"), NOW)
 
 
 # --- tampering and refusals ----------------------------------------------------------
@@ -187,7 +160,7 @@ def _replace(signed: SignedRequest, **changes: Any) -> SignedRequest:
 
 
 def test_tampering_is_caught() -> None:
-    signed = header_signed("GET", ENDPOINT + "/photos/a.jpg?versionId=1", {"x-amz-meta-a": "1"})
+    signed = v2_header_signed("GET", ENDPOINT + "/photos/a.jpg?versionId=1", {"x-amz-meta-a": "1"})
     tampered = [
         _replace(signed, method="DELETE"),
         _replace(signed, raw_path=b"/photos/b.jpg"),
@@ -204,7 +177,7 @@ def test_tampering_is_caught() -> None:
 
 
 def test_an_altered_presigned_url_does_not_match() -> None:
-    signed = presigned("GET", ENDPOINT + "/photos/a.jpg")
+    signed = v2_presigned("GET", ENDPOINT + "/photos/a.jpg")
     for query in (
         signed.query.replace(b"Expires=", b"Expires=1"),
         signed.query + b"&response-content-type=text%2Fhtml",
@@ -214,7 +187,7 @@ def test_an_altered_presigned_url_does_not_match() -> None:
 
 
 def test_the_clock_may_be_off_by_fifteen_minutes_at_most() -> None:
-    signed = header_signed("GET", ENDPOINT + "/photos/a.jpg")
+    signed = v2_header_signed("GET", ENDPOINT + "/photos/a.jpg")
     check(signed, NOW + timedelta(minutes=14))
     with pytest.raises(RequestTimeTooSkewed):
         check(signed, NOW + timedelta(minutes=16))
@@ -225,7 +198,7 @@ def test_the_clock_may_be_off_by_fifteen_minutes_at_most() -> None:
 
 def test_a_lifetime_over_a_week_is_refused() -> None:
     with pytest.raises(AuthorizationQueryParametersError):
-        check(presigned("GET", ENDPOINT + "/photos/a.jpg", expires=8 * 24 * 3600), NOW)
+        check(v2_presigned("GET", ENDPOINT + "/photos/a.jpg", expires=8 * 24 * 3600), NOW)
 
 
 def test_malformed_credentials() -> None:
@@ -238,7 +211,7 @@ def test_malformed_credentials() -> None:
 
 
 def test_header_and_query_auth_together_are_refused() -> None:
-    signed = presigned("GET", ENDPOINT + "/photos/a.jpg")
+    signed = v2_presigned("GET", ENDPOINT + "/photos/a.jpg")
     both = _replace(signed, headers=[*signed.headers, ("authorization", "AWS A:B")])
     with pytest.raises(InvalidArgument, match="Only one auth mechanism"):
         sigv2.parse(both, NOW)

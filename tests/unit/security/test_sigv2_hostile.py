@@ -5,13 +5,8 @@ must be refused with an S3 error rather than fail inside the server."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.utils import format_datetime
-from urllib.parse import urlsplit
 
 import pytest
-from botocore.auth import HmacV1Auth, HmacV1QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from chute.api.s3.request import query_of
 from chute.errors import (
@@ -22,41 +17,28 @@ from chute.errors import (
 )
 from chute.security import sigv2
 from chute.security.sigv4 import SignedRequest
+from tests.unit.security.botocore_signing import (
+    ENDPOINT,
+    sign_v2_at,
+    v2_header_signed,
+    v2_presigned,
+)
+from tests.unit.security.vectors import ACCESS_KEY, SECRET_KEY
 
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
-ENDPOINT = "http://127.0.0.1:9000"
-CREDENTIALS = Credentials(ACCESS_KEY, SECRET_KEY)
 
 
 @pytest.fixture(autouse=True)
 def botocore_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore signs at NOW (its Version 2 signers read ``time.time``)."""
-    monkeypatch.setattr("botocore.auth.time.time", lambda: NOW.timestamp())
-    monkeypatch.setattr(
-        HmacV1Auth, "_get_date", lambda self: format_datetime(NOW, usegmt=True), raising=True
-    )
-
-
-def on_the_wire(aws_request: AWSRequest) -> SignedRequest:
-    prepared = aws_request.prepare()
-    url = urlsplit(prepared.url)
-    headers = [(name.lower(), str(value)) for name, value in prepared.headers.items()]
-    headers.append(("host", url.netloc))
-    return SignedRequest(prepared.method, url.path.encode(), url.query.encode(), headers)
+    sign_v2_at(monkeypatch, NOW)
 
 
 def presigned(method: str, path: str, expires: int = 3600) -> SignedRequest:
-    aws_request = AWSRequest(method, ENDPOINT + path)
-    HmacV1QueryAuth(CREDENTIALS, expires=expires).add_auth(aws_request)
-    return on_the_wire(aws_request)
+    return v2_presigned(method, ENDPOINT + path, expires)
 
 
 def header_signed(method: str, path: str, headers: dict[str, str] | None = None) -> SignedRequest:
-    aws_request = AWSRequest(method, ENDPOINT + path, headers=headers or {})
-    HmacV1Auth(CREDENTIALS).add_auth(aws_request)
-    return on_the_wire(aws_request)
+    return v2_header_signed(method, ENDPOINT + path, headers)
 
 
 def check(signed: SignedRequest, now: datetime = NOW) -> sigv2.V2Authorization:

@@ -9,7 +9,6 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import botocore.auth
 import pytest
@@ -26,6 +25,7 @@ from chute.errors import (
     SignatureDoesNotMatch,
 )
 from chute.security.sigv4 import PayloadKind, SignedRequest, verify
+from tests.unit.security.botocore_signing import CREDENTIALS, ENDPOINT, on_the_wire
 from tests.unit.security.vectors import (
     ACCESS_KEY,
     REGION,
@@ -37,27 +37,12 @@ from tests.unit.security.vectors import (
 
 #: The time botocore signs at.
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-ENDPOINT = "http://127.0.0.1:9000"
 
 
 @pytest.fixture(autouse=True)
 def botocore_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore signs at NOW."""
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
-
-
-CREDENTIALS = Credentials(ACCESS_KEY, SECRET_KEY)
-
-
-def on_the_wire(aws_request: AWSRequest) -> SignedRequest:
-    """What the server receives of a botocore request: the URL as sent, its headers and
-    the Host header the HTTP client adds."""
-    prepared = aws_request.prepare()
-    url = urlsplit(prepared.url)
-    headers = [(name.lower(), str(value)) for name, value in prepared.headers.items()]
-    if "host" not in {name for name, _ in headers}:
-        headers.append(("host", url.netloc))
-    return SignedRequest(prepared.method, url.path.encode(), url.query.encode(), headers)
 
 
 def s3_url(bucket: str, key: str) -> str:
