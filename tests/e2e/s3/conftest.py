@@ -16,15 +16,23 @@ from tests.e2e.conftest import ROOT_KEY, LiveServer, start_server
 REGION = "us-east-1"
 
 
-def s3_client(server: LiveServer, **config: Any) -> S3Client:
-    """A boto3 S3 client for ``server``, path style, with the server's root key."""
-    access_key, secret_key = server_credentials(server)
+def s3_client(
+    server: LiveServer,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str = REGION,
+    **config: Any,
+) -> S3Client:
+    """A boto3 S3 client for ``server``, path style, with the server's root key unless
+    given another (``config``: botocore ``Config`` options)."""
+    root_key, root_secret = server_credentials(server)
     return boto3.client(
         "s3",
         endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
+        region_name=region,
+        aws_access_key_id=access_key or root_key,
+        aws_secret_access_key=secret_key or root_secret,
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
     )
 

@@ -12,10 +12,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from mypy_boto3_s3 import S3Client
@@ -85,13 +83,8 @@ def limited(server: LiveServer, root: S3Client) -> Iterator[Limited]:
 
 
 def client(server: LiveServer, credentials: Credentials, **config: Any) -> S3Client:
-    return boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+    return s3_client(
+        server, access_key=credentials.access_key, secret_key=credentials.secret_key, **config
     )
 
 

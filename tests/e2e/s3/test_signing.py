@@ -12,10 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from mypy_boto3_s3 import S3Client
 
 from chute.security.sigv4 import SigningKey, derive_key
@@ -145,22 +143,6 @@ def test_header_and_query_auth_together_are_refused(
 # --- header auth ----------------------------------------------------------------------
 
 
-def client_with(server: LiveServer, **options: Any) -> S3Client:
-    access_key, secret_key = server_credentials(server)
-    settings = {
-        "aws_access_key_id": access_key,
-        "aws_secret_access_key": secret_key,
-        "region_name": REGION,
-        **options,
-    }
-    return boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        **settings,
-    )
-
-
 def s3_error(call: Any) -> tuple[int, str]:
     with pytest.raises(Exception) as caught:  # noqa: PT011  (botocore's ClientError)
         call()
@@ -169,7 +151,7 @@ def s3_error(call: Any) -> tuple[int, str]:
 
 
 def test_the_wrong_region_is_named_in_the_answer(s3_server: LiveServer, bucket: str) -> None:
-    other = client_with(s3_server, region_name="eu-west-3")
+    other = s3_client(s3_server, region="eu-west-3")
     status, code = s3_error(lambda: other.put_object(Bucket=bucket, Key="k", Body=b"x"))
     assert (status, code) == (400, "AuthorizationHeaderMalformed")
 
@@ -199,8 +181,8 @@ def test_a_clock_off_by_more_than_fifteen_minutes(
 
 
 def test_a_wrong_secret_and_an_unknown_key(s3_server: LiveServer, bucket: str) -> None:
-    wrong_secret = client_with(s3_server, aws_secret_access_key="not-the-secret")
-    unknown = client_with(s3_server, aws_access_key_id="CKNOSUCHKEY000000000")
+    wrong_secret = s3_client(s3_server, secret_key="not-the-secret")
+    unknown = s3_client(s3_server, access_key="CKNOSUCHKEY000000000")
     assert s3_error(lambda: wrong_secret.list_objects_v2(Bucket=bucket)) == (
         403,
         "SignatureDoesNotMatch",
@@ -236,7 +218,7 @@ def limited(s3_server: LiveServer, bucket: str) -> Iterator[tuple[S3Client, str]
     assert made.status_code == 201, made.text
     body = made.json()
     yield (
-        client_with(s3_server, aws_access_key_id=body["id"], aws_secret_access_key=body["secret"]),
+        s3_client(s3_server, access_key=body["id"], secret_key=body["secret"]),
         body["id"],
     )
     httpx.delete(f"{s3_server.url}{API}/keys/{body['id']}", headers=ROOT_AUTH)

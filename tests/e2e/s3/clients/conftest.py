@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -23,8 +23,8 @@ from types import ModuleType
 import pytest
 from mypy_boto3_s3 import S3Client
 
-from tests.e2e.conftest import LiveServer, start_server
-from tests.e2e.s3.conftest import REGION, s3_client, server_credentials
+from tests.e2e.conftest import LiveServer
+from tests.e2e.s3.conftest import REGION, server_credentials
 from tests.services import require
 
 MiB = 1024 * 1024
@@ -79,16 +79,9 @@ def with_base(env: Mapping[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One server for a module of client scenarios."""
-    with start_server(tmp_path_factory.mktemp("chute-clients")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def s3(server: LiveServer) -> S3Client:
-    """boto3, to check what a client under test stored."""
-    return s3_client(server)
+def server(s3_server: LiveServer) -> LiveServer:
+    """The module's server (``s3`` is boto3 on it, to check what a client stored)."""
+    return s3_server
 
 
 @pytest.fixture
