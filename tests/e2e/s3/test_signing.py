@@ -6,7 +6,6 @@ mid-stream. Each answer is S3's status and code, and nothing is stored."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from chute.security.sigv4 import SigningKey, derive_key
 from tests.e2e.conftest import ROOT_AUTH, ROOT_KEY, LiveServer
 from tests.e2e.s3.conftest import REGION, s3_client, server_credentials
 from tests.e2e.s3.signing import error_code, signed_headers
+from tests.unit.security.vectors import signed_body
 
 API = "/_/api/v1"
 
@@ -278,7 +278,7 @@ def test_a_chunk_signature_broken_mid_stream_stores_nothing(
     )  # fmt: skip
     key = _seed(headers)
 
-    good = _signed_chunks(key, chunks)
+    good = signed_body(key, chunks)
     answer = httpx.put(s3_server.url + path, content=good, headers=headers)
     assert answer.status_code == 200, answer.text
     assert s3.get_object(Bucket=bucket, Key="chunked.bin")["Body"].read() == b"".join(chunks)
@@ -289,7 +289,7 @@ def test_a_chunk_signature_broken_mid_stream_stores_nothing(
             "x-amz-decoded-content-length": str(sum(map(len, chunks))),
         }, payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
     )  # fmt: skip
-    body = _signed_chunks(_seed(headers), chunks)
+    body = signed_body(_seed(headers), chunks)
     second = body.index(b";chunk-signature=", 100) + len(b";chunk-signature=")
     broken = body[:second] + b"0" * 64 + body[second + 64 :]
     answer = httpx.put(f"{s3_server.url}/{bucket}/broken.bin", content=broken, headers=headers)
@@ -305,14 +305,6 @@ def _seed(headers: dict[str, str]) -> SigningKey:
     seed = headers["Authorization"].rpartition("Signature=")[2]
     scope = f"{timestamp[:8]}/{REGION}/s3/aws4_request"
     return SigningKey(derive_key(secret, timestamp[:8], REGION, "s3"), timestamp, scope, seed)
-
-
-def _signed_chunks(key: SigningKey, chunks: list[bytes]) -> bytes:
-    previous, parts = key.seed_signature, []
-    for data in (*chunks, b""):
-        previous = key.chunk_signature(previous, hashlib.sha256(data).hexdigest())
-        parts.append(f"{len(data):x};chunk-signature={previous}\r\n".encode() + data + b"\r\n")
-    return b"".join(parts)
 
 
 def test_the_root_client_still_works(s3_server: LiveServer) -> None:

@@ -4,9 +4,8 @@ size."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
@@ -22,7 +21,7 @@ from chute.errors import (
     SignatureDoesNotMatch,
 )
 from chute.security.chunked import MAX_LINE, ChunkedDecoder, announced_trailers
-from chute.security.sigv4 import PayloadKind, SignedRequest, SigningKey
+from chute.security.sigv4 import PayloadKind, SignedRequest
 from tests.unit.security.vectors import (
     CHUNKED_SEED,
     CHUNKED_SIGNATURES,
@@ -32,6 +31,7 @@ from tests.unit.security.vectors import (
     TRAILER_SIGNATURE,
     example_body,
     example_key,
+    signed_body,
 )
 
 SIGNED = PayloadKind.STREAMING_SIGNED
@@ -380,15 +380,6 @@ def test_a_signed_chunk_needs_its_signature() -> None:
 
 
 # --- sizes and lengths -----------------------------------------------------------------
-
-
-def signed_body(key: SigningKey, chunks: Iterable[bytes]) -> bytes:
-    """A body of signed chunks (and the final one), chained from ``key``'s seed."""
-    previous, parts = key.seed_signature, []
-    for data in (*chunks, b""):
-        previous = key.chunk_signature(previous, hashlib.sha256(data).hexdigest())
-        parts.append(f"{len(data):x};chunk-signature={previous}\r\n".encode() + data + b"\r\n")
-    return b"".join(parts)
 
 
 def test_only_the_last_signed_chunk_may_be_small() -> None:

@@ -5,6 +5,8 @@ chunked upload pages) as test vectors, and the checks the security tests share."
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,3 +73,13 @@ def replace_header(request: SignedRequest, name: str, value: str) -> SignedReque
     """``request`` with header ``name`` set to ``value``."""
     headers = [(n, value if n == name else v) for n, v in request.headers]
     return dataclasses.replace(request, headers=headers)
+
+
+def signed_body(key: SigningKey, chunks: Iterable[bytes]) -> bytes:
+    """A ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` body of ``chunks`` (and the final empty
+    one), their signatures chained from ``key``'s seed."""
+    previous, parts = key.seed_signature, []
+    for data in (*chunks, b""):
+        previous = key.chunk_signature(previous, hashlib.sha256(data).hexdigest())
+        parts.append(f"{len(data):x};chunk-signature={previous}\r\n".encode() + data + b"\r\n")
+    return b"".join(parts)
