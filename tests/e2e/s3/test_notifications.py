@@ -25,6 +25,7 @@ from tests.e2e.conftest import ROOT_AUTH, LiveServer, start_server, wait_until
 from tests.e2e.s3.conftest import REGION, s3_client, server_credentials
 from tests.e2e.s3.signing import send
 from tests.receiver import Receiver, Request, running_receiver
+from tests.services import require
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:thumbnails"
@@ -323,10 +324,10 @@ def test_a_missing_bucket_is_no_such_bucket(s3: S3Client) -> None:
 AWS_CLI = Path(sys.executable).parent / "aws"
 
 
-@pytest.mark.skipif(not AWS_CLI.exists(), reason="the AWS CLI is not installed")
 def test_an_aws_cli_setup_script_configures_chute_unchanged(
     tmp_path: Path, server: LiveServer, s3: S3Client, bucket: str
 ) -> None:
+    require(AWS_CLI.exists(), "the AWS CLI")  # a dev dependency: CI fails without it
     notification = tmp_path / "n.json"
     notification.write_text(
         json.dumps(
