@@ -189,9 +189,10 @@ class QueueBroker:
             expired = queue.expired_leases(moment)
             for job in expired:
                 # What the claim staged (its start may have gone unreported) goes, once
-                # no step could still be writing it; dated when the attempt began.
+                # no step could still be writing it; dated when the attempt began, or
+                # when it was claimed (the claim is the job's last update) if unreported.
                 prefix = staging_prefix(job.id, job.claims)
-                session.blobs.add_leftovers([prefix], job.started_at or moment)
+                session.blobs.add_leftovers([prefix], job.started_at or job.updated_at)
                 if job.started_at is None and job.unstarted_losses < FREE_UNSTARTED_LOSSES:
                     queue.release(job, moment, lost=True)
                     changes.append(change(job, JobState.AVAILABLE))

@@ -17,7 +17,7 @@ import pytest
 from chute.catalog import Versioning
 from chute.clock import FakeClock
 from chute.errors import InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
-from chute.jobs import Result, StagedOutput, Task
+from chute.jobs import Result, StagedOutput, Task, staging_prefix
 from chute.pipelines.control import Reprocessed
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
@@ -175,6 +175,20 @@ def test_a_lease_lost_before_the_start_is_forgiven_once(runtime, clock):
     job, attempts = runtime.status.job(CTX, task.job_id)
     assert (job.state, job.attempt, job.unstarted_losses) == (JobState.RETRYABLE, 1, 1)
     assert [a.outcome for a in attempts] == [Outcome.LOST]
+
+
+def test_what_a_lost_unstarted_claim_staged_is_dated_at_the_claim(runtime, clock):
+    """The claim may have staged outputs before its start was reported: they are
+    garbage from when it was claimed, not from when the loss was noticed, so a sweep
+    after a restart removes what the killed process left."""
+    runtime.objects.put(CTX, "inbox", "in/x.txt", [b"hello"])
+    claimed = clock()
+    task = {t.step: t for t in _claim(runtime)}["a"]
+    clock.advance(31)
+    runtime.broker.reap()
+    with runtime.catalog.read() as session:
+        noted = dict(session.blobs.leftovers(clock() + timedelta(days=1), 10))
+    assert noted[staging_prefix(task.job_id, task.claim)] == claimed
 
 
 def test_outputs_record_lineage_and_metadata_and_reruns_replace_them(runtime, clock):
