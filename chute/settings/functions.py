@@ -1,0 +1,73 @@
+"""The shape of ``[functions.<name>]`` in chute.toml: Lambda-style functions.
+
+A function is AWS Lambda's unit: a handler (``module.func``) in a folder or zip of code,
+run with a memory size and a timeout in an execution environment of its own, with
+layers laid out as Lambda lays them. Defaults are Lambda's (128 MB, 3 seconds).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Function names as Lambda allows them (letters, digits, ``-`` and ``_``, up to 64).
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: ``module.func`` or ``dir/module.func``: a dot before the function's name is required.
+HANDLER = re.compile(r"^[^\s.][^\s]*\.[A-Za-z_][A-Za-z0-9_]*$")
+#: Lambda's bounds on memory (MB) and timeout (seconds).
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+MAX_TIMEOUT_SECONDS = 900
+
+
+class FunctionPermission(BaseModel):
+    """What a function's credentials may reach: a bucket, optionally a key prefix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str
+    prefix: str = ""
+    access: Literal["read", "write"] = "read"
+
+
+class FunctionConfig(BaseModel):
+    """One function: its code, handler, limits, environment and layers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    handler: str
+    #: A folder or a ``.zip`` holding the handler's module.
+    code: Path
+    #: Lambda's runtime name; Chute runs the Python it has (and says so if it differs).
+    runtime: str = "python3.12"
+    memory_mb: int = Field(default=MIN_MEMORY_MB, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    timeout_seconds: float = Field(default=3.0, gt=0, le=MAX_TIMEOUT_SECONDS)
+    environment: dict[str, str] = Field(default_factory=dict)
+    #: Folders or zips laid out as Lambda layers, later ones over earlier ones.
+    layers: list[Path] = Field(default_factory=list, max_length=5)
+    #: Most environments running at once; none means as many as the pool allows.
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    permissions: list[FunctionPermission] = Field(default_factory=list)
+
+    @field_validator("handler")
+    @classmethod
+    def _check_handler(cls, value: str) -> str:
+        if not HANDLER.match(value):
+            raise ValueError(f"handler {value!r} must be MODULE.FUNCTION (or DIR/MODULE.FUNCTION)")
+        return value
+
+    @field_validator("runtime")
+    @classmethod
+    def _check_runtime(cls, value: str) -> str:
+        if not re.fullmatch(r"python3\.\d{1,2}", value):
+            raise ValueError(f"runtime {value!r} is not a Python runtime (python3.X)")
+        return value
+
+
+def check_function_name(name: str) -> str:
+    """``name`` if Lambda would accept it as a function name; ``ValueError`` if not."""
+    if not FUNCTION_NAME.match(name):
+        raise ValueError("use 1-64 letters, digits, '-' or '_'")
+    return name

@@ -1,0 +1,1 @@
+NAME = "the function's own"
