@@ -713,3 +713,31 @@ class CredentialsError(ChuteError):
     """The client's credentials are missing a part, or cannot be read."""
 
     code = "InvalidCredentials"
+
+
+# --- functions -----------------------------------------------------------------------
+
+
+class InvalidParameterValue(ClientError):
+    """One of the parameters in the request is not valid."""
+
+    code = "InvalidParameterValueException"
+
+
+class ResourceNotFound(ClientError):
+    """The resource specified in the request does not exist."""
+
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class TooManyRequests(ClientError):
+    """Rate Exceeded."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, message: str | None = None, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        #: Lambda's ``Reason`` (``ReservedFunctionConcurrentInvocationLimitExceeded``).
+        self.reason = reason

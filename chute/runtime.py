@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
+from chute.api.awslambda.app import LambdaServices
 from chute.api.rest.deps import Services
 from chute.api.s3.auth import key_secrets, signed_by, unguarded
 from chute.api.s3.services import S3Services
@@ -21,6 +22,7 @@ from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
+from chute.functions.service import Functions
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.broker import QueueBroker
@@ -87,6 +89,38 @@ class Runtime:
         (``auth.key_file``), creating it on first start: workers never need it."""
         master = MasterKey.load_or_create(self.settings.key_file)
         return KeyService(self.catalog, master, self.clock, self.settings.auth.cache_seconds)
+
+    @cached_property
+    def functions(self) -> Functions:
+        """The Lambda-style functions (``[functions.NAME]``) and their warm environments
+        in this process. Handlers reach Chute at ``AWS_ENDPOINT_URL``."""
+        return Functions(
+            self.settings.functions,
+            data_dir=self.settings.data_dir,
+            region=self.settings.region,
+            runtime_variables=lambda function: {"AWS_ENDPOINT_URL": self.endpoint_url},
+        )
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL this Chute's API answers at, for clients on this machine."""
+        settings = self.settings
+        scheme = "https" if settings.tls.enabled else "http"
+        host = settings.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{settings.port}"
+
+    def lambda_services(self) -> LambdaServices:
+        """The services the Lambda API is built with."""
+        return LambdaServices(
+            self.functions,
+            self.hooks,
+            self.authenticator(),
+            self.settings.body_timeout_seconds,
+        )
 
     def authenticator(self) -> Authenticator | None:
         """Who signed a request, for the API front ends; ``None`` when authentication is
@@ -175,6 +209,8 @@ class Runtime:
         for pool in self.pools:
             pool.stop(grace)
         self.pools.clear()
+        if "functions" in self.__dict__:  # started only if something invoked one
+            self.functions.close()
         if self.listener is not None:
             self.listener.close()
         self.blobs.close()

@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from chute.api.awslambda.app import create_lambda_app
 from chute.api.http.protocol import ConnectionLimits, connection_cap, http_protocol
 from chute.api.rest.app import create_app
 from chute.api.root import RootApp
@@ -55,6 +56,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         create_app(runtime.rest_services()),
         create_s3_app(runtime.s3_services()),
         settings.s3.domain,
+        services={"lambda": create_lambda_app(runtime.lambda_services())},
     )
     if workers:
         pool = runtime.start_workers()

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,8 +56,6 @@ class FunctionSpec:
     #: Unpacked layers, in the order given: later ones take precedence.
     layers: tuple[Path, ...] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
-    #: Variables the caller adds (the endpoint, short-lived credentials).
-    runtime_environment: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +84,16 @@ class InvocationResult:
 class Environment:
     """One warm (or not yet started) execution environment of a function."""
 
-    def __init__(self, spec: FunctionSpec, scratch_root: Path) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        scratch_root: Path,
+        variables: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         self.spec = spec
         self._scratch_root = scratch_root
+        #: Variables added at each start (the endpoint, fresh short-lived credentials).
+        self._variables = variables
         self._api: RuntimeApi | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._scratch: Path | None = None
@@ -235,7 +240,8 @@ class Environment:
         }
         if libraries:
             reserved["LD_LIBRARY_PATH"] = ":".join(libraries)
-        return {**spec.environment, **spec.runtime_environment, **reserved}
+        added = self._variables() if self._variables is not None else {}
+        return {**spec.environment, **added, **reserved}
 
     # --- running --------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ against the JSON API; it sends the secret itself, so use it over HTTPS only.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Mapping
@@ -138,15 +139,24 @@ class Authenticator:
         #: the bucket its Host header names.
         self.domain = domain
 
-    def authenticate(self, scope: Mapping[str, Any]) -> Identity:
+    def authenticate(
+        self,
+        scope: Mapping[str, Any],
+        service: str = SERVICE,
+        body: bytes | None = None,
+    ) -> Identity:
         """The identity of the ASGI HTTP request ``scope`` (its method, raw path, query
-        string and headers); raises the error to answer if its credentials do not hold.
+        string and headers) signed for ``service`` (``s3``, ``lambda``, ``sqs``); raises
+        the error to answer if its credentials do not hold. Services other than S3 sign
+        the hash of the ``body`` without sending it: theirs front ends read it first.
 
         Blocking (a key not looked up in the last few seconds is read from the catalog):
         front ends call it in a worker thread."""
-        return self.authenticate_request(SignedRequest.from_scope(scope))
+        return self.authenticate_request(SignedRequest.from_scope(scope), service, body)
 
-    def authenticate_request(self, request: SignedRequest) -> Identity:
+    def authenticate_request(
+        self, request: SignedRequest, service: str = SERVICE, body: bytes | None = None
+    ) -> Identity:
         """As :meth:`authenticate`, for a request already in SigV4's terms."""
         header = request.header("authorization")
         if header is not None and header.strip().partition(" ")[0].lower() == "bearer":
@@ -158,7 +168,15 @@ class Authenticator:
         if auth is None:
             return NOBODY
         credentials = self._lookup(auth.access_key)
-        signing_key = verify(request, auth, credentials.secret, region=self.region, service=SERVICE)
+        body_sha256 = hashlib.sha256(body).hexdigest() if body is not None else None
+        signing_key = verify(
+            request,
+            auth,
+            credentials.secret,
+            region=self.region,
+            service=service,
+            body_sha256=body_sha256,
+        )
         self._check_usable(credentials)
         payload = auth.payload or PayloadKind.UNSIGNED
         sha256 = None

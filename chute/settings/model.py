@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from chute.settings.auth import KEY_FILE, ROOT_CREDENTIALS_FILE, AuthSettings
 from chute.settings.blobs import BlobSettings
+from chute.settings.functions import FunctionConfig, check_function_name
 from chute.settings.http import HttpSettings
 from chute.settings.multipart import MultipartSettings
 from chute.settings.pipelines import PipelineConfig
@@ -83,6 +84,8 @@ class Settings(BaseSettings):
     #: Named webhook targets (``[webhooks.<name>]``), which bucket notification
     #: configurations name as SNS topics.
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
+    #: Lambda-style functions by name (``[functions.<name>]``).
+    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
@@ -96,6 +99,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_address(cls, value: str) -> str:
         split_address(value)
+        return value
+
+    @field_validator("functions")
+    @classmethod
+    def _check_function_names(cls, value: dict[str, FunctionConfig]) -> dict[str, FunctionConfig]:
+        for name in value:
+            try:
+                check_function_name(name)
+            except ValueError as exc:
+                raise ValueError(f"function {name!r}: {exc}") from None
         return value
 
     @field_validator("database_url")

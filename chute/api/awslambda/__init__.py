@@ -1,0 +1,1 @@
+"""The Lambda API: AWS Lambda's REST-JSON front end over Chute's functions."""
