@@ -22,7 +22,7 @@ from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
-from chute.functions.service import Functions
+from chute.functions.service import CREDENTIALS_LIFETIME, Function, Functions
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.broker import QueueBroker
@@ -36,6 +36,7 @@ from chute.queue.wakeup import JobSignal, PostgresListener
 from chute.security.authenticate import Authenticator
 from chute.security.keys import KeyService
 from chute.security.master_key import MasterKey
+from chute.security.sessions import SessionIssuer
 from chute.settings import Settings
 from chute.worker.child import ChildConfig
 from chute.worker.pool import WorkerPool
@@ -98,8 +99,24 @@ class Runtime:
             self.settings.functions,
             data_dir=self.settings.data_dir,
             region=self.settings.region,
-            runtime_variables=lambda function: {"AWS_ENDPOINT_URL": self.endpoint_url},
+            runtime_variables=self._function_variables,
         )
+
+    def _function_variables(self, function: Function) -> dict[str, str]:
+        """What an environment of ``function`` gets to reach Chute: the endpoint, and
+        (when requests are signed) session credentials with the function's grants."""
+        variables = {"AWS_ENDPOINT_URL": self.endpoint_url}
+        if self.settings.auth.enabled:
+            session = self.sessions.issue(
+                function.grants, CREDENTIALS_LIFETIME, f"function:{function.name}"
+            )
+            variables.update(session.environment())
+        return variables
+
+    @cached_property
+    def sessions(self) -> SessionIssuer:
+        """Issues and checks session credentials (those functions run with)."""
+        return SessionIssuer(self.keys.master, self.clock)
 
     @property
     def endpoint_url(self) -> str:
@@ -128,7 +145,11 @@ class Runtime:
         if not self.settings.auth.enabled:
             return None
         return Authenticator(
-            self.keys, self.settings.region, self.clock, domain=self.settings.s3.domain
+            self.keys,
+            self.settings.region,
+            self.clock,
+            domain=self.settings.s3.domain,
+            sessions=self.sessions,
         )
 
     def rest_services(self) -> Services:

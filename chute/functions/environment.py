@@ -103,10 +103,16 @@ class Environment:
         self._peak_bytes = 0
         #: Invocations served, the cold one included.
         self.invocations = 0
+        self._started = time.monotonic()
 
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def age(self) -> float:
+        """Seconds since the environment last started."""
+        return time.monotonic() - self._started
 
     @property
     def log_stream(self) -> str:
@@ -179,6 +185,7 @@ class Environment:
         self._stream = f"{now:%Y/%m/%d}/[{LATEST}]{uuid.uuid4().hex}"
         self._peak_bytes = 0
         self.invocations = 0
+        self._started = time.monotonic()
         self._process = sandbox.start(
             [sys.executable, "-m", "awslambdaric", self.spec.handler],
             scratch=self._scratch,

@@ -15,10 +15,17 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from chute.access import Access, Grant
 from chute.errors import ResourceNotFound, TooManyRequests
-from chute.functions.environment import Environment, FunctionSpec, InvocationResult
+from chute.functions.environment import (
+    INIT_SECONDS,
+    Environment,
+    FunctionSpec,
+    InvocationResult,
+)
 from chute.functions.package import code_folder
 from chute.settings import FunctionConfig
 
@@ -28,6 +35,9 @@ log = logging.getLogger(__name__)
 ACCOUNT = "000000000000"
 #: Environments one function may run at once in a process when it reserves none.
 DEFAULT_CONCURRENCY = 10
+#: How long an environment's session credentials last; an environment is retired
+#: before they could expire under a running invocation.
+CREDENTIALS_LIFETIME = timedelta(hours=12)
 
 #: Variables an environment gets besides Lambda's own: the endpoint, credentials.
 RuntimeVariables = Callable[["Function"], Mapping[str, str]]
@@ -40,6 +50,14 @@ class Function:
     name: str
     arn: str
     config: FunctionConfig
+
+    @property
+    def grants(self) -> list[Grant]:
+        """What the function's credentials may reach (``permissions``)."""
+        return [
+            Grant(frozenset({Access(p.access)}), (p.bucket,), (p.prefix,))
+            for p in self.config.permissions
+        ]
 
     @property
     def concurrency(self) -> int:
@@ -128,6 +146,9 @@ class Functions:
                 )
             warm.busy += 1
             environment = warm.idle.pop() if warm.idle else None
+        if environment is not None and environment.age > self._max_age(function):
+            environment.stop()  # its credentials would run out: start afresh
+            environment = None
         try:
             if environment is None:
                 variables = self._variables
@@ -150,6 +171,11 @@ class Functions:
                 warm.idle.append(environment)
         if not keep:
             environment.stop()
+
+    @staticmethod
+    def _max_age(function: Function) -> float:
+        lifetime = CREDENTIALS_LIFETIME.total_seconds()
+        return lifetime - function.config.timeout_seconds - INIT_SECONDS - 60
 
     def _spec(self, function: Function) -> FunctionSpec:
         """What an environment of ``function`` runs: its code and layers unpacked."""

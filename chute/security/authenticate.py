@@ -39,6 +39,7 @@ from chute.errors import (
 from chute.names import bucket_of_host
 from chute.security import sigv2
 from chute.security.records import Credentials
+from chute.security.sessions import SessionIssuer, is_session_key
 from chute.security.sigv4 import (
     Authorization,
     PayloadKind,
@@ -131,6 +132,7 @@ class Authenticator:
         clock: Clock = system_clock,
         *,
         domain: str | None = None,
+        sessions: SessionIssuer | None = None,
     ) -> None:
         self.keys = keys
         self.region = region
@@ -138,6 +140,8 @@ class Authenticator:
         #: ``s3.domain``: a Version 2 signature of a virtual-host style request signs
         #: the bucket its Host header names.
         self.domain = domain
+        #: Opens session tokens (``X-Amz-Security-Token``); ``None``: no sessions.
+        self.sessions = sessions
 
     def authenticate(
         self,
@@ -167,7 +171,7 @@ class Authenticator:
         auth = parse(request, now)
         if auth is None:
             return NOBODY
-        credentials = self._lookup(auth.access_key)
+        credentials = self._signer(auth)
         body_sha256 = hashlib.sha256(body).hexdigest() if body is not None else None
         signing_key = verify(
             request,
@@ -225,6 +229,15 @@ class Authenticator:
             method=AuthMethod.BEARER,
             access_key=credentials.key_id,
         )
+
+    def _signer(self, auth: Authorization) -> Credentials:
+        """The credentials of the key that signed: a stored key, or a session's (its
+        token says what it may do)."""
+        if is_session_key(auth.access_key):
+            if self.sessions is None or not auth.security_token:
+                raise InvalidAccessKeyId()
+            return self.sessions.credentials(auth.access_key, auth.security_token)
+        return self._lookup(auth.access_key)
 
     def _lookup(self, key_id: str) -> Credentials:
         try:

@@ -40,6 +40,15 @@ handler = "handlers.sleep"
 code = "{CODE}"
 timeout_seconds = 1
 
+[functions.probe]
+handler = "s3_handlers.probe"
+code = "{CODE}"
+timeout_seconds = 30
+permissions = [
+    {{ bucket = "fn-data", prefix = "in/", access = "read" }},
+    {{ bucket = "fn-data", prefix = "out/", access = "write" }},
+]
+
 [functions.off]
 handler = "handlers.context"
 code = "{CODE}"
@@ -111,7 +120,7 @@ def test_the_function_may_be_named_by_its_arn(server: LiveServer) -> None:
 def test_configuration_reads(server: LiveServer) -> None:
     client = lambda_client(server)
     names = [f["FunctionName"] for f in client.list_functions()["Functions"]]
-    assert names == ["context", "fail", "off", "slow"]
+    assert names == ["context", "fail", "off", "probe", "slow"]
     config = client.get_function_configuration(FunctionName="slow")
     assert (config["Handler"], config["Timeout"], config["MemorySize"]) == (
         "handlers.sleep",
@@ -126,7 +135,7 @@ def test_configuration_reads(server: LiveServer) -> None:
 def _error(call: Any) -> tuple[int, str, dict[str, Any]]:
     with pytest.raises(ClientError) as caught:
         call()
-    response = caught.value.response
+    response: dict[str, Any] = dict(caught.value.response)
     return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response
 
 
@@ -187,3 +196,20 @@ def test_a_bucket_named_like_a_lambda_path_stays_a_bucket(server: LiveServer) ->
     s3.put_object(Bucket="2015-03-31", Key="functions/context/invocations", Body=b"data")
     got = s3.get_object(Bucket="2015-03-31", Key="functions/context/invocations")
     assert got["Body"].read() == b"data"
+
+
+def test_handlers_reach_chute_with_the_functions_permissions_only(server: LiveServer) -> None:
+    s3 = s3_client(server)
+    for bucket in ("fn-data", "fn-other"):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="in/a.txt", Body=b"a")
+    event = {"bucket": "fn-data", "other": "fn-other"}
+    answer = lambda_client(server).invoke(FunctionName="probe", Payload=json.dumps(event))
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    assert json.loads(answer["Payload"].read()) == {
+        "read_allowed": "ok",
+        "read_elsewhere": "AccessDenied",
+        "write_allowed": "ok",
+        "write_elsewhere": "AccessDenied",
+    }
+    assert s3.get_object(Bucket="fn-data", Key="out/b.txt")["Body"].read() == b"b"
