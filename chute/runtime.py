@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 from chute.api.awslambda.app import LambdaServices
 from chute.api.rest.deps import Services
@@ -22,12 +23,14 @@ from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
-from chute.functions.service import CREDENTIALS_LIFETIME, Function, Functions
+from chute.errors import ConfigError
+from chute.functions.service import Functions, FunctionsSetup, open_functions
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.broker import QueueBroker
 from chute.pipelines.control import ControlService
 from chute.pipelines.deliveries import Delivery, Destinations, compile_deliveries
+from chute.pipelines.functions import FunctionQueue, FunctionTarget, compile_functions
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.retention import Retention
 from chute.pipelines.router import Router
@@ -64,6 +67,8 @@ class Runtime:
     #: Webhook targets (``[webhooks.NAME]``) as deliveries, by name.
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     listener: PostgresListener | None = None
+    #: Functions as the queue runs their asynchronous invocations, by function name.
+    function_targets: dict[str, FunctionTarget] = field(default_factory=dict)
     pools: list[WorkerPool] = field(default_factory=list)
     upkeep: Upkeep | None = None
 
@@ -78,6 +83,7 @@ class Runtime:
             small_blob_limit=self.settings.small_blob_limit,
             modules=tuple(settings.modules),
             log_level=self.settings.log_level,
+            functions=self.functions_setup if self.function_targets else None,
         )
         pool = WorkerPool(self.broker, config, settings, self.signal, clock=self.clock)
         pool.start()
@@ -95,23 +101,18 @@ class Runtime:
     def functions(self) -> Functions:
         """The Lambda-style functions (``[functions.NAME]``) and their warm environments
         in this process. Handlers reach Chute at ``AWS_ENDPOINT_URL``."""
-        return Functions(
-            self.settings.functions,
-            data_dir=self.settings.data_dir,
-            region=self.settings.region,
-            runtime_variables=self._function_variables,
-        )
+        return open_functions(self.functions_setup, self.clock)
 
-    def _function_variables(self, function: Function) -> dict[str, str]:
-        """What an environment of ``function`` gets to reach Chute: the endpoint, and
-        (when requests are signed) session credentials with the function's grants."""
-        variables = {"AWS_ENDPOINT_URL": self.endpoint_url}
-        if self.settings.auth.enabled:
-            session = self.sessions.issue(
-                function.grants, CREDENTIALS_LIFETIME, f"function:{function.name}"
-            )
-            variables.update(session.environment())
-        return variables
+    @property
+    def functions_setup(self) -> FunctionsSetup:
+        settings = self.settings
+        return FunctionsSetup(
+            dict(settings.functions),
+            settings.data_dir,
+            settings.region,
+            self.endpoint_url,
+            settings.key_file if settings.auth.enabled else None,
+        )
 
     @cached_property
     def sessions(self) -> SessionIssuer:
@@ -137,6 +138,7 @@ class Runtime:
             self.hooks,
             self.authenticator(),
             self.settings.body_timeout_seconds,
+            FunctionQueue(self.catalog, self.function_targets, self.clock, self.signal.notify),
         )
 
     def authenticator(self) -> Authenticator | None:
@@ -180,7 +182,12 @@ class Runtime:
             authenticate=signed_by(authenticator) if authenticator else unguarded,
             secrets=key_secrets(self.keys, self.clock) if authenticator else None,
             destinations=Destinations(
-                self.catalog, self.pipelines, self.deliveries, self.clock, self.signal.notify
+                self.catalog,
+                self.pipelines,
+                self.deliveries,
+                self.clock,
+                self.signal.notify,
+                self.function_targets,
             ),
         )
 
@@ -246,15 +253,21 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     the database server's (see :class:`chute.clock.DatabaseClock`)."""
     pipelines = compile_pipelines(settings.pipelines, settings.worker.modules)
     deliveries = compile_deliveries(settings.webhooks)
-    # What workers run: the pipelines, and the deliveries to webhook targets.
-    runnable = {**pipelines, **{d.pipeline.name: d.pipeline for d in deliveries.values()}}
+    functions = compile_functions(settings.functions)
+    _check_names(pipelines, functions)
+    # What workers run: the pipelines, deliveries to webhook targets, function events.
+    runnable = {
+        **pipelines,
+        **{d.pipeline.name: d.pipeline for d in deliveries.values()},
+        **{f.pipeline.name: f.pipeline for f in functions.values()},
+    }
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.catalog_url)
     catalog.migrate()
     blobs = open_blob_store(settings.blobs, settings.data_dir)
     clock = clock or DatabaseClock(catalog.clock_offset)
     signal = JobSignal()
-    router = Router(pipelines, signal.notify, clock, deliveries)
+    router = Router(pipelines, signal.notify, clock, deliveries, functions)
     hooks = Hooks([router])
     objects = ObjectService(
         catalog,
@@ -292,7 +305,17 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         retention,
         deliveries,
         listener,
+        function_targets=functions,
     )
+
+
+def _check_names(pipelines: Mapping[str, Pipeline], functions: Mapping[str, Any]) -> None:
+    """A notification rule names a pipeline or a function the same way: one name, one."""
+    both = sorted(set(pipelines) & set(functions))
+    if both:
+        raise ConfigError(
+            [f"functions.{name}: a pipeline has this name too; rename one" for name in both]
+        )
 
 
 def _sweep_grace(settings: Settings, pipelines: dict[str, Pipeline]) -> timedelta:

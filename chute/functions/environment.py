@@ -18,7 +18,6 @@ import os
 import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -95,7 +94,7 @@ class Environment:
         #: Variables added at each start (the endpoint, fresh short-lived credentials).
         self._variables = variables
         self._api: RuntimeApi | None = None
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: sandbox.Sandboxed | None = None
         self._scratch: Path | None = None
         self._stream = ""
         self._pending_output = ""
@@ -160,9 +159,8 @@ class Environment:
     def stop(self) -> None:
         """Kill the environment's processes and remove its scratch folder."""
         if self._process is not None:
-            sandbox.kill(self._process)
+            self._process.kill()
             self._drain_output()
-            assert self._process.stdout is not None
             self._process.stdout.close()
             self._process = None
         if self._api is not None:
@@ -316,7 +314,7 @@ class Environment:
 
     def _pump_output(self, timeout: float) -> bool:
         """Read what the runtime wrote, up to ``timeout`` seconds; whether it wrote."""
-        if self._process is None or self._process.stdout is None:
+        if self._process is None or self._process.stdout.closed:
             return False
         stream = self._process.stdout
         readable, _, _ = select.select([stream], [], [], timeout)
@@ -345,12 +343,12 @@ def _error(error_type: str, message: str) -> Answer:
     return Answer(json.dumps(document).encode(), error_type)
 
 
-def _exited(process: subprocess.Popen[bytes] | None) -> Answer:
+def _exited(process: sandbox.Sandboxed | None) -> Answer:
     code = process.poll() if process is not None else None
     return _error("Runtime.ExitError", f"Error: Runtime exited with error: {_status(code)}")
 
 
-def _runtime_died(request_id: str, process: subprocess.Popen[bytes]) -> Answer:
+def _runtime_died(request_id: str, process: sandbox.Sandboxed) -> Answer:
     status = _status(process.poll())
     return _error(
         "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited with error: {status}"

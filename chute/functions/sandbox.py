@@ -18,8 +18,10 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def _unshare_flags() -> tuple[str, ...] | None:
     options = [base] if os.geteuid() == 0 else []
     options.append(("--map-current-user", *base))
     for flags in options:
-        probe = [unshare, *flags, "--", "sh", "-c", _enter(Path("/"), []), "probe", "true"]
+        probe = [unshare, *flags, "--", "sh", "-c", _probe_script(), "probe", "true"]
         try:
             done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
         except (OSError, subprocess.TimeoutExpired):
@@ -49,9 +51,53 @@ def _unshare_flags() -> tuple[str, ...] | None:
     return None
 
 
+def _probe_script() -> str:
+    return "\n".join(["set -e", *_mounts(Path(tempfile.gettempdir()), []), 'exec "$@"'])
+
+
 def isolated() -> bool:
     """Whether environments get a private ``/tmp`` and PID namespace here."""
     return _unshare_flags() is not None
+
+
+class Sandboxed:
+    """A runtime started by :func:`start`: its process, its output, and its lifeline,
+    a pipe whose closing (by :meth:`kill`, or by this process dying however it dies)
+    kills the runtime, so no environment outlives the Chute process that ran it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], lifeline: int) -> None:
+        self.process = process
+        self._lifeline = lifeline
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def stdout(self) -> IO[bytes]:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    def poll(self) -> int | None:
+        """The runtime's exit status (negative: the signal that killed it), or ``None``
+        while it runs."""
+        code = self.process.poll()
+        if code is not None and code > _SIGNALLED:
+            # The shell that waited for the runtime reports a signal as 128 + N.
+            with contextlib.suppress(ValueError):
+                return -signal.Signals(code - _SIGNALLED).value
+        return code
+
+    def kill(self) -> None:
+        """Kill the runtime and everything it started; wait for it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        with contextlib.suppress(OSError):
+            os.close(self._lifeline)
+
+
+_SIGNALLED = 128
 
 
 def start(
@@ -61,29 +107,37 @@ def start(
     cwd: Path,
     env: dict[str, str],
     visible: Sequence[Path] = (),
-) -> subprocess.Popen[bytes]:
+) -> Sandboxed:
     """Start ``argv`` as an environment's runtime, its output on one pipe. ``visible``
     are folders the runtime needs (its code, layers, Python) that stay where they are
     even if they are under ``/tmp``."""
     flags = _unshare_flags()
-    command = list(argv)
-    if flags is not None:
-        command = [*flags, "--", "sh", "-c", _enter(scratch, visible), "chute-function", *argv]
-    return subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    watched, lifeline = os.pipe()
+    try:
+        mounts = _mounts(scratch, visible) if flags is not None else []
+        script = _script(mounts)
+        command = [*(flags or ()), *(["--"] if flags else []), "sh", "-c", script, "chute-function"]
+        process = subprocess.Popen(
+            [*command, *argv],
+            cwd=cwd,
+            env=env,
+            stdin=watched,  # the lifeline: the shell reads it, the runtime never sees it
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(lifeline)
+        raise
+    finally:
+        os.close(watched)
+    return Sandboxed(process, lifeline)
 
 
-def _enter(scratch: Path, visible: Sequence[Path]) -> str:
-    """A shell script that mounts ``scratch`` over /tmp, keeping the ``visible`` folders
-    under /tmp in place (read-only), then runs its arguments."""
-    steps = ["set -e"]
+def _mounts(scratch: Path, visible: Sequence[Path]) -> list[str]:
+    """Commands that mount ``scratch`` over /tmp, keeping the ``visible`` folders under
+    /tmp in place (read-only)."""
+    steps = []
     for folder in visible:
         if folder.is_relative_to(TMP) and folder != TMP:
             inside = shlex.quote(str(scratch / folder.relative_to(TMP)))
@@ -92,15 +146,26 @@ def _enter(scratch: Path, visible: Sequence[Path]) -> str:
                 f"mount --bind {shlex.quote(str(folder))} {inside}",
                 f"mount -o remount,bind,ro {inside}",
             ]
-    steps += [f"mount --rbind {shlex.quote(str(scratch))} /tmp", 'exec "$@"']
-    return "\n".join(steps)
+    return [*steps, f"mount --rbind {shlex.quote(str(scratch))} /tmp"]
 
 
-def kill(process: subprocess.Popen[bytes]) -> None:
-    """Kill the runtime and everything it started; wait for it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+def _script(mounts: list[str]) -> str:
+    """The shell that runs its arguments as the runtime, after ``mounts``, and kills it
+    when the lifeline (its standard input) closes; it exits as the runtime did. In a
+    PID namespace the shell is its first process: when it ends, all end."""
+    return "\n".join(
+        [
+            "set -e",
+            *mounts,
+            "set +e",
+            "exec 3<&0",
+            '"$@" </dev/null 3<&- &',
+            "runtime=$!",
+            "(read _ <&3; kill -KILL $runtime 2>/dev/null) &",
+            "exec 3<&-",
+            "wait $runtime",
+        ]
+    )
 
 
 def tree_rss_bytes(pid: int) -> int:

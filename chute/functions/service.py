@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from chute.access import Access, Grant
+from chute.clock import Clock, system_clock
 from chute.errors import ResourceNotFound, TooManyRequests
 from chute.functions.environment import (
     INIT_SECONDS,
@@ -27,6 +28,8 @@ from chute.functions.environment import (
     InvocationResult,
 )
 from chute.functions.package import code_folder
+from chute.security.master_key import MasterKey
+from chute.security.sessions import SessionIssuer
 from chute.settings import FunctionConfig
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,39 @@ class Function:
     def concurrency(self) -> int:
         reserved = self.config.reserved_concurrency
         return DEFAULT_CONCURRENCY if reserved is None else reserved
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionsSetup:
+    """What opening the functions takes, in any process (picklable, for workers)."""
+
+    definitions: dict[str, FunctionConfig]
+    data_dir: Path
+    region: str
+    #: Where handlers reach Chute (``AWS_ENDPOINT_URL``).
+    endpoint_url: str
+    #: The key file that seals session credentials; ``None`` when requests are not
+    #: signed (authentication off), so environments get no credentials.
+    key_file: Path | None
+
+
+def open_functions(setup: FunctionsSetup, clock: Clock = system_clock) -> Functions:
+    """The functions of ``setup``, their environments given the endpoint and (when
+    requests are signed) session credentials with each function's grants."""
+    sessions = None
+    if setup.key_file is not None:
+        sessions = SessionIssuer(MasterKey.load_or_create(setup.key_file), clock)
+
+    def variables(function: Function) -> dict[str, str]:
+        found = {"AWS_ENDPOINT_URL": setup.endpoint_url}
+        if sessions is not None:
+            label = f"function:{function.name}"
+            found.update(sessions.issue(function.grants, CREDENTIALS_LIFETIME, label).environment())
+        return found
+
+    return Functions(
+        setup.definitions, data_dir=setup.data_dir, region=setup.region, runtime_variables=variables
+    )
 
 
 def function_arn(region: str, name: str) -> str:

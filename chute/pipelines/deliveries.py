@@ -15,7 +15,7 @@ whether they exist, and it queues the test events.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -141,10 +141,13 @@ class Destinations:
         deliveries: Mapping[str, Delivery],
         clock: Clock,
         on_jobs: Callable[[], None],
+        functions: Collection[str] = (),
     ) -> None:
         self.catalog = catalog
         self.pipelines = pipelines
         self.deliveries = deliveries
+        #: The names of the functions (``[functions.NAME]``).
+        self.functions = functions
         self.clock = clock
         self.on_jobs = on_jobs
 
@@ -152,14 +155,14 @@ class Destinations:
         """Why the destination of ``rule`` cannot be used, or ``None`` if it can."""
         name = rule.name
         if rule.kind is DestinationKind.FUNCTION:
-            if name in self.pipelines:
+            if name in self.pipelines or name in self.functions:
                 return None
             if name in known():
                 return (
                     f"{name!r} is a processor, not a pipeline: declare a pipeline in "
                     "chute.toml with a step running it, and name that pipeline"
                 )
-            return f"no pipeline named {name!r} is configured"
+            return f"no function or pipeline named {name!r} is configured"
         if rule.kind is DestinationKind.TOPIC:
             if name in self.deliveries:
                 return None

@@ -26,6 +26,7 @@ from chute.events import render
 from chute.hooks import Observer
 from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, RuleCache
 from chute.pipelines.deliveries import Delivery, configured, event_message
+from chute.pipelines.functions import FunctionTarget
 from chute.pipelines.model import Pipeline, Step
 from chute.queue.records import NewJob, RunSource
 
@@ -41,10 +42,13 @@ class Router(Observer):
         on_jobs: Callable[[], None],
         clock: Clock = system_clock,
         deliveries: Mapping[str, Delivery] | None = None,
+        functions: Mapping[str, FunctionTarget] | None = None,
     ) -> None:
         self.pipelines = pipelines
         #: Webhook targets by name, which rules name as topics.
         self.deliveries = deliveries or {}
+        #: Functions by name, which rules name by their Lambda ARNs.
+        self.functions = functions or {}
         #: The queue's clock (the database server's, see ``chute.runtime``).
         self.clock = clock
         #: Wakes this process's workers (they claim in a later transaction, or in this
@@ -106,6 +110,10 @@ class Router(Observer):
     ) -> int:
         """Start what ``rule`` names for this event; returns how many runs it made."""
         if rule.kind is DestinationKind.FUNCTION:
+            function = self.functions.get(rule.name)
+            if function is not None:
+                self._invoke(session, function, rule, event, version)
+                return 1
             pipeline = self.pipelines.get(rule.name)
             if pipeline is None or not _starts(pipeline, event, version, started):
                 return 0
@@ -133,6 +141,20 @@ class Router(Observer):
         jobs = delivery.jobs(event_message(record, rule), f"event/{event.id}/{rule.id}")
         source = _source(event, version, configured(record, rule))
         session.queue.create_run(delivery.pipeline.name, source, jobs, self.clock())
+
+    def _invoke(
+        self,
+        session: CatalogSession,
+        function: FunctionTarget,
+        rule: NotificationRule,
+        event: EventRow,
+        version: ObjectVersion,
+    ) -> None:
+        """Queue the function's invocation on the event, as S3 invokes Lambda."""
+        record = configured(render(event), rule)
+        jobs = function.jobs({"Records": [record]})
+        source = _source(event, version, record)
+        session.queue.create_run(function.pipeline.name, source, jobs, self.clock())
 
 
 def _starts(pipeline: Pipeline, event: EventRow, version: ObjectVersion, started: set[str]) -> bool:

@@ -50,6 +50,13 @@ class FunctionConfig(BaseModel):
     #: Most environments running at once; none means as many as the pool allows.
     reserved_concurrency: int | None = Field(default=None, ge=0)
     permissions: list[FunctionPermission] = Field(default_factory=list)
+    #: Asynchronous invocations (events, ``InvocationType: Event``) that fail are
+    #: retried this many times, as Lambda's ``MaximumRetryAttempts`` (0 to 2)...
+    maximum_retry_attempts: int = Field(default=2, ge=0, le=2)
+    #: ...first after this many seconds, then twice as long (Lambda: one minute)...
+    retry_delay_seconds: float = Field(default=60.0, ge=0, le=3600)
+    #: ...and an event older than this is not run again (``MaximumEventAgeInSeconds``).
+    maximum_event_age_seconds: int = Field(default=21600, ge=60, le=21600)
 
     @field_validator("handler")
     @classmethod

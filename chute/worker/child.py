@@ -26,6 +26,8 @@ from typing import Any
 
 from chute.blobs import BlobStore, open_blob_store
 from chute.errors import Reject, Retry
+from chute.functions.processor import install
+from chute.functions.service import FunctionsSetup, open_functions
 from chute.jobs import Result, Task, staging_prefix
 from chute.processors.base import Context
 from chute.processors.registry import ProcessorSpec, get_processor, import_modules
@@ -46,6 +48,8 @@ class ChildConfig:
     small_blob_limit: int
     modules: tuple[str, ...]
     log_level: str = "info"
+    #: The functions this process's ``function.invoke`` steps run (``None``: none).
+    functions: FunctionsSetup | None = None
 
 
 def main(conn: Connection, config: ChildConfig) -> None:
@@ -64,6 +68,8 @@ def main(conn: Connection, config: ChildConfig) -> None:
     for problem in import_modules(list(config.modules)):
         log.error("%s", problem)
     runner = TaskRunner(open_blob_store(config.blobs, config.data_dir), config.small_blob_limit)
+    if config.functions is not None:
+        install(open_functions(config.functions))
     conn.send(("ready", os.getpid()))
     waiting: deque[list[Task]] = deque()
     while True:

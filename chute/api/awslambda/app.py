@@ -43,6 +43,7 @@ from chute.errors import (
 from chute.functions.environment import LATEST, InvocationResult
 from chute.functions.service import Function, Functions
 from chute.hooks import Hooks
+from chute.pipelines.functions import FunctionQueue
 from chute.security.authenticate import Authenticator
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class LambdaServices:
     #: ``None``: authentication is off and every request may do anything.
     authenticator: Authenticator | None
     body_timeout_seconds: float
+    #: Queues ``InvocationType: Event`` invocations (``None``: not available here).
+    queue: FunctionQueue | None = None
 
 
 Handler = Callable[["LambdaRequest"], Awaitable[Response]]
@@ -230,7 +233,13 @@ async def invoke(request: LambdaRequest) -> Response:
     if kind == "DryRun":
         return Response(status_code=204, headers={"x-amz-executed-version": LATEST})
     if kind == "Event":
-        raise UnsupportedOperation("asynchronous invocation (Event) is not available yet")
+        queue = request.services.queue
+        if queue is None:
+            raise UnsupportedOperation("asynchronous invocation is not available here")
+        event = json.loads(payload)
+        request_id = request.context.request_id
+        await anyio.to_thread.run_sync(queue.enqueue, function.name, event, request_id)
+        return Response(status_code=202, headers={"x-amz-executed-version": LATEST})
     client_context = request.http.headers.get("x-amz-client-context")
     result = await anyio.to_thread.run_sync(
         lambda: functions.invoke(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -288,3 +290,51 @@ def test_layers_are_laid_out_as_lambda_does(make: Any, tmp_path: Path) -> None:
     # A layer never shadows the function's own module.
     own = answer(invoke(make("handlers.which", layers=(first, second))))
     assert own["layered"] == "the function's own"
+
+
+_HOLDER = """
+import json, sys, threading, time
+from pathlib import Path
+from chute.functions.environment import Environment
+from tests.integration.functions.test_environment import spec
+
+environment = Environment(spec("handlers.sleep", timeout_seconds=600), Path(sys.argv[1]))
+environment.invoke(json.dumps({"seconds": 0}).encode())
+busy = threading.Thread(target=environment.invoke, args=(b'{"seconds": 600}',), daemon=True)
+busy.start()
+time.sleep(0.5)  # the handler is asleep in its invocation
+print(environment._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_environment_dies_with_the_process_that_ran_it(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path / "scratch")],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    try:
+        assert holder.stdout is not None
+        runtime = int(holder.stdout.readline())
+        assert Path(f"/proc/{runtime}").exists()
+        holder.kill()  # SIGKILL: no clean-up runs
+        holder.wait()
+        deadline = time.monotonic() + 10
+        while _running(runtime) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(runtime)
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (an unreaped zombie does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -1,0 +1,106 @@
+"""Asynchronous invocations of functions, through the durable queue.
+
+Each function (``[functions.NAME]``) is compiled into a pipeline of its own,
+``function:NAME`` (a configured pipeline's name cannot hold ``:``), with one
+``function.invoke`` step and no trigger: bucket notification rules naming the
+function's ARN start it with ``{"Records": [record]}`` in the transaction of the event,
+and the Lambda API's ``InvocationType: Event`` queues its payload. So an event reaches
+its function at least once, is retried as Lambda retries, shows in the status of its
+object, and ends in the dead letters if it keeps failing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chute.catalog import Catalog, CatalogSession
+from chute.clock import Clock
+from chute.functions.environment import INIT_SECONDS
+from chute.functions.processor import FUNCTION_PROCESSOR, InvokeOptions, event_payload
+from chute.pipelines.deliveries import NO_TRIGGER
+from chute.pipelines.model import Pipeline, Step
+from chute.processors.registry import get_processor
+from chute.queue.records import NewJob, RunSource
+from chute.queue.retry import RetryPolicy
+from chute.settings import FunctionConfig
+
+#: Names of function pipelines: this and the function's name.
+FUNCTION_PREFIX = "function:"
+#: The one step of a function pipeline.
+INVOKE_STEP = "invoke"
+#: Seconds an attempt may run past the function's timeout (its cold start, the kill).
+_MARGIN_SECONDS = INIT_SECONDS + 5
+
+
+@dataclass(frozen=True)
+class FunctionTarget:
+    """A function as the queue sees it: the pipeline its invocations run in."""
+
+    function: str
+    pipeline: Pipeline
+
+    def jobs(self, event: Any, request_id: str | None = None) -> list[NewJob]:
+        """The job invoking the function on ``event`` (every attempt with one request
+        id, as Lambda keeps it across retries)."""
+        step = self.pipeline.steps[INVOKE_STEP]
+        payload = event_payload(event, request_id or str(uuid.uuid4()), time.time())
+        return [NewJob(step=INVOKE_STEP, max_attempts=step.retry.max_attempts, payload=payload)]
+
+
+def function_pipeline_name(function: str) -> str:
+    return FUNCTION_PREFIX + function
+
+
+def compile_functions(functions: Mapping[str, FunctionConfig]) -> dict[str, FunctionTarget]:
+    """Every function as the target of its asynchronous invocations, by function name."""
+    spec = get_processor(FUNCTION_PROCESSOR)
+    targets = {}
+    for name, config in functions.items():
+        options = InvokeOptions(
+            function=name, maximum_event_age_seconds=config.maximum_event_age_seconds
+        )
+        delay = config.retry_delay_seconds
+        policy = RetryPolicy(config.maximum_retry_attempts + 1, delay, 2 * delay, False)
+        seconds = config.timeout_seconds + _MARGIN_SECONDS
+        # The environment enforces the function's memory size; the worker needs no cap.
+        raw = options.model_dump()
+        step = Step(INVOKE_STEP, spec, options, raw, (), "", seconds, 0, policy)
+        pipeline = Pipeline(
+            function_pipeline_name(name), NO_TRIGGER, {INVOKE_STEP: step}, "", reads_source=False
+        )
+        targets[name] = FunctionTarget(name, pipeline)
+    return targets
+
+
+class FunctionQueue:
+    """Queues asynchronous invocations that no object event started (the Lambda API's
+    ``InvocationType: Event``)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        targets: Mapping[str, FunctionTarget],
+        clock: Clock,
+        on_jobs: Callable[[], None],
+    ) -> None:
+        self.catalog = catalog
+        self.targets = targets
+        self.clock = clock
+        self.on_jobs = on_jobs
+
+    def enqueue(self, function: str, event: Any, request_id: str) -> int:
+        """Queue one invocation of ``function`` on ``event``; returns its run's id."""
+        target = self.targets[function]
+
+        def work(session: CatalogSession) -> int:
+            source = RunSource("", "", "", None, {"eventSource": "chute:invoke"})
+            jobs = target.jobs(event, request_id)
+            return session.queue.create_run(target.pipeline.name, source, jobs, self.clock())
+
+        run_id = self.catalog.run_write(work)
+        self.on_jobs()
+        return run_id

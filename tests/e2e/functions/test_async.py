@@ -1,0 +1,126 @@
+"""Asynchronous invocations through the durable queue: S3 notifications naming a
+function's ARN invoke it with S3's event, ``InvocationType: Event`` queues a payload,
+and a failing function is retried as configured, then left in the dead letters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chute.queue.records import Job, JobFilter
+from chute.queue.states import JobState
+from chute.runtime import Runtime, open_runtime
+from chute.settings import load_settings
+from tests.context import CTX
+from tests.e2e.conftest import LiveServer, start_server, wait_until
+from tests.e2e.functions.test_lambda_api import CODE, lambda_client
+from tests.e2e.s3.conftest import s3_client
+
+ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("async")
+    config = folder / "chute.toml"
+    config.write_text(f"""
+data_dir = "{folder / "data"}"
+buckets = ["uploads"]
+
+[worker]
+processes = 1
+poll_seconds = 0.2
+
+[functions.copier]
+handler = "s3_handlers.copy"
+code = "{CODE}"
+timeout_seconds = 30
+permissions = [
+    {{ bucket = "uploads", prefix = "in/", access = "read" }},
+    {{ bucket = "uploads", prefix = "copied/", access = "write" }},
+]
+
+[functions.failing]
+handler = "handlers.fail"
+code = "{CODE}"
+maximum_retry_attempts = 1
+retry_delay_seconds = 0
+""")
+    return config
+
+
+@pytest.fixture(scope="module")
+def server(config: Path) -> Iterator[LiveServer]:
+    with start_server(config.parent / "data", {"CHUTE_CONFIG": str(config)}) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def runtime(config: Path, server: LiveServer) -> Iterator[Runtime]:
+    rt = open_runtime(load_settings(config), sweep=False)
+    yield rt
+    rt.close()
+
+
+def test_an_s3_notification_invokes_the_function_with_s3s_event(server: LiveServer) -> None:
+    s3 = s3_client(server)
+    s3.put_bucket_notification_configuration(
+        Bucket="uploads",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {
+                    "Id": "copy-uploads",
+                    "LambdaFunctionArn": ARN.format("copier"),
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}]}},
+                }
+            ]
+        },
+    )
+    s3.put_object(Bucket="uploads", Key="in/a photo.jpg", Body=b"jpeg bytes")
+    wait_until(lambda: _exists(s3, "uploads", "copied/in/a photo.jpg"), timeout=60)
+    got = s3.get_object(Bucket="uploads", Key="copied/in/a photo.jpg")["Body"].read()
+    assert got == b"jpeg bytes"
+
+
+def test_an_event_invocation_is_queued_and_run(server: LiveServer) -> None:
+    s3 = s3_client(server)
+    s3.put_object(Bucket="uploads", Key="in/queued.txt", Body=b"queued")
+    event = {
+        "Records": [{"s3": {"bucket": {"name": "uploads"}, "object": {"key": "in/queued.txt"}}}]
+    }
+    answer = lambda_client(server).invoke(
+        FunctionName="copier", InvocationType="Event", Payload=json.dumps(event)
+    )
+    assert answer["StatusCode"] == 202
+    wait_until(lambda: _exists(s3, "uploads", "copied/in/queued.txt"), timeout=60)
+
+
+def test_a_failing_event_is_retried_then_dead(server: LiveServer, runtime: Runtime) -> None:
+    answer = lambda_client(server).invoke(
+        FunctionName="failing", InvocationType="Event", Payload=b'{"why": "always"}'
+    )
+    assert answer["StatusCode"] == 202
+
+    def dead() -> list[Job]:
+        found = runtime.status.jobs(CTX, JobFilter(pipeline="function:failing")).jobs
+        return [job for job in found if job.state is JobState.DEAD]
+
+    wait_until(lambda: bool(dead()), timeout=60)
+    (job,) = dead()
+    assert job.attempt == 2  # the first attempt and one retry
+    assert job.last_error is not None
+    assert "ValueError: no good: always" in job.last_error
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return False
+    return True
