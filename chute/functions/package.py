@@ -15,6 +15,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from chute.errors import InvalidParameterValue
@@ -77,7 +78,10 @@ def _extract(archive: Path, into: Path) -> None:
                 path.mkdir(parents=True, exist_ok=True)
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            written = _copy(bundle, entry, path, written, archive.name)
+            try:
+                written = _copy(bundle, entry, path, written, archive.name)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise InvalidParameterValue(f"Could not unzip {archive.name}: {exc}") from None
             mode = (entry.external_attr >> 16) & 0o777
             path.chmod((mode or 0o644) | stat.S_IRUSR)
 

@@ -39,7 +39,7 @@ from chute.errors import (
 from chute.names import bucket_of_host
 from chute.security import sigv2
 from chute.security.records import Credentials
-from chute.security.sessions import SessionIssuer, is_session_key
+from chute.security.sessions import SessionIssuer
 from chute.security.sigv4 import (
     Authorization,
     PayloadKind,
@@ -231,11 +231,10 @@ class Authenticator:
         )
 
     def _signer(self, auth: Authorization) -> Credentials:
-        """The credentials of the key that signed: a stored key, or a session's (its
-        token says what it may do)."""
-        if is_session_key(auth.access_key):
-            if self.sessions is None or not auth.security_token:
-                raise InvalidAccessKeyId()
+        """The credentials of the key that signed: a session's when the request carries
+        a session token (the token says what it may do), else a stored key's. A session
+        key without its token is no stored key: unknown."""
+        if auth.security_token and self.sessions is not None:
             return self.sessions.credentials(auth.access_key, auth.security_token)
         return self._lookup(auth.access_key)
 

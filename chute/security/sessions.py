@@ -26,7 +26,8 @@ from chute.errors import ChuteError, SecretUnreadable
 from chute.security.master_key import MasterKey
 from chute.security.records import Credentials
 
-#: Session key ids start so (root and stored keys start ``CK`` and another letter).
+#: Session key ids start so, for people reading logs. What makes credentials a
+#: session's is the token the request carries, never the id (a stored key may start so).
 SESSION_PREFIX = "CKS"
 #: What the master key binds session tokens to, so no sealed secret passes for one.
 _PURPOSE = "chute-session-token"
@@ -57,10 +58,6 @@ class SessionCredentials:
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
             "AWS_SESSION_TOKEN": self.session_token,
         }
-
-
-def is_session_key(key_id: str) -> bool:
-    return key_id.startswith(SESSION_PREFIX)
 
 
 class SessionIssuer:

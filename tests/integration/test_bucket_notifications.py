@@ -321,7 +321,7 @@ def test_destinations_say_why_a_name_cannot_be_used(runtime):
     )
     refusals = dict(destinations.refusals(config))
     assert refusals == {
-        "arn:chute:function:nope": "no pipeline named 'nope' is configured",
+        "arn:chute:function:nope": "no function or pipeline named 'nope' is configured",
         "arn:chute:function:image.thumbnail": (
             "'image.thumbnail' is a processor, not a pipeline: declare a pipeline in "
             "chute.toml with a step running it, and name that pipeline"

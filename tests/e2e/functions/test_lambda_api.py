@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import ROOT_KEY, LiveServer, start_server
+from tests.e2e.s3.clients.conftest import aws_env, program, run
 from tests.e2e.s3.conftest import s3_client
 
 CODE = Path(__file__).resolve().parents[2] / "integration" / "functions" / "code"
@@ -213,3 +214,28 @@ def test_handlers_reach_chute_with_the_functions_permissions_only(server: LiveSe
         "write_elsewhere": "AccessDenied",
     }
     assert s3.get_object(Bucket="fn-data", Key="out/b.txt")["Body"].read() == b"b"
+
+
+def test_the_aws_cli_invokes_and_lists(server: LiveServer, tmp_path: Path) -> None:
+    # The AWS CLI v1 (on PyPI) takes the payload as text; v2 wants
+    # --cli-binary-format raw-in-base64-out for the same.
+    cli = program("aws")
+    env = aws_env(server, tmp_path)
+    out = tmp_path / "out.json"
+    invoked = run(
+        [
+            cli, "--endpoint-url", server.url, "lambda", "invoke",
+            "--function-name", "context",
+            "--payload", '{"from": "cli"}',
+            "--log-type", "Tail",
+            str(out),
+        ],
+        env,
+    )  # fmt: skip
+    answer = json.loads(invoked.stdout)
+    assert answer["StatusCode"] == 200
+    assert "START RequestId:" in base64.b64decode(answer["LogResult"]).decode()
+    assert json.loads(out.read_text())["function_name"] == "context"
+    listed = run([cli, "--endpoint-url", server.url, "lambda", "list-functions"], env)
+    names = [f["FunctionName"] for f in json.loads(listed.stdout)["Functions"]]
+    assert "context" in names

@@ -265,7 +265,7 @@ def test_an_unknown_pipeline_is_refused(s3: S3Client, bucket: str) -> None:
         )
     error = _error(caught)
     assert (error["Code"], error["ArgumentName1"]) == ("InvalidArgument", missing)
-    assert error["ArgumentValue1"] == "no pipeline named 'nope' is configured"
+    assert error["ArgumentValue1"] == "no function or pipeline named 'nope' is configured"
 
 
 def test_overlapping_configurations_are_refused(s3: S3Client, bucket: str) -> None:

@@ -14,11 +14,12 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from chute.access import Access, Grant
+from chute.access import Access, Grant, Permissions
 from chute.clock import FakeClock
 from chute.errors import ExpiredToken, InvalidAccessKeyId, SignatureDoesNotMatch
 from chute.security.authenticate import Authenticator
 from chute.security.master_key import MasterKey
+from chute.security.records import Credentials
 from chute.security.sessions import InvalidToken, SessionCredentials, SessionIssuer
 from tests.unit.security.test_authenticate import (  # noqa: F401 (botocore's clock)
     NOW,
@@ -138,3 +139,14 @@ def test_the_environment_names_the_sdk_variables(issuer: SessionIssuer) -> None:
     }  # fmt: skip
     assert session.access_key_id.startswith("CKS")
     assert len(session.access_key_id) == 20
+
+
+def test_a_stored_key_whose_id_looks_like_a_sessions_still_works(
+    issuer: SessionIssuer, clock: FakeClock
+) -> None:
+    stored = Credentials("CKSTORED000000000001", "s" * 40, Permissions((PHOTOS,)), True)
+    keys = Authenticator(Keys(stored), REGION, clock, sessions=issuer)
+    request = AWSRequest("GET", "http://127.0.0.1:9000/photos/in/a.jpg")
+    request.context["client_config"] = SimpleNamespace(s3={"payload_signing_enabled": False})
+    S3SigV4Auth(BotoCredentials(stored.key_id, stored.secret), "s3", REGION).add_auth(request)
+    assert keys.authenticate(scope_of(request)).principal == "CKSTORED000000000001"
