@@ -251,7 +251,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
 
     Every service reads the time from ``clock``: by default this machine's, corrected to
     the database server's (see :class:`chute.clock.DatabaseClock`)."""
-    pipelines = compile_pipelines(settings.pipelines, settings.worker.modules)
+    pipelines = compile_pipelines(settings.pipelines, settings.worker.modules, settings.functions)
     deliveries = compile_deliveries(settings.webhooks)
     functions = compile_functions(settings.functions)
     _check_names(pipelines, functions)

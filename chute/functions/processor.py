@@ -72,7 +72,9 @@ def invoke_function(ctx: Context) -> None:
             f"the event is {age:.0f} s old, over MaximumEventAgeInSeconds "
             f"({options.maximum_event_age_seconds})"
         )
-    payload = json.dumps(job.get("event", {})).encode()
+    # Queued invocations carry their event; a pipeline's step gets S3's for its object.
+    event = job.get("event", {"Records": [ctx.event]})
+    payload = json.dumps(event).encode()
     try:
         result = installed().invoke(options.function, payload, request_id=job.get("request_id"))
     except TooManyRequests as exc:

@@ -19,11 +19,9 @@ from typing import Any
 
 from chute.catalog import Catalog, CatalogSession
 from chute.clock import Clock
-from chute.functions.environment import INIT_SECONDS
-from chute.functions.processor import FUNCTION_PROCESSOR, InvokeOptions, event_payload
+from chute.functions.processor import event_payload
 from chute.pipelines.deliveries import NO_TRIGGER
-from chute.pipelines.model import Pipeline, Step
-from chute.processors.registry import get_processor
+from chute.pipelines.model import Pipeline, function_step
 from chute.queue.records import NewJob, RunSource
 from chute.queue.retry import RetryPolicy
 from chute.settings import FunctionConfig
@@ -32,8 +30,6 @@ from chute.settings import FunctionConfig
 FUNCTION_PREFIX = "function:"
 #: The one step of a function pipeline.
 INVOKE_STEP = "invoke"
-#: Seconds an attempt may run past the function's timeout (its cold start, the kill).
-_MARGIN_SECONDS = INIT_SECONDS + 5
 
 
 @dataclass(frozen=True)
@@ -57,18 +53,11 @@ def function_pipeline_name(function: str) -> str:
 
 def compile_functions(functions: Mapping[str, FunctionConfig]) -> dict[str, FunctionTarget]:
     """Every function as the target of its asynchronous invocations, by function name."""
-    spec = get_processor(FUNCTION_PROCESSOR)
     targets = {}
     for name, config in functions.items():
-        options = InvokeOptions(
-            function=name, maximum_event_age_seconds=config.maximum_event_age_seconds
-        )
         delay = config.retry_delay_seconds
         policy = RetryPolicy(config.maximum_retry_attempts + 1, delay, 2 * delay, False)
-        seconds = config.timeout_seconds + _MARGIN_SECONDS
-        # The environment enforces the function's memory size; the worker needs no cap.
-        raw = options.model_dump()
-        step = Step(INVOKE_STEP, spec, options, raw, (), "", seconds, 0, policy)
+        step = function_step(INVOKE_STEP, name, config, policy)
         pipeline = Pipeline(
             function_pipeline_name(name), NO_TRIGGER, {INVOKE_STEP: step}, "", reads_source=False
         )

@@ -17,10 +17,22 @@ from pydantic import ValidationError
 
 from chute.context import PIPELINE_PRINCIPAL
 from chute.errors import ConfigError, UnknownProcessor
+from chute.functions.environment import INIT_SECONDS
+from chute.functions.processor import FUNCTION_PROCESSOR, InvokeOptions
 from chute.processors.registry import ProcessorSpec, get_processor, import_modules
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobKind
-from chute.settings import NAME, NotifyConfig, PipelineConfig, StepConfig, TriggerConfig
+from chute.settings import (
+    NAME,
+    FunctionConfig,
+    NotifyConfig,
+    PipelineConfig,
+    StepConfig,
+    TriggerConfig,
+)
+
+#: Seconds a function step may run past the function's timeout and cold start.
+INVOKE_MARGIN_SECONDS = 5.0
 
 #: The processor that delivers a pipeline's notifications (``[[pipelines.X.notify]]``).
 NOTIFY_PROCESSOR = "notify.deliver"
@@ -140,11 +152,15 @@ class Pipeline:
 
 
 def compile_pipelines(
-    configs: Mapping[str, PipelineConfig], modules: list[str] | None = None
+    configs: Mapping[str, PipelineConfig],
+    modules: list[str] | None = None,
+    functions: Mapping[str, FunctionConfig] | None = None,
 ) -> dict[str, Pipeline]:
     """Check and compile the configured pipelines; raises ``ConfigError`` listing every
-    problem. ``modules`` are imported first, to register their processors."""
+    problem. ``modules`` are imported first, to register their processors; ``functions``
+    are those steps may name."""
     problems = import_modules(modules or [])
+    functions = functions or {}
     pipelines: dict[str, Pipeline] = {}
     for name, config in configs.items():
         if not NAME.match(name):
@@ -154,7 +170,7 @@ def compile_pipelines(
         steps = {}
         for index, step in enumerate(config.steps):
             where = f"pipelines.{name}.steps[{index}] ({step.name})"
-            compiled = _compile_step(step, where, problems)
+            compiled = _compile_step(step, where, problems, functions)
             if compiled is not None:
                 steps[step.name] = compiled
         problems += _cycles(name, config)
@@ -168,7 +184,37 @@ def compile_pipelines(
     return pipelines
 
 
-def _compile_step(step: StepConfig, where: str, problems: list[str]) -> Step | None:
+def function_step(
+    name: str,
+    function: str,
+    config: FunctionConfig,
+    retry: RetryPolicy,
+    needs: tuple[str, ...] = (),
+) -> Step:
+    """A step invoking ``function``: it may run as long as the function, and its cold
+    start; the environment enforces the function's memory size, so the worker needs no
+    cap of its own."""
+    options = InvokeOptions(
+        function=function, maximum_event_age_seconds=config.maximum_event_age_seconds
+    )
+    seconds = config.timeout_seconds + INIT_SECONDS + INVOKE_MARGIN_SECONDS
+    spec = get_processor(FUNCTION_PROCESSOR)
+    return Step(name, spec, options, options.model_dump(), needs, "", seconds, 0, retry)
+
+
+def _compile_step(
+    step: StepConfig, where: str, problems: list[str], functions: Mapping[str, FunctionConfig]
+) -> Step | None:
+    retry = RetryPolicy(
+        step.retry.max_attempts, step.retry.base_delay, step.retry.max_delay, step.retry.jitter
+    )
+    if step.function is not None:
+        config = functions.get(step.function)
+        if config is None:
+            problems.append(f"{where}.function: no function named {step.function!r}")
+            return None
+        return function_step(step.name, step.function, config, retry, tuple(step.needs))
+    assert step.processor is not None
     try:
         spec = get_processor(step.processor)
     except UnknownProcessor as exc:
@@ -184,9 +230,6 @@ def _compile_step(step: StepConfig, where: str, problems: list[str]) -> Step | N
     except ValueError as exc:
         problems.append(f"{where}.options: {exc}")
         return None
-    retry = RetryPolicy(
-        step.retry.max_attempts, step.retry.base_delay, step.retry.max_delay, step.retry.jitter
-    )
     return Step(
         step.name,
         spec,

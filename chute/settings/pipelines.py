@@ -60,12 +60,14 @@ class RetryConfig(BaseModel):
 
 
 class StepConfig(BaseModel):
-    """One step: a processor with its options and limits."""
+    """One step: a processor with its options and limits, or a function
+    (``[functions.NAME]``) invoked with the event as S3 sends it to Lambda."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    processor: str
+    processor: str | None = None
+    function: str | None = None
     options: dict[str, object] = Field(default_factory=dict)
     #: Steps that must succeed before this one starts; none means it starts at once.
     needs: list[str] = Field(default_factory=list)
@@ -82,6 +84,14 @@ class StepConfig(BaseModel):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         return _check_name(value)
+
+    @model_validator(mode="after")
+    def _processor_or_function(self) -> Self:
+        if (self.processor is None) == (self.function is None):
+            raise ValueError("a step names a processor or a function (exactly one)")
+        if self.function is not None and self.options:
+            raise ValueError("a function step takes no options: configure the function")
+        return self
 
 
 class NotifyConfig(BaseModel):

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chute.queue.records import Job, JobFilter
-from chute.queue.states import JobState
+from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
@@ -30,7 +30,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = folder / "chute.toml"
     config.write_text(f"""
 data_dir = "{folder / "data"}"
-buckets = ["uploads"]
+buckets = ["uploads", "piped"]
 
 [worker]
 processes = 1
@@ -44,6 +44,19 @@ permissions = [
     {{ bucket = "uploads", prefix = "in/", access = "read" }},
     {{ bucket = "uploads", prefix = "copied/", access = "write" }},
 ]
+
+[functions.piper]
+handler = "s3_handlers.copy"
+code = "{CODE}"
+timeout_seconds = 30
+permissions = [
+    {{ bucket = "piped", prefix = "in/", access = "read" }},
+    {{ bucket = "piped", prefix = "copied/", access = "write" }},
+]
+
+[pipelines.piping]
+trigger = {{ bucket = "piped", prefix = "in/" }}
+steps = [{{ name = "copy", function = "piper" }}]
 
 [functions.failing]
 handler = "handlers.fail"
@@ -124,3 +137,17 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
     except ClientError:
         return False
     return True
+
+
+def test_a_pipeline_step_invokes_a_function(server: LiveServer, runtime: Runtime) -> None:
+    s3 = s3_client(server)
+    s3.put_object(Bucket="piped", Key="in/report.csv", Body=b"a,b\n")
+    wait_until(lambda: _exists(s3, "piped", "copied/in/report.csv"), timeout=60)
+    wait_until(
+        lambda: (
+            runtime.status.status(CTX, "piped", "in/report.csv").status is ObjectStatus.SUCCEEDED
+        ),
+        timeout=30,
+    )
+    status = runtime.status.status(CTX, "piped", "in/report.csv")
+    assert [view.run.pipeline for view in status.runs] == ["piping"]
