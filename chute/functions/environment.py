@@ -54,6 +54,8 @@ class FunctionSpec:
     arn: str
     #: Unpacked layers, in the order given: later ones take precedence.
     layers: tuple[Path, ...] = ()
+    #: The size of ``/tmp``, in MB.
+    storage_mb: int = 512
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -190,6 +192,7 @@ class Environment:
             cwd=self.spec.task_root,
             env=self._environment(self._api.address),
             visible=[self.spec.task_root, *self.spec.layers, Path(sys.prefix)],
+            storage_mb=self.spec.storage_mb,
         )
         until = time.monotonic() + INIT_SECONDS
         while not self._api.wait_ready(POLL_SECONDS):

@@ -52,7 +52,8 @@ def _unshare_flags() -> tuple[str, ...] | None:
 
 
 def _probe_script() -> str:
-    return "\n".join(["set -e", *_mounts(Path(tempfile.gettempdir()), []), 'exec "$@"'])
+    mounts = _mounts(Path(tempfile.gettempdir()), [], storage_mb=1)
+    return "\n".join(["set -e", *mounts, 'exec "$@"'])
 
 
 def isolated() -> bool:
@@ -107,14 +108,16 @@ def start(
     cwd: Path,
     env: dict[str, str],
     visible: Sequence[Path] = (),
+    storage_mb: int = 512,
 ) -> Sandboxed:
     """Start ``argv`` as an environment's runtime, its output on one pipe. ``visible``
     are folders the runtime needs (its code, layers, Python) that stay where they are
-    even if they are under ``/tmp``."""
+    even if they are under ``/tmp``; where namespaces work, its ``/tmp`` holds at most
+    ``storage_mb`` (Lambda's ephemeral storage)."""
     flags = _unshare_flags()
     watched, lifeline = os.pipe()
     try:
-        mounts = _mounts(scratch, visible) if flags is not None else []
+        mounts = _mounts(scratch, visible, storage_mb) if flags is not None else []
         script = _script(mounts)
         command = [*(flags or ()), *(["--"] if flags else []), "sh", "-c", script, "chute-function"]
         process = subprocess.Popen(
@@ -134,10 +137,12 @@ def start(
     return Sandboxed(process, lifeline)
 
 
-def _mounts(scratch: Path, visible: Sequence[Path]) -> list[str]:
-    """Commands that mount ``scratch`` over /tmp, keeping the ``visible`` folders under
-    /tmp in place (read-only)."""
-    steps = []
+def _mounts(scratch: Path, visible: Sequence[Path], storage_mb: int) -> list[str]:
+    """Commands that mount a memory file system of ``storage_mb`` over /tmp (at
+    ``scratch`` first, in this namespace only), keeping the ``visible`` folders under
+    /tmp in place (read-only). A write past the size fails with ENOSPC."""
+    place = shlex.quote(str(scratch))
+    steps = [f"mount -t tmpfs -o size={storage_mb}m,mode=1777 chute-tmp {place}"]
     for folder in visible:
         if folder.is_relative_to(TMP) and folder != TMP:
             inside = shlex.quote(str(scratch / folder.relative_to(TMP)))
@@ -146,7 +151,7 @@ def _mounts(scratch: Path, visible: Sequence[Path]) -> list[str]:
                 f"mount --bind {shlex.quote(str(folder))} {inside}",
                 f"mount -o remount,bind,ro {inside}",
             ]
-    return [*steps, f"mount --rbind {shlex.quote(str(scratch))} /tmp"]
+    return [*steps, f"mount --rbind {place} /tmp"]
 
 
 def _script(mounts: list[str]) -> str:

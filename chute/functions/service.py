@@ -232,6 +232,7 @@ class Functions:
             arn=function.arn,
             layers=tuple(code_folder(layer, cache) for layer in config.layers),
             environment=config.environment,
+            storage_mb=config.ephemeral_storage_mb,
         )
         with self._lock:
             self._warm[function.name].spec = spec

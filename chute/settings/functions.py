@@ -44,6 +44,8 @@ class FunctionConfig(BaseModel):
     runtime: str = "python3.12"
     memory_mb: int = Field(default=MIN_MEMORY_MB, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     timeout_seconds: float = Field(default=3.0, gt=0, le=MAX_TIMEOUT_SECONDS)
+    #: The size of ``/tmp`` in MB, as Lambda's ``EphemeralStorage`` (512 to 10,240).
+    ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
     environment: dict[str, str] = Field(default_factory=dict)
     #: Folders or zips laid out as Lambda layers, later ones over earlier ones.
     layers: list[Path] = Field(default_factory=list, max_length=5)

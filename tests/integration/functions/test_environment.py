@@ -338,3 +338,11 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+@needs_isolation
+def test_tmp_holds_the_ephemeral_storage_and_no_more(make: Any) -> None:
+    result = invoke(make("handlers.fill", storage_mb=512, timeout_seconds=30))
+    found = answer(result)
+    assert found["error"] == "No space left on device"
+    assert found["written"] <= 512 * 1024 * 1024

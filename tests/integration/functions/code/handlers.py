@@ -90,3 +90,19 @@ def which(event, context):
         "tool": shutil.which("layer-tool"),
         "ld": os.environ.get("LD_LIBRARY_PATH"),
     }
+
+
+def fill(event, context):
+    """Writes /tmp until it is full (or a gigabyte is written)."""
+    written = 0
+    try:
+        with open("/tmp/filler", "wb") as out:
+            while written < 1024 * 1024 * 1024:
+                out.write(b"\0" * (1024 * 1024))
+                written += 1024 * 1024
+                out.flush()
+    except OSError as exc:
+        return {"written": written, "error": exc.strerror}
+    finally:
+        os.remove("/tmp/filler")
+    return {"written": written, "error": None}
