@@ -24,6 +24,7 @@ from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
 from chute.errors import ConfigError
+from chute.functions.definitions import ConfiguredFunctions, FunctionSource
 from chute.functions.service import Functions, FunctionsSetup, open_functions
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
@@ -69,6 +70,8 @@ class Runtime:
     listener: PostgresListener | None = None
     #: Functions as the queue runs their asynchronous invocations, by function name.
     function_targets: dict[str, FunctionTarget] = field(default_factory=dict)
+    #: Where the functions are defined.
+    function_source: FunctionSource = field(default_factory=lambda: ConfiguredFunctions({}, ""))
     pools: list[WorkerPool] = field(default_factory=list)
     upkeep: Upkeep | None = None
 
@@ -83,7 +86,7 @@ class Runtime:
             small_blob_limit=self.settings.small_blob_limit,
             modules=tuple(settings.modules),
             log_level=self.settings.log_level,
-            functions=self.functions_setup if self.function_targets else None,
+            functions=self.functions_setup,
         )
         pool = WorkerPool(self.broker, config, settings, self.signal, clock=self.clock)
         pool.start()
@@ -101,13 +104,12 @@ class Runtime:
     def functions(self) -> Functions:
         """The Lambda-style functions (``[functions.NAME]``) and their warm environments
         in this process. Handlers reach Chute at ``AWS_ENDPOINT_URL``."""
-        return open_functions(self.functions_setup, self.clock)
+        return open_functions(self.functions_setup, self.function_source, self.blobs, self.clock)
 
     @property
     def functions_setup(self) -> FunctionsSetup:
         settings = self.settings
         return FunctionsSetup(
-            dict(settings.functions),
             settings.data_dir,
             settings.region,
             self.endpoint_url,
@@ -251,9 +253,11 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
 
     Every service reads the time from ``clock``: by default this machine's, corrected to
     the database server's (see :class:`chute.clock.DatabaseClock`)."""
-    pipelines = compile_pipelines(settings.pipelines, settings.worker.modules, settings.functions)
+    function_source = ConfiguredFunctions(settings.functions, settings.region)
+    named = {function.name: function for function in function_source.functions()}
+    pipelines = compile_pipelines(settings.pipelines, settings.worker.modules, named)
     deliveries = compile_deliveries(settings.webhooks)
-    functions = compile_functions(settings.functions)
+    functions = compile_functions(function_source.functions())
     _check_names(pipelines, functions)
     # What workers run: the pipelines, deliveries to webhook targets, function events.
     runnable = {
@@ -306,6 +310,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         deliveries,
         listener,
         function_targets=functions,
+        function_source=function_source,
     )
 
 

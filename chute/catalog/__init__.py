@@ -9,7 +9,9 @@ from chute.catalog.records import (
     ObjectVersion,
     Part,
     Rollup,
+    StoredFunction,
     StoredKey,
+    StoredLayerVersion,
     Upload,
     Versioning,
 )
@@ -25,7 +27,9 @@ __all__ = [
     "ObjectVersion",
     "Part",
     "Rollup",
+    "StoredFunction",
     "StoredKey",
+    "StoredLayerVersion",
     "Upload",
     "Versioning",
 ]

@@ -21,6 +21,8 @@ from chute.catalog.schema import (
     blob_leftovers,
     blob_segments,
     blobs,
+    functions,
+    layer_versions,
     multipart_parts,
     object_versions,
 )
@@ -46,11 +48,14 @@ _COMPLETE = (
 
 
 def _referenced(blob_id: Any) -> sa.ColumnElement[bool]:
-    """Whether a version, a composite blob or an upload's part points at ``blob_id``."""
+    """Whether a version, a composite blob, an upload's part, a function's code or a
+    layer version points at ``blob_id``."""
     by_version = sa.exists().where(object_versions.c.blob_id == blob_id)
     by_composite = sa.exists().where(blob_segments.c.segment_id == blob_id)
     by_part = sa.exists().where(multipart_parts.c.blob_id == blob_id)
-    return sa.or_(by_version, by_composite, by_part)
+    by_function = sa.exists().where(functions.c.code_blob_id == blob_id)
+    by_layer = sa.exists().where(layer_versions.c.blob_id == blob_id)
+    return sa.or_(by_version, by_composite, by_part, by_function, by_layer)
 
 
 class BlobRegistry:

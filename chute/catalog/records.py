@@ -203,3 +203,36 @@ class StoredKey:
     created_at: datetime
     #: Temporary credentials stop working at this moment (``None``: never).
     expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFunction:
+    """A function made through the Lambda API, as the catalog keeps it. Its
+    configuration is plain data; what it means is the functions layer's business."""
+
+    name: str
+    config: dict[str, Any]
+    code_blob_id: str
+    code_sha256: str
+    code_size: int
+    #: Layer version ARNs, in order.
+    layers: list[str]
+    revision: str
+    #: Resource-based policy statements (AddPermission), as Lambda writes them.
+    policy: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLayerVersion:
+    """One published version of a layer: its zip, a registered store blob."""
+
+    name: str
+    version: int
+    blob_id: str
+    sha256: str
+    size: int
+    description: str
+    runtimes: list[str]
+    created_at: datetime

@@ -227,3 +227,39 @@ events = sa.Table(
     sa.Index("ix_events_event_time", "event_time"),
     sqlite_autoincrement=True,  # the id is a cursor: never reused
 )
+
+# Functions made through the Lambda API (those of chute.toml live there): their
+# configuration, the zip of their code (a registered store blob), the layer versions
+# they use, and who may invoke them. ``revision`` changes with every update, so warm
+# environments of an older one retire.
+functions = sa.Table(
+    "functions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("config", sa.JSON(), nullable=False),
+    sa.Column("code_blob_id", sa.String(64), sa.ForeignKey("blobs.id"), nullable=False),
+    sa.Column("code_sha256", sa.String(64), nullable=False),
+    sa.Column("code_size", sa.BigInteger(), nullable=False),
+    #: Layer version ARNs, in order.
+    sa.Column("layers", sa.JSON(), nullable=False),
+    sa.Column("revision", sa.String(64), nullable=False),
+    #: Resource-based policy statements (AddPermission).
+    sa.Column("policy", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_functions_code_blob_id", "code_blob_id"),
+)
+
+layer_versions = sa.Table(
+    "layer_versions",
+    metadata,
+    sa.Column("name", sa.String(140), primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True),
+    sa.Column("blob_id", sa.String(64), sa.ForeignKey("blobs.id"), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("runtimes", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_layer_versions_blob_id", "blob_id"),
+)

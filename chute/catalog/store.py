@@ -23,6 +23,7 @@ from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.failures import database_errors
+from chute.catalog.function_store import FunctionStore
 from chute.catalog.functions import holds
 from chute.catalog.keys import KeySession
 from chute.catalog.leases import LeaseSession
@@ -171,6 +172,11 @@ class CatalogSession:
     def keys(self) -> KeySession:
         """Access keys, in this transaction."""
         return KeySession(self.conn)
+
+    @property
+    def functions(self) -> FunctionStore:
+        """Functions and layer versions made through the Lambda API."""
+        return FunctionStore(self.conn)
 
     # The queue's tables build on the catalog's schema, so its modules import the catalog
     # package: they are imported here when first used, not while the catalog loads.

@@ -18,6 +18,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from chute.blobs import BlobStore
 from chute.errors import InvalidParameterValue
 
 #: Lambda's limit on a function's unzipped code and layers.
@@ -41,6 +42,25 @@ def code_folder(source: Path, cache: Path) -> Path:
     target = cache / digest.hexdigest()
     if not target.is_dir():
         unpack(source, target)
+    return target
+
+
+def blob_folder(blobs: BlobStore, location: str, sha256: str, cache: Path) -> Path:
+    """The folder holding the files of the zip at ``location`` in the blob store, unpacked
+    under ``cache`` once (checked against ``sha256``: a blob that changed is refused)."""
+    target = cache / sha256
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache, prefix=".download-", suffix=".zip") as out:
+        digest = hashlib.sha256()
+        for chunk in blobs.open_read(location):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        if digest.hexdigest() != sha256:
+            raise InvalidParameterValue(f"the code in blob {location} is not what was uploaded")
+        unpack(Path(out.name), target)
     return target
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from chute.errors import Reject, Retry, TooManyRequests
+from chute.functions.definitions import Function
 from chute.functions.environment import InvocationResult
 from chute.functions.service import Functions
 from chute.processors.base import Context
@@ -33,11 +34,11 @@ _installed: Functions | None = None
 
 
 class InvokeOptions(BaseModel):
+    """The function to invoke, whole: a worker needs nothing else to run it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    function: str
-    #: Seconds after its event an invocation is no longer tried.
-    maximum_event_age_seconds: int
+    function: Function
 
 
 class FunctionFailed(Exception):
@@ -65,18 +66,17 @@ def event_payload(event: Any, request_id: str, enqueued_at: float) -> dict[str, 
 def invoke_function(ctx: Context) -> None:
     """Invoke the step's function on the job's event; fails with the function's error."""
     options: InvokeOptions = ctx.options
+    function = options.function
     job = ctx.payload
     age = time.time() - float(job.get("enqueued_at", time.time()))
-    if age > options.maximum_event_age_seconds:
-        raise Reject(
-            f"the event is {age:.0f} s old, over MaximumEventAgeInSeconds "
-            f"({options.maximum_event_age_seconds})"
-        )
+    limit = function.config.maximum_event_age_seconds
+    if age > limit:
+        raise Reject(f"the event is {age:.0f} s old, over MaximumEventAgeInSeconds ({limit})")
     # Queued invocations carry their event; a pipeline's step gets S3's for its object.
     event = job.get("event", {"Records": [ctx.event]})
     payload = json.dumps(event).encode()
     try:
-        result = installed().invoke(options.function, payload, request_id=job.get("request_id"))
+        result = installed().run(function, payload, request_id=job.get("request_id"))
     except TooManyRequests as exc:
         raise Retry(THROTTLED_DELAY, f"throttled: {exc.message}") from None
     ctx.report.update(_report(result))

@@ -18,61 +18,41 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from chute.access import Access, Grant
+from chute.blobs import BlobStore
 from chute.clock import Clock, system_clock
 from chute.errors import ResourceNotFound, TooManyRequests
+from chute.functions.definitions import (
+    CodeSource,
+    ConfiguredFunctions,
+    Function,
+    FunctionSource,
+    function_arn,
+    name_of,
+)
 from chute.functions.environment import (
     INIT_SECONDS,
     Environment,
     FunctionSpec,
     InvocationResult,
 )
-from chute.functions.package import code_folder
+from chute.functions.package import blob_folder, code_folder
 from chute.security.master_key import MasterKey
 from chute.security.sessions import SessionIssuer
-from chute.settings import FunctionConfig
 
 log = logging.getLogger(__name__)
 
-#: The account id in the ARNs Chute gives functions: one Chute is one account.
-ACCOUNT = "000000000000"
-#: Environments one function may run at once in a process when it reserves none.
-DEFAULT_CONCURRENCY = 10
 #: How long an environment's session credentials last; an environment is retired
 #: before they could expire under a running invocation.
 CREDENTIALS_LIFETIME = timedelta(hours=12)
 
 #: Variables an environment gets besides Lambda's own: the endpoint, credentials.
-RuntimeVariables = Callable[["Function"], Mapping[str, str]]
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    """A function as callers see it: its name, ARN and configuration."""
-
-    name: str
-    arn: str
-    config: FunctionConfig
-
-    @property
-    def grants(self) -> list[Grant]:
-        """What the function's credentials may reach (``permissions``)."""
-        return [
-            Grant(frozenset({Access(p.access)}), (p.bucket,), (p.prefix,))
-            for p in self.config.permissions
-        ]
-
-    @property
-    def concurrency(self) -> int:
-        reserved = self.config.reserved_concurrency
-        return DEFAULT_CONCURRENCY if reserved is None else reserved
+RuntimeVariables = Callable[[Function], Mapping[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
 class FunctionsSetup:
     """What opening the functions takes, in any process (picklable, for workers)."""
 
-    definitions: dict[str, FunctionConfig]
     data_dir: Path
     region: str
     #: Where handlers reach Chute (``AWS_ENDPOINT_URL``).
@@ -82,68 +62,76 @@ class FunctionsSetup:
     key_file: Path | None
 
 
-def open_functions(setup: FunctionsSetup, clock: Clock = system_clock) -> Functions:
-    """The functions of ``setup``, their environments given the endpoint and (when
-    requests are signed) session credentials with each function's grants."""
-    sessions = None
-    if setup.key_file is not None:
-        sessions = SessionIssuer(MasterKey.load_or_create(setup.key_file), clock)
+def open_functions(
+    setup: FunctionsSetup,
+    source: FunctionSource | None = None,
+    blobs: BlobStore | None = None,
+    clock: Clock = system_clock,
+) -> Functions:
+    """The functions ``source`` knows (none: only those a caller hands over, as a
+    worker's jobs do), their environments given the endpoint and (when requests are
+    signed) session credentials with each function's grants. ``blobs`` holds the zips
+    of functions made through the Lambda API."""
+    sessions: list[SessionIssuer] = []  # the key file is read when first needed
 
     def variables(function: Function) -> dict[str, str]:
         found = {"AWS_ENDPOINT_URL": setup.endpoint_url}
-        if sessions is not None:
+        if setup.key_file is not None:
+            if not sessions:
+                sessions.append(SessionIssuer(MasterKey.load_or_create(setup.key_file), clock))
             label = f"function:{function.name}"
-            found.update(sessions.issue(function.grants, CREDENTIALS_LIFETIME, label).environment())
+            issued = sessions[0].issue(function.grants, CREDENTIALS_LIFETIME, label)
+            found.update(issued.environment())
         return found
 
     return Functions(
-        setup.definitions, data_dir=setup.data_dir, region=setup.region, runtime_variables=variables
+        source or ConfiguredFunctions({}, setup.region),
+        data_dir=setup.data_dir,
+        region=setup.region,
+        blobs=blobs,
+        runtime_variables=variables,
     )
-
-
-def function_arn(region: str, name: str) -> str:
-    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
 
 
 @dataclass
 class _Warm:
-    """One function's environments in this process."""
+    """One function's environments in this process, all of one revision."""
 
+    revision: str = ""
     idle: list[Environment] = field(default_factory=list)
     busy: int = 0
     spec: FunctionSpec | None = None
 
 
 class Functions:
-    """Definitions and warm environments of the functions; see the module docstring."""
+    """The functions' warm environments; see the module docstring."""
 
     def __init__(
         self,
-        definitions: Mapping[str, FunctionConfig],
+        source: FunctionSource,
         *,
         data_dir: Path,
         region: str,
+        blobs: BlobStore | None = None,
         runtime_variables: RuntimeVariables | None = None,
     ) -> None:
+        self.source = source
         self.region = region
-        self._functions = {
-            name: Function(name, function_arn(region, name), config)
-            for name, config in sorted(definitions.items())
-        }
+        self._blobs = blobs
         self._root = data_dir / "functions"
         self._variables = runtime_variables
         self._lock = threading.Lock()
-        self._warm: dict[str, _Warm] = {name: _Warm() for name in self._functions}
+        self._warm: dict[str, _Warm] = {}
         self._closed = False
         self._warned_runtimes: set[str] = set()
 
     def list(self) -> list[Function]:
         """Every function, by name."""
-        return list(self._functions.values())
+        return self.source.functions()
 
     def get(self, name: str) -> Function:
         """The function called ``name`` (or given by its ARN); 404 if there is none."""
-        found = self._functions.get(_name_of(name))
+        found = self.source.function(name_of(name))
         if found is None:
             raise ResourceNotFound(f"Function not found: {function_arn(self.region, name)}")
         return found
@@ -156,9 +144,21 @@ class Functions:
         request_id: str | None = None,
         client_context: str | None = None,
     ) -> InvocationResult:
-        """Run the function on ``payload`` in a warm environment, or a new one; 429
-        ``TooManyRequestsException`` when its concurrency is taken."""
-        function = self.get(name)
+        """Run the function called ``name`` on ``payload``; see :meth:`run`."""
+        return self.run(
+            self.get(name), payload, request_id=request_id, client_context=client_context
+        )
+
+    def run(
+        self,
+        function: Function,
+        payload: bytes,
+        *,
+        request_id: str | None = None,
+        client_context: str | None = None,
+    ) -> InvocationResult:
+        """Run ``function`` on ``payload`` in a warm environment of its revision, or a
+        new one; 429 ``TooManyRequestsException`` when its concurrency is taken."""
         with self._environment(function) as environment:
             return environment.invoke(payload, request_id=request_id, client_context=client_context)
 
@@ -174,14 +174,21 @@ class Functions:
 
     @contextmanager
     def _environment(self, function: Function) -> Iterator[Environment]:
+        retired: list[Environment] = []
         with self._lock:
-            warm = self._warm[function.name]
+            warm = self._warm.setdefault(function.name, _Warm())
+            if warm.revision != function.revision:
+                # Updated: environments of the old code stop once their invocation ends.
+                retired, warm.idle = warm.idle, []
+                warm.revision, warm.spec = function.revision, None
             if warm.busy >= function.concurrency:
                 raise TooManyRequests(
                     "Rate Exceeded.", reason="ReservedFunctionConcurrentInvocationLimitExceeded"
                 )
             warm.busy += 1
             environment = warm.idle.pop() if warm.idle else None
+        for old in retired:
+            old.stop()
         if environment is not None and environment.age > self._max_age(function):
             environment.stop()  # its credentials would run out: start afresh
             environment = None
@@ -189,7 +196,7 @@ class Functions:
             if environment is None:
                 variables = self._variables
                 environment = Environment(
-                    self._spec(function),
+                    self._spec(function, warm),
                     self._root / "scratch",
                     (lambda: variables(function)) if variables is not None else None,
                 )
@@ -202,7 +209,7 @@ class Functions:
             raise
         with self._lock:
             warm.busy -= 1
-            keep = not self._closed and environment.alive
+            keep = not self._closed and environment.alive and warm.revision == function.revision
             if keep:
                 warm.idle.append(environment)
         if not keep:
@@ -213,41 +220,42 @@ class Functions:
         lifetime = CREDENTIALS_LIFETIME.total_seconds()
         return lifetime - function.config.timeout_seconds - INIT_SECONDS - 60
 
-    def _spec(self, function: Function) -> FunctionSpec:
+    def _spec(self, function: Function, warm: _Warm) -> FunctionSpec:
         """What an environment of ``function`` runs: its code and layers unpacked."""
         with self._lock:
-            known = self._warm[function.name].spec
+            known = warm.spec if warm.revision == function.revision else None
         if known is not None:
             return known
         config = function.config
         self._warn_of_runtime(config.runtime)
-        cache = self._root / "code"
         spec = FunctionSpec(
             name=function.name,
             handler=config.handler,
-            task_root=code_folder(config.code, cache),
+            task_root=self._folder(function.code),
             memory_mb=config.memory_mb,
             timeout_seconds=config.timeout_seconds,
             region=self.region,
             arn=function.arn,
-            layers=tuple(code_folder(layer, cache) for layer in config.layers),
+            layers=tuple(self._folder(layer) for layer in function.layers),
             environment=config.environment,
             storage_mb=config.ephemeral_storage_mb,
         )
         with self._lock:
-            self._warm[function.name].spec = spec
+            if warm.revision == function.revision:
+                warm.spec = spec
         return spec
+
+    def _folder(self, source: CodeSource) -> Path:
+        """The folder of ``source``'s files, unpacked into the code cache if need be."""
+        cache = self._root / "code"
+        if source.path is not None:
+            return code_folder(Path(source.path), cache)
+        if source.blob is None or self._blobs is None:
+            raise ResourceNotFound("the function's code is not reachable from this process")
+        return blob_folder(self._blobs, source.blob, source.sha256, cache)
 
     def _warn_of_runtime(self, runtime: str) -> None:
         have = f"python{sys.version_info.major}.{sys.version_info.minor}"
         if runtime != have and runtime not in self._warned_runtimes:
             self._warned_runtimes.add(runtime)
             log.warning("functions of runtime %s run on %s, the Python Chute has", runtime, have)
-
-
-def _name_of(name_or_arn: str) -> str:
-    """A function's name from its name, its ARN or a partial ARN (``ACCOUNT:function:NAME``),
-    with any version or alias (``:$LATEST``) dropped."""
-    if ":function:" in name_or_arn:
-        name_or_arn = name_or_arn.split(":function:", 1)[1]
-    return name_or_arn.split(":", 1)[0]

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chute.catalog import Catalog, CatalogSession
 from chute.clock import Clock
+from chute.functions.definitions import Function
 from chute.functions.processor import event_payload
 from chute.pipelines.deliveries import NO_TRIGGER
 from chute.pipelines.model import Pipeline, function_step
 from chute.queue.records import NewJob, RunSource
 from chute.queue.retry import RetryPolicy
-from chute.settings import FunctionConfig
 
 #: Names of function pipelines: this and the function's name.
 FUNCTION_PREFIX = "function:"
@@ -51,18 +51,20 @@ def function_pipeline_name(function: str) -> str:
     return FUNCTION_PREFIX + function
 
 
-def compile_functions(functions: Mapping[str, FunctionConfig]) -> dict[str, FunctionTarget]:
+def function_target(function: Function) -> FunctionTarget:
+    """``function`` as the target of its asynchronous invocations."""
+    config = function.config
+    delay = config.retry_delay_seconds
+    policy = RetryPolicy(config.maximum_retry_attempts + 1, delay, 2 * delay, False)
+    step = function_step(INVOKE_STEP, function, policy)
+    name = function_pipeline_name(function.name)
+    pipeline = Pipeline(name, NO_TRIGGER, {INVOKE_STEP: step}, "", reads_source=False)
+    return FunctionTarget(function.name, pipeline)
+
+
+def compile_functions(functions: Iterable[Function]) -> dict[str, FunctionTarget]:
     """Every function as the target of its asynchronous invocations, by function name."""
-    targets = {}
-    for name, config in functions.items():
-        delay = config.retry_delay_seconds
-        policy = RetryPolicy(config.maximum_retry_attempts + 1, delay, 2 * delay, False)
-        step = function_step(INVOKE_STEP, name, config, policy)
-        pipeline = Pipeline(
-            function_pipeline_name(name), NO_TRIGGER, {INVOKE_STEP: step}, "", reads_source=False
-        )
-        targets[name] = FunctionTarget(name, pipeline)
-    return targets
+    return {function.name: function_target(function) for function in functions}
 
 
 class FunctionQueue:

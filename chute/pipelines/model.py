@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from chute.context import PIPELINE_PRINCIPAL
 from chute.errors import ConfigError, UnknownProcessor
+from chute.functions.definitions import Function
 from chute.functions.environment import INIT_SECONDS
 from chute.functions.processor import FUNCTION_PROCESSOR, InvokeOptions
 from chute.processors.registry import ProcessorSpec, get_processor, import_modules
@@ -24,7 +25,6 @@ from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobKind
 from chute.settings import (
     NAME,
-    FunctionConfig,
     NotifyConfig,
     PipelineConfig,
     StepConfig,
@@ -154,7 +154,7 @@ class Pipeline:
 def compile_pipelines(
     configs: Mapping[str, PipelineConfig],
     modules: list[str] | None = None,
-    functions: Mapping[str, FunctionConfig] | None = None,
+    functions: Mapping[str, Function] | None = None,
 ) -> dict[str, Pipeline]:
     """Check and compile the configured pipelines; raises ``ConfigError`` listing every
     problem. ``modules`` are imported first, to register their processors; ``functions``
@@ -185,35 +185,30 @@ def compile_pipelines(
 
 
 def function_step(
-    name: str,
-    function: str,
-    config: FunctionConfig,
-    retry: RetryPolicy,
-    needs: tuple[str, ...] = (),
+    name: str, function: Function, retry: RetryPolicy, needs: tuple[str, ...] = ()
 ) -> Step:
     """A step invoking ``function``: it may run as long as the function, and its cold
     start; the environment enforces the function's memory size, so the worker needs no
-    cap of its own."""
-    options = InvokeOptions(
-        function=function, maximum_event_age_seconds=config.maximum_event_age_seconds
-    )
-    seconds = config.timeout_seconds + INIT_SECONDS + INVOKE_MARGIN_SECONDS
+    cap of its own. The step's options carry the whole function, for any worker."""
+    options = InvokeOptions(function=function)
+    seconds = function.config.timeout_seconds + INIT_SECONDS + INVOKE_MARGIN_SECONDS
     spec = get_processor(FUNCTION_PROCESSOR)
-    return Step(name, spec, options, options.model_dump(), needs, "", seconds, 0, retry)
+    raw = options.model_dump(mode="json")
+    return Step(name, spec, options, raw, needs, "", seconds, 0, retry)
 
 
 def _compile_step(
-    step: StepConfig, where: str, problems: list[str], functions: Mapping[str, FunctionConfig]
+    step: StepConfig, where: str, problems: list[str], functions: Mapping[str, Function]
 ) -> Step | None:
     retry = RetryPolicy(
         step.retry.max_attempts, step.retry.base_delay, step.retry.max_delay, step.retry.jitter
     )
     if step.function is not None:
-        config = functions.get(step.function)
-        if config is None:
+        function = functions.get(step.function)
+        if function is None:
             problems.append(f"{where}.function: no function named {step.function!r}")
             return None
-        return function_step(step.name, step.function, config, retry, tuple(step.needs))
+        return function_step(step.name, function, retry, tuple(step.needs))
     assert step.processor is not None
     try:
         spec = get_processor(step.processor)

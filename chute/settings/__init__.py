@@ -6,7 +6,7 @@ builds and validates them.
 
 from chute.settings.auth import AuthSettings
 from chute.settings.blobs import BlobSettings
-from chute.settings.functions import FunctionConfig, FunctionPermission
+from chute.settings.functions import ConfiguredFunction, FunctionConfig, FunctionPermission
 from chute.settings.http import HttpSettings
 from chute.settings.load import load_settings
 from chute.settings.model import SMALL_BLOB_LIMIT, Settings, split_address
@@ -31,6 +31,7 @@ __all__ = [
     "SMALL_BLOB_LIMIT",
     "AuthSettings",
     "BlobSettings",
+    "ConfiguredFunction",
     "FunctionConfig",
     "FunctionPermission",
     "HttpSettings",

@@ -33,13 +33,12 @@ class FunctionPermission(BaseModel):
 
 
 class FunctionConfig(BaseModel):
-    """One function: its code, handler, limits, environment and layers."""
+    """How a function runs: its handler, limits, environment and rights (its code and
+    layers are :class:`ConfiguredFunction`'s in chute.toml, blobs through the Lambda API)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     handler: str
-    #: A folder or a ``.zip`` holding the handler's module.
-    code: Path
     #: Lambda's runtime name; Chute runs the Python it has (and says so if it differs).
     runtime: str = "python3.12"
     memory_mb: int = Field(default=MIN_MEMORY_MB, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
@@ -47,8 +46,6 @@ class FunctionConfig(BaseModel):
     #: The size of ``/tmp`` in MB, as Lambda's ``EphemeralStorage`` (512 to 10,240).
     ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
     environment: dict[str, str] = Field(default_factory=dict)
-    #: Folders or zips laid out as Lambda layers, later ones over earlier ones.
-    layers: list[Path] = Field(default_factory=list, max_length=5)
     #: Most environments running at once; none means as many as the pool allows.
     reserved_concurrency: int | None = Field(default=None, ge=0)
     permissions: list[FunctionPermission] = Field(default_factory=list)
@@ -73,6 +70,19 @@ class FunctionConfig(BaseModel):
         if not re.fullmatch(r"python3\.\d{1,2}", value):
             raise ValueError(f"runtime {value!r} is not a Python runtime (python3.X)")
         return value
+
+
+class ConfiguredFunction(FunctionConfig):
+    """``[functions.NAME]``: a function and where its code and layers are."""
+
+    #: A folder or a ``.zip`` holding the handler's module.
+    code: Path
+    #: Folders or zips laid out as Lambda layers, later ones over earlier ones.
+    layers: list[Path] = Field(default_factory=list, max_length=5)
+
+    def runtime_config(self) -> FunctionConfig:
+        """How it runs, without where its files are."""
+        return FunctionConfig(**self.model_dump(exclude={"code", "layers"}))
 
 
 def check_function_name(name: str) -> str:

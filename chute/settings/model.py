@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from chute.settings.auth import KEY_FILE, ROOT_CREDENTIALS_FILE, AuthSettings
 from chute.settings.blobs import BlobSettings
-from chute.settings.functions import FunctionConfig, check_function_name
+from chute.settings.functions import ConfiguredFunction, check_function_name
 from chute.settings.http import HttpSettings
 from chute.settings.multipart import MultipartSettings
 from chute.settings.pipelines import PipelineConfig
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     #: configurations name as SNS topics.
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
     #: Lambda-style functions by name (``[functions.<name>]``).
-    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
+    functions: dict[str, ConfiguredFunction] = Field(default_factory=dict)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
@@ -103,7 +103,9 @@ class Settings(BaseSettings):
 
     @field_validator("functions")
     @classmethod
-    def _check_function_names(cls, value: dict[str, FunctionConfig]) -> dict[str, FunctionConfig]:
+    def _check_function_names(
+        cls, value: dict[str, ConfiguredFunction]
+    ) -> dict[str, ConfiguredFunction]:
         for name in value:
             try:
                 check_function_name(name)

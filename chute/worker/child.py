@@ -69,7 +69,7 @@ def main(conn: Connection, config: ChildConfig) -> None:
         log.error("%s", problem)
     runner = TaskRunner(open_blob_store(config.blobs, config.data_dir), config.small_blob_limit)
     if config.functions is not None:
-        install(open_functions(config.functions))
+        install(open_functions(config.functions, blobs=runner.blobs))
     conn.send(("ready", os.getpid()))
     waiting: deque[list[Task]] = deque()
     while True:

@@ -40,8 +40,9 @@ from chute.errors import (
     ResourceNotFound,
     TooManyRequests,
 )
+from chute.functions.definitions import Function
 from chute.functions.environment import LATEST, InvocationResult
-from chute.functions.service import Function, Functions
+from chute.functions.service import Functions
 from chute.hooks import Hooks
 from chute.pipelines.functions import FunctionQueue
 from chute.security.authenticate import Authenticator
@@ -308,7 +309,7 @@ async def list_functions(request: LambdaRequest) -> Response:
 async def get_function(request: LambdaRequest) -> Response:
     assert request.name is not None
     function = request.services.functions.get(request.name)
-    code = {"RepositoryType": "Chute", "Location": str(function.config.code)}
+    code = {"RepositoryType": "S3" if function.managed else "Chute", "Location": _where(function)}
     return _json({"Configuration": configuration(function), "Code": code})
 
 
@@ -316,6 +317,11 @@ async def get_function(request: LambdaRequest) -> Response:
 async def get_configuration(request: LambdaRequest) -> Response:
     assert request.name is not None
     return _json(configuration(request.services.functions.get(request.name)))
+
+
+def _where(function: Function) -> str:
+    code = function.code
+    return code.path if code.path is not None else f"chute-blob:{code.blob}"
 
 
 def configuration(function: Function) -> dict[str, Any]:
@@ -328,13 +334,20 @@ def configuration(function: Function) -> dict[str, Any]:
         "Handler": config.handler,
         "Timeout": math.ceil(config.timeout_seconds),
         "MemorySize": config.memory_mb,
+        "EphemeralStorage": {"Size": config.ephemeral_storage_mb},
         "Version": LATEST,
         "PackageType": "Zip",
         "State": "Active",
         "LastUpdateStatus": "Successful",
+        "RevisionId": function.revision,
+        "CodeSha256": function.code.sha256,
+        "CodeSize": function.code.size,
         "Architectures": ["x86_64"],
-        "Layers": [{"Arn": str(layer)} for layer in config.layers],
+        "Layers": [{"Arn": arn} for arn in function.layer_arns]
+        or [{"Arn": source.path or ""} for source in function.layers],
     }
+    if function.last_modified is not None:
+        document["LastModified"] = function.last_modified.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     if config.environment:
         document["Environment"] = {"Variables": dict(config.environment)}
     return document

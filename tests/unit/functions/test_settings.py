@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from chute.errors import ConfigError
+from chute.functions.definitions import configured
 from chute.pipelines.model import compile_pipelines
-from chute.settings import FunctionConfig, load_settings
+from chute.settings import ConfiguredFunction, FunctionConfig, load_settings
 
 CODE = str(Path(__file__).parent)
 
 
 def test_lambdas_defaults() -> None:
-    config = FunctionConfig(handler="app.handler", code=Path(CODE))
+    config = FunctionConfig(handler="app.handler")
     assert (config.memory_mb, config.timeout_seconds) == (128, 3.0)
     assert (config.maximum_retry_attempts, config.maximum_event_age_seconds) == (2, 21600)
 
@@ -61,7 +62,8 @@ def test_a_function_step_names_a_function_that_exists() -> None:
     )
     with pytest.raises(ConfigError, match=r"steps\[0\] \(s\)\.function: no function named 'f'"):
         compile_pipelines(settings.pipelines, functions={})
-    functions = {"f": FunctionConfig(handler="app.handler", code=Path(CODE), timeout_seconds=30)}
+    config = ConfiguredFunction(handler="app.handler", code=Path(CODE), timeout_seconds=30)
+    functions = {"f": configured("f", config, "us-east-1")}
     (step,) = compile_pipelines(settings.pipelines, functions=functions)["p"].steps.values()
     assert step.processor.name == "function.invoke"
     assert step.timeout_seconds > 30  # the function's timeout, its cold start and a margin
