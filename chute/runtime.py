@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from chute.api.awslambda.app import LambdaServices
+from chute.api.awslambda.routing import LambdaServices
 from chute.api.rest.deps import Services
 from chute.api.s3.auth import key_secrets, signed_by, unguarded
 from chute.api.s3.services import S3Services
@@ -25,13 +25,19 @@ from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
 from chute.errors import ConfigError
 from chute.functions.definitions import ConfiguredFunctions, FunctionSource
+from chute.functions.registry import FunctionRegistry
 from chute.functions.service import Functions, FunctionsSetup, open_functions
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.broker import QueueBroker
 from chute.pipelines.control import ControlService
 from chute.pipelines.deliveries import Delivery, Destinations, compile_deliveries
-from chute.pipelines.functions import FunctionQueue, FunctionTarget, compile_functions
+from chute.pipelines.functions import (
+    FunctionQueue,
+    FunctionTarget,
+    FunctionTargets,
+    RunnablePipelines,
+)
 from chute.pipelines.model import Pipeline, compile_pipelines
 from chute.pipelines.retention import Retention
 from chute.pipelines.router import Router
@@ -69,8 +75,8 @@ class Runtime:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     listener: PostgresListener | None = None
     #: Functions as the queue runs their asynchronous invocations, by function name.
-    function_targets: dict[str, FunctionTarget] = field(default_factory=dict)
-    #: Where the functions are defined.
+    function_targets: Mapping[str, FunctionTarget] = field(default_factory=dict)
+    #: Where the functions are defined: chute.toml, and the Lambda API's in the catalog.
     function_source: FunctionSource = field(default_factory=lambda: ConfiguredFunctions({}, ""))
     pools: list[WorkerPool] = field(default_factory=list)
     upkeep: Upkeep | None = None
@@ -141,6 +147,8 @@ class Runtime:
             self.authenticator(),
             self.settings.body_timeout_seconds,
             FunctionQueue(self.catalog, self.function_targets, self.clock, self.signal.notify),
+            self.function_source if isinstance(self.function_source, FunctionRegistry) else None,
+            self.objects,
         )
 
     def authenticator(self) -> Authenticator | None:
@@ -253,25 +261,18 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
 
     Every service reads the time from ``clock``: by default this machine's, corrected to
     the database server's (see :class:`chute.clock.DatabaseClock`)."""
-    function_source = ConfiguredFunctions(settings.functions, settings.region)
-    named = {function.name: function for function in function_source.functions()}
+    configured = ConfiguredFunctions(settings.functions, settings.region)
+    named = {function.name: function for function in configured.functions()}
     pipelines = compile_pipelines(settings.pipelines, settings.worker.modules, named)
     deliveries = compile_deliveries(settings.webhooks)
-    functions = compile_functions(function_source.functions())
-    _check_names(pipelines, functions)
-    # What workers run: the pipelines, deliveries to webhook targets, function events.
-    runnable = {
-        **pipelines,
-        **{d.pipeline.name: d.pipeline for d in deliveries.values()},
-        **{f.pipeline.name: f.pipeline for f in functions.values()},
-    }
+    _check_names(pipelines, named)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.catalog_url)
     catalog.migrate()
     blobs = open_blob_store(settings.blobs, settings.data_dir)
     clock = clock or DatabaseClock(catalog.clock_offset)
     signal = JobSignal()
-    router = Router(pipelines, signal.notify, clock, deliveries, functions)
+    router = Router(pipelines, signal.notify, clock, deliveries)
     hooks = Hooks([router])
     objects = ObjectService(
         catalog,
@@ -283,6 +284,12 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         hooks,
         settings.multipart.min_part_size,
     )
+    registry = FunctionRegistry(catalog, objects, configured, settings.region, clock, pipelines)
+    functions = FunctionTargets(registry)
+    router.functions = functions
+    # What workers run: the pipelines, deliveries to webhook targets, function events.
+    fixed = {**pipelines, **{d.pipeline.name: d.pipeline for d in deliveries.values()}}
+    runnable = RunnablePipelines(fixed, functions)
     for name in _buckets(settings, pipelines):
         objects.ensure_bucket(RequestContext.system(), name)
     if sweep:
@@ -310,7 +317,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         deliveries,
         listener,
         function_targets=functions,
-        function_source=function_source,
+        function_source=registry,
     )
 
 

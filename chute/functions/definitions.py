@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -54,14 +54,17 @@ class Function(BaseModel):
     #: Made through the Lambda API (in the catalog), not in chute.toml.
     managed: bool = False
     last_modified: datetime | None = None
+    #: The grants of the access key named like its role (:meth:`Grant.to_json`'s form).
+    role_grants: tuple[dict[str, Any], ...] = ()
 
     @property
     def grants(self) -> list[Grant]:
-        """What the function's credentials may reach (``permissions``)."""
-        return [
+        """What the function's credentials may reach: its ``permissions`` and its role's."""
+        own = [
             Grant(frozenset({Access(p.access)}), (p.bucket,), (p.prefix,))
             for p in self.config.permissions
         ]
+        return own + [Grant.from_json(grant) for grant in self.role_grants]
 
     @property
     def concurrency(self) -> int:

@@ -16,6 +16,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from chute.blobs import BlobStore
@@ -104,6 +105,13 @@ def _extract(archive: Path, into: Path) -> None:
                 raise InvalidParameterValue(f"Could not unzip {archive.name}: {exc}") from None
             mode = (entry.external_attr >> 16) & 0o777
             path.chmod((mode or 0o644) | stat.S_IRUSR)
+
+
+def check_entries(entries: Iterable[zipfile.ZipInfo]) -> None:
+    """Refuse entries that would land outside their folder, or are links."""
+    root = Path("/")
+    for entry in entries:
+        _inside(root, entry)
 
 
 def _inside(into: Path, entry: zipfile.ZipInfo) -> Path:

@@ -272,10 +272,13 @@ class Writes:
 
     # --- staging and committing, for every write of this package ---------------------
 
-    def stage(self, body: Iterable[bytes], max_size: int | None = None) -> StagedBlob:
-        """Take ``body`` in as a blob (inline if small), a store blob registered before
-        its first byte is written and its reservation renewed while the bytes come;
-        ``EntityTooLarge`` past ``max_size`` (default: the largest object)."""
+    def stage(
+        self, body: Iterable[bytes], max_size: int | None = None, *, inline: bool = True
+    ) -> StagedBlob:
+        """Take ``body`` in as a blob (inline if small, unless not ``inline``: a blob a
+        worker must fetch from the store), a store blob registered before its first byte
+        is written and its reservation renewed while the bytes come; ``EntityTooLarge``
+        past ``max_size`` (default: the largest object)."""
         reserved: list[str] = []
 
         def reserve(blob_id: str) -> None:
@@ -285,7 +288,8 @@ class Writes:
 
         try:
             return stage(
-                self._keeping_alive(body, reserved), self.store, self.inline_limit,
+                self._keeping_alive(body, reserved), self.store,
+                self.inline_limit if inline else 0,
                 max_size=self.max_object_size if max_size is None else max_size,
                 reserve=reserve,
             )  # fmt: skip

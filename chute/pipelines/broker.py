@@ -9,7 +9,7 @@ Observers hear of the jobs' new states after each transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from chute.blobs import BlobKind
@@ -44,7 +44,7 @@ class QueueBroker:
         self,
         catalog: Catalog,
         objects: ObjectService,
-        pipelines: dict[str, Pipeline],
+        pipelines: Mapping[str, Pipeline],
         clock: Clock = system_clock,
         hooks: Hooks | None = None,
     ) -> None:
@@ -53,9 +53,13 @@ class QueueBroker:
         self.clock = clock
         self.hooks = hooks or Hooks()
         self.recorder = Recorder(catalog, objects, pipelines, clock, self.hooks)
-        #: The (pipeline, step) pairs this process can run: a worker on an older or newer
-        #: config than a job's leaves the job to workers that know it.
-        self.known_steps = _known_steps(pipelines)
+
+    @property
+    def known_steps(self) -> list[tuple[str, str]]:
+        """The (pipeline, step) pairs this process can run: a worker on an older or
+        newer config than a job's leaves the job to workers that know it. Functions made
+        through the Lambda API join as they are made."""
+        return _known_steps(self.pipelines)
 
     # --- claiming ----------------------------------------------------------------------
 
@@ -227,7 +231,7 @@ class QueueBroker:
         return limits
 
 
-def _known_steps(pipelines: dict[str, Pipeline]) -> list[tuple[str, str]]:
+def _known_steps(pipelines: Mapping[str, Pipeline]) -> list[tuple[str, str]]:
     pairs = []
     for pipeline in pipelines.values():
         pairs += [(pipeline.name, step) for step in pipeline.steps]

@@ -4,6 +4,7 @@ what the pipeline's trigger matches."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -44,7 +45,7 @@ class ControlService:
         catalog: Catalog,
         pipelines: dict[str, Pipeline],
         router: Router,
-        runnable: dict[str, Pipeline] | None = None,
+        runnable: Mapping[str, Pipeline] | None = None,
     ) -> None:
         self.catalog = catalog
         #: What may be reprocessed: the configured pipelines.

@@ -11,15 +11,16 @@ object, and ends in the dead letters if it keeps failing.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chute.catalog import Catalog, CatalogSession
 from chute.clock import Clock
-from chute.functions.definitions import Function
+from chute.functions.definitions import Function, FunctionSource
 from chute.functions.processor import event_payload
 from chute.pipelines.deliveries import NO_TRIGGER
 from chute.pipelines.model import Pipeline, function_step
@@ -38,6 +39,8 @@ class FunctionTarget:
 
     function: str
     pipeline: Pipeline
+    #: The revision of the function it was compiled from.
+    revision: str = ""
 
     def jobs(self, event: Any, request_id: str | None = None) -> list[NewJob]:
         """The job invoking the function on ``event`` (every attempt with one request
@@ -59,12 +62,72 @@ def function_target(function: Function) -> FunctionTarget:
     step = function_step(INVOKE_STEP, function, policy)
     name = function_pipeline_name(function.name)
     pipeline = Pipeline(name, NO_TRIGGER, {INVOKE_STEP: step}, "", reads_source=False)
-    return FunctionTarget(function.name, pipeline)
+    return FunctionTarget(function.name, pipeline, function.revision)
 
 
 def compile_functions(functions: Iterable[Function]) -> dict[str, FunctionTarget]:
     """Every function as the target of its asynchronous invocations, by function name."""
     return {function.name: function_target(function) for function in functions}
+
+
+class FunctionTargets(Mapping[str, FunctionTarget]):
+    """Every function as a queue target, by name, as its source knows it now: functions
+    made through the Lambda API come and change while Chute runs. Each is compiled once
+    per revision."""
+
+    def __init__(self, source: FunctionSource) -> None:
+        self.source = source
+        self._compiled: dict[str, FunctionTarget] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> FunctionTarget:
+        function = self.source.function(name)
+        if function is None:
+            raise KeyError(name)
+        return self._target(function)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([function.name for function in self.source.functions()])
+
+    def __len__(self) -> int:
+        return len(self.source.functions())
+
+    def pipelines(self) -> list[Pipeline]:
+        """The pipelines of every function."""
+        return [self._target(function).pipeline for function in self.source.functions()]
+
+    def _target(self, function: Function) -> FunctionTarget:
+        with self._lock:
+            known = self._compiled.get(function.name)
+        if known is not None and known.revision == function.revision:
+            return known
+        target = function_target(function)
+        with self._lock:
+            self._compiled[function.name] = target
+        return target
+
+
+class RunnablePipelines(Mapping[str, Pipeline]):
+    """What workers run: the configured pipelines and deliveries (fixed at start), and
+    the functions' pipelines (``function:NAME``), which come and go with them."""
+
+    def __init__(self, fixed: Mapping[str, Pipeline], functions: FunctionTargets) -> None:
+        self.fixed = fixed
+        self.functions = functions
+
+    def __getitem__(self, name: str) -> Pipeline:
+        if name in self.fixed:
+            return self.fixed[name]
+        if name.startswith(FUNCTION_PREFIX):
+            return self.functions[name.removeprefix(FUNCTION_PREFIX)].pipeline
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        names = [*self.fixed, *(p.name for p in self.functions.pipelines())]
+        return iter(dict.fromkeys(names))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
 
 
 class FunctionQueue:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,7 +49,7 @@ class Recorder:
         self,
         catalog: Catalog,
         objects: ObjectService,
-        pipelines: dict[str, Pipeline],
+        pipelines: Mapping[str, Pipeline],
         clock: Clock,
         hooks: Hooks,
     ) -> None:

@@ -48,7 +48,7 @@ class Router(Observer):
         #: Webhook targets by name, which rules name as topics.
         self.deliveries = deliveries or {}
         #: Functions by name, which rules name by their Lambda ARNs.
-        self.functions = functions or {}
+        self.functions: Mapping[str, FunctionTarget] = functions or {}
         #: The queue's clock (the database server's, see ``chute.runtime``).
         self.clock = clock
         #: Wakes this process's workers (they claim in a later transaction, or in this

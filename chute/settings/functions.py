@@ -39,6 +39,10 @@ class FunctionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     handler: str
+    description: str = Field(default="", max_length=256)
+    #: The execution role's ARN, as given to the Lambda API; the grants of the access key
+    #: named like the role (``arn:aws:iam::ACCOUNT:role/NAME``) are the function's too.
+    role: str | None = None
     #: Lambda's runtime name; Chute runs the Python it has (and says so if it differs).
     runtime: str = "python3.12"
     memory_mb: int = Field(default=MIN_MEMORY_MB, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
