@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +63,6 @@ def function_target(function: Function) -> FunctionTarget:
     name = function_pipeline_name(function.name)
     pipeline = Pipeline(name, NO_TRIGGER, {INVOKE_STEP: step}, "", reads_source=False)
     return FunctionTarget(function.name, pipeline, function.revision)
-
-
-def compile_functions(functions: Iterable[Function]) -> dict[str, FunctionTarget]:
-    """Every function as the target of its asynchronous invocations, by function name."""
-    return {function.name: function_target(function) for function in functions}
 
 
 class FunctionTargets(Mapping[str, FunctionTarget]):
