@@ -120,6 +120,9 @@ class Runtime:
             settings.region,
             self.endpoint_url,
             settings.key_file if settings.auth.enabled else None,
+            private=tuple(
+                path for path in (settings.key_file, settings.blobs.path) if path is not None
+            ),
         )
 
     @cached_property

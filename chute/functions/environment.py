@@ -90,9 +90,13 @@ class Environment:
         spec: FunctionSpec,
         scratch_root: Path,
         variables: Callable[[], Mapping[str, str]] | None = None,
+        *,
+        hidden: tuple[Path, ...] = (),
     ) -> None:
         self.spec = spec
         self._scratch_root = scratch_root
+        #: Folders the runtime must not see (Chute's data), where the sandbox hides them.
+        self._hidden = hidden
         #: Variables added at each start (the endpoint, fresh short-lived credentials).
         self._variables = variables
         self._api: RuntimeApi | None = None
@@ -192,6 +196,7 @@ class Environment:
             cwd=self.spec.task_root,
             env=self._environment(self._api.address),
             visible=[self.spec.task_root, *self.spec.layers, Path(sys.prefix)],
+            hidden=self._hidden,
             storage_mb=self.spec.storage_mb,
         )
         until = time.monotonic() + INIT_SECONDS

@@ -95,16 +95,39 @@ def _extract(archive: Path, into: Path) -> None:
         written = 0
         for entry in entries:
             path = _inside(into, entry)
-            if entry.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
+                if entry.is_dir():
+                    path.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
+                    continue
+                path.parent.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
                 written = _copy(bundle, entry, path, written, archive.name)
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise InvalidParameterValue(f"Could not unzip {archive.name}: {exc}") from None
-            mode = (entry.external_attr >> 16) & 0o777
-            path.chmod((mode or 0o644) | stat.S_IRUSR)
+            except OSError as exc:  # a file and a folder of one name, a file named "."
+                raise InvalidParameterValue(
+                    f"Could not unzip {archive.name}: entry {entry.filename!r}: {exc.strerror}"
+                ) from None
+            path.chmod(_file_mode(entry))
+    _open_folders(into)
+
+
+#: Unpacked code is read-only to the functions (they run as another user where Chute
+#: runs as root): folders rwxr-xr-x, files rw-r--r--, or rwxr-xr-x if executable.
+_FOLDER_MODE = 0o755
+
+
+def _file_mode(entry: zipfile.ZipInfo) -> int:
+    executable = (entry.external_attr >> 16) & stat.S_IXUSR
+    return 0o755 if executable else 0o644
+
+
+def _open_folders(root: Path) -> None:
+    """Give every folder under ``root`` (``root`` too) :data:`_FOLDER_MODE`, whatever
+    the umask made of it."""
+    root.chmod(_FOLDER_MODE)
+    for folder, names, _ in os.walk(root):
+        for name in names:
+            os.chmod(os.path.join(folder, name), _FOLDER_MODE)
 
 
 def check_entries(entries: Iterable[zipfile.ZipInfo]) -> None:

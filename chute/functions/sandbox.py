@@ -1,11 +1,19 @@
 """How an execution environment's process is started and killed.
 
-Where Linux namespaces are available (util-linux ``unshare`` that works here), the
-runtime runs in a PID namespace of its own, so every process it forks dies with it,
-and a mount namespace where its scratch folder is mounted over ``/tmp``, so handlers
-that write ``/tmp/...`` write their own private folder, as on Lambda. Elsewhere it
-runs in a session of its own (its process group is killed) and finds its scratch
-folder through ``TMPDIR`` only.
+Where Linux namespaces are available (util-linux ``unshare`` and ``setpriv`` that work
+here), the runtime runs
+
+- in a PID namespace of its own, so every process it forks dies with it;
+- in a mount namespace where a memory file system of its ephemeral storage size is
+  mounted over ``/tmp``, so handlers that write ``/tmp/...`` write their own private
+  folder, as on Lambda, and where Chute's private folders (the data folder: catalog,
+  blobs, master key) are hidden under an empty read-only file system, only the code
+  and layers the function needs mounted back, read-only;
+- without privileges: as the unprivileged user ``nobody`` where Chute runs as root,
+  with no capabilities (so it cannot undo those mounts) and no way to gain any.
+
+Elsewhere it runs in a session of its own (its process group is killed), finds its
+scratch folder through ``TMPDIR`` only, and sees what Chute's user sees.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -28,37 +38,81 @@ log = logging.getLogger(__name__)
 TMP = Path("/tmp")
 
 
+#: Where Chute runs as root, the user (and group) functions run as: ``nobody``.
+NOBODY = 65534
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """How runtimes are isolated here: the ``unshare`` command line, and the command
+    that runs the runtime without privileges inside it."""
+
+    unshare: tuple[str, ...]
+    unprivileged: str
+    #: Whether runtimes run as :data:`NOBODY` (Chute runs as root, and this Python
+    #: can be run by ``nobody``).
+    as_nobody: bool
+
+
 @functools.cache
-def _unshare_flags() -> tuple[str, ...] | None:
-    """The ``unshare`` flags that give a PID and mount namespace here, or ``None``."""
+def _setup() -> _Setup | None:
+    """The isolation that works here, tried from the strongest, or ``None``."""
     unshare, mount = shutil.which("unshare"), shutil.which("mount")
-    if unshare is None or mount is None:
+    if unshare is None or mount is None or shutil.which("setpriv") is None:
+        log.warning("functions run without a sandbox: unshare, mount or setpriv is missing")
         return None
     base: tuple[str, ...] = (
         "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
     )  # fmt: skip
-    options = [base] if os.geteuid() == 0 else []
-    options.append(("--map-current-user", *base))
-    for flags in options:
-        probe = [unshare, *flags, "--", "sh", "-c", _probe_script(), "probe", "true"]
-        try:
-            done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0:
-            return (unshare, *flags)
+    if os.geteuid() == 0:
+        candidates = [_Setup((unshare, *base), _unprivileged(nobody=True), True)]
+        candidates.append(_Setup((unshare, *base), _unprivileged(nobody=False), False))
+    else:
+        candidates = [
+            _Setup((unshare, "--map-current-user", *base), _unprivileged(nobody=False), False)
+        ]
+    for setup in candidates:
+        if _works(setup):
+            if os.geteuid() == 0 and not setup.as_nobody:
+                log.warning(
+                    "functions run as root without capabilities: user nobody cannot run %s",
+                    sys.executable,
+                )
+            return setup
     log.warning("functions run without a private /tmp or PID namespace: unshare does not work here")
     return None
 
 
-def _probe_script() -> str:
-    mounts = _mounts(Path(tempfile.gettempdir()), [], storage_mb=1)
-    return "\n".join(["set -e", *mounts, 'exec "$@"'])
+def _unprivileged(*, nobody: bool) -> str:
+    """setpriv running its arguments without capabilities (the bounding set emptied
+    too, so an exec cannot give any back), unable to gain privileges, and as
+    :data:`NOBODY` if ``nobody``."""
+    user = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if nobody else []
+    flags = [*user, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    return shlex.join(["setpriv", *flags, "--"])
+
+
+def _works(setup: _Setup) -> bool:
+    """Whether this Python starts in ``setup``'s sandbox."""
+    mounts = _mounts(Path(tempfile.gettempdir()), [Path(sys.prefix)], storage_mb=1, hidden=[])
+    script = "\n".join(["set -e", *mounts, f'exec {setup.unprivileged} "$@"'])
+    probe = [*setup.unshare, "--", "sh", "-c", script, "probe", sys.executable, "-c", "pass"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def isolated() -> bool:
     """Whether environments get a private ``/tmp`` and PID namespace here."""
-    return _unshare_flags() is not None
+    return _setup() is not None
+
+
+def runs_as_nobody() -> bool:
+    """Whether runtimes run as the unprivileged user :data:`NOBODY`."""
+    setup = _setup()
+    return setup is not None and setup.as_nobody
 
 
 class Sandboxed:
@@ -108,18 +162,23 @@ def start(
     cwd: Path,
     env: dict[str, str],
     visible: Sequence[Path] = (),
+    hidden: Sequence[Path] = (),
     storage_mb: int = 512,
 ) -> Sandboxed:
     """Start ``argv`` as an environment's runtime, its output on one pipe. ``visible``
-    are folders the runtime needs (its code, layers, Python) that stay where they are
-    even if they are under ``/tmp``; where namespaces work, its ``/tmp`` holds at most
-    ``storage_mb`` (Lambda's ephemeral storage)."""
-    flags = _unshare_flags()
+    are folders the runtime needs (its code, layers, Python) that stay where they are,
+    read-only, even if they are under ``/tmp`` or a ``hidden`` folder; where namespaces
+    work, ``hidden`` folders look empty, and its ``/tmp`` holds at most ``storage_mb``
+    (Lambda's ephemeral storage)."""
+    setup = _setup()
     watched, lifeline = os.pipe()
     try:
-        mounts = _mounts(scratch, visible, storage_mb) if flags is not None else []
-        script = _script(mounts)
-        command = [*(flags or ()), *(["--"] if flags else []), "sh", "-c", script, "chute-function"]
+        if setup is None:
+            command = ["sh", "-c", _script([], ""), "chute-function"]
+        else:
+            mounts = _mounts(scratch, visible, storage_mb, hidden)
+            script = _script(mounts, setup.unprivileged)
+            command = [*setup.unshare, "--", "sh", "-c", script, "chute-function"]
         process = subprocess.Popen(
             [*command, *argv],
             cwd=cwd,
@@ -137,34 +196,78 @@ def start(
     return Sandboxed(process, lifeline)
 
 
-def _mounts(scratch: Path, visible: Sequence[Path], storage_mb: int) -> list[str]:
+def _mounts(
+    scratch: Path, visible: Sequence[Path], storage_mb: int, hidden: Sequence[Path]
+) -> list[str]:
     """Commands that mount a memory file system of ``storage_mb`` over /tmp (at
-    ``scratch`` first, in this namespace only), keeping the ``visible`` folders under
-    /tmp in place (read-only). A write past the size fails with ENOSPC."""
-    place = shlex.quote(str(scratch))
+    ``scratch`` first, in this namespace only), and an empty read-only one over each
+    ``hidden`` folder outside /tmp (/tmp is replaced whole), keeping the ``visible``
+    folders in place, read-only. A write past the size fails with ENOSPC."""
+    place = _quote(scratch)
     steps = [f"mount -t tmpfs -o size={storage_mb}m,mode=1777 chute-tmp {place}"]
     for folder in visible:
         if folder.is_relative_to(TMP) and folder != TMP:
-            inside = shlex.quote(str(scratch / folder.relative_to(TMP)))
-            steps += [
-                f"mkdir -p {inside}",
-                f"mount --bind {shlex.quote(str(folder))} {inside}",
-                f"mount -o remount,bind,ro {inside}",
-            ]
-    return [*steps, f"mount --rbind {place} /tmp"]
+            steps += _bind_read_only(folder, scratch / folder.relative_to(TMP))
+    steps.append(f"mount --rbind {place} /tmp")
+    masks = [
+        folder
+        for folder in hidden
+        if not folder.is_relative_to(TMP)
+        and not any(folder != other and folder.is_relative_to(other) for other in hidden)
+    ]
+    if not masks:
+        return steps
+    # Folders to keep inside a masked one are held under /tmp (unreachable from a
+    # masked folder), then moved into place over the mask.
+    kept = [
+        (number, folder, mask)
+        for number, folder in enumerate(visible)
+        for mask in masks
+        if folder.is_relative_to(mask) and not folder.is_relative_to(TMP)
+    ]
+    hold = TMP / ".chute-hold"
+    for number, folder, _ in kept:
+        steps += [f"mkdir -p {_quote(hold / str(number))}"]
+        steps += [f"mount --bind {_quote(folder)} {_quote(hold / str(number))}"]
+    for mask in masks:
+        if mask.is_dir():
+            steps.append(f"mount -t tmpfs -o size=1m,mode=0755 chute-hidden {_quote(mask)}")
+        elif mask.exists():  # a file (a key file) reads as empty
+            steps.append(f"mount --bind /dev/null {_quote(mask)}")
+    for number, folder, _ in kept:
+        steps += [
+            f"mkdir -p {_quote(folder)}",
+            f"mount --move {_quote(hold / str(number))} {_quote(folder)}",
+            f"mount -o remount,bind,ro {_quote(folder)}",
+        ]
+    steps += [f"mount -o remount,ro {_quote(mask)}" for mask in masks if mask.is_dir()]
+    return [*steps, f"rm -rf {_quote(hold)}"]
 
 
-def _script(mounts: list[str]) -> str:
-    """The shell that runs its arguments as the runtime, after ``mounts``, and kills it
-    when the lifeline (its standard input) closes; it exits as the runtime did. In a
-    PID namespace the shell is its first process: when it ends, all end."""
+def _bind_read_only(folder: Path, at: Path) -> list[str]:
+    return [
+        f"mkdir -p {_quote(at)}",
+        f"mount --bind {_quote(folder)} {_quote(at)}",
+        f"mount -o remount,bind,ro {_quote(at)}",
+    ]
+
+
+def _quote(path: Path) -> str:
+    return shlex.quote(str(path))
+
+
+def _script(mounts: list[str], unprivileged: str) -> str:
+    """The shell that runs its arguments as the runtime (through ``unprivileged``),
+    after ``mounts``, and kills it when the lifeline (its standard input) closes; it
+    exits as the runtime did. In a PID namespace the shell is its first process: when
+    it ends, all end."""
     return "\n".join(
         [
             "set -e",
             *mounts,
             "set +e",
             "exec 3<&0",
-            '"$@" </dev/null 3<&- &',
+            f'{unprivileged} "$@" </dev/null 3<&- &'.lstrip(),
             "runtime=$!",
             "(read _ <&3; kill -KILL $runtime 2>/dev/null) &",
             "exec 3<&-",

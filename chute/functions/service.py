@@ -60,6 +60,9 @@ class FunctionsSetup:
     #: The key file that seals session credentials; ``None`` when requests are not
     #: signed (authentication off), so environments get no credentials.
     key_file: Path | None
+    #: Folders environments must not see besides the data folder (a blob store's, the
+    #: key file's), where the sandbox can hide them.
+    private: tuple[Path, ...] = ()
 
 
 def open_functions(
@@ -90,6 +93,7 @@ def open_functions(
         region=setup.region,
         blobs=blobs,
         runtime_variables=variables,
+        private=setup.private,
     )
 
 
@@ -114,8 +118,11 @@ class Functions:
         region: str,
         blobs: BlobStore | None = None,
         runtime_variables: RuntimeVariables | None = None,
+        private: tuple[Path, ...] = (),
     ) -> None:
         self.source = source
+        #: What environments must not see: the data folder and ``private``.
+        self._hidden = (data_dir.resolve(), *(folder.resolve() for folder in private))
         self.region = region
         self._blobs = blobs
         self._root = data_dir / "functions"
@@ -199,6 +206,7 @@ class Functions:
                     self._spec(function, warm),
                     self._root / "scratch",
                     (lambda: variables(function)) if variables is not None else None,
+                    hidden=self._hidden,
                 )
             yield environment
         except BaseException:

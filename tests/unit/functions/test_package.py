@@ -51,6 +51,44 @@ def test_modes_are_kept(tmp_path: Path) -> None:
     assert (unpacked / "bin" / "tool").stat().st_mode & 0o111
 
 
+def test_unpacked_code_is_readable_by_all_and_writable_by_none_but_chute(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "open.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        info = zipfile.ZipInfo("pkg/anyone.py")
+        info.external_attr = (stat.S_IFREG | 0o777) << 16
+        bundle.writestr(info, b"x = 1\n")
+        private = zipfile.ZipInfo("private.py")
+        private.external_attr = (stat.S_IFREG | 0o600) << 16
+        bundle.writestr(private, b"y = 2\n")
+    unpacked = code_folder(path, tmp_path / "cache")
+    assert stat.S_IMODE((unpacked / "pkg" / "anyone.py").stat().st_mode) == 0o755
+    assert stat.S_IMODE((unpacked / "private.py").stat().st_mode) == 0o644
+    for folder in (unpacked, unpacked / "pkg"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [("a", b"file"), ("a/b.py", b"x = 1")],  # a file, then a folder of that name
+        [("a/b.py", b"x = 1"), ("a", b"file")],  # a folder, then a file of that name
+        [(".", b"file")],
+    ],
+)
+def test_entries_that_cannot_all_exist_are_refused(
+    tmp_path: Path, entries: list[tuple[str, bytes]]
+) -> None:
+    path = tmp_path / "clash.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, data in entries:
+            bundle.writestr(name, data)
+    with pytest.raises(InvalidParameterValue, match="Could not unzip"):
+        code_folder(path, tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "name", ["../escape.py", "a/../../escape.py", "/etc/passwd", "C:/windows.py", "a\\..\\..\\b"]
 )
