@@ -199,6 +199,7 @@ class Environment:
             hidden=self._hidden,
             storage_mb=self.spec.storage_mb,
         )
+        self._api.admit(self._process.pid)
         until = time.monotonic() + INIT_SECONDS
         while not self._api.wait_ready(POLL_SECONDS):
             self._pump_output(0)

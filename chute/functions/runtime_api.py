@@ -6,6 +6,9 @@ Lambda's context object and answers ``.../response`` or ``.../error``; an import
 fails answers ``/2018-06-01/runtime/init/error``. This module is the other side: it
 hands out one :class:`Invocation` at a time and passes back what the runtime answered.
 The wire format is AWS's (docs: "Using the Lambda runtime API for custom runtimes").
+
+The port is on loopback, where any local process could find it: a connection is
+served only if the environment's own processes hold its other end.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from chute.functions import sandbox
+
 log = logging.getLogger(__name__)
 
 PREFIX = "/2018-06-01/runtime"
@@ -26,6 +31,8 @@ PREFIX = "/2018-06-01/runtime"
 SHUTDOWN_POLL_SECONDS = 0.05
 #: Largest response a synchronous invocation may return (Lambda: 6 MB).
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+#: How long a connection waits for the environment's process to be known.
+OWNER_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +73,17 @@ class RuntimeApi:
     ``AWS_LAMBDA_RUNTIME_API`` says."""
 
     def __init__(self) -> None:
+        #: The environment's first process, once started: only it and its descendants
+        #: may use this API (see :meth:`admit`).
+        self._owner: int | None = None
+        self._owner_known = threading.Event()
         self._events: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._current: _Pending | None = None
         self._ready = threading.Event()
         self._init_error: Answer | None = None
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
+        self._server.api = self
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             args=(SHUTDOWN_POLL_SECONDS,),
@@ -84,6 +96,22 @@ class RuntimeApi:
     def address(self) -> str:
         host, port = self._server.server_address[:2]
         return f"{host!s}:{port}"
+
+    def admit(self, pid: int) -> None:
+        """Serve only ``pid`` (the environment's process) and its descendants: any
+        other local process that finds the port (another function's environment) is
+        turned away, so it can neither take invocations nor answer them."""
+        self._owner = pid
+        self._owner_known.set()
+
+    def _admits(self, client_address: Any) -> bool:
+        if not self._owner_known.wait(OWNER_WAIT_SECONDS) or self._owner is None:
+            return False
+        port = int(self._server.server_address[1])
+        if sandbox.connected_from_tree(self._owner, int(client_address[1]), port):
+            return True
+        log.warning("refused a runtime API connection from a process not of its environment")
+        return False
 
     def wait_ready(self, timeout: float) -> bool:
         """Whether the runtime asked for its first event (the handler's module imported)
@@ -144,6 +172,10 @@ class RuntimeApi:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    api: RuntimeApi
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.api._admits(client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A killed environment drops its connection mid-request: nothing to report.

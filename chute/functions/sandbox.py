@@ -279,17 +279,58 @@ def _script(mounts: list[str], unprivileged: str) -> str:
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of ``pid`` and all its descendants (0 once they are gone)."""
     total = 0
+    for current in tree_pids(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError, PermissionError):
+            total += _rss(current)
+    return total
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants that are still there."""
+    found = []
     pending = [pid]
     while pending:
         current = pending.pop()
         try:
-            total += _rss(current)
             for task in Path(f"/proc/{current}/task").iterdir():
                 children = (task / "children").read_text().split()
                 pending.extend(int(child) for child in children)
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+        found.append(current)
+    return found
+
+
+def connected_from_tree(pid: int, client_port: int, server_port: int) -> bool:
+    """Whether the loopback TCP connection from ``client_port`` to ``server_port`` is
+    held by ``pid`` or one of its descendants (Linux: by the socket's inode in
+    ``/proc/net/tcp`` and the processes' open files). ``True`` where ``/proc`` cannot
+    tell."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return True
+    wanted = (f"{client_port:04X}", f"{server_port:04X}")
+    inode = None
+    for line in table:
+        fields = line.split()
+        local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+        if (local, remote) == wanted:
+            inode = fields[9]
+            break
+    if inode is None:
+        return False
+    target = f"socket:[{inode}]"
+    for member in tree_pids(pid):
+        try:
+            descriptors = os.listdir(f"/proc/{member}/fd")
+        except OSError:
+            continue
+        for fd in descriptors:
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{member}/fd/{fd}") == target:
+                    return True
+    return False
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")

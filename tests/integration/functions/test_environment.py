@@ -346,3 +346,23 @@ def test_tmp_holds_the_ephemeral_storage_and_no_more(make: Any) -> None:
     found = answer(result)
     assert found["error"] == "No space left on device"
     assert found["written"] <= 512 * 1024 * 1024
+
+
+def test_only_the_environments_processes_may_use_its_runtime_api(make: Any) -> None:
+    """Another local process (here the test itself, in practice another function) that
+    finds the port can neither take an invocation nor answer one."""
+    import http.client
+
+    environment = make("handlers.context")
+    assert invoke(environment).error_type is None
+    assert environment._api is not None
+    connection = http.client.HTTPConnection(environment._api.address, timeout=5)
+
+    def take_an_invocation() -> None:
+        connection.request("GET", "/2018-06-01/runtime/invocation/next")
+        connection.getresponse()
+
+    with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+        take_an_invocation()
+    connection.close()
+    assert invoke(environment).error_type is None  # the environment still serves
