@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from chute.access import Access, Grant
+from chute.errors import InvalidParameterValue, ResourceNotFound
 from chute.settings import ConfiguredFunction, FunctionConfig
 
 #: The account id in the ARNs Chute gives functions: one Chute is one account.
@@ -86,12 +88,34 @@ def function_arn(region: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
 
 
+#: A function named as Lambda takes it: a name, a partial ARN (``ACCOUNT:function:NAME``)
+#: or an ARN, with an optional qualifier (Lambda's FunctionName pattern).
+_FUNCTION_NAME = re.compile(
+    r"(arn:aws[a-zA-Z-]*:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d:)?(\d{12}:)?(function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)(:(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
+)
+
+
 def name_of(name_or_arn: str) -> str:
     """A function's name from its name, its ARN or a partial ARN (``ACCOUNT:function:NAME``),
-    with any version or alias (``:$LATEST``) dropped."""
-    if ":function:" in name_or_arn:
-        name_or_arn = name_or_arn.split(":function:", 1)[1]
-    return name_or_arn.split(":", 1)[0]
+    with ``$LATEST`` as the only qualifier there is (versions and aliases are not
+    published here): ``InvalidParameterValue`` for what Lambda would not take, and
+    ``ResourceNotFound`` for another qualifier."""
+    found = _FUNCTION_NAME.fullmatch(name_or_arn)
+    if found is None or len(name_or_arn) > MAX_NAME_OR_ARN:
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{name_or_arn[:200]}' at 'functionName' "
+            "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+            + _FUNCTION_NAME.pattern
+        )
+    qualifier = found["qualifier"]
+    if qualifier not in (None, "$LATEST"):
+        raise ResourceNotFound(f"Function not found: {name_or_arn}")
+    return found["name"]
+
+
+#: Longest FunctionName Lambda takes (a qualified ARN).
+MAX_NAME_OR_ARN = 170
 
 
 def configured(name: str, config: ConfiguredFunction, region: str) -> Function:

@@ -3,6 +3,7 @@ function and answers its result, Event queues the payload, DryRun checks."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -29,6 +30,21 @@ LOG_TAIL_BYTES = 4 * 1024
 KINDS = ("RequestResponse", "Event", "DryRun")
 
 
+#: Threads synchronous invocations may hold at once, apart from the threads every other
+#: request shares: invocations that run for minutes never starve the S3 API.
+INVOCATION_THREADS = 64
+_limiters: dict[int, anyio.CapacityLimiter] = {}
+
+
+def _invocation_threads() -> anyio.CapacityLimiter:
+    """This event loop's limiter for invocation threads."""
+    loop = id(asyncio.get_running_loop())
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(INVOCATION_THREADS)
+    return limiter
+
+
 @route(
     "POST",
     "/2015-03-31/functions/{name}/invocations",
@@ -37,34 +53,45 @@ KINDS = ("RequestResponse", "Event", "DryRun")
     admin=False,
 )
 async def invoke(request: LambdaRequest) -> Response:
-    functions = request.services.functions
-    function = await anyio.to_thread.run_sync(functions.get, request.name)
     _check_qualifier(request)
-    await anyio.to_thread.run_sync(_check_allowed, request, function)
     kind = request.http.headers.get("x-amz-invocation-type", "RequestResponse")
     if kind not in KINDS:
         raise InvalidParameterValue(f"InvocationType {kind!r} is not one of {', '.join(KINDS)}")
     limit = MAX_EVENT_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
     payload = _payload(request.body, limit)
+    client_context = _decoded(request.http.headers.get("x-amz-client-context"))
+    functions = request.services.functions
+    queue = request.services.queue
+    if kind == "Event" and queue is None:
+        raise UnsupportedOperation("asynchronous invocation is not available here")
+
+    def allowed() -> Function:
+        function = functions.get(request.name)
+        _check_allowed(request, function)
+        return function
+
     if kind == "DryRun":
+        await anyio.to_thread.run_sync(allowed)
         return Response(status_code=204, headers={"x-amz-executed-version": LATEST})
     if kind == "Event":
-        queue = request.services.queue
-        if queue is None:
-            raise UnsupportedOperation("asynchronous invocation is not available here")
+        assert queue is not None
         event = json.loads(payload)
-        request_id = request.context.request_id
-        await anyio.to_thread.run_sync(queue.enqueue, function.name, event, request_id)
+
+        def enqueue() -> None:
+            queue.enqueue(allowed().name, event, request.context.request_id)
+
+        await anyio.to_thread.run_sync(enqueue)
         return Response(status_code=202, headers={"x-amz-executed-version": LATEST})
-    client_context = _decoded(request.http.headers.get("x-amz-client-context"))
-    result = await anyio.to_thread.run_sync(
-        lambda: functions.run(
-            function,
+
+    def run() -> InvocationResult:
+        return functions.run(
+            allowed(),
             payload,
             request_id=request.context.request_id,
             client_context=client_context,
         )
-    )
+
+    result = await anyio.to_thread.run_sync(run, limiter=_invocation_threads())
     return _invoked(request, result)
 
 
@@ -107,19 +134,32 @@ def _payload(payload: bytes, limit: int) -> bytes:
     if payload:
         try:
             json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes
             raise InvalidRequestContent("Could not parse request body into json") from None
     return payload or b"{}"
 
 
+#: Largest ``X-Amz-Client-Context`` Lambda takes: 3,583 bytes, base64-encoded.
+MAX_CLIENT_CONTEXT = 3583
+
+
 def _decoded(client_context: str | None) -> str | None:
-    """``X-Amz-Client-Context`` is base64 JSON; the runtime gets the JSON."""
+    """``X-Amz-Client-Context`` is base64 JSON; the runtime gets the JSON, as ASCII
+    (it travels in a header of the Runtime API: no line break or other byte a header
+    cannot hold gets through)."""
     if client_context is None:
         return None
+    if len(client_context) > MAX_CLIENT_CONTEXT:
+        raise InvalidParameterValue(
+            f"Client context must be {MAX_CLIENT_CONTEXT} bytes or fewer, base64-encoded"
+        )
     try:
-        return base64.b64decode(client_context, validate=True).decode()
-    except ValueError:
-        raise InvalidParameterValue("X-Amz-Client-Context must be base64-encoded JSON") from None
+        document = json.loads(base64.b64decode(client_context, validate=True))
+    except (ValueError, RecursionError):
+        raise InvalidParameterValue(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None
+    return json.dumps(document, ensure_ascii=True, separators=(",", ":"))
 
 
 def _invoked(request: LambdaRequest, result: InvocationResult) -> Response:

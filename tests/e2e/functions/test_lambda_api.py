@@ -239,3 +239,43 @@ def test_the_aws_cli_invokes_and_lists(server: LiveServer, tmp_path: Path) -> No
     listed = run([cli, "--endpoint-url", server.url, "lambda", "list-functions"], env)
     names = [f["FunctionName"] for f in json.loads(listed.stdout)["Functions"]]
     assert "context" in names
+
+
+def test_a_qualifier_other_than_latest_is_not_found(server: LiveServer) -> None:
+    client = lambda_client(server)
+    for name in ("context:7", "arn:aws:lambda:us-east-1:000000000000:function:context:prod"):
+        status, code, _ = _error(lambda name=name: client.invoke(FunctionName=name, Payload=b"{}"))
+        assert (status, code) == (404, "ResourceNotFoundException")
+    answer = client.invoke(FunctionName="context:$LATEST", Payload=b"{}")
+    assert "FunctionError" not in answer
+    status, code, _ = _error(lambda: client.invoke(FunctionName="a:b:c:d", Payload=b"{}"))
+    assert (status, code) == (400, "InvalidParameterValueException")
+
+
+def test_a_client_context_reaches_the_handler_whatever_its_characters(
+    server: LiveServer,
+) -> None:
+    """Non-ASCII text and line breaks in the client context reach the handler as they
+    were sent, and never break the Runtime API's headers."""
+    custom = {"custom": {"name": "Zoë", "note": "a\r\nX-Injected: 1"}}
+    context = base64.b64encode(json.dumps(custom, ensure_ascii=False).encode()).decode()
+    client = lambda_client(server)
+    answer = client.invoke(FunctionName="context", Payload=b"{}", ClientContext=context)
+    assert "FunctionError" not in answer
+    seen = json.loads(answer["Payload"].read())
+    assert "Zoë" in seen["client_context"]
+    assert "X-Injected" in seen["client_context"]
+    not_json = base64.b64encode(b"not json").decode()
+    status, code, _ = _error(
+        lambda: client.invoke(FunctionName="context", Payload=b"{}", ClientContext=not_json)
+    )
+    assert (status, code) == (400, "InvalidParameterValueException")
+    again = client.invoke(FunctionName="context", Payload=b"{}")
+    assert "FunctionError" not in again
+
+
+def test_a_payload_nested_past_the_parser_is_refused(server: LiveServer) -> None:
+    client = lambda_client(server)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    status, code, _ = _error(lambda: client.invoke(FunctionName="context", Payload=deep))
+    assert (status, code) == (400, "InvalidRequestContentException")
