@@ -117,7 +117,7 @@ def cold_ms(code: Path, scratch: Path, rounds: int) -> tuple[list[float], list[f
 
 
 def client(service: str, url: str) -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=url,
         region_name="us-east-1",
