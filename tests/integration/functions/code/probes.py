@@ -3,34 +3,36 @@
 import os
 import signal
 import subprocess
+from collections.abc import Callable
+from typing import Any
 
 
-def attempt(action):
+def attempt(action: Callable[[], Any]) -> dict[str, Any]:
     try:
         return {"ok": True, "value": action()}
     except Exception as exc:  # what failed, and how
         return {"ok": False, "error": type(exc).__name__}
 
 
-def read(path):
+def read(path: str) -> str:
     with open(path, "rb") as file:
         return file.read().decode("latin-1")
 
 
-def write(path):
+def write(path: str) -> str:
     with open(path, "w") as file:
         file.write("mine now")
     return path
 
 
-def run(*argv):
+def run(*argv: str) -> str:
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise PermissionError(done.stderr.strip())
     return done.stdout
 
 
-def kill_others():
+def kill_others() -> list[int]:
     killed = []
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) != os.getpid():
@@ -42,7 +44,7 @@ def kill_others():
     return killed
 
 
-def probe(event, context):
+def probe(event: dict[str, str], context: Any) -> dict[str, Any]:
     secret = event["secret"]
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     return {
