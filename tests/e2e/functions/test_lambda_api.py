@@ -248,8 +248,10 @@ def test_a_qualifier_other_than_latest_is_not_found(server: LiveServer) -> None:
         assert (status, code) == (404, "ResourceNotFoundException")
     answer = client.invoke(FunctionName="context:$LATEST", Payload=b"{}")
     assert "FunctionError" not in answer
+    answer["Payload"].read()  # (an unread answer holds its connection)
     status, code, _ = _error(lambda: client.invoke(FunctionName="a:b:c:d", Payload=b"{}"))
     assert (status, code) == (400, "InvalidParameterValueException")
+    client.close()
 
 
 def test_a_client_context_reaches_the_handler_whatever_its_characters(
@@ -272,10 +274,13 @@ def test_a_client_context_reaches_the_handler_whatever_its_characters(
     assert (status, code) == (400, "InvalidParameterValueException")
     again = client.invoke(FunctionName="context", Payload=b"{}")
     assert "FunctionError" not in again
+    again["Payload"].read()
+    client.close()
 
 
 def test_a_payload_nested_past_the_parser_is_refused(server: LiveServer) -> None:
     client = lambda_client(server)
     deep = b"[" * 100_000 + b"]" * 100_000
     status, code, _ = _error(lambda: client.invoke(FunctionName="context", Payload=deep))
+    client.close()
     assert (status, code) == (400, "InvalidRequestContentException")
