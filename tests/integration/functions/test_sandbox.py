@@ -14,12 +14,14 @@ import pytest
 
 from chute.functions import sandbox
 from chute.functions.environment import Environment, FunctionSpec
+from tests.services import require
 
 CODE = Path(__file__).parent / "code"
 
-pytestmark = pytest.mark.skipif(
-    not sandbox.isolated(), reason="unshare and setpriv do not work here: no sandbox"
-)
+
+@pytest.fixture(autouse=True)
+def _sandboxed() -> None:
+    require(sandbox.isolated(), "a sandbox (unshare and setpriv that work)")
 
 
 @pytest.fixture
