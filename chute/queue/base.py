@@ -152,10 +152,11 @@ class JobQueue(Protocol):
         traceback: str | None = None,
     ) -> None:
         """Move ``job`` (as read, no fencing: the caller fenced it) to ``state``:
-        ``succeeded``, ``retryable`` (due again at ``run_at``), ``dead``, ``superseded``
-        or ``available``. The worker and lease are cleared; ``finished_at`` is ``now``
-        for an ended state, else cleared. ``error`` and ``traceback`` replace the last
-        ones when given (see :func:`stored_text`); ``run_at`` defaults to the job's."""
+        ``succeeded``, ``skipped``, ``retryable`` (due again at ``run_at``), ``dead``,
+        ``superseded`` or ``available``. The worker and lease are cleared;
+        ``finished_at`` is ``now`` for an ended state, else cleared. ``error`` and
+        ``traceback`` replace the last ones when given (see :func:`stored_text`);
+        ``run_at`` defaults to the job's."""
         ...
 
     def succeed_held(self, job_ids: Sequence[int], worker: str, now: datetime) -> set[int]:
@@ -187,13 +188,13 @@ class JobQueue(Protocol):
 
     def unblock(self, run_id: int, now: datetime) -> int:
         """Make ``available`` (due ``now``) the ``blocked`` jobs of the run whose needs
-        have all ``succeeded``; returns how many."""
+        are all done (``succeeded`` or ``skipped``); returns how many."""
         ...
 
     def complete_runs(self, run_ids: Iterable[int], now: datetime) -> list[int]:
         """Mark ``succeeded`` (finished ``now``) the runs among ``run_ids`` whose step
-        jobs have all succeeded (notification jobs do not count); returns those that
-        were not succeeded already."""
+        jobs are all done, succeeded or skipped (notification jobs do not count);
+        returns those that were not succeeded already."""
         ...
 
     def supersede(self, run_ids: Iterable[int], claimed: Iterable[int], now: datetime) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 from chute.queue.base import REDRIVE_LIMIT, EndedAttempt, Steps, dead_among, stored_text
 from chute.queue.records import ClaimSource, Job, JobFilter, JobRef, NewJob, Run, RunSource, StepRun
 from chute.queue.states import (
+    DONE_STATES,
     ENDED_STATES,
     READY_STATES,
     WAITING_STATES,
@@ -319,7 +320,7 @@ class MemoryJobQueue:
         moment = _utc(now)
         with self._lock:
             run_jobs = [job for job in self._jobs.values() if job.run_id == run_id]
-            done = {job.step for job in run_jobs if job.state is JobState.SUCCEEDED}
+            done = {job.step for job in run_jobs if job.state in DONE_STATES}
             ready = [
                 job for job in run_jobs if job.state is JobState.BLOCKED and set(job.needs) <= done
             ]
@@ -335,7 +336,7 @@ class MemoryJobQueue:
             busy = {
                 job.run_id
                 for job in self._jobs.values()
-                if job.kind == JobKind.STEP and job.state is not JobState.SUCCEEDED
+                if job.kind == JobKind.STEP and job.state not in DONE_STATES
             }
             completed = []
             for run_id in candidates:

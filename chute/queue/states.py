@@ -18,6 +18,9 @@ class JobState(StrEnum):
     such loss counts as lost.
     ``retryable``: an attempt failed; claimable again from ``run_at`` (the backoff).
     ``succeeded``: done; its outputs and metadata are recorded.
+    ``skipped``: its step's ``when`` condition was false when it was claimed, so it did
+    not run: done like a success for the steps that need it and for its run's end, but
+    with no outputs or metadata. Its attempt records the reason.
     ``dead``: the dead-letter state: the last attempt failed or the processor rejected
     the input. The last error and traceback are kept; a redrive makes it available.
     ``superseded``: its run's object version was overwritten or deleted before the job
@@ -29,6 +32,7 @@ class JobState(StrEnum):
     RUNNING = "running"
     RETRYABLE = "retryable"
     SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
     DEAD = "dead"
     SUPERSEDED = "superseded"
 
@@ -36,7 +40,10 @@ class JobState(StrEnum):
 #: States a worker may claim from.
 READY_STATES = (JobState.AVAILABLE, JobState.RETRYABLE)
 #: States a job does not leave by itself (a redrive takes a dead one back).
-ENDED_STATES = (JobState.SUCCEEDED, JobState.DEAD, JobState.SUPERSEDED)
+ENDED_STATES = (JobState.SUCCEEDED, JobState.SKIPPED, JobState.DEAD, JobState.SUPERSEDED)
+#: States of step jobs that are done: the steps needing them may start, and a run
+#: whose step jobs are all done has succeeded.
+DONE_STATES = (JobState.SUCCEEDED, JobState.SKIPPED)
 #: States of jobs that have not run to an end and are not running.
 WAITING_STATES = (JobState.BLOCKED, JobState.AVAILABLE, JobState.RETRYABLE)
 
@@ -44,7 +51,8 @@ WAITING_STATES = (JobState.BLOCKED, JobState.AVAILABLE, JobState.RETRYABLE)
 class JobKind(StrEnum):
     """What a job runs.
 
-    ``step``: a step of the pipeline's graph; the run succeeds when all of them have.
+    ``step``: a step of the pipeline's graph; the run succeeds when all of them have
+    (or were skipped).
     ``notify``: a notification about a run that ended (one of ``[[pipelines.X.notify]]``,
     compiled into a step of its own); it takes no part in the run's outcome.
     """
@@ -55,10 +63,10 @@ class JobKind(StrEnum):
 
 class RunState(StrEnum):
     """A run (one pipeline on one object version): ``active`` until every step has
-    succeeded (``succeeded``) or one is dead (``dead``; a redrive reactivates it, and
-    its steps that wait on the dead one stay ``blocked`` until then). ``superseded``:
-    its object version was overwritten or deleted before it finished; its jobs that had
-    not run are superseded too, so none waits forever."""
+    succeeded or been skipped (``succeeded``) or one is dead (``dead``; a redrive
+    reactivates it, and its steps that wait on the dead one stay ``blocked`` until
+    then). ``superseded``: its object version was overwritten or deleted before it
+    finished; its jobs that had not run are superseded too, so none waits forever."""
 
     ACTIVE = "active"
     SUCCEEDED = "succeeded"
@@ -95,3 +103,5 @@ class Outcome(StrEnum):
     CRASHED = "crashed"
     LOST = "lost"
     RETRY = "retry"
+    #: Not run: the step's ``when`` condition was false (the step run's error says so).
+    SKIPPED = "skipped"

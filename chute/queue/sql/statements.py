@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from chute.catalog.schema import blobs, object_versions
 from chute.queue.records import JobFilter
 from chute.queue.schema import jobs, runs
-from chute.queue.states import JobKind, JobState, RunState
+from chute.queue.states import DONE_STATES, JobKind, JobState, RunState
 
 if TYPE_CHECKING:
     from chute.queue.sql.dialect import Dialect
@@ -70,11 +70,11 @@ class Statements:
             )
             .returning(jobs.c.id)
         )
-        #: Of run ids, those with a step job not (yet) succeeded.
+        #: Of run ids, those with a step job not (yet) done.
         self.unfinished_runs = sa.select(jobs.c.run_id).where(
             ids_in(jobs.c.run_id, "run_ids"),
             jobs.c.kind == JobKind.STEP.value,
-            jobs.c.state != JobState.SUCCEEDED.value,
+            jobs.c.state.not_in([state.value for state in DONE_STATES]),
         )
         #: Runs marked succeeded at ``:now``; returns the ids that were not already.
         self.complete_runs = (

@@ -29,6 +29,7 @@ from chute.queue.sql.rows import (
 )
 from chute.queue.sql.statements import READY_LITERAL, filtered
 from chute.queue.states import (
+    DONE_STATES,
     ENDED_STATES,
     READY_STATES,
     WAITING_STATES,
@@ -274,8 +275,8 @@ class SqlJobQueue:
         self.conn.execute(self.sql.insert_step_runs, params)
 
     def complete_runs(self, run_ids: Iterable[int], now: datetime) -> list[int]:
-        """Mark succeeded the runs among ``run_ids`` whose step jobs have all succeeded;
-        returns those that were not already marked."""
+        """Mark succeeded the runs among ``run_ids`` whose step jobs are all done
+        (succeeded or skipped); returns those that were not already marked."""
         candidates = list(run_ids)
         if not candidates:
             return []
@@ -334,9 +335,10 @@ class SqlJobQueue:
         return int(step_run_id)
 
     def unblock(self, run_id: int, now: datetime) -> int:
-        """Make available the blocked jobs of a run whose needs have all succeeded."""
+        """Make available the blocked jobs of a run whose needs are all done (succeeded
+        or skipped)."""
         run_jobs = self.jobs_of_runs([run_id])
-        done = {job.step for job in run_jobs if job.state is JobState.SUCCEEDED}
+        done = {job.step for job in run_jobs if job.state in DONE_STATES}
         ready = [
             job.id for job in run_jobs if job.state is JobState.BLOCKED and set(job.needs) <= done
         ]

@@ -403,6 +403,23 @@ def test_a_run_completes_once_every_step_succeeded(queue, clock):
     assert _state_of(queue, other) is RunState.ACTIVE
 
 
+def test_a_skipped_step_is_done_for_its_needs_and_its_run(queue, clock):
+    run_id = _run(queue, clock, "a", NewJob("b", 3, needs=["a"]))
+    (a,) = _claim(queue, clock)
+    queue.finish(_held(queue, a.id), JobState.SKIPPED, clock(), error="condition not met: x")
+    skipped = _jobs(queue, run_id)["a"]
+    assert (skipped.state, skipped.finished_at) == (JobState.SKIPPED, clock())
+    assert skipped.last_error == "condition not met: x"
+    assert queue.complete_runs([run_id], clock()) == []  # b has not run
+    assert queue.unblock(run_id, clock()) == 1
+    (b,) = _claim(queue, clock)
+    assert b.step == "b"
+    queue.finish(_held(queue, b.id), JobState.SKIPPED, clock())
+    assert queue.complete_runs([run_id], clock()) == [run_id]
+    assert _state_of(queue, run_id) is RunState.SUCCEEDED
+    assert queue.count_jobs(JobFilter()) == {JobState.SKIPPED: 2}
+
+
 def test_set_run_state_says_whether_it_changed(queue, clock):
     run_id = _run(queue, clock, "a")
     assert not queue.set_run_state(run_id, RunState.ACTIVE, clock())
