@@ -352,6 +352,11 @@ class UnknownProcessor(ProcessingError):
     """No processor has that name."""
 
 
+class ConditionError(ProcessingError):
+    """A step's ``when`` condition is not a usable JMESPath expression, or could not be
+    evaluated."""
+
+
 class NoSuchJob(ClientError):
     """The job does not exist."""
 

@@ -1,7 +1,8 @@
 """Pipelines as the worker and router use them, compiled from the config.
 
 :func:`compile_pipelines` checks everything that needs the processors (each exists,
-accepts its options, and ``needs`` contain no cycle) and reports every problem at once,
+accepts its options, ``needs`` contain no cycle, and ``when`` conditions compile, see
+:mod:`chute.pipelines.conditions`) and reports every problem at once,
 each naming its pipeline, step and field, so a broken config fails at start.
 """
 
@@ -16,10 +17,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from chute.context import PIPELINE_PRINCIPAL
-from chute.errors import ConfigError, UnknownProcessor
+from chute.errors import ConditionError, ConfigError, UnknownProcessor
 from chute.functions.definitions import Function
 from chute.functions.environment import INIT_SECONDS
 from chute.functions.processor import FUNCTION_PROCESSOR, InvokeOptions
+from chute.pipelines.conditions import Condition
 from chute.processors.registry import ProcessorSpec, get_processor, import_modules
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobKind
@@ -52,7 +54,8 @@ class TriggerCondition(StrEnum):
 
 @dataclass(frozen=True)
 class Step:
-    """A step ready to run: its processor, parsed options and limits."""
+    """A step ready to run: its processor, parsed options and limits, and the condition
+    it runs on (``None``: always)."""
 
     name: str
     processor: ProcessorSpec
@@ -63,6 +66,7 @@ class Step:
     timeout_seconds: float
     memory_mb: int
     retry: RetryPolicy
+    when: Condition | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,18 @@ class Pipeline:
     def needed(self) -> frozenset[str]:
         """Steps some other step waits for."""
         return frozenset(need for step in self.steps.values() for need in step.needs)
+
+    def upstream(self, name: str) -> frozenset[str]:
+        """The steps ``name`` needs, directly or through others: those sure to have
+        ended when it starts."""
+        found: set[str] = set()
+        todo = list(self.steps[name].needs) if name in self.steps else []
+        while todo:
+            need = todo.pop()
+            if need not in found:
+                found.add(need)
+                todo += self.steps[need].needs if need in self.steps else ()
+        return frozenset(found)
 
     def matches(
         self, event_name: str, bucket: str, key: str, size: int, content_type: str, principal: str
@@ -185,7 +201,11 @@ def compile_pipelines(
 
 
 def function_step(
-    name: str, function: Function, retry: RetryPolicy, needs: tuple[str, ...] = ()
+    name: str,
+    function: Function,
+    retry: RetryPolicy,
+    needs: tuple[str, ...] = (),
+    when: Condition | None = None,
 ) -> Step:
     """A step invoking ``function``: it may run as long as the function, and its cold
     start; the environment enforces the function's memory size, so the worker needs no
@@ -194,7 +214,7 @@ def function_step(
     seconds = function.config.timeout_seconds + INIT_SECONDS + INVOKE_MARGIN_SECONDS
     spec = get_processor(FUNCTION_PROCESSOR)
     raw = options.model_dump(mode="json")
-    return Step(name, spec, options, raw, needs, "", seconds, 0, retry)
+    return Step(name, spec, options, raw, needs, "", seconds, 0, retry, when)
 
 
 def _compile_step(
@@ -203,12 +223,18 @@ def _compile_step(
     retry = RetryPolicy(
         step.retry.max_attempts, step.retry.base_delay, step.retry.max_delay, step.retry.jitter
     )
+    when = None
+    if step.when is not None:
+        try:
+            when = Condition.compile(step.when)
+        except ConditionError as exc:
+            problems.append(f"{where}.when: {exc.message}")
     if step.function is not None:
         function = functions.get(step.function)
         if function is None:
             problems.append(f"{where}.function: no function named {step.function!r}")
             return None
-        return function_step(step.name, function, retry, tuple(step.needs))
+        return function_step(step.name, function, retry, tuple(step.needs), when)
     assert step.processor is not None
     try:
         spec = get_processor(step.processor)
@@ -235,6 +261,7 @@ def _compile_step(
         step.timeout_seconds,
         step.memory_mb,
         retry,
+        when,
     )
 
 

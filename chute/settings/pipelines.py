@@ -69,8 +69,12 @@ class StepConfig(BaseModel):
     processor: str | None = None
     function: str | None = None
     options: dict[str, object] = Field(default_factory=dict)
-    #: Steps that must succeed before this one starts; none means it starts at once.
+    #: Steps that must succeed (or be skipped) before this one starts; none means it
+    #: starts at once.
     needs: list[str] = Field(default_factory=list)
+    #: A JMESPath expression over the run (its event, object, and what the steps it
+    #: needs found out): the step runs only if it is true, and is skipped otherwise.
+    when: str | None = None
     #: Key template for outputs; default the processor's own.
     output: str | None = None
     #: Hard limit per attempt: the process running it is killed.
