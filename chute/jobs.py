@@ -149,10 +149,11 @@ def staging_prefix(job_id: int, claim: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """Tasks to run, and results already known (a job whose step no longer exists)."""
+    """Tasks to run, and results settled at the claim without an attempt: a job whose
+    step no longer exists fails, a step whose ``when`` condition is false is skipped."""
 
     tasks: list[Task]
-    failed: list[Result]
+    settled: list[Result]
 
 
 @dataclass(frozen=True, slots=True)

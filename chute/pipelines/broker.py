@@ -2,7 +2,10 @@
 
 It implements :class:`chute.jobs.Broker`, all the pool knows of the queue: claims lease
 ready jobs and describe them as :class:`~chute.jobs.Task` records (so a worker process
-never queries the catalog); results go to the :class:`~chute.pipelines.recorder.Recorder`;
+never queries the catalog), after evaluating the ``when`` condition of those steps that
+have one (see :mod:`chute.pipelines.conditions`): a step whose condition is false is
+settled as skipped without an attempt, one whose condition cannot be evaluated as
+refused. Results go to the :class:`~chute.pipelines.recorder.Recorder`;
 leases are renewed, released when a pool drains, and reaped when a worker died.
 Observers hear of the jobs' new states after each transaction commits.
 """
@@ -15,7 +18,7 @@ from datetime import datetime, timedelta
 from chute.blobs import BlobKind
 from chute.catalog import Catalog, CatalogSession
 from chute.clock import Clock, system_clock
-from chute.errors import ChuteError
+from chute.errors import ChuteError, ConditionError
 from chute.hooks import Hooks, JobChange
 from chute.jobs import (
     BatchLimit,
@@ -27,9 +30,10 @@ from chute.jobs import (
     staging_prefix,
 )
 from chute.objects.service import ObjectService
+from chute.pipelines.conditions import Condition, condition_document
 from chute.pipelines.model import Pipeline
 from chute.pipelines.recorder import Recorder, change, refused
-from chute.queue.records import ClaimSource, Job, JobRef
+from chute.queue.records import ClaimSource, Job, JobRef, StepRun
 from chute.queue.states import JobKind, JobState, Outcome
 
 #: Times a job's lease may run out before its attempt was reported started without the
@@ -80,9 +84,9 @@ class QueueBroker:
 
     def _tasks(self, session: CatalogSession, jobs: list[JobRef]) -> Claimed:
         tasks: list[Task] = []
-        failed: list[Result] = []
+        settled: list[Result] = []
         if not jobs:
-            return Claimed(tasks, failed)
+            return Claimed(tasks, settled)
         queue = session.queue
         sources = queue.run_sources({job.run_id for job in jobs})
         gone = {
@@ -94,9 +98,13 @@ class QueueBroker:
             # Overwritten or deleted before its run finished: nothing left to process.
             runs = {job.run_id for job in gone.values()}
             queue.supersede(runs, list(gone), self.clock())
+        decided = self._decide(session, [job for job in jobs if job.id not in gone], sources)
         segments: dict[str, tuple[SourceSegment, ...]] = {}
         for job in jobs:
             if job.id in gone:
+                continue
+            if job.id in decided:
+                settled.append(decided[job.id])
                 continue
             run = sources[job.run_id]
             blob_id = run.blob_id or ""
@@ -105,8 +113,34 @@ class QueueBroker:
                     segments[blob_id] = _segments(session, blob_id)
                 tasks.append(self._task(job, run, segments.get(blob_id, ())))
             except ChuteError as exc:
-                failed.append(refused(job, exc.message, self.clock()))
-        return Claimed(tasks, failed)
+                settled.append(refused(job, exc.message, self.clock()))
+        return Claimed(tasks, settled)
+
+    def _decide(
+        self, session: CatalogSession, jobs: list[JobRef], sources: Mapping[int, ClaimSource]
+    ) -> dict[int, Result]:
+        """Evaluate the conditions of the claimed steps that have one: by job id, a
+        skipped result for each whose condition is false, a refusal (the job dies with
+        the reason) for each whose condition raised. Steps to run are left out."""
+        guarded = [(job, when) for job in jobs if (when := self._condition(job)) is not None]
+        if not guarded:
+            return {}
+        upstream = _upstream(session, self.pipelines, [job for job, _ in guarded])
+        moment = self.clock()
+        decided: dict[int, Result] = {}
+        for job, when in guarded:
+            document = condition_document(sources[job.run_id], upstream[job.id])
+            try:
+                if not when.holds(document):
+                    decided[job.id] = _skipped(job, when.unmet, moment)
+            except ConditionError as exc:
+                decided[job.id] = refused(job, exc.message, moment)
+        return decided
+
+    def _condition(self, job: JobRef) -> Condition | None:
+        pipeline = self.pipelines.get(job.pipeline)
+        step = pipeline.step_of(job.kind, job.step, job.payload) if pipeline else None
+        return step.when if step is not None else None
 
     def _task(self, job: JobRef, run: ClaimSource, segments: tuple[SourceSegment, ...]) -> Task:
         pipeline = self.pipelines.get(job.pipeline)
@@ -238,6 +272,34 @@ def _known_steps(pipelines: Mapping[str, Pipeline]) -> list[tuple[str, str]]:
         if pipeline.notifications:
             pairs += [(pipeline.name, "notify:success"), (pipeline.name, "notify:failure")]
     return pairs
+
+
+def _upstream(
+    session: CatalogSession, pipelines: Mapping[str, Pipeline], jobs: list[JobRef]
+) -> dict[int, list[tuple[Job, StepRun | None]]]:
+    """For each job, by id, the step jobs upstream of it in its run, with their last
+    attempts (what its condition reads)."""
+    queue = session.queue
+    names = {job.id: pipelines[job.pipeline].upstream(job.step) for job in jobs}
+    wanted = {(job.run_id, name) for job in jobs for name in names[job.id]}
+    found = [
+        other
+        for other in queue.jobs_of_runs(sorted({job.run_id for job in jobs}))
+        if other.kind == JobKind.STEP and (other.run_id, other.step) in wanted
+    ]
+    last = {attempt.job_id: attempt for attempt in queue.step_runs_of([j.id for j in found])}
+    return {
+        job.id: [
+            (other, last.get(other.id))
+            for other in found
+            if other.run_id == job.run_id and other.step in names[job.id]
+        ]
+        for job in jobs
+    }
+
+
+def _skipped(job: JobRef, reason: str, moment: datetime) -> Result:
+    return Result(job.id, job.attempt, Outcome.SKIPPED, moment, moment, error=reason)
 
 
 def _source_gone(job: JobRef, run: ClaimSource, pipeline: Pipeline | None) -> bool:

@@ -2,10 +2,12 @@
 
 Workers never write the catalog themselves. :meth:`Recorder.record` commits a batch of
 :class:`~chute.jobs.Result` records in one transaction: outputs (as new versions in the
-output bucket, with lineage), extracted metadata, the step run, the job's new state, the
-steps it unblocks and the run's end with its notifications. A result is recorded only if
-its worker still holds the job (the attempt number is a fencing token), so a worker that
-lost its lease cannot record a second set of outputs.
+output bucket, with lineage), extracted metadata (on the source version, and in the step
+run's report, where later steps' conditions read it), the step run, the job's new state,
+the steps it unblocks and the run's end with its notifications. A step its condition
+skipped is recorded like a success without outputs, in the ``skipped`` state. A result
+is recorded only if its worker still holds the job (the attempt number is a fencing
+token), so a worker that lost its lease cannot record a second set of outputs.
 """
 
 from __future__ import annotations
@@ -119,6 +121,10 @@ class Recorder:
     def _record_one(
         self, session: CatalogSession, job: Job, result: Result, changes: list[JobChange]
     ) -> list[BlobRecord]:
+        if result.outcome is Outcome.SKIPPED:
+            self._skip(session, job, result)
+            changes.append(change(job, JobState.SKIPPED))
+            return []
         if result.outcome is not Outcome.SUCCEEDED:
             self.fail(session, job, result, changes)
             if result.outcome in UNANSWERED:
@@ -154,6 +160,8 @@ class Recorder:
                 session, job, run, pipeline, result.outputs
             )
         report = dict(result.report)
+        if result.metadata:
+            report["metadata"] = result.metadata
         if written:
             report["outputs"] = [output.key for output in written]
         if superseded:
@@ -186,13 +194,28 @@ class Recorder:
         self._advance(session, [job], moment)
         return unused
 
-    def _advance(
-        self, session: CatalogSession, succeeded: Sequence[Job | JobRef], moment: datetime
-    ) -> None:
-        """After jobs succeeded: start the steps waiting for them, end the runs they
-        finished (and queue those runs' success notifications)."""
+    def _skip(self, session: CatalogSession, job: Job, result: Result) -> None:
+        """Record a step its condition skipped: done, its reason as the attempt's error
+        and the job's; the steps waiting for it may start."""
         queue = session.queue
-        steps = [job for job in succeeded if job.kind == JobKind.STEP]
+        moment = self.clock()
+        queue.add_step_run(
+            job,
+            Outcome.SKIPPED,
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            error=result.error,
+        )
+        queue.finish(job, JobState.SKIPPED, moment, error=result.error)
+        self._advance(session, [job], moment)
+
+    def _advance(
+        self, session: CatalogSession, done: Sequence[Job | JobRef], moment: datetime
+    ) -> None:
+        """After jobs are done (succeeded or skipped): start the steps waiting for them,
+        end the runs they finished (and queue those runs' success notifications)."""
+        queue = session.queue
+        steps = [job for job in done if job.kind == JobKind.STEP]
         for job in steps:
             pipeline = self.pipelines.get(job.pipeline)
             if pipeline is None or job.step in pipeline.needed:

@@ -202,12 +202,12 @@ class WorkerPool:
             return _Claim.FULL
         claimed = self.broker.claim(self.name, want, self.settings.lease_seconds)
         with self._lock:
-            if claimed.failed:
-                self._scheduler.collected(claimed.failed)
+            if claimed.settled:
+                self._scheduler.collected(claimed.settled)
             self._send(self._scheduler.claimed(claimed.tasks))
-        if claimed.failed:
-            self._results.put(claimed.failed)
-        if len(claimed.tasks) + len(claimed.failed) == want:
+        if claimed.settled:
+            self._results.put(claimed.settled)
+        if len(claimed.tasks) + len(claimed.settled) == want:
             return _Claim.ALL
         return _Claim.SHORT
 

@@ -176,7 +176,8 @@ class Scheduler:
         return self.dispatch()
 
     def collected(self, results: list[Result]) -> None:
-        """Note results known without running an attempt (a job whose step is gone)."""
+        """Note results settled without running an attempt (a job whose step is gone,
+        a step whose condition is false)."""
         self._recording.update(result.job_id for result in results)
         self._count(len(results))
 

@@ -81,7 +81,7 @@ def _configure(rt: Runtime, *rules: NotificationRule, bucket: str = "photos") ->
 
 def _claim(rt: Runtime) -> list[Task]:
     claimed = rt.broker.claim(WORKER, 50, lease=30)
-    assert claimed.failed == []
+    assert claimed.settled == []
     return claimed.tasks
 
 

@@ -51,7 +51,7 @@ def _complete(rt: Runtime, key: str) -> None:
 def test_a_task_lists_the_segments_of_its_source(runtime: Runtime) -> None:
     _complete(runtime, "in/big.txt")
     claimed = runtime.broker.claim(WORKER, 10, lease=30)
-    assert claimed.failed == []
+    assert claimed.settled == []
     task = claimed.tasks[0]
     assert (task.location, task.inline) == (None, None)
     assert [s.size for s in task.segments] == [len(p) for p in PARTS]

@@ -56,7 +56,7 @@ def runtime(catalog_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Runt
 
 def _claim(rt: Runtime, limit: int = 10) -> list[Task]:
     claimed = rt.broker.claim(WORKER, limit, lease=30)
-    assert claimed.failed == []
+    assert claimed.settled == []
     return claimed.tasks
 
 
