@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from chute.api.rest.models.jobs import JobPage
+from chute.api.rest.models.pipelines import StepView
 from chute.cli.args import JsonFlag, Target, VersionId, parse_location
 from chute.cli.connection import connect
 from chute.cli.output import fail, new_table, print_json, print_result, show
@@ -219,6 +220,13 @@ def pipelines(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     for p in answer.pipelines:
         trigger = p.trigger
         where = f"{trigger.bucket}/{trigger.prefix}*{'|'.join(trigger.suffix)}"
-        steps = ", ".join(s.name + (f"<-{'+'.join(s.needs)}" if s.needs else "") for s in p.steps)
+        steps = ", ".join(_step(s) for s in p.steps)
         table.add_row(p.name, where, steps, p.output_bucket)
     show(table)
+
+
+def _step(step: StepView) -> str:
+    """A step as ``chute pipelines`` lists it: ``name<-needed+steps [when EXPR]``."""
+    needs = f"<-{'+'.join(step.needs)}" if step.needs else ""
+    when = f" [when {step.when}]" if step.when else ""
+    return step.name + needs + when

@@ -24,11 +24,13 @@ class TriggerView(BaseModel):
 
 
 class StepView(BaseModel):
-    """One step: its processor, what it needs, its limits and output template."""
+    """One step: its processor, what it needs, the condition it runs on (``when``, a
+    JMESPath expression; ``null``: always), its limits and output template."""
 
     name: str
     processor: str
     needs: list[str]
+    when: str | None
     timeout_seconds: float
     memory_mb: int
     max_attempts: int
@@ -40,6 +42,7 @@ class StepView(BaseModel):
             name=step.name,
             processor=step.processor.name,
             needs=list(step.needs),
+            when=step.when.expression if step.when is not None else None,
             timeout_seconds=step.timeout_seconds,
             memory_mb=step.memory_mb,
             max_attempts=step.retry.max_attempts,
