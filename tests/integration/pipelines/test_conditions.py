@@ -1,7 +1,9 @@
-"""Choice steps over SQLite and PostgreSQL, with the test as the worker: a claim settles a
-step whose ``when`` is false as skipped (the steps after it still run, the run
+"""Choice steps over SQLite and PostgreSQL. With the test as the worker: a claim settles
+a step whose ``when`` is false as skipped (the steps after it still run, the run
 succeeds), a step whose condition cannot be evaluated dies with the reason, and the
-metadata a step recorded is what the next one's condition reads."""
+metadata a step recorded is what the next one's condition reads. Then a real pipeline
+with a worker pool: meta.extract measures two images, the thumbnail step runs for the
+wide one and is skipped for the narrow one, as the JSON API shows."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from chute.queue.states import JobState, ObjectStatus, Outcome, RunState
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
+from tests.e2e.conftest import wait_until
+from tests.integration.test_rest_api import Api
 
 WORKER = "test-worker"
 WIDE = "metadata.image.width > `2000`"
@@ -158,3 +162,90 @@ def test_a_condition_that_fails_at_run_time_kills_its_step_with_the_reason(runti
     (task,) = claimed.tasks
     runtime.broker.record([_ok(task, clock)], WORKER)
     assert _status(runtime, "broken/y").status is ObjectStatus.SUCCEEDED
+
+
+# --- a real pipeline, with a worker pool ----------------------------------------------
+
+LARGE = "metadata.image.width > `1000`"
+PHOTOS = [
+    {"name": "meta", "processor": "meta.extract"},
+    {
+        "name": "large",
+        "processor": "image.thumbnail",
+        "options": {"sizes": [64], "format": "png"},
+        "needs": ["meta"],
+        "when": LARGE,
+    },
+    # Sees the outputs of the step before it: none when that one was skipped.
+    {"name": "tag", "processor": "noop", "needs": ["large"], "when": "steps.large.outputs"},
+]
+
+
+@pytest.fixture
+def pooled(catalog_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    photos = {"trigger": {"bucket": "inbox", "prefix": "photos/"}, "steps": PHOTOS}
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url=catalog_url,
+        pipelines={"photos": photos},
+        worker={"processes": 1, "poll_seconds": 0.2},
+    )
+    rt = open_runtime(settings)
+    rt.start_workers()
+    yield rt
+    rt.close(grace=0)
+
+
+def _png(width: int, height: int) -> bytes:
+    import pyvips  # type: ignore[import-untyped, unused-ignore]
+
+    return bytes((pyvips.Image.black(width, height) + 90).cast("uchar").pngsave_buffer())
+
+
+def _settled(rt: Runtime, key: str) -> ObjectProcessing:
+    done = (ObjectStatus.SUCCEEDED, ObjectStatus.DEAD)
+    wait_until(lambda: _status(rt, key).status in done, timeout=60)
+    return _status(rt, key)
+
+
+def test_a_real_pipeline_thumbnails_the_large_image_and_skips_the_small_one(pooled):
+    pooled.objects.put(CTX, "inbox", "photos/wide.png", [_png(1200, 40)], content_type="image/png")
+    pooled.objects.put(CTX, "inbox", "photos/narrow.png", [_png(300, 40)], content_type="image/png")
+
+    wide = _settled(pooled, "photos/wide.png")
+    assert wide.status is ObjectStatus.SUCCEEDED
+    assert wide.metadata["image"]["width"] == 1200
+    assert {step: job.state for step, job in _steps(wide).items()} == {
+        "meta": JobState.SUCCEEDED,
+        "large": JobState.SUCCEEDED,
+        "tag": JobState.SUCCEEDED,
+    }
+    assert [o.key for o in wide.runs[0].outputs] == ["photos/wide/thumb-64.png"]
+
+    narrow = _settled(pooled, "photos/narrow.png")
+    assert narrow.status is ObjectStatus.SUCCEEDED
+    assert narrow.metadata["image"]["width"] == 300
+    steps = _steps(narrow)
+    assert {step: job.state for step, job in steps.items()} == {
+        "meta": JobState.SUCCEEDED,
+        "large": JobState.SKIPPED,
+        "tag": JobState.SKIPPED,
+    }
+    assert steps["large"].last_error == f"condition not met: {LARGE}"
+    assert steps["tag"].last_error == "condition not met: steps.large.outputs"
+    assert narrow.runs[0].outputs == []
+
+    # The JSON API shows the skip and its reason in the run's step record.
+    api = Api(pooled)
+    answer = api.get("/buckets/inbox/status/photos/narrow.png")
+    assert answer.status_code == 200
+    (run,) = answer.json()["runs"]
+    large = next(step for step in run["steps"] if step["step"] == "large")
+    assert (large["state"], large["error"], large["outputs"]) == (
+        "skipped",
+        f"condition not met: {LARGE}",
+        [],
+    )
+    assert [a["outcome"] for a in large["attempts"]] == ["skipped"]
+    (pipeline,) = api.get("/pipelines").json()["pipelines"]
+    assert [step["when"] for step in pipeline["steps"]] == [None, LARGE, "steps.large.outputs"]
