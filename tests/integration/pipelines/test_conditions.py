@@ -180,14 +180,21 @@ PHOTOS = [
     {"name": "tag", "processor": "noop", "needs": ["large"], "when": "steps.large.outputs"},
 ]
 
+# User metadata values are text: ordering one against a number fails (to_number() works).
+RANKED = [
+    {"name": "strict", "processor": "noop", "when": "object.metadata.rank > `1`"},
+    {"name": "lenient", "processor": "noop", "when": "to_number(object.metadata.rank) > `1`"},
+]
+
 
 @pytest.fixture
 def pooled(catalog_url: str, tmp_path: Path) -> Iterator[Runtime]:
     photos = {"trigger": {"bucket": "inbox", "prefix": "photos/"}, "steps": PHOTOS}
+    ranked = {"trigger": {"bucket": "inbox", "prefix": "ranked/"}, "steps": RANKED}
     settings = load_settings(
         data_dir=tmp_path,
         database_url=catalog_url,
-        pipelines={"photos": photos},
+        pipelines={"photos": photos, "ranked": ranked},
         worker={"processes": 1, "poll_seconds": 0.2},
     )
     rt = open_runtime(settings)
@@ -247,5 +254,27 @@ def test_a_real_pipeline_thumbnails_the_large_image_and_skips_the_small_one(pool
         [],
     )
     assert [a["outcome"] for a in large["attempts"]] == ["skipped"]
-    (pipeline,) = api.get("/pipelines").json()["pipelines"]
-    assert [step["when"] for step in pipeline["steps"]] == [None, LARGE, "steps.large.outputs"]
+    listed = {p["name"]: p for p in api.get("/pipelines").json()["pipelines"]}
+    whens = [step["when"] for step in listed["photos"]["steps"]]
+    assert whens == [None, LARGE, "steps.large.outputs"]
+
+
+def test_a_condition_failing_in_a_real_pool_kills_its_step_and_the_pool_goes_on(pooled):
+    pooled.objects.put(CTX, "inbox", "ranked/x", [b"x"], metadata={"rank": "5"})
+    ended = (JobState.SUCCEEDED, JobState.DEAD)
+    wait_until(
+        lambda: all(j.state in ended for j in _steps(_status(pooled, "ranked/x")).values()),
+        timeout=60,
+    )
+    found = _status(pooled, "ranked/x")
+    assert found.status is ObjectStatus.DEAD
+    steps = _steps(found)
+    assert steps["lenient"].state is JobState.SUCCEEDED
+    strict = steps["strict"]
+    assert strict.state is JobState.DEAD
+    assert strict.last_error is not None
+    assert strict.last_error.startswith(
+        "condition object.metadata.rank > `1` could not be evaluated: it orders values"
+    )
+    pooled.objects.put(CTX, "inbox", "photos/after.png", [_png(1100, 20)])
+    assert _settled(pooled, "photos/after.png").status is ObjectStatus.SUCCEEDED
