@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 class AttemptView(BaseModel):
-    """One attempt of a job: who ran it, how it ended, and what the step reported."""
+    """One attempt of a job: who ran it, how it ended (``error``: why, unless it
+    succeeded), and what the step reported (with the metadata it extracted)."""
 
     attempt: int
     outcome: Outcome
@@ -44,8 +45,9 @@ class AttemptView(BaseModel):
 class JobView(BaseModel):
     """A job: one step of one run (``kind`` ``step``), or a notification about a run.
 
-    ``error`` is the last failure's type and message. Its traceback stays in the
-    catalog for operators and is not served: it shows server paths and code.
+    ``error`` is the last failure's type and message, or for a ``skipped`` step why
+    (``condition not met: EXPR``). A traceback stays in the catalog for operators and
+    is not served: it shows server paths and code.
     """
 
     id: int

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 class StepStatus(BaseModel):
-    """One job of a run: its state, attempts, and the keys it wrote."""
+    """One job of a run: its state, attempts, and the keys it wrote; ``error`` is its
+    last failure, or why it was skipped."""
 
     step: str
     kind: str
