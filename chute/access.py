@@ -44,6 +44,8 @@ class Grant:
     access: frozenset[Access]
     buckets: tuple[str, ...] = (ANY_BUCKET,)
     prefixes: tuple[str, ...] = ("",)
+    #: SQS queues (names, or ``*``) the access also applies to; none by default.
+    queues: tuple[str, ...] = ()
 
     def covers(self, action: Access, bucket: str | None, key: str | None) -> bool:
         """Whether this grant allows ``action`` on ``bucket`` (``None``: every bucket)
@@ -63,12 +65,22 @@ class Grant:
         """Whether this grant gives any access at all to ``bucket``."""
         return ANY_BUCKET in self.buckets or bucket in self.buckets
 
+    def covers_queue(self, action: Access, queue: str | None) -> bool:
+        """Whether this grant allows ``action`` on SQS queue ``queue`` (``None``:
+        every queue)."""
+        if action not in self.access and Access.ADMIN not in self.access:
+            return False
+        return ANY_BUCKET in self.queues or (queue is not None and queue in self.queues)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "access": sorted(a.value for a in self.access),
             "buckets": list(self.buckets),
             "prefixes": list(self.prefixes),
         }
+        if self.queues:
+            found["queues"] = list(self.queues)
+        return found
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Grant:
@@ -76,11 +88,12 @@ class Grant:
             access = frozenset(Access(a) for a in data["access"])
             buckets = tuple(str(b) for b in data.get("buckets") or [ANY_BUCKET])
             prefixes = tuple(str(p) for p in data.get("prefixes") or [""])
+            queues = tuple(str(q) for q in data.get("queues") or [])
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidArgument(f"not a valid grant: {data!r} ({exc})") from None
         if not access:
             raise InvalidArgument("a grant needs at least one of read, write, admin")
-        return cls(access, buckets, prefixes)
+        return cls(access, buckets, prefixes, queues)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +122,11 @@ class Permissions:
     def sees(self, bucket: str) -> bool:
         """Whether any grant names ``bucket`` (ListBuckets shows only those)."""
         return any(grant.sees(bucket) for grant in self.grants)
+
+    def allows_queue(self, action: Access, queue: str | None) -> bool:
+        """Whether ``action`` is allowed on SQS queue ``queue`` (``None``: every queue,
+        as listing all of them needs): full administrators may do anything."""
+        return self.is_admin or any(grant.covers_queue(action, queue) for grant in self.grants)
 
     def require(self, action: Access, bucket: str | None = None, key: str | None = None) -> None:
         """Raise ``AccessDenied`` unless ``action`` is allowed."""

@@ -12,6 +12,8 @@ import re
 
 from chute.errors import InvalidArgument, InvalidBucketName, InvalidKey, MetadataTooLarge
 
+#: The account id in every ARN and queue URL Chute makes (AWS's form; one per Chute).
+ACCOUNT = "000000000000"
 #: The version id of objects written while versioning is off or suspended (S3's).
 NULL_VERSION = "null"
 MAX_KEY_BYTES = 1024

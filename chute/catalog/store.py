@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chute.queue.base import JobQueue
     from chute.queue.history import HistorySession
     from chute.queue.lineage import LineageSession
+    from chute.queue.messages import MessageStore
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Rollup, Versioning
 from chute.catalog.schema import buckets, events, object_versions
 from chute.clock import system_clock
@@ -194,6 +195,13 @@ class CatalogSession:
         from chute.queue.lineage import LineageSession
 
         return LineageSession(self.conn)
+
+    @property
+    def messages(self) -> MessageStore:
+        """Message queues (the SQS API's) and their messages, in this transaction."""
+        from chute.queue.messages import MessageStore
+
+        return MessageStore(self.conn)
 
     @property
     def history(self) -> HistorySession:

@@ -20,10 +20,9 @@ from pydantic import BaseModel, ConfigDict
 
 from chute.access import Access, Grant
 from chute.errors import InvalidParameterValue, ResourceNotFound
+from chute.names import ACCOUNT
 from chute.settings import ConfiguredFunction, FunctionConfig
 
-#: The account id in the ARNs Chute gives functions: one Chute is one account.
-ACCOUNT = "000000000000"
 #: Environments one function may run at once in a process when it reserves none.
 DEFAULT_CONCURRENCY = 10
 

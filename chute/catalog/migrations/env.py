@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import chute.queue.messages.schema  # (registers the message queue tables)
 import chute.queue.schema  # noqa: F401  (registers the queue tables)
 from chute.catalog.schema import metadata
 
