@@ -78,13 +78,9 @@ def upgrade() -> None:
             name=op.f("fk_sqs_deduplication_queue_id_sqs_queues"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "queue_id", "deduplication_id", name=op.f("pk_sqs_deduplication")
-        ),
+        sa.PrimaryKeyConstraint("queue_id", "deduplication_id", name=op.f("pk_sqs_deduplication")),
     )
-    op.create_index(
-        "ix_sqs_deduplication_expires", "sqs_deduplication", ["queue_id", "expires_at"]
-    )
+    op.create_index("ix_sqs_deduplication_expires", "sqs_deduplication", ["queue_id", "expires_at"])
 
 
 def downgrade() -> None:
