@@ -19,6 +19,7 @@ from chute.api.awslambda.routing import LambdaServices
 from chute.api.rest.deps import Services
 from chute.api.s3.auth import key_secrets, signed_by, unguarded
 from chute.api.s3.services import S3Services
+from chute.api.sqs.app import SqsServices
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
@@ -48,6 +49,8 @@ from chute.security.keys import KeyService
 from chute.security.master_key import MasterKey
 from chute.security.sessions import SessionIssuer
 from chute.settings import Settings
+from chute.sqs.service import Queues
+from chute.sqs.signal import MessageSignal
 from chute.worker.child import ChildConfig
 from chute.worker.pool import WorkerPool
 
@@ -80,6 +83,9 @@ class Runtime:
     function_source: FunctionSource = field(default_factory=lambda: ConfiguredFunctions({}, ""))
     pools: list[WorkerPool] = field(default_factory=list)
     upkeep: Upkeep | None = None
+    #: The SQS queues' operations, and what wakes their long polls.
+    queues: Queues | None = None
+    message_signal: MessageSignal = field(default_factory=MessageSignal)
 
     def start_workers(self, processes: int | None = None) -> WorkerPool:
         """Start a worker pool in this process (``processes`` overrides the setting)."""
@@ -154,6 +160,19 @@ class Runtime:
             self.objects,
         )
 
+    def sqs_services(self) -> SqsServices:
+        """The services the SQS API is built with."""
+        queues = self.queues or Queues(
+            self.catalog, self.settings.region, self.clock, self.message_signal.notify
+        )
+        return SqsServices(
+            queues,
+            self.message_signal,
+            self.hooks,
+            self.authenticator(),
+            self.settings.body_timeout_seconds,
+        )
+
     def authenticator(self) -> Authenticator | None:
         """Who signed a request, for the API front ends; ``None`` when authentication is
         off (``auth.enabled = false``)."""
@@ -201,6 +220,7 @@ class Runtime:
                 self.clock,
                 self.signal.notify,
                 self.function_targets,
+                self.message_signal.notify,
             ),
         )
 
@@ -275,7 +295,8 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     blobs = open_blob_store(settings.blobs, settings.data_dir)
     clock = clock or DatabaseClock(catalog.clock_offset)
     signal = JobSignal()
-    router = Router(pipelines, signal.notify, clock, deliveries)
+    messages = MessageSignal()
+    router = Router(pipelines, signal.notify, clock, deliveries, on_message=messages.notify)
     hooks = Hooks([router])
     objects = ObjectService(
         catalog,
@@ -299,7 +320,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         _sweep(objects, settings, pipelines)
     listener = None
     if catalog.dialect == "postgresql":
-        listener = PostgresListener(settings.catalog_url, signal)
+        listener = PostgresListener(settings.catalog_url, signal, messages.notify)
     broker = QueueBroker(catalog, objects, runnable, clock, hooks)
     status = StatusService(catalog, pipelines, router)
     control = ControlService(catalog, pipelines, router, runnable)
@@ -321,6 +342,8 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         listener,
         function_targets=functions,
         function_source=registry,
+        queues=Queues(catalog, settings.region, clock, messages.notify),
+        message_signal=messages,
     )
 
 

@@ -16,6 +16,7 @@ from chute.api.http.protocol import ConnectionLimits, connection_cap, http_proto
 from chute.api.rest.app import create_app
 from chute.api.root import RootApp
 from chute.api.s3.app import create_s3_app
+from chute.api.sqs.app import create_sqs_app
 from chute.runtime import Runtime, open_runtime
 from chute.security.root import start_root
 from chute.settings import Settings
@@ -56,7 +57,10 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         create_app(runtime.rest_services()),
         create_s3_app(runtime.s3_services()),
         settings.s3.domain,
-        services={"lambda": create_lambda_app(runtime.lambda_services())},
+        services={
+            "lambda": create_lambda_app(runtime.lambda_services()),
+            "sqs": create_sqs_app(runtime.sqs_services()),
+        },
     )
     if workers:
         pool = runtime.start_workers()

@@ -35,13 +35,13 @@ from chute.errors import (
     ResourceNotFound,
 )
 from chute.functions.definitions import (
-    ACCOUNT,
     CodeSource,
     ConfiguredFunctions,
     Function,
     function_arn,
 )
 from chute.functions.package import MAX_ENTRIES, MAX_UNZIPPED_BYTES, check_entries
+from chute.names import ACCOUNT
 from chute.objects.service import ObjectService
 from chute.settings import FunctionConfig
 from chute.settings.functions import check_function_name

@@ -2,7 +2,7 @@
 them: rules naming a destination by ARN, the events that fire it and a key filter.
 
 A rule's destination is a Chute pipeline (a Lambda function ARN), a webhook target (an
-SNS topic ARN) or a queue (an SQS queue ARN, stored now; queues come later). The S3 API
+SNS topic ARN) or an SQS queue (an SQS queue ARN). The S3 API
 parses the XML into a :class:`BucketNotifications`, which :meth:`~BucketNotifications.
 validate` checks as S3 does (known events, one prefix and one suffix rule at most, no
 two rules that one event on one key could both fire); the catalog keeps its JSON on the
@@ -64,7 +64,7 @@ class DestinationKind(StrEnum):
     ``function``: a Chute pipeline (``CloudFunctionConfiguration``, a Lambda ARN): the
     event starts a run of it. ``topic``: a webhook target (``TopicConfiguration``, an SNS
     ARN): the event is POSTed there. ``queue``: a queue (``QueueConfiguration``, an SQS
-    ARN): kept, and delivered once Chute has queues.
+    ARN): the event's message is sent to it.
     """
 
     FUNCTION = "function"

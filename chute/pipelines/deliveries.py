@@ -15,6 +15,7 @@ whether they exist, and it queues the test events.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,12 +33,15 @@ from chute.processors.registry import get_processor, known
 from chute.queue.records import NewJob, RunSource
 from chute.queue.retry import RetryPolicy
 from chute.settings import NAME, TriggerConfig, WebhookConfig
+from chute.sqs.service import enqueue
 
 #: Names of delivery pipelines: this and the webhook target's name.
 DELIVERY_PREFIX = "topic:"
 #: A trigger on no bucket (no bucket is named ""): only notification rules start it.
 NO_TRIGGER = TriggerConfig(bucket="")
 TEST_EVENT = "s3:TestEvent"
+#: The ``SenderId`` of the messages S3 notifications put on SQS queues.
+S3_SENDER = "S3"
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class Destinations:
         clock: Clock,
         on_jobs: Callable[[], None],
         functions: Collection[str] = (),
+        on_message: Callable[[int], None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.pipelines = pipelines
@@ -150,6 +155,8 @@ class Destinations:
         self.functions = functions
         self.clock = clock
         self.on_jobs = on_jobs
+        #: Wakes receives waiting on an SQS queue (by its row id) given a test event.
+        self.on_message = on_message or (lambda queue_id: None)
 
     def refusal(self, rule: NotificationRule) -> str | None:
         """Why the destination of ``rule`` cannot be used, or ``None`` if it can."""
@@ -167,7 +174,13 @@ class Destinations:
             if name in self.deliveries:
                 return None
             return f"no webhook target named {name!r} is configured ([webhooks.{name}])"
-        return f"no SQS-compatible queue {name!r} exists (Chute has no queues yet)"
+        with self.catalog.read() as session:
+            queue = session.messages.queue(name)
+        if queue is None:
+            return f"no SQS queue named {name!r} exists"
+        if queue.fifo:
+            return "a FIFO queue cannot be the destination of S3 event notifications"
+        return None
 
     def refusals(self, config: BucketNotifications) -> list[tuple[str, str]]:
         """``(ARN, why)`` for every destination of ``config`` that cannot be used."""
@@ -181,15 +194,17 @@ class Destinations:
     def send_test_events(
         self, bucket: str, config: BucketNotifications, request_id: str, host_id: str
     ) -> int:
-        """Queue the ``s3:TestEvent`` message to every webhook target ``config`` names,
-        as S3 sends one to each topic and queue; returns how many targets. S3 sends
-        none to Lambda functions, and Chute none to pipelines: a run needs an object."""
+        """Queue the ``s3:TestEvent`` message to every webhook target and SQS queue
+        ``config`` names, as S3 sends one to each topic and queue; returns how many
+        destinations. S3 sends none to Lambda functions, and Chute none to pipelines: a
+        run needs an object."""
         targets = sorted({rule.name for rule in config.of_kind(DestinationKind.TOPIC)})
         deliveries = [self.deliveries[name] for name in targets if name in self.deliveries]
-        if not deliveries:
+        queues = sorted({rule.name for rule in config.of_kind(DestinationKind.QUEUE)})
+        if not deliveries and not queues:
             return 0
 
-        def work(session: CatalogSession) -> None:
+        def work(session: CatalogSession) -> list[int]:
             moment = self.clock()
             body = s3_test_event(bucket, request_id, host_id, moment)
             source = RunSource(bucket, "", "", None, body)
@@ -197,7 +212,13 @@ class Destinations:
             for delivery in deliveries:
                 jobs = delivery.jobs(body, identity)
                 session.queue.create_run(delivery.pipeline.name, source, jobs, moment)
+            text = json.dumps(body)
+            sent = [enqueue(session, name, text, moment, S3_SENDER) for name in queues]
+            return [queue_id for queue_id in sent if queue_id is not None]
 
-        self.catalog.run_write(work)
-        self.on_jobs()
-        return len(deliveries)
+        queue_ids = self.catalog.run_write(work)
+        if deliveries:
+            self.on_jobs()
+        for queue_id in queue_ids:
+            self.on_message(queue_id)
+        return len(deliveries) + len(queue_ids)

@@ -15,6 +15,7 @@ nothing, so it cannot loop.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,10 +26,11 @@ from chute.context import PIPELINE_PRINCIPAL
 from chute.events import render
 from chute.hooks import Observer
 from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, RuleCache
-from chute.pipelines.deliveries import Delivery, configured, event_message
+from chute.pipelines.deliveries import S3_SENDER, Delivery, configured, event_message
 from chute.pipelines.functions import FunctionTarget
 from chute.pipelines.model import Pipeline, Step
 from chute.queue.records import NewJob, RunSource
+from chute.sqs.service import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class Router(Observer):
         clock: Clock = system_clock,
         deliveries: Mapping[str, Delivery] | None = None,
         functions: Mapping[str, FunctionTarget] | None = None,
+        on_message: Callable[[int], None] | None = None,
     ) -> None:
         self.pipelines = pipelines
         #: Webhook targets by name, which rules name as topics.
@@ -54,6 +57,8 @@ class Router(Observer):
         #: Wakes this process's workers (they claim in a later transaction, or in this
         #: one's group commit, so they never miss the new jobs).
         self.on_jobs = on_jobs
+        #: Wakes receives waiting on an SQS queue (by its row id) given a message.
+        self.on_message = on_message or (lambda queue_id: None)
         self.rules = RuleCache()
 
     def object_changed(
@@ -126,7 +131,15 @@ class Router(Observer):
                 return 0
             self._deliver(session, delivery, rule, event, version)
             return 1
-        return 0  # queues: kept in the configuration until Chute has them
+        self._enqueue(session, rule, event)
+        return 0  # a message, not a run: no worker to wake
+
+    def _enqueue(self, session: CatalogSession, rule: NotificationRule, event: EventRow) -> None:
+        """Put the event's notification message on the SQS queue ``rule`` names."""
+        body = json.dumps(event_message(render(event), rule))
+        queue_id = enqueue(session, rule.name, body, self.clock(), S3_SENDER)
+        if queue_id is not None:
+            self.on_message(queue_id)
 
     def _deliver(
         self,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
+from chute.queue.messages.store import CHANNEL as MESSAGE_CHANNEL
 from chute.queue.sql.postgres import CHANNEL
 
 log = logging.getLogger(__name__)
@@ -67,11 +69,16 @@ class JobSignal:
 
 
 class PostgresListener:
-    """LISTENs on the queue channel and relays notifications to a :class:`JobSignal`."""
+    """LISTENs on the queue channel and relays notifications to a :class:`JobSignal`,
+    and those of the message queues' channel to ``on_message`` (with the queue's row
+    id)."""
 
-    def __init__(self, url: str, signal: JobSignal) -> None:
+    def __init__(
+        self, url: str, signal: JobSignal, on_message: Callable[[int], None] | None = None
+    ) -> None:
         self.url = url
         self.signal = signal
+        self.on_message = on_message
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chute-listen", daemon=True)
         self._thread.start()
@@ -93,9 +100,15 @@ class PostgresListener:
 
         with psycopg.connect(_conninfo(self.url), autocommit=True) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
+            if self.on_message is not None:
+                conn.execute(f"LISTEN {MESSAGE_CHANNEL}")
             while not self._stop.is_set():
-                for _ in conn.notifies(timeout=0.5, stop_after=1):
-                    self.signal.notify()
+                for notice in conn.notifies(timeout=0.5, stop_after=1):
+                    if notice.channel == MESSAGE_CHANNEL and self.on_message is not None:
+                        if notice.payload.isdigit():
+                            self.on_message(int(notice.payload))
+                    else:
+                        self.signal.notify()
 
 
 def _conninfo(url: str) -> str:

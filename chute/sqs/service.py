@@ -719,6 +719,29 @@ class Queues:
         return name
 
 
+def enqueue(
+    session: CatalogSession, name: str, body: str, now: datetime, sender: str
+) -> int | None:
+    """Put a message on standard queue ``name`` inside the caller's transaction (S3
+    notifications, in the transaction of their event); the queue's row id, or ``None``
+    when there is no such standard queue."""
+    queue = session.messages.queue(name)
+    if queue is None or queue.fifo:
+        return None
+    delay = timedelta(seconds=attrs.number(queue.attributes, "DelaySeconds"))
+    message = NewMessage(
+        message_id=str(uuid.uuid4()),
+        body=body,
+        md5_of_body=md5_of_body(body),
+        attributes=None,
+        trace_header=None,
+        sender_id=sender,
+        visible_at=now + delay,
+    )
+    session.messages.add(queue.id, [message], now)
+    return queue.id
+
+
 def queue_name_of(url: str) -> str:
     """The queue name in a queue URL (``.../ACCOUNT/NAME``; a bare name also does)."""
     path = urlsplit(url).path if "://" in url else url

@@ -3,7 +3,8 @@
 A ``ReceiveMessage`` that found nothing waits (up to its ``WaitTimeSeconds``) on its
 queue here; a send in this process calls :meth:`MessageSignal.notify` with the queue's
 row id once committed, and on PostgreSQL the sends of other processes arrive through
-``pg_notify`` (see :data:`CHANNEL`). Waiters also look again every
+``pg_notify`` (see :mod:`chute.queue.messages.store`). A receive listens *before* it
+looks, so a message sent between its look and its wait still wakes it. Waiters also look again every
 :data:`RECHECK_SECONDS`: delayed messages and expired visibility timeouts become
 visible without anyone sending, and other processes on SQLite notify nobody.
 """
@@ -14,11 +15,12 @@ import asyncio
 import contextlib
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 
-#: The PostgreSQL channel a send notifies, with the queue's row id as payload.
-CHANNEL = "chute_messages"
 #: Longest a waiting receive goes without looking at its queue again.
 RECHECK_SECONDS = 1.0
+
+_Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event]
 
 
 class MessageSignal:
@@ -26,21 +28,17 @@ class MessageSignal:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
-            defaultdict(set)
-        )
+        self._waiters: dict[int, set[_Waiter]] = defaultdict(set)
 
-    async def wait(self, queue_id: int, timeout: float) -> bool:
-        """Wait until a message is sent to queue ``queue_id`` or ``timeout`` seconds
-        pass (at most :data:`RECHECK_SECONDS`); whether one was sent."""
-        event = asyncio.Event()
-        waiter = (asyncio.get_running_loop(), event)
+    @contextlib.contextmanager
+    def listening(self, queue_id: int) -> Iterator[asyncio.Event]:
+        """An event set whenever messages are sent to queue ``queue_id`` while the
+        block runs (call from the event loop that waits on it)."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
             self._waiters[queue_id].add(waiter)
         try:
-            await asyncio.wait_for(event.wait(), min(timeout, RECHECK_SECONDS))
-        except TimeoutError:
-            return False
+            yield waiter[1]
         finally:
             with self._lock:
                 waiters = self._waiters.get(queue_id)
@@ -48,7 +46,6 @@ class MessageSignal:
                     waiters.discard(waiter)
                     if not waiters:
                         del self._waiters[queue_id]
-        return True
 
     def notify(self, queue_id: int) -> None:
         """Wake every receive waiting on queue ``queue_id`` (from any thread)."""
@@ -57,3 +54,9 @@ class MessageSignal:
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(event.set)
+
+
+async def wait_for(event: asyncio.Event, seconds: float) -> None:
+    """Wait until ``event`` is set or ``seconds`` (at most :data:`RECHECK_SECONDS`)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), min(seconds, RECHECK_SECONDS))

@@ -328,9 +328,7 @@ def test_destinations_say_why_a_name_cannot_be_used(runtime):
         ),
         "arn:chute:topic:nobody": "no webhook target named 'nobody' is configured "
         "([webhooks.nobody])",
-        "arn:aws:sqs:us-east-1:123456789012:jobs": (
-            "no SQS-compatible queue 'jobs' exists (Chute has no queues yet)"
-        ),
+        "arn:aws:sqs:us-east-1:123456789012:jobs": "no SQS queue named 'jobs' exists",
     }
 
 

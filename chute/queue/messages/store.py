@@ -20,6 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from chute.queue.messages.records import Counts, MessageRow, NewMessage, QueueRow
 from chute.queue.messages.schema import sqs_deduplication, sqs_messages, sqs_queues
 
+#: The PostgreSQL channel a send notifies once committed, with the queue's row id.
+CHANNEL = "chute_messages"
+
 _param = sa.bindparam
 _m = sqs_messages.c
 _q = sqs_queues.c
@@ -58,11 +61,11 @@ _CHANGE_VISIBILITY = (
     sqs_messages.update()
     .where(
         _m.id == _param("row_id"),
-        _m.queue_id == _param("queue_id"),
+        _m.queue_id == _param("in_queue"),
         _m.receipt == _param("token"),
         _m.visible_at > _param("now"),
     )
-    .values(visible_at=_param("visible_at"))
+    .values(visible_at=_param("new_visible_at"))
 )
 
 
@@ -160,7 +163,14 @@ class MessageStore:
         ]
         if rows:
             self.conn.execute(_INSERT_MESSAGE, rows)
+            self.notify(queue_id)
         return numbers
+
+    def notify(self, queue_id: int) -> None:
+        """Tell other processes' waiting receives of new messages on the queue, once
+        this transaction commits (PostgreSQL; on SQLite they look again on their own)."""
+        if self._postgres:
+            self.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, str(queue_id))))
 
     def _next_sequence(self, queue_id: int, count: int) -> int:
         query = sa.select(_q.sequence).where(_q.id == queue_id)
@@ -252,6 +262,7 @@ class MessageStore:
                     dead_letter_source=source,
                 )
             )
+            self.notify(queue_id)
 
     def drop(self, row_ids: Sequence[int]) -> None:
         """Delete messages by row id (expired ones)."""
@@ -283,8 +294,8 @@ class MessageStore:
         """Make an in-flight message visible at ``visible_at`` instead, if ``token`` is
         its latest receipt; whether it was (see :meth:`receipt_of`)."""
         params = {
-            "queue_id": queue_id, "row_id": row_id, "token": token,
-            "visible_at": visible_at, "now": now,
+            "in_queue": queue_id, "row_id": row_id, "token": token,
+            "new_visible_at": visible_at, "now": now,
         }  # fmt: skip
         return bool(self.conn.execute(_CHANGE_VISIBILITY, params).rowcount)
 

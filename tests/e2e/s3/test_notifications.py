@@ -233,7 +233,7 @@ def test_a_topic_gets_the_test_event_then_the_records(
 # --- refusals ------------------------------------------------------------------------
 
 
-def test_a_queue_is_refused_until_chute_has_queues(s3: S3Client, bucket: str) -> None:
+def test_a_missing_queue_is_refused(s3: S3Client, bucket: str) -> None:
     queue = "arn:aws:sqs:us-east-1:123456789012:jobs"
     config: Any = {"QueueConfigurations": [{"QueueArn": queue, "Events": ["s3:ObjectCreated:*"]}]}
     with pytest.raises(ClientError) as caught:
@@ -242,9 +242,9 @@ def test_a_queue_is_refused_until_chute_has_queues(s3: S3Client, bucket: str) ->
     assert error["Code"] == "InvalidArgument"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert error["Message"].startswith("Unable to validate the following destination")
-    assert "no SQS-compatible queue 'jobs' exists" in error["Message"]
+    assert "no SQS queue named 'jobs' exists" in error["Message"]
     assert error["ArgumentName1"] == queue
-    assert "no SQS-compatible queue" in error["ArgumentValue1"]
+    assert "no SQS queue" in error["ArgumentValue1"]
     assert "QueueConfigurations" not in s3.get_bucket_notification_configuration(Bucket=bucket)
 
     s3.put_bucket_notification_configuration(
