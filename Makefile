@@ -9,6 +9,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# An older botocore, whose SQS client speaks the query protocol, for its tests.
+	$(BIN)/pip install --quiet --no-deps --target $(VENV)/botocore-query 'botocore==1.29.165'
 	touch $(STAMP)
 
 run: $(STAMP)
