@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -68,6 +70,8 @@ MAX_TAGS = 50
 #: How long a deleted queue's name, a purge, and a deduplication id are remembered.
 DELETED_NAME = PURGE_INTERVAL = timedelta(seconds=60)
 DEDUPLICATION_INTERVAL = timedelta(minutes=5)
+#: How long a queue's row, read for a message operation, is used before it is read again.
+QUEUE_CACHE_SECONDS = 1.0
 #: The message system attributes a receive may ask for.
 SYSTEM_ATTRIBUTES = (
     "SenderId",
@@ -99,7 +103,7 @@ class Call:
 class PendingReceive:
     """A checked ``ReceiveMessage``: what to take, and how long to wait for it."""
 
-    queue_id: int
+    queue: QueueRow
     limit: int
     visibility_timeout: int | None
     wait_seconds: int
@@ -122,6 +126,8 @@ class Queues:
         self.clock = clock
         #: Told the queue row id once messages were committed to it (wakes long polls).
         self.on_send = on_send or (lambda queue_id: None)
+        self._cache: dict[str, tuple[QueueRow, float]] = {}
+        self._cache_lock = threading.Lock()
         self.operations: dict[str, Callable[[Call], dict[str, Any]]] = {
             "CreateQueue": self.create_queue,
             "GetQueueUrl": self.get_queue_url,
@@ -212,6 +218,7 @@ class Queues:
             session.messages.delete_queue(queue.id, now)
 
         self.catalog.run_write(delete)
+        self._forget(name)
         return {}
 
     def get_queue_attributes(self, call: Call) -> dict[str, Any]:
@@ -258,6 +265,7 @@ class Queues:
             session.messages.update_queue(queue.id, now, attributes=kept)
 
         self.catalog.run_write(update)
+        self._forget(name)
         return {}
 
     def purge_queue(self, call: Call) -> dict[str, Any]:
@@ -273,6 +281,7 @@ class Queues:
             session.messages.purge(queue.id, now)
 
         self.catalog.run_write(purge)
+        self._forget(name)
         return {}
 
     def tag_queue(self, call: Call) -> dict[str, Any]:
@@ -294,6 +303,7 @@ class Queues:
             session.messages.update_queue(queue.id, now, tags=_tags(change(queue.tags)))
 
         self.catalog.run_write(update)
+        self._forget(name)
         return {}
 
     def list_queue_tags(self, call: Call) -> dict[str, Any]:
@@ -383,14 +393,14 @@ class Queues:
             session.messages.update_queue(queue.id, now, attributes=kept)
 
         self.catalog.run_write(update)
+        self._forget(name)
         return {}
 
     # --- sending ----------------------------------------------------------------------
 
     def send_message(self, call: Call) -> dict[str, Any]:
         name = self._name(call, Access.WRITE)
-        with self.catalog.read() as session:
-            queue = _live(session, name)
+        queue = self._queue(name)
         message = _outgoing(queue, call.params, call.context)
         queue_id = queue.id
         (sent,) = self._send(queue, [message])
@@ -402,8 +412,7 @@ class Queues:
     def send_message_batch(self, call: Call) -> dict[str, Any]:
         name = self._name(call, Access.WRITE)
         entries = batch_entries(call.params, "Send")
-        with self.catalog.read() as session:
-            queue = _live(session, name)
+        queue = self._queue(name)
         limit = attrs.number(queue.attributes, "MaximumMessageSize")
         total = sum(
             size_of(str(entry.get("MessageBody") or ""), loose_attributes(entry))
@@ -441,8 +450,7 @@ class Queues:
 
         def send(session: CatalogSession) -> list[dict[str, Any]]:
             store = session.messages
-            live = store.queue_by_id(queue.id)
-            if live is None:
+            if not store.is_live(queue.id):
                 raise QueueDoesNotExist()
             if fifo:
                 store.forget_expired(queue.id, now)
@@ -507,12 +515,11 @@ class Queues:
         for asked in system:
             if asked not in ("All", *SYSTEM_ATTRIBUTES) and asked not in attrs.READABLE:
                 raise InvalidAttributeName(f"Unknown Attribute {asked}.")
-        with self.catalog.read() as session:
-            queue = _live(session, name)
+        queue = self._queue(name)
         if wait is None:
             wait = attrs.number(queue.attributes, "ReceiveMessageWaitTimeSeconds")
         return PendingReceive(
-            queue.id, limit or 1, timeout, wait, tuple(system),
+            queue, limit or 1, timeout, wait, tuple(system),
             tuple(names(params, "MessageAttributeNames")),
         )  # fmt: skip
 
@@ -523,8 +530,8 @@ class Queues:
 
         def take(session: CatalogSession) -> tuple[QueueRow, list[tuple[MessageRow, str]]]:
             store = session.messages
-            queue = store.queue_by_id(pending.queue_id)
-            if queue is None:
+            queue = pending.queue
+            if not store.is_live(queue.id):
                 raise QueueDoesNotExist()
             timeout = pending.visibility_timeout
             if timeout is None:
@@ -620,8 +627,7 @@ class Queues:
     def delete_message(self, call: Call) -> dict[str, Any]:
         name = self._name(call, Access.READ)
         handle = text(call.params, "ReceiptHandle", required=True)
-        with self.catalog.read() as session:
-            queue = _live(session, name)
+        queue = self._queue(name)
         receipt = handles.read(handle, queue.secret, queue.id)
         self.catalog.run_claim(
             lambda session: session.messages.delete(queue.id, receipt.row_id, receipt.token)
@@ -631,8 +637,7 @@ class Queues:
     def delete_message_batch(self, call: Call) -> dict[str, Any]:
         name = self._name(call, Access.READ)
         entries = batch_entries(call.params, "Delete")
-        with self.catalog.read() as session:
-            queue = _live(session, name)
+        queue = self._queue(name)
         checked: list[handles.Receipt | SqsError] = []
         for entry in entries:
             try:
@@ -651,8 +656,7 @@ class Queues:
 
     def change_message_visibility(self, call: Call) -> dict[str, Any]:
         name = self._name(call, Access.READ)
-        with self.catalog.read() as session:
-            queue = _live(session, name)
+        queue = self._queue(name)
         change = _visibility_change(queue, call.params)
         (outcome,) = self._change_visibility(queue, [change])
         if isinstance(outcome, SqsError):
@@ -662,8 +666,7 @@ class Queues:
     def change_message_visibility_batch(self, call: Call) -> dict[str, Any]:
         name = self._name(call, Access.READ)
         entries = batch_entries(call.params, "ChangeMessageVisibility")
-        with self.catalog.read() as session:
-            queue = _live(session, name)
+        queue = self._queue(name)
         checked: list[tuple[handles.Receipt, int, str] | SqsError] = []
         for entry in entries:
             try:
@@ -704,6 +707,26 @@ class Queues:
         return list(self.catalog.run_claim(change))
 
     # --- names ------------------------------------------------------------------------
+
+    def _queue(self, name: str) -> QueueRow:
+        """The live queue ``name``, as read at most :data:`QUEUE_CACHE_SECONDS` ago:
+        messages are sent and received far more often than queues change (SQS itself
+        documents attribute changes taking up to a minute to apply)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            found = self._cache.get(name)
+        if found is not None and now - found[1] < QUEUE_CACHE_SECONDS:
+            return found[0]
+        with self.catalog.read() as session:
+            queue = _live(session, name)
+        with self._cache_lock:
+            self._cache[name] = (queue, now)
+        return queue
+
+    def _forget(self, name: str) -> None:
+        """Drop ``name`` from the cache: this process just changed it."""
+        with self._cache_lock:
+            self._cache.pop(name, None)
 
     def url(self, call: Call, name: str) -> str:
         return f"{call.base_url}/{ACCOUNT}/{name}"

@@ -40,7 +40,7 @@ from chute.errors import ChuteError, MaxMessageLengthExceeded
 from chute.hooks import Hooks
 from chute.security.authenticate import Authenticator
 from chute.sqs.errors import InvalidAction, InvalidParameterValue, SqsError
-from chute.sqs.service import Call, Queues
+from chute.sqs.service import Call, PendingReceive, Queues
 from chute.sqs.signal import MessageSignal, wait_for
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,13 @@ class SqsApp:
             action, params = _request(scope, body)
             protocol = _Protocol(action, protocol.json)
             scope[OPERATION_SCOPE] = action
-            context = await self._authenticate(scope, context, body)
-            scope["state"][CONTEXT_STATE] = context
-            call = Call(context, _base_url(scope), params)
-            response = protocol.answer(await self._run(action, call), context.request_id)
+            answer, pending = await anyio.to_thread.run_sync(
+                self._first, scope, context, body, action, params
+            )
+            context = scope["state"][CONTEXT_STATE]
+            if pending is not None and not answer and pending.wait_seconds > 0:
+                answer = await self._long_poll(pending)
+            response = protocol.answer(answer, context.request_id)
         except ChuteError as error:
             response = protocol.error(error, context.request_id)
         except Exception:
@@ -129,22 +132,34 @@ class SqsApp:
         response.headers["x-amzn-requestid"] = context.request_id
         await response(scope, receive, send)
 
-    async def _run(self, action: str, call: Call) -> dict[str, Any]:
+    def _first(
+        self,
+        scope: Scope,
+        context: RequestContext,
+        body: bytes,
+        action: str,
+        params: dict[str, Any],
+    ) -> tuple[dict[str, Any], PendingReceive | None]:
+        """In a worker thread (one hop per request): check the signature, then run the
+        operation; a receive is checked and looks once, and comes back ``pending``."""
+        context = self._authenticate(scope, context, body)
+        scope["state"][CONTEXT_STATE] = context
+        call = Call(context, _base_url(scope), params)
         queues = self.services.queues
         if action == "ReceiveMessage":
-            return await self._receive(call)
+            pending = queues.prepare_receive(call)
+            return queues.receive(pending), pending
         operation: Callable[[Call], dict[str, Any]] | None = queues.operations.get(action)
         if operation is None:
             raise InvalidAction(action or "(none)")
-        return await anyio.to_thread.run_sync(operation, call)
+        return operation(call), None
 
-    async def _receive(self, call: Call) -> dict[str, Any]:
-        """One receive, long-polled: look, and until the wait is over, look again
+    async def _long_poll(self, pending: PendingReceive) -> dict[str, Any]:
+        """A receive that found nothing and may wait: until its wait is over, look again
         whenever a message is sent to the queue (or every second)."""
         queues = self.services.queues
-        pending = await anyio.to_thread.run_sync(queues.prepare_receive, call)
         deadline = anyio.current_time() + pending.wait_seconds
-        with self.services.signal.listening(pending.queue_id) as arrived:
+        with self.services.signal.listening(pending.queue.id) as arrived:
             while True:
                 arrived.clear()
                 answer = await anyio.to_thread.run_sync(queues.receive, pending)
@@ -153,13 +168,11 @@ class SqsApp:
                     return answer
                 await wait_for(arrived, remaining)
 
-    async def _authenticate(
-        self, scope: Scope, context: RequestContext, body: bytes
-    ) -> RequestContext:
+    def _authenticate(self, scope: Scope, context: RequestContext, body: bytes) -> RequestContext:
         authenticator = self.services.authenticator
         if authenticator is None:
             return unguarded_context(scope)  # authentication off: anyone may do anything
-        identity = await anyio.to_thread.run_sync(authenticator.authenticate, scope, SERVICE, body)
+        identity = authenticator.authenticate(scope, SERVICE, body)
         return identity.context(context.source_ip, context.request_id)
 
 

@@ -32,16 +32,41 @@ _LIVE = _q.deleted_at.is_(None)
 
 # Hot-path statements, built once.
 _GET_QUEUE = sa.select(*_QUEUE_COLUMNS).where(_q.name == _param("name"), _LIVE)
+_GET_QUEUE_BY_ID = sa.select(*_QUEUE_COLUMNS).where(_q.id == _param("queue_id"), _LIVE)
+_IS_LIVE = sa.select(_q.id).where(_q.id == _param("queue_id"), _LIVE)
 _INSERT_MESSAGE = sqs_messages.insert()
-_READY = sa.select(*_MESSAGE_COLUMNS).where(
-    _m.queue_id == _param("queue_id"), _m.visible_at <= _param("now")
-)
 _IN_FLIGHT_GROUPS = sa.select(_m.group_id).where(
     _m.queue_id == _param("queue_id"),
     _m.receipt.is_not(None),
     _m.visible_at > _param("now"),
     _m.group_id.is_not(None),
 )
+
+
+def _ready(*, fifo: bool, postgres: bool) -> sa.Select[Any]:
+    """Visible messages of a queue, oldest first (see :meth:`MessageStore.ready`)."""
+    query = sa.select(*_MESSAGE_COLUMNS).where(
+        _m.queue_id == _param("queue_id"), _m.visible_at <= _param("now")
+    )
+    if fifo:
+        query = query.where(sa.or_(_m.group_id.is_(None), _m.group_id.not_in(_IN_FLIGHT_GROUPS)))
+    query = query.order_by(_m.id).limit(_param("limit"))
+    if postgres and not fifo:
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+#: By (FIFO, PostgreSQL).
+_READY = {
+    (fifo, postgres): _ready(fifo=fifo, postgres=postgres)
+    for fifo in (False, True)
+    for postgres in (False, True)
+}
+_LOCK_QUEUE = sa.select(_q.id).where(_q.id == _param("queue_id")).with_for_update()
+_RECEIPT_OF = sa.select(_m.receipt).where(
+    _m.id == _param("row_id"), _m.queue_id == _param("queue_id")
+)
+_NOTIFY = sa.select(sa.func.pg_notify(CHANNEL, _param("payload")))
 _TAKE = (
     sqs_messages.update()
     .where(_m.id == _param("row_id"))
@@ -69,6 +94,11 @@ _CHANGE_VISIBILITY = (
 )
 
 
+def _fields(message: NewMessage) -> dict[str, Any]:
+    # not dataclasses.asdict, which deep-copies every attribute
+    return {name: getattr(message, name) for name in NewMessage.__slots__}
+
+
 class MessageStore:
     """Message queue queries inside one transaction."""
 
@@ -84,9 +114,12 @@ class MessageStore:
         return None if row is None else QueueRow(**row)
 
     def queue_by_id(self, queue_id: int) -> QueueRow | None:
-        query = sa.select(*_QUEUE_COLUMNS).where(_q.id == queue_id, _LIVE)
-        row = self.conn.execute(query).mappings().first()
+        row = self.conn.execute(_GET_QUEUE_BY_ID, {"queue_id": queue_id}).mappings().first()
         return None if row is None else QueueRow(**row)
+
+    def is_live(self, queue_id: int) -> bool:
+        """Whether the queue with row id ``queue_id`` exists and is not deleted."""
+        return self.conn.execute(_IS_LIVE, {"queue_id": queue_id}).first() is not None
 
     def deleted_at(self, name: str) -> datetime | None:
         """When the queue called ``name`` was deleted, if its row is still kept."""
@@ -151,7 +184,7 @@ class MessageStore:
             numbers = list(range(first, first + len(messages)))
         rows = [
             {
-                **asdict(message),
+                **_fields(message),
                 "queue_id": queue_id,
                 "sent_at": now,
                 "receive_count": 0,
@@ -170,7 +203,7 @@ class MessageStore:
         """Tell other processes' waiting receives of new messages on the queue, once
         this transaction commits (PostgreSQL; on SQLite they look again on their own)."""
         if self._postgres:
-            self.conn.execute(sa.select(sa.func.pg_notify(CHANNEL, str(queue_id))))
+            self.conn.execute(_NOTIFY, {"payload": str(queue_id)})
 
     def _next_sequence(self, queue_id: int, count: int) -> int:
         query = sa.select(_q.sequence).where(_q.id == queue_id)
@@ -222,18 +255,10 @@ class MessageStore:
     def ready(self, queue_id: int, limit: int, now: datetime, *, fifo: bool) -> list[MessageRow]:
         """Up to ``limit`` visible messages, oldest first, locked for this transaction.
         On a FIFO queue, none of a message group that has a message in flight."""
-        params = {"queue_id": queue_id, "now": now}
-        query = _READY
-        if fifo:
-            if self._postgres:
-                lock = sa.select(_q.id).where(_q.id == queue_id).with_for_update()
-                self.conn.execute(lock)
-            query = query.where(
-                sa.or_(_m.group_id.is_(None), _m.group_id.not_in(_IN_FLIGHT_GROUPS))
-            )
-        query = query.order_by(_m.id).limit(limit)
-        if self._postgres and not fifo:
-            query = query.with_for_update(skip_locked=True)
+        params = {"queue_id": queue_id, "now": now, "limit": limit}
+        if fifo and self._postgres:
+            self.conn.execute(_LOCK_QUEUE, params)
+        query = _READY[fifo, self._postgres]
         return [MessageRow.of(row) for row in self.conn.execute(query, params).mappings()]
 
     def take(
@@ -302,8 +327,8 @@ class MessageStore:
     def receipt_of(self, queue_id: int, row_id: int) -> str | None:
         """The latest receipt token of a message (``None``: no such message, or never
         received)."""
-        query = sa.select(_m.receipt).where(_m.id == row_id, _m.queue_id == queue_id)
-        found: str | None = self.conn.execute(query).scalar()
+        params = {"row_id": row_id, "queue_id": queue_id}
+        found: str | None = self.conn.execute(_RECEIPT_OF, params).scalar()
         return found
 
     # --- counting ---------------------------------------------------------------------
