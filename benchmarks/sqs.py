@@ -184,11 +184,11 @@ def run(total: int) -> None:
 
 
 def main() -> None:
+    global PROCESSES, THREADS
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--round-trips", type=int, default=3000)
     parser.add_argument("--processes", type=int, default=PROCESSES)
     args = parser.parse_args()
-    global PROCESSES, THREADS
     PROCESSES, THREADS = args.processes, max(1, 8 // args.processes)
     run(args.round_trips)
 
