@@ -98,8 +98,10 @@ def batched(sqs: Any, url: str) -> Callable[[], int]:
     return work
 
 
-def _consume(server_url: str, queue_url: str, kind: str, total: int) -> None:
-    """One client process: ``THREADS`` threads until ``total`` messages are done."""
+def _consume(server_url: str, queue_url: str, kind: str, total: int, threads: int) -> None:
+    """One client process: ``threads`` threads until ``total`` messages are done."""
+    global THREADS
+    THREADS = threads
     sqs = client(server_url)
     loops((single if kind == "single" else batched)(sqs, queue_url), total)
 
@@ -109,7 +111,7 @@ def in_processes(server_url: str, queue_url: str, kind: str, total: int) -> floa
     context = multiprocessing.get_context("spawn")
     share = total // PROCESSES
     workers = [
-        context.Process(target=_consume, args=(server_url, queue_url, kind, share))
+        context.Process(target=_consume, args=(server_url, queue_url, kind, share, THREADS))
         for _ in range(PROCESSES)
     ]
     start = time.perf_counter()
