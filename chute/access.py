@@ -86,7 +86,8 @@ class Grant:
     def from_json(cls, data: Mapping[str, Any]) -> Grant:
         try:
             access = frozenset(Access(a) for a in data["access"])
-            buckets = tuple(str(b) for b in data.get("buckets") or [ANY_BUCKET])
+            # an empty list is a grant on queues only
+            buckets = tuple(str(b) for b in data.get("buckets", [ANY_BUCKET]))
             prefixes = tuple(str(p) for p in data.get("prefixes") or [""])
             queues = tuple(str(q) for q in data.get("queues") or [])
         except (KeyError, TypeError, ValueError) as exc:

@@ -1,5 +1,6 @@
 """One port for every front end: the JSON API under ``/_/``, the Lambda API for requests
-signed for ``lambda``, the S3 API everywhere else.
+signed for ``lambda``, the SQS API for those signed for ``sqs`` (or naming SQS in
+``X-Amz-Target``), the S3 API everywhere else.
 
 Bucket names cannot start with ``_``, so a path-style S3 request never reaches the JSON
 API; a virtual-host style request (its bucket in the host name) always goes to S3,
@@ -43,7 +44,8 @@ class RootApp:
             await self.rest(scope, receive, send)
             return
         if scope["type"] == "http":
-            other = self.services.get(signed_service(scope) or "") if self.services else None
+            service = signed_service(scope) or targeted_service(scope)
+            other = self.services.get(service or "") if self.services else None
             if other is not None:
                 await other(scope, receive, send)
                 return
@@ -75,6 +77,21 @@ def signed_service(scope: Scope) -> str | None:
         for key, value in parse_qsl(query.decode("latin-1")):
             if key == "X-Amz-Credential":
                 return _service_of(value)
+    return None
+
+
+#: JSON protocols name their service in ``X-Amz-Target`` (``AmazonSQS.SendMessage``).
+_TARGET_PREFIXES = {b"AmazonSQS.": "sqs"}
+
+
+def targeted_service(scope: Scope) -> str | None:
+    """The service an unsigned request of a JSON protocol names in ``X-Amz-Target``, so
+    it reaches that service's front end and is refused as that service refuses it."""
+    for name, value in scope["headers"]:
+        if name == b"x-amz-target":
+            for prefix, service in _TARGET_PREFIXES.items():
+                if value.startswith(prefix):
+                    return service
     return None
 
 

@@ -102,7 +102,7 @@ def test_a_limited_key_through_the_cli(live_server: LiveServer, tmp_path: Path) 
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)
     assert key["grants"] == [
-        {"access": ["read", "write"], "buckets": ["limited"], "prefixes": ["up/"]}
+        {"access": ["read", "write"], "buckets": ["limited"], "prefixes": ["up/"], "queues": []}
     ]
     mine = {
         "CHUTE_URL": live_server.url,

@@ -36,7 +36,7 @@ from chute.api.http.observe import (
 )
 from chute.api.sqs import query
 from chute.context import RequestContext
-from chute.errors import ChuteError, MaxMessageLengthExceeded
+from chute.errors import AccessDenied, ChuteError, MaxMessageLengthExceeded
 from chute.hooks import Hooks
 from chute.security.authenticate import Authenticator
 from chute.sqs.errors import InvalidAction, InvalidParameterValue, SqsError
@@ -173,7 +173,10 @@ class SqsApp:
         if authenticator is None:
             return unguarded_context(scope)  # authentication off: anyone may do anything
         identity = authenticator.authenticate(scope, SERVICE, body)
-        return identity.context(context.source_ip, context.request_id)
+        signed = identity.context(context.source_ip, context.request_id)
+        if signed.access_key is None:  # SQS has no anonymous requests
+            raise AccessDenied("Requests to the SQS API must be signed with an access key.")
+        return signed
 
 
 def _target(scope: Scope) -> str | None:

@@ -47,11 +47,22 @@ def create(
         list[str] | None,
         typer.Option("--prefix", help="Only keys under this prefix (repeatable; default: all)."),
     ] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            help="On this SQS queue too (repeatable; '*': every queue); alone, on queues only.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Make an access key. Its secret is printed this once: store it now."""
+    buckets = bucket or ([] if queue else ["*"])
     grant = GrantView(
-        access=[a.value for a in access], buckets=bucket or ["*"], prefixes=prefix or [""]
+        access=[a.value for a in access],
+        buckets=buckets,
+        prefixes=prefix or [""],
+        queues=queue or [],
     )
     with connect(ctx) as client:
         new = client.create_key(name, [grant])
@@ -113,5 +124,6 @@ def _grants(key: KeyView) -> str:
             for bucket in grant.buckets
             for prefix in grant.prefixes
         ]
+        places += [f"queue {name}" for name in grant.queues]
         parts.append(f"{','.join(grant.access)} on {' '.join(places)}")
     return "; ".join(parts)

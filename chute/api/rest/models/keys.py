@@ -23,20 +23,31 @@ class GrantView(BaseModel):
         min_length=1, description="read: get and list; write: put and delete; admin: all."
     )
     buckets: list[str] = Field(
-        default_factory=lambda: [ANY_BUCKET], min_length=1, description="Names, or '*'."
+        default_factory=lambda: [ANY_BUCKET],
+        description="Names, or '*' (none: a grant on queues only).",
     )
     prefixes: list[str] = Field(
         default_factory=lambda: [""], min_length=1, description="Key prefixes ('': every key)."
+    )
+    queues: list[str] = Field(
+        default_factory=list,
+        description="SQS queues (names, or '*') the access also applies to: read receives "
+        "and deletes, write sends, admin manages.",
     )
 
     @classmethod
     def of(cls, grant: Grant) -> GrantView:
         access: list[AccessName] = [a.value for a in sorted(grant.access)]
-        return cls(access=access, buckets=list(grant.buckets), prefixes=list(grant.prefixes))
+        return cls(
+            access=access,
+            buckets=list(grant.buckets),
+            prefixes=list(grant.prefixes),
+            queues=list(grant.queues),
+        )
 
     def to_grant(self) -> Grant:
         access = frozenset(Access(name) for name in self.access)
-        return Grant(access, tuple(self.buckets), tuple(self.prefixes))
+        return Grant(access, tuple(self.buckets), tuple(self.prefixes), tuple(self.queues))
 
 
 class CreateKey(BaseModel):
