@@ -5,6 +5,7 @@ and wrongly signed requests are refused as SQS refuses them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from tests.e2e.test_auth import chute
 
 
 def _client(server: LiveServer, key: str, secret: str, service: str = "sqs") -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=server.url,
         region_name="us-east-1",
@@ -47,12 +48,13 @@ def test_a_consumer_key_reads_its_queue_only(live_server: LiveServer, tmp_path: 
     consumer = _client(live_server, key["id"], key["secret"])
     message = consumer.receive_message(QueueUrl=jobs, WaitTimeSeconds=1)["Messages"][0]
     consumer.delete_message(QueueUrl=jobs, ReceiptHandle=message["ReceiptHandle"])
-    for refused in (
+    refusals: list[Callable[[], object]] = [
         lambda: consumer.send_message(QueueUrl=jobs, MessageBody="no"),
         lambda: consumer.receive_message(QueueUrl=other),
         lambda: consumer.purge_queue(QueueUrl=jobs),
         lambda: consumer.create_queue(QueueName="access-new"),
-    ):
+    ]
+    for refused in refusals:
         with pytest.raises(ClientError) as excinfo:
             refused()
         assert excinfo.value.response["Error"]["Code"] == "AccessDenied"
