@@ -240,12 +240,20 @@ class Runtime:
         if sweep and self.settings.sweep_interval_seconds > 0:
             interval = self.settings.sweep_interval_seconds
             chores.append(Chore("sweep", interval, self._sweep))
+        if self.queues is not None:
+            chores.append(Chore("sqs-retention", SQS_EXPIRY_SECONDS, self._expire_messages))
         self.upkeep = Upkeep(chores)
         self.upkeep.start()
         return self.upkeep
 
     def _sweep(self) -> None:
         _sweep(self.objects, self.settings, self.pipelines)
+
+    def _expire_messages(self) -> None:
+        assert self.queues is not None
+        removed = self.queues.expire()
+        if removed:
+            log.info("removed %d SQS messages past their queues' retention period", removed)
 
     def _expire(self) -> None:
         older_than = timedelta(seconds=self.settings.multipart.abort_after_seconds)
@@ -276,6 +284,10 @@ class Runtime:
             self.listener.close()
         self.blobs.close()
         self.catalog.close()
+
+
+#: How often messages past their queue's retention period are deleted.
+SQS_EXPIRY_SECONDS = 60.0
 
 
 def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool = True) -> Runtime:

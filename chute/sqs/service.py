@@ -72,6 +72,8 @@ DELETED_NAME = PURGE_INTERVAL = timedelta(seconds=60)
 DEDUPLICATION_INTERVAL = timedelta(minutes=5)
 #: How long a queue's row, read for a message operation, is used before it is read again.
 QUEUE_CACHE_SECONDS = 1.0
+#: Most expired messages deleted in one transaction.
+EXPIRE_BATCH = 1000
 #: The message system attributes a receive may ask for.
 SYSTEM_ATTRIBUTES = (
     "SenderId",
@@ -706,6 +708,26 @@ class Queues:
 
         return list(self.catalog.run_claim(change))
 
+    # --- upkeep -----------------------------------------------------------------------
+
+    def expire(self) -> int:
+        """Delete the messages kept past their queue's ``MessageRetentionPeriod``
+        (receives skip them already; this frees their rows when nobody receives).
+        Returns how many went."""
+        now = self.clock()
+        with self.catalog.read() as session:
+            every = session.messages.queues(limit=1_000_000)
+        removed = 0
+        for queue in every:
+            retention = timedelta(seconds=attrs.number(queue.attributes, "MessageRetentionPeriod"))
+            expire = _expiry(queue.id, now - retention)
+            while True:
+                gone = self.catalog.run_write(expire)
+                removed += gone
+                if gone < EXPIRE_BATCH:
+                    break
+        return removed
+
     # --- names ------------------------------------------------------------------------
 
     def _queue(self, name: str) -> QueueRow:
@@ -740,6 +762,11 @@ class Queues:
         name = queue_name_of(url)
         _require(call.context, action, name)
         return name
+
+
+def _expiry(queue_id: int, cutoff: datetime) -> Callable[[CatalogSession], int]:
+    """A write deleting a batch of a queue's messages sent before ``cutoff``."""
+    return lambda session: session.messages.expire(queue_id, cutoff, EXPIRE_BATCH)
 
 
 def enqueue(

@@ -61,6 +61,7 @@ sqs_messages = sa.Table(
     sa.Column("dead_letter_source", sa.String(256), nullable=True),
     sa.Index("ix_sqs_messages_ready", "queue_id", "visible_at", "id"),
     sa.Index("ix_sqs_messages_group", "queue_id", "group_id", "id"),
+    sa.Index("ix_sqs_messages_sent", "queue_id", "sent_at"),
     sqlite_autoincrement=True,  # row ids are in receipt handles: never reused
 )
 

@@ -299,7 +299,7 @@ class MessageStore:
         oldest = (
             sa.select(_m.id)
             .where(_m.queue_id == queue_id, _m.sent_at < sent_before)
-            .order_by(_m.id)
+            .order_by(_m.sent_at)
             .limit(limit)
         )
         ids = list(self.conn.execute(oldest).scalars())

@@ -65,6 +65,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_sqs_messages_ready", "sqs_messages", ["queue_id", "visible_at", "id"])
     op.create_index("ix_sqs_messages_group", "sqs_messages", ["queue_id", "group_id", "id"])
+    op.create_index("ix_sqs_messages_sent", "sqs_messages", ["queue_id", "sent_at"])
     op.create_table(
         "sqs_deduplication",
         sa.Column("queue_id", RowId, nullable=False),
