@@ -357,7 +357,7 @@ def test_managing_keys(api: Api, root: SigV4Signer, clock: FakeClock) -> None:
     assert (made.status_code, body["name"], body["grants"], body["enabled"]) == (
         201,
         "site",
-        [grant],
+        [{**grant, "queues": []}],
         True,
     )
     assert len(body["secret"]) == 40
@@ -390,6 +390,7 @@ def test_managing_keys(api: Api, root: SigV4Signer, clock: FakeClock) -> None:
         {"name": "", "grants": [{"access": ["read"]}]},
         {"name": "x", "grants": [{"access": ["everything"]}]},
         {"name": "x", "grants": [{"access": ["read"], "buckets": ["Bad_Name"]}]},
+        {"name": "x", "grants": [{"access": ["read"], "buckets": []}]},  # on nothing
         {"name": "x", "grants": [{"access": ["read"]}], "expires_at": "2020-01-01T00:00:00"},
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from chute.access import ANY_BUCKET, Access, Grant
 from chute.api.rest.models.time import Timestamp
@@ -34,6 +34,12 @@ class GrantView(BaseModel):
         description="SQS queues (names, or '*') the access also applies to: read receives "
         "and deletes, write sends, admin manages.",
     )
+
+    @model_validator(mode="after")
+    def _grants_something(self) -> GrantView:
+        if not self.buckets and not self.queues:
+            raise ValueError("a grant names at least one bucket or queue")
+        return self
 
     @classmethod
     def of(cls, grant: Grant) -> GrantView:
