@@ -26,6 +26,7 @@ from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
 from chute.errors import ConfigError
 from chute.functions.definitions import ConfiguredFunctions, FunctionSource
+from chute.functions.logs import FunctionLogs
 from chute.functions.registry import FunctionRegistry
 from chute.functions.service import Functions, FunctionsSetup, open_functions
 from chute.hooks import Hooks
@@ -115,8 +116,20 @@ class Runtime:
     @cached_property
     def functions(self) -> Functions:
         """The Lambda-style functions (``[functions.NAME]``) and their warm environments
-        in this process. Handlers reach Chute at ``AWS_ENDPOINT_URL``."""
-        return open_functions(self.functions_setup, self.function_source, self.blobs, self.clock)
+        in this process. Handlers reach Chute at ``AWS_ENDPOINT_URL``; each invocation's
+        log is kept in the catalog."""
+        return open_functions(
+            self.functions_setup,
+            self.function_source,
+            self.blobs,
+            self.clock,
+            keep_log=self.function_logs.keep,
+        )
+
+    @cached_property
+    def function_logs(self) -> FunctionLogs:
+        """Every function invocation's log, in the catalog."""
+        return FunctionLogs(self.catalog)
 
     @property
     def functions_setup(self) -> FunctionsSetup:
@@ -263,12 +276,14 @@ class Runtime:
 
     def _prune(self) -> None:
         report = self.retention.prune()
-        if report.runs or report.events or report.metadata:
+        if report.runs or report.events or report.metadata or report.function_logs:
             log.info(
-                "retention removed %d runs, %d events and the metadata of %d gone versions",
+                "retention removed %d runs, %d events, the metadata of %d gone versions"
+                " and %d function logs",
                 report.runs,
                 report.events,
                 report.metadata,
+                report.function_logs,
             )
 
     def close(self, grace: float | None = None) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chute.clock import Clock, system_clock
 from chute.functions import sandbox
 from chute.functions.capture import MAX_LINE_BYTES, LogCapture
 from chute.functions.runtime_api import Answer, Invocation, RuntimeApi
@@ -76,7 +77,8 @@ class InvocationResult:
     init_ms: float | None = None
     #: The environment's log stream (``AWS_LAMBDA_LOG_STREAM_NAME``).
     log_stream: str = ""
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: When the invocation started, by the environment's clock.
+    started_at: datetime = field(default_factory=system_clock)
 
     @property
     def failed(self) -> bool:
@@ -97,8 +99,10 @@ class Environment:
         variables: Callable[[], Mapping[str, str]] | None = None,
         *,
         hidden: tuple[Path, ...] = (),
+        clock: Clock = system_clock,
     ) -> None:
         self.spec = spec
+        self._clock = clock
         self._scratch_root = scratch_root
         #: Folders the runtime must not see (Chute's data), where the sandbox hides them.
         self._hidden = hidden
@@ -141,7 +145,7 @@ class Environment:
         runtime that died."""
         request_id = request_id or str(uuid.uuid4())
         began = time.monotonic()
-        began_at = datetime.now(UTC)
+        began_at = self._clock()
         self._log = LogCapture()
         init_ms: float | None = None
         if not self.alive:
@@ -191,7 +195,7 @@ class Environment:
         self._scratch_root.mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix=f"{self.spec.name}-", dir=self._scratch_root))
         self._api = RuntimeApi()
-        now = datetime.now(UTC)
+        now = self._clock()
         self._stream = f"{now:%Y/%m/%d}/[{LATEST}]{uuid.uuid4().hex}"
         self._peak_bytes = 0
         self.invocations = 0

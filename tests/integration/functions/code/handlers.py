@@ -106,3 +106,11 @@ def fill(event, context):
     finally:
         os.remove("/tmp/filler")
     return {"written": written, "error": None}
+
+
+def chatty(event, context):
+    """Prints ``lines`` numbered lines in one write, then a NUL character (which
+    PostgreSQL's text cannot hold)."""
+    print("\n".join(f"chatty line {n:07d}" for n in range(event["lines"])))
+    print("a NUL: \0 end")
+    return event["lines"]
