@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from chute.api.awslambda.routing import LambdaServices
-from chute.api.rest.deps import Services
+from chute.api.rest.deps import FunctionServices, Services
 from chute.api.s3.auth import key_secrets, signed_by, unguarded
 from chute.api.s3.services import S3Services
 from chute.api.sqs.app import SqsServices
@@ -168,7 +168,7 @@ class Runtime:
             self.hooks,
             self.authenticator(),
             self.settings.body_timeout_seconds,
-            FunctionQueue(self.catalog, self.function_targets, self.clock, self.signal.notify),
+            self.function_queue(),
             self.function_source if isinstance(self.function_source, FunctionRegistry) else None,
             self.objects,
         )
@@ -211,7 +211,12 @@ class Runtime:
             self.settings.http.max_small_body_bytes,
             keys=self.keys,
             authenticator=self.authenticator(),
+            functions=FunctionServices(self.functions, self.function_logs, self.function_queue()),
         )
+
+    def function_queue(self) -> FunctionQueue:
+        """Queues asynchronous invocations (``InvocationType: Event``)."""
+        return FunctionQueue(self.catalog, self.function_targets, self.clock, self.signal.notify)
 
     def s3_services(self) -> S3Services:
         """The services the S3 API is built with."""
