@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from chute.api.http.invocations import MAX_EVENT_PAYLOAD, invocation_threads
@@ -78,16 +78,13 @@ async def get_function(request: Request, name: Text) -> FunctionView:
             ResourceNotFound,
             TooManyRequests,
             NotImplementedFeature,
-        ),
-        202: {"model": InvocationView, "description": "Queued (``event``)."},
+        )
     },
 )
-async def invoke_function(
-    request: Request, name: Text, body: InvokeRequest, response: Response
-) -> InvocationView:
+async def invoke_function(request: Request, name: Text, body: InvokeRequest) -> InvocationView:
     """Run the function on ``payload`` and answer how it ended (a function error is
-    ``status: failed``, not an HTTP error), or with ``event`` queue it and answer 202.
-    Either way its log is kept (``GET .../logs``)."""
+    ``status: failed``, not an HTTP error), or with ``event`` queue it and answer at
+    once (``status: queued``). Either way its log is kept (``GET .../logs``)."""
     found = function_services(request)
     request_id = request_context(request).request_id
     payload = json.dumps(body.payload).encode()
@@ -101,7 +98,6 @@ async def invoke_function(
                 f"a queued invocation's payload is at most {MAX_EVENT_PAYLOAD} bytes"
             )
         await run_in_threadpool(queue.enqueue, function.name, body.payload, request_id)
-        response.status_code = 202
         return InvocationView.queued(function.name, request_id)
 
     def run() -> InvocationResult:

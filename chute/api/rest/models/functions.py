@@ -77,7 +77,7 @@ class InvokeRequest(BaseModel):
     event: bool = Field(
         default=False,
         description="Queue it (Lambda's InvocationType Event): retried as the function's "
-        "settings say, and answered 202 at once.",
+        "settings say, and answered at once with status queued.",
     )
 
 
