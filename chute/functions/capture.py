@@ -5,7 +5,8 @@ Lambda keeps all a function writes; Chute keeps the start and the end of each
 invocation's log, :data:`MAX_LOG_BYTES` in all, with one line in between saying what
 was cut. The end holds what matters most when something went wrong (the error, the
 timeout, ``END`` and ``REPORT``), the start what the handler did first. A single line
-is cut past :data:`MAX_LINE_BYTES`, so one endless line cannot fill either part.
+is cut past :data:`MAX_LINE_BYTES` (the rest of it counted, not kept, until its
+newline), so one endless line cannot fill either part.
 """
 
 from __future__ import annotations
@@ -41,10 +42,39 @@ class LogCapture:
         #: Lines and bytes dropped between the head and the tail.
         self.cut_lines = 0
         self.cut_bytes = 0
+        #: The line being written, and how many characters past the cap it has had.
+        self._partial = ""
+        self._partial_cut = 0
 
-    def append(self, line: str) -> None:
-        """Add one line (without its newline)."""
-        line, size = _bounded(line, self.max_line)
+    def write(self, text: str) -> None:
+        """Add output as it arrives: its whole lines, and the start of a line still
+        being written (kept for the next write, within the line cap)."""
+        *lines, rest = text.split("\n")
+        for line in lines:
+            self._hold(line)
+            line, cut = self._partial, self._partial_cut
+            self._partial, self._partial_cut = "", 0
+            self.append(line.removesuffix("\r"), cut)
+        self._hold(rest)
+
+    def flush(self) -> None:
+        """End the line being written, if any (the writer stopped without a newline)."""
+        if self._partial or self._partial_cut:
+            line, cut = self._partial, self._partial_cut
+            self._partial, self._partial_cut = "", 0
+            self.append(line, cut)
+
+    def _hold(self, text: str) -> None:
+        room = max(0, self.max_line - len(self._partial))
+        if len(text) > room:
+            self._partial_cut += len(text) - room
+            text = text[:room]
+        self._partial += text
+
+    def append(self, line: str, cut: int = 0) -> None:
+        """Add one line (without its newline); ``cut``: characters already dropped from
+        its end."""
+        line, size = _bounded(line, self.max_line, cut)
         # Once a line missed the head, the head is closed: lines stay in order.
         if not self._tail and size <= self._head_room:
             self._head.append(line)
@@ -78,11 +108,13 @@ class LogCapture:
         return [*self._head, *marker, *(line for line, _ in self._tail)]
 
 
-def _bounded(line: str, limit: int) -> tuple[str, int]:
-    """``line`` cut to ``limit`` bytes (with a note of how much went), and its size."""
+def _bounded(line: str, limit: int, cut: int = 0) -> tuple[str, int]:
+    """``line`` cut to ``limit`` bytes (with a note of how much went, counting ``cut``
+    characters already dropped), and its size with its newline."""
     data = line.encode("utf-8", "replace")
-    if len(data) <= limit:
+    if len(data) <= limit and not cut:
         return line, len(data) + 1
     kept = data[:limit].decode("utf-8", "ignore")
-    cut = f"{kept} [chute: {len(data) - limit} bytes of this line cut]"
-    return cut, len(cut.encode("utf-8")) + 1
+    dropped = len(line) - len(kept) + cut
+    noted = f"{kept} [chute: {dropped} characters of this line cut]"
+    return noted, len(noted.encode("utf-8")) + 1

@@ -11,6 +11,7 @@ Each invocation's log is Lambda's: ``START``, what the handler wrote, ``END`` an
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from chute.clock import Clock, system_clock
 from chute.functions import sandbox
-from chute.functions.capture import MAX_LINE_BYTES, LogCapture
+from chute.functions.capture import LogCapture
 from chute.functions.runtime_api import Answer, Invocation, RuntimeApi
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class Environment:
         self._process: sandbox.Sandboxed | None = None
         self._scratch: Path | None = None
         self._stream = ""
-        self._pending_output = ""
+        self._decoder = _utf8()
         self._log = LogCapture()
         self._peak_bytes = 0
         #: Invocations served, the cold one included.
@@ -354,12 +355,7 @@ class Environment:
         data = os.read(stream.fileno(), 64 * 1024)
         if not data:
             return False
-        text = self._pending_output + data.decode("utf-8", "replace")
-        *lines, self._pending_output = text.split("\n")
-        self._log.extend(line.rstrip("\r") for line in lines)
-        if len(self._pending_output) > MAX_LINE_BYTES:  # a line without end: cut it here
-            self._log.append(self._pending_output)
-            self._pending_output = ""
+        self._log.write(self._decoder.decode(data))
         return True
 
     def _drain_output(self) -> None:
@@ -367,9 +363,14 @@ class Environment:
         it answers, so an answered invocation's lines are all in the pipe already."""
         while self._pump_output(0):
             pass
-        if self._pending_output:
-            self._log.append(self._pending_output)
-            self._pending_output = ""
+        self._log.write(self._decoder.decode(b"", final=True))
+        self._log.flush()
+
+
+def _utf8() -> codecs.IncrementalDecoder:
+    """A decoder of the runtime's output: a character split between two reads is
+    decoded whole."""
+    return codecs.getincrementaldecoder("utf-8")("replace")
 
 
 def _error(error_type: str, message: str) -> Answer:

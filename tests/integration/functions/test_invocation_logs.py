@@ -16,7 +16,7 @@ import pytest
 
 from chute.catalog import FunctionLogEntry
 from chute.clock import FakeClock
-from chute.functions.capture import MAX_LOG_BYTES
+from chute.functions.capture import MAX_LINE_BYTES, MAX_LOG_BYTES
 from chute.functions.processor import install
 from chute.functions.service import open_functions
 from chute.pipelines.functions import FunctionQueue
@@ -29,6 +29,7 @@ FUNCTIONS = {
     "hello": {"handler": "handlers.context", "code": str(CODE)},
     "fail": {"handler": "handlers.fail", "code": str(CODE), "maximum_retry_attempts": 0},
     "chatty": {"handler": "handlers.chatty", "code": str(CODE), "timeout_seconds": 30},
+    "endless": {"handler": "handlers.endless", "code": str(CODE), "timeout_seconds": 30},
 }
 
 
@@ -101,6 +102,19 @@ def test_a_huge_log_is_kept_to_its_start_and_end(runtime: Runtime) -> None:
     assert kept[-3] == "a NUL: \ufffd end"  # stored without the NUL
     assert kept[-2].startswith("END RequestId:")
     assert kept[-1].startswith("REPORT RequestId:")
+
+
+def test_a_line_without_end_is_cut_once(runtime: Runtime) -> None:
+    size = 3 * 1024 * 1024
+    result = runtime.functions.invoke("endless", json.dumps({"size": size}).encode())
+    assert json.loads(result.payload) == "done"
+    (entry,) = stored(runtime, "endless")
+    *_, start, line, end, report = entry.text.split("\n")
+    assert start.startswith("START RequestId:")
+    kept = MAX_LINE_BYTES
+    assert line == "y" * kept + f" [chute: {size - kept} characters of this line cut]"
+    assert end.startswith("END RequestId:")
+    assert report.startswith("REPORT RequestId:")
 
 
 def test_a_workers_function_step_hands_its_log_to_the_recorder(

@@ -38,13 +38,31 @@ def test_past_the_limit_the_start_and_the_end_are_kept_with_a_marker() -> None:
     assert len(kept) - 1 + capture.cut_lines == 10_000 + 3
 
 
-def test_an_endless_line_is_cut() -> None:
+def test_a_long_line_is_cut() -> None:
     capture = LogCapture(limit=10_000, tail=3000, max_line=100)
     capture.append("é" * 500)  # 1,000 bytes
     (line,) = capture.lines()
-    assert line.startswith("é" * 50)
-    assert line.endswith("[chute: 900 bytes of this line cut]")
+    assert line == "é" * 50 + " [chute: 450 characters of this line cut]"
     assert not capture.truncated  # cut within itself: no line was dropped
+
+
+def test_output_is_split_into_lines_as_it_arrives() -> None:
+    capture = LogCapture()
+    for chunk in ["first li", "ne\r\nsecond\n", "\n", "third, unfinished"]:
+        capture.write(chunk)
+    assert capture.lines() == ["first line", "second", ""]
+    capture.flush()
+    capture.flush()  # nothing more pending
+    assert capture.lines() == ["first line", "second", "", "third, unfinished"]
+
+
+def test_an_endless_line_is_held_within_the_cap_and_cut_once() -> None:
+    capture = LogCapture(limit=10_000, tail=3000, max_line=100)
+    for _ in range(1000):
+        capture.write("x" * 64)  # 64,000 characters, never a newline
+    capture.write("\nnext")
+    capture.flush()
+    assert capture.lines() == ["x" * 100 + " [chute: 63900 characters of this line cut]", "next"]
 
 
 def test_once_a_line_misses_the_head_later_lines_follow_it() -> None:

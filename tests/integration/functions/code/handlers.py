@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import time
 
 IMPORTS = {"count": 0}
@@ -114,3 +115,10 @@ def chatty(event, context):
     print("\n".join(f"chatty line {n:07d}" for n in range(event["lines"])))
     print("a NUL: \0 end")
     return event["lines"]
+
+
+def endless(event, context):
+    """Writes ``size`` characters and no newline."""
+    sys.stdout.write("y" * event["size"])
+    sys.stdout.flush()
+    return "done"
