@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
+from chute.catalog.records import NewFunctionLog
 from chute.queue.states import Outcome
 from chute.wire import compact
 
@@ -136,6 +137,8 @@ class Result:
     outputs: list[StagedOutput] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+    #: The logs of the function invocations the attempt made (``function.invoke``).
+    function_logs: list[NewFunctionLog] = field(default_factory=list)
 
 
 def staging_prefix(job_id: int, claim: int) -> str:

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from chute.api.awslambda.routing import LambdaServices
-from chute.api.rest.deps import Services
+from chute.api.rest.deps import FunctionServices, Services
 from chute.api.s3.auth import key_secrets, signed_by, unguarded
 from chute.api.s3.services import S3Services
 from chute.api.sqs.app import SqsServices
@@ -26,6 +26,7 @@ from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
 from chute.errors import ConfigError
 from chute.functions.definitions import ConfiguredFunctions, FunctionSource
+from chute.functions.logs import FunctionLogs
 from chute.functions.registry import FunctionRegistry
 from chute.functions.service import Functions, FunctionsSetup, open_functions
 from chute.hooks import Hooks
@@ -115,8 +116,20 @@ class Runtime:
     @cached_property
     def functions(self) -> Functions:
         """The Lambda-style functions (``[functions.NAME]``) and their warm environments
-        in this process. Handlers reach Chute at ``AWS_ENDPOINT_URL``."""
-        return open_functions(self.functions_setup, self.function_source, self.blobs, self.clock)
+        in this process. Handlers reach Chute at ``AWS_ENDPOINT_URL``; each invocation's
+        log is kept in the catalog."""
+        return open_functions(
+            self.functions_setup,
+            self.function_source,
+            self.blobs,
+            self.clock,
+            keep_log=self.function_logs.keep,
+        )
+
+    @cached_property
+    def function_logs(self) -> FunctionLogs:
+        """Every function invocation's log, in the catalog."""
+        return FunctionLogs(self.catalog)
 
     @property
     def functions_setup(self) -> FunctionsSetup:
@@ -155,7 +168,7 @@ class Runtime:
             self.hooks,
             self.authenticator(),
             self.settings.body_timeout_seconds,
-            FunctionQueue(self.catalog, self.function_targets, self.clock, self.signal.notify),
+            self.function_queue(),
             self.function_source if isinstance(self.function_source, FunctionRegistry) else None,
             self.objects,
         )
@@ -198,7 +211,12 @@ class Runtime:
             self.settings.http.max_small_body_bytes,
             keys=self.keys,
             authenticator=self.authenticator(),
+            functions=FunctionServices(self.functions, self.function_logs, self.function_queue()),
         )
+
+    def function_queue(self) -> FunctionQueue:
+        """Queues asynchronous invocations (``InvocationType: Event``)."""
+        return FunctionQueue(self.catalog, self.function_targets, self.clock, self.signal.notify)
 
     def s3_services(self) -> S3Services:
         """The services the S3 API is built with."""
@@ -263,12 +281,14 @@ class Runtime:
 
     def _prune(self) -> None:
         report = self.retention.prune()
-        if report.runs or report.events or report.metadata:
+        if report.runs or report.events or report.metadata or report.function_logs:
             log.info(
-                "retention removed %d runs, %d events and the metadata of %d gone versions",
+                "retention removed %d runs, %d events, the metadata of %d gone versions"
+                " and %d function logs",
                 report.runs,
                 report.events,
                 report.metadata,
+                report.function_logs,
             )
 
     def close(self, grace: float | None = None) -> None:

@@ -9,11 +9,14 @@ from typing import Any
 
 from chute.blobs.checksums import Checksum, ChecksumAlgorithm, ChecksumType
 from chute.names import NULL_VERSION, after_prefix
+from chute.wire import compact
 
 __all__ = [
     "NULL_VERSION",
     "Bucket",
     "EventRow",
+    "FunctionLogEntry",
+    "NewFunctionLog",
     "NewVersion",
     "ObjectVersion",
     "Part",
@@ -236,3 +239,30 @@ class StoredLayerVersion:
     description: str
     runtimes: list[str]
     created_at: datetime
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class NewFunctionLog:
+    """One function invocation's log, to be kept: it crosses from a worker process to
+    the one that records its attempt, so it pickles compactly."""
+
+    function: str
+    request_id: str
+    log_stream: str
+    #: When the invocation started.
+    logged_at: datetime
+    #: The whole log, lines joined by newlines (already capped in size).
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionLogEntry:
+    """A kept invocation log; its ``id`` is the cursor to read on after it."""
+
+    id: int
+    function: str
+    request_id: str
+    log_stream: str
+    logged_at: datetime
+    text: str

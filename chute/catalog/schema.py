@@ -263,3 +263,23 @@ layer_versions = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index("ix_layer_versions_blob_id", "blob_id"),
 )
+
+# Each function invocation's log (Lambda's START, what the handler wrote, END, REPORT),
+# one row per invocation, capped in size by the functions layer. The id is the cursor
+# readers page and follow by; rows older than ``retention.function_logs_seconds`` go.
+function_logs = sa.Table(
+    "function_logs",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    # No foreign key: a function of chute.toml has no row, and logs outlive a deletion.
+    sa.Column("function", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    #: The execution environment's log stream (``YYYY/MM/DD/[$LATEST]hex``).
+    sa.Column("log_stream", sa.String(128), nullable=False),
+    #: When the invocation started.
+    sa.Column("logged_at", UTCDateTime(), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Index("ix_function_logs_function_id", "function", "id"),
+    sa.Index("ix_function_logs_logged_at", "logged_at"),
+    sqlite_autoincrement=True,  # the id is a cursor: never reused
+)

@@ -23,6 +23,7 @@ from chute.catalog.blobs import BlobRegistry
 from chute.catalog.committer import GroupCommitter
 from chute.catalog.engine import create_catalog_engine, migrate
 from chute.catalog.failures import database_errors
+from chute.catalog.function_logs import FunctionLogStore
 from chute.catalog.function_store import FunctionStore
 from chute.catalog.functions import holds
 from chute.catalog.keys import KeySession
@@ -178,6 +179,11 @@ class CatalogSession:
     def functions(self) -> FunctionStore:
         """Functions and layer versions made through the Lambda API."""
         return FunctionStore(self.conn)
+
+    @property
+    def function_logs(self) -> FunctionLogStore:
+        """Each function invocation's log."""
+        return FunctionLogStore(self.conn)
 
     # The queue's tables build on the catalog's schema, so its modules import the catalog
     # package: they are imported here when first used, not while the catalog loads.

@@ -1,17 +1,20 @@
 """Parsing of the ``chute`` command's arguments: objects named as ``BUCKET/KEY``,
-locations as ``BUCKET[/PREFIX]``, upload sources and ``--meta NAME=VALUE`` pairs. Each
-parser turns a malformed value into ``typer.BadParameter``, so the command ends with a
-usage error (exit 2) before any request reaches the server. Also the arguments and
+locations as ``BUCKET[/PREFIX]``, upload sources, ``--meta NAME=VALUE`` pairs and JSON
+payloads (``--payload JSON|@FILE``). Each parser turns a malformed value into
+``typer.BadParameter``, so the command ends with a usage error (exit 2) before any
+request reaches the server. Also the arguments and
 options that commands of several areas share (:data:`Target`, :data:`JsonFlag`,
 :data:`VersionId`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,6 +51,21 @@ def parse_upload_source(value: str) -> Path:
     if value != "-" and not Path(value).is_file():
         raise typer.BadParameter(f"{value!r} is not a file")
     return Path(value)
+
+
+def parse_payload(value: str, option: str = "--payload") -> Any:
+    """JSON text, or ``@FILE`` holding it (``@-``: standard input)."""
+    text = value
+    if value.startswith("@"):
+        source = value[1:]
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {source!r}: {exc}", param_hint=option) from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"is not JSON ({exc})", param_hint=option) from None
 
 
 def parse_location(value: str) -> Location:

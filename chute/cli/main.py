@@ -1,5 +1,6 @@
-"""The ``chute`` command: run the server, and work with buckets, objects and events from a
-shell through the JSON API (``chute put``, ``chute ls``, ``chute events --follow``).
+"""The ``chute`` command: run the server, and work with buckets, objects, events and
+functions from a shell through the JSON API (``chute put``, ``chute ls``, ``chute events
+--follow``, ``chute functions invoke``, ``chute logs NAME --follow``).
 
 Human output goes to stdout as tables and lines; ``--json`` prints one JSON document
 instead. Server errors print ``error: CODE: message`` to stderr and exit 1; a malformed
@@ -13,7 +14,16 @@ from __future__ import annotations
 
 import typer
 
-from chute.cli.commands import buckets, events, keys, listings, objects, processing, server
+from chute.cli.commands import (
+    buckets,
+    events,
+    functions,
+    keys,
+    listings,
+    objects,
+    processing,
+    server,
+)
 from chute.cli.connection import (
     DEFAULT_REGION,
     DEFAULT_URL,
@@ -74,7 +84,9 @@ COMMANDS = (
     processing.reprocess,
     processing.find,
     processing.pipelines,
+    functions.logs,
 )
 for command in COMMANDS:
     app.command()(command)
 app.add_typer(keys.app)
+app.add_typer(functions.app)

@@ -6,11 +6,12 @@ RuntimeApi` served for it alone. The handler's module is imported once, at the c
 start, and the environment serves invocations one at a time until it is stopped, or
 killed: past the function's timeout, past its memory size, or when the runtime dies.
 Each invocation's log is Lambda's: ``START``, what the handler wrote, ``END`` and a
-``REPORT`` with durations and memory.
+``REPORT`` with durations and memory, captured within bounds (:mod:`.capture`).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -27,7 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chute.clock import Clock, system_clock
 from chute.functions import sandbox
+from chute.functions.capture import LogCapture
 from chute.functions.runtime_api import Answer, Invocation, RuntimeApi
 
 log = logging.getLogger(__name__)
@@ -67,11 +70,16 @@ class InvocationResult:
     payload: bytes
     #: Lambda's ``errorType`` when the function failed; ``None`` on success.
     error_type: str | None
+    #: The log, bounded (:class:`~chute.functions.capture.LogCapture`).
     log: list[str]
     duration_ms: float
     max_memory_mb: int
     #: Milliseconds the cold start took, for the invocation that started the environment.
     init_ms: float | None = None
+    #: The environment's log stream (``AWS_LAMBDA_LOG_STREAM_NAME``).
+    log_stream: str = ""
+    #: When the invocation started, by the environment's clock.
+    started_at: datetime = field(default_factory=system_clock)
 
     @property
     def failed(self) -> bool:
@@ -92,8 +100,10 @@ class Environment:
         variables: Callable[[], Mapping[str, str]] | None = None,
         *,
         hidden: tuple[Path, ...] = (),
+        clock: Clock = system_clock,
     ) -> None:
         self.spec = spec
+        self._clock = clock
         self._scratch_root = scratch_root
         #: Folders the runtime must not see (Chute's data), where the sandbox hides them.
         self._hidden = hidden
@@ -103,8 +113,8 @@ class Environment:
         self._process: sandbox.Sandboxed | None = None
         self._scratch: Path | None = None
         self._stream = ""
-        self._pending_output = ""
-        self._lines: list[str] = []
+        self._decoder = _utf8()
+        self._log = LogCapture()
         self._peak_bytes = 0
         #: Invocations served, the cold one included.
         self.invocations = 0
@@ -136,16 +146,17 @@ class Environment:
         runtime that died."""
         request_id = request_id or str(uuid.uuid4())
         began = time.monotonic()
-        self._lines = []
+        began_at = self._clock()
+        self._log = LogCapture()
         init_ms: float | None = None
         if not self.alive:
             failure = self._start()
             init_ms = (time.monotonic() - began) * 1000
             if failure is not None:
-                return self._finish(request_id, began, failure, init_ms)
+                return self._finish(request_id, began, began_at, failure, init_ms)
         assert self._api is not None
         deadline = time.time() + self.spec.timeout_seconds
-        self._lines.append(f"START RequestId: {request_id} Version: {LATEST}")
+        self._log.append(f"START RequestId: {request_id} Version: {LATEST}")
         started = time.monotonic()
         self._api.submit(
             Invocation(
@@ -160,7 +171,7 @@ class Environment:
         )
         answer = self._await(request_id, started)
         self.invocations += 1
-        return self._finish(request_id, started, answer, init_ms)
+        return self._finish(request_id, started, began_at, answer, init_ms)
 
     def stop(self) -> None:
         """Kill the environment's processes and remove its scratch folder."""
@@ -185,7 +196,7 @@ class Environment:
         self._scratch_root.mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix=f"{self.spec.name}-", dir=self._scratch_root))
         self._api = RuntimeApi()
-        now = datetime.now(UTC)
+        now = self._clock()
         self._stream = f"{now:%Y/%m/%d}/[{LATEST}]{uuid.uuid4().hex}"
         self._peak_bytes = 0
         self.invocations = 0
@@ -288,7 +299,7 @@ class Environment:
                 return _error("Runtime.OutOfMemory", message)
             if elapsed > timeout:
                 self.stop()
-                self._lines.append(
+                self._log.append(
                     f"{_now()} {request_id} Task timed out after {elapsed:.2f} seconds"
                 )
                 message = (
@@ -302,7 +313,12 @@ class Environment:
         return used
 
     def _finish(
-        self, request_id: str, started: float, answer: Answer, init_ms: float | None
+        self,
+        request_id: str,
+        started: float,
+        started_at: datetime,
+        answer: Answer,
+        init_ms: float | None,
     ) -> InvocationResult:
         duration = (time.monotonic() - started) * 1000
         memory = min(math.ceil(self._peak_bytes / MiB), self.spec.memory_mb)
@@ -313,10 +329,17 @@ class Environment:
         )
         if init_ms is not None:
             report += f"\tInit Duration: {init_ms:.2f} ms"
-        self._lines += [f"END RequestId: {request_id}", report]
-        error_type = answer.error_type
+        self._log.extend([f"END RequestId: {request_id}", report])
         return InvocationResult(
-            request_id, answer.payload, error_type, self._lines, duration, memory, init_ms
+            request_id,
+            answer.payload,
+            answer.error_type,
+            self._log.lines(),
+            duration,
+            memory,
+            init_ms,
+            log_stream=self._stream,
+            started_at=started_at,
         )
 
     # --- output -----------------------------------------------------------------------
@@ -332,9 +355,7 @@ class Environment:
         data = os.read(stream.fileno(), 64 * 1024)
         if not data:
             return False
-        text = self._pending_output + data.decode("utf-8", "replace")
-        *lines, self._pending_output = text.split("\n")
-        self._lines += [line.rstrip("\r") for line in lines]
+        self._log.write(self._decoder.decode(data))
         return True
 
     def _drain_output(self) -> None:
@@ -342,9 +363,14 @@ class Environment:
         it answers, so an answered invocation's lines are all in the pipe already."""
         while self._pump_output(0):
             pass
-        if self._pending_output:
-            self._lines.append(self._pending_output)
-            self._pending_output = ""
+        self._log.write(self._decoder.decode(b"", final=True))
+        self._log.flush()
+
+
+def _utf8() -> codecs.IncrementalDecoder:
+    """A decoder of the runtime's output: a character split between two reads is
+    decoded whole."""
+    return codecs.getincrementaldecoder("utf-8")("replace")
 
 
 def _error(error_type: str, message: str) -> Answer:

@@ -6,7 +6,8 @@ Queued like any step, so an event is invoked at least once, retried as Lambda re
 once it fails for good or grows older than ``maximum_event_age_seconds``. The worker
 process installs its :class:`~chute.functions.service.Functions` (:func:`install`); the
 environments stay warm between jobs. The job's payload is the event and the request id
-every attempt of it gets, as Lambda keeps one request id across retries.
+every attempt of it gets, as Lambda keeps one request id across retries. Each attempt's
+log goes back with its result, for the catalog's function logs (:mod:`.logs`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from chute.errors import Reject, Retry, TooManyRequests
 from chute.functions.definitions import Function
 from chute.functions.environment import InvocationResult
+from chute.functions.logs import log_entry
 from chute.functions.service import Functions
 from chute.processors.base import Context
 from chute.processors.registry import processor
@@ -79,6 +81,7 @@ def invoke_function(ctx: Context) -> None:
         result = installed().run(function, payload, request_id=job.get("request_id"))
     except TooManyRequests as exc:
         raise Retry(THROTTLED_DELAY, f"throttled: {exc.message}") from None
+    ctx.function_logs.append(log_entry(function.name, result))
     ctx.report.update(_report(result))
     if result.failed:
         raise FunctionFailed(_error_of(result))

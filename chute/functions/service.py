@@ -5,6 +5,7 @@ function's definition (``[functions.NAME]`` in chute.toml), unpacks its code and
 once, and keeps a few environments of each warm in this process. An invocation takes an
 idle environment (a warm start) or starts one (a cold start), up to the function's
 ``reserved_concurrency``; past it the invocation is throttled, as Lambda throttles.
+Where the catalog is at hand, each invocation's log is kept (:mod:`.logs`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from chute.blobs import BlobStore
+from chute.catalog import NewFunctionLog
 from chute.clock import Clock, system_clock
 from chute.errors import ResourceNotFound, TooManyRequests
 from chute.functions.definitions import (
@@ -35,6 +37,7 @@ from chute.functions.environment import (
     FunctionSpec,
     InvocationResult,
 )
+from chute.functions.logs import log_entry
 from chute.functions.package import blob_folder, code_folder
 from chute.security.master_key import MasterKey
 from chute.security.sessions import SessionIssuer
@@ -47,6 +50,8 @@ CREDENTIALS_LIFETIME = timedelta(hours=12)
 
 #: Variables an environment gets besides Lambda's own: the endpoint, credentials.
 RuntimeVariables = Callable[[Function], Mapping[str, str]]
+#: Where each invocation's log goes (:meth:`chute.functions.logs.FunctionLogs.keep`).
+LogKeeper = Callable[[NewFunctionLog], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +75,13 @@ def open_functions(
     source: FunctionSource | None = None,
     blobs: BlobStore | None = None,
     clock: Clock = system_clock,
+    keep_log: LogKeeper | None = None,
 ) -> Functions:
     """The functions ``source`` knows (none: only those a caller hands over, as a
     worker's jobs do), their environments given the endpoint and (when requests are
     signed) session credentials with each function's grants. ``blobs`` holds the zips
-    of functions made through the Lambda API."""
+    of functions made through the Lambda API; ``keep_log`` is given every invocation's
+    log (a worker process has none: its steps return the logs with their results)."""
     sessions: list[SessionIssuer] = []  # the key file is read when first needed
 
     def variables(function: Function) -> dict[str, str]:
@@ -94,6 +101,8 @@ def open_functions(
         blobs=blobs,
         runtime_variables=variables,
         private=setup.private,
+        keep_log=keep_log,
+        clock=clock,
     )
 
 
@@ -119,6 +128,8 @@ class Functions:
         blobs: BlobStore | None = None,
         runtime_variables: RuntimeVariables | None = None,
         private: tuple[Path, ...] = (),
+        keep_log: LogKeeper | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.source = source
         #: What environments must not see: the data folder and ``private``.
@@ -127,6 +138,8 @@ class Functions:
         self._blobs = blobs
         self._root = data_dir / "functions"
         self._variables = runtime_variables
+        self._keep_log = keep_log
+        self._clock = clock
         self._lock = threading.Lock()
         self._warm: dict[str, _Warm] = {}
         self._closed = False
@@ -165,9 +178,15 @@ class Functions:
         client_context: str | None = None,
     ) -> InvocationResult:
         """Run ``function`` on ``payload`` in a warm environment of its revision, or a
-        new one; 429 ``TooManyRequestsException`` when its concurrency is taken."""
+        new one; 429 ``TooManyRequestsException`` when its concurrency is taken. Its log
+        is kept once the environment is free again."""
         with self._environment(function) as environment:
-            return environment.invoke(payload, request_id=request_id, client_context=client_context)
+            result = environment.invoke(
+                payload, request_id=request_id, client_context=client_context
+            )
+        if self._keep_log is not None:
+            self._keep_log(log_entry(function.name, result))
+        return result
 
     def close(self) -> None:
         """Stop every idle environment; busy ones stop when their invocation ends."""
@@ -207,6 +226,7 @@ class Functions:
                     self._root / "scratch",
                     (lambda: variables(function)) if variables is not None else None,
                     hidden=self._hidden,
+                    clock=self._clock,
                 )
             yield environment
         except BaseException:

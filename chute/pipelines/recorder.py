@@ -4,10 +4,11 @@ Workers never write the catalog themselves. :meth:`Recorder.record` commits a ba
 :class:`~chute.jobs.Result` records in one transaction: outputs (as new versions in the
 output bucket, with lineage), extracted metadata (on the source version, and in the step
 run's report, where later steps' conditions read it), the step run, the job's new state,
-the steps it unblocks and the run's end with its notifications. A step its condition
-skipped is recorded like a success without outputs, in the ``skipped`` state. A result
-is recorded only if its worker still holds the job (the attempt number is a fencing
-token), so a worker that lost its lease cannot record a second set of outputs.
+the steps it unblocks, the run's end with its notifications, and the logs of the
+functions the attempts invoked. A step its condition skipped is recorded like a success
+without outputs, in the ``skipped`` state. A result is recorded only if its worker still
+holds the job (the attempt number is a fencing token), so a worker that lost its lease
+cannot record a second set of outputs.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class Recorder:
                     assert job is not None
                     unused += self._record_one(session, job, result, changes)
             self._succeed_plain(session, worker, plain, changes)
+            # A function ran whether or not its worker still holds the job: its log
+            # stands either way.
+            session.function_logs.add([log for r in results for log in r.function_logs])
             return unused
 
         unused = self.catalog.run_write(work)

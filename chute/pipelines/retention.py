@@ -31,11 +31,12 @@ class PruneReport:
     runs: int = 0
     events: int = 0
     metadata: int = 0
+    function_logs: int = 0
     skipped: bool = False
 
 
 class Retention:
-    """Prunes run history and old events (see the module docstring)."""
+    """Prunes run history, old events and old function logs (see the module docstring)."""
 
     def __init__(
         self, catalog: Catalog, settings: RetentionSettings, clock: Clock, holder: str
@@ -53,9 +54,10 @@ class Retention:
             runs = self._batches(self._prune_runs) if self.settings.runs_seconds else 0
             events = self._batches(self._prune_events) if self.settings.events_seconds else 0
             metadata = self._batches(lambda s: s.history.prune_metadata(BATCH))
+            logs = self._batches(self._prune_logs) if self.settings.function_logs_seconds else 0
         finally:
             self.catalog.run_write(lambda session: session.leases.drop(LEASE, self.holder))
-        return PruneReport(runs, events, metadata)
+        return PruneReport(runs, events, metadata, logs)
 
     def _prune_runs(self, session: CatalogSession) -> int:
         history = session.history
@@ -67,6 +69,10 @@ class Retention:
     def _prune_events(self, session: CatalogSession) -> int:
         cutoff = self.clock() - timedelta(seconds=self.settings.events_seconds)
         return session.prune_events(cutoff, BATCH)
+
+    def _prune_logs(self, session: CatalogSession) -> int:
+        cutoff = self.clock() - timedelta(seconds=self.settings.function_logs_seconds)
+        return session.function_logs.prune(cutoff, BATCH)
 
     def _batches(self, work: Callable[[CatalogSession], int]) -> int:
         removed = 0

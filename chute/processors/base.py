@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
 from chute.blobs.base import Digests
+from chute.catalog.records import NewFunctionLog
 from chute.errors import InvalidKey, ProcessingError
 from chute.jobs import SourceObject, StagedOutput
 from chute.names import NULL_VERSION, check_key
@@ -83,6 +84,9 @@ class Context:
         self.metadata: dict[str, Any] = {}
         #: A step's own findings (e.g. a validation summary), kept with its step run.
         self.report: dict[str, Any] = {}
+        #: Logs of function invocations the step made, kept in the catalog's function
+        #: logs when the attempt is recorded, whether it succeeded or not.
+        self.function_logs: list[NewFunctionLog] = []
         self._input = source_input
         self._sink = sink
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None

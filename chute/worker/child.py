@@ -135,9 +135,14 @@ class TaskRunner:
                 context.discard_outputs()
             if not isinstance(exc, Exception | MemoryError):
                 raise
-            # What a step found out before it failed (a delivery's status code) is kept.
+            # What a step found out before it failed (a delivery's status code, a
+            # function's log) is kept.
             return [
-                dataclasses.replace(_failure(task, exc, started), report=_json_safe(c.report))
+                dataclasses.replace(
+                    _failure(task, exc, started),
+                    report=_json_safe(c.report),
+                    function_logs=c.function_logs,
+                )
                 for task, c in zip(tasks, contexts, strict=True)
             ]
         ended = _now()
@@ -151,6 +156,7 @@ class TaskRunner:
                 outputs=context.outputs,
                 metadata=_json_safe(context.metadata),
                 report=_json_safe(context.report),
+                function_logs=context.function_logs,
             )
             for task, context in zip(tasks, contexts, strict=True)
         ]

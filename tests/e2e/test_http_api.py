@@ -224,6 +224,10 @@ def test_openapi_describes_every_json_answer(client: httpx.Client) -> None:
         ("post", "/dead/redrive"),
         ("post", "/pipelines/{name}/reprocess"),
         ("get", "/pipelines"),
+        ("get", "/functions"),
+        ("get", "/functions/{name}"),
+        ("post", "/functions/{name}/invoke"),
+        ("get", "/functions/{name}/logs"),
     } <= described
 
 

@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+import chute.queue.messages.schema
+import chute.queue.schema  # noqa: F401  (the queue's tables are in the metadata too)
 from chute.blobs import BlobKind
 from chute.blobs.local import LocalBlobStore
 from chute.catalog import Catalog
@@ -54,7 +58,7 @@ def test_concurrent_starts_migrate_once(catalog_url: str) -> None:
     assert heads == [(ScriptDirectory(str(MIGRATIONS)).get_current_head(),)]
 
 
-# --- upgrading a catalog an older Chute wrote ---------------------------------------------
+# --- the schema the migrations make, on an empty database -----------------------------
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -72,6 +76,30 @@ def empty_catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+def test_the_migrations_create_the_declared_schema(empty_catalog_url: str) -> None:
+    """What the tables in ``metadata`` declare is what the migrations made: columns and
+    their types, keys, indexes, on SQLite and PostgreSQL."""
+    engine = create_catalog_engine(empty_catalog_url)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+            if conn.dialect.name == "sqlite":
+                # Tables whose ids are cursors never reuse one (AUTOINCREMENT).
+                for table in metadata.tables.values():
+                    if table.kwargs.get("sqlite_autoincrement"):
+                        found = conn.exec_driver_sql(
+                            "SELECT sql FROM sqlite_master WHERE name = ?", (table.name,)
+                        ).scalar_one()
+                        assert "AUTOINCREMENT" in found, table.name
+    finally:
+        engine.dispose()
+
+
+# --- upgrading a catalog an older Chute wrote ---------------------------------------------
 
 
 def _old_blob(store: LocalBlobStore, data: bytes) -> str:

@@ -3,7 +3,6 @@ function and answers its result, Event queues the payload, DryRun checks."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 
@@ -18,31 +17,16 @@ from chute.api.awslambda.routing import (
     UnsupportedOperation,
     route,
 )
+from chute.api.http.invocations import MAX_EVENT_PAYLOAD, invocation_threads
 from chute.errors import AccessDenied, InvalidParameterValue, ResourceNotFound
 from chute.functions.definitions import Function
 from chute.functions.environment import LATEST, InvocationResult
 
 #: Largest synchronous (RequestResponse) and asynchronous (Event) payload.
 MAX_SYNC_PAYLOAD = MAX_BODY
-MAX_EVENT_PAYLOAD = 1024 * 1024
 #: How much of the log ``LogType: Tail`` returns.
 LOG_TAIL_BYTES = 4 * 1024
 KINDS = ("RequestResponse", "Event", "DryRun")
-
-
-#: Threads synchronous invocations may hold at once, apart from the threads every other
-#: request shares: invocations that run for minutes never starve the S3 API.
-INVOCATION_THREADS = 64
-_limiters: dict[int, anyio.CapacityLimiter] = {}
-
-
-def _invocation_threads() -> anyio.CapacityLimiter:
-    """This event loop's limiter for invocation threads."""
-    loop = id(asyncio.get_running_loop())
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(INVOCATION_THREADS)
-    return limiter
 
 
 @route(
@@ -91,7 +75,7 @@ async def invoke(request: LambdaRequest) -> Response:
             client_context=client_context,
         )
 
-    result = await anyio.to_thread.run_sync(run, limiter=_invocation_threads())
+    result = await anyio.to_thread.run_sync(run, limiter=invocation_threads())
     return _invoked(request, result)
 
 

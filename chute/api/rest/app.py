@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI
 
 from chute import __version__
 from chute.api.http.observe import ObservedRequests, anonymous_context, unguarded_context
-from chute.api.rest import buckets, events, health, keys, objects, processing
+from chute.api.rest import buckets, events, functions, health, keys, objects, processing
 from chute.api.rest.auth import Authentication
 from chute.api.rest.deps import Services
 from chute.api.rest.errors import DEFAULT_RESPONSE, install_error_handlers
@@ -51,7 +51,7 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     # Each module's router straight into the app: FastAPI matches a request against
     # nested routers again at every level, a quarter of a small request's routing cost.
-    for module in (health, buckets, objects, events, processing, keys):
+    for module in (health, buckets, objects, events, processing, keys, functions):
         app.include_router(module.router, prefix=PREFIX, responses=DEFAULT_RESPONSE)
     # Until authentication says who asked, a request may do nothing; with it off, anything.
     context_of = anonymous_context if services.authenticator else unguarded_context

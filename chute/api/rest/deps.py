@@ -10,14 +10,30 @@ from fastapi import Request
 
 from chute.api.http.observe import CONTEXT_STATE, anonymous_context
 from chute.context import RequestContext
+from chute.errors import NotImplementedFeature
+from chute.functions.logs import FunctionLogs
+from chute.functions.service import Functions
 from chute.hooks import Hooks
 from chute.names import decode_key
 from chute.objects.service import ObjectService
 from chute.pipelines.control import ControlService
+from chute.pipelines.functions import FunctionQueue
 from chute.pipelines.model import Pipeline
 from chute.pipelines.status import StatusService
 from chute.security.authenticate import Authenticator
 from chute.security.keys import KeyService
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionServices:
+    """What the functions endpoints call."""
+
+    #: The functions and their warm environments in this process.
+    functions: Functions
+    #: Every invocation's log.
+    logs: FunctionLogs
+    #: Queues ``event`` invocations (``None``: not available here).
+    queue: FunctionQueue | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +55,8 @@ class Services:
     #: Who signed each request; ``None`` when authentication is off (``auth.enabled``):
     #: then anyone may do anything.
     authenticator: Authenticator | None
+    #: The functions endpoints' services (``None``: this server has none).
+    functions: FunctionServices | None = None
 
 
 def services(request: Request) -> Services:
@@ -61,6 +79,13 @@ def status_service(request: Request) -> StatusService:
 
 def key_service(request: Request) -> KeyService:
     return services(request).keys
+
+
+def function_services(request: Request) -> FunctionServices:
+    found = services(request).functions
+    if found is None:
+        raise NotImplementedFeature("this server runs no functions")
+    return found
 
 
 def request_context(request: Request) -> RequestContext:

@@ -56,6 +56,10 @@ def test_unreachable_server_is_a_clear_error() -> None:
         ["put", "FILE", "bucket/k", "--meta", "bad name=x"],
         ["events", "--limit", "0"],
         ["versioning", "bucket", "sometimes"],
+        ["functions", "invoke", "f", "--payload", "{not json"],
+        ["functions", "invoke", "f", "--payload", "@no-such-file"],
+        ["logs", "f", "--limit", "0"],
+        ["functions", "logs", "f", "--after", "-1"],
     ],
 )
 def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import time
 
 IMPORTS = {"count": 0}
@@ -106,3 +107,18 @@ def fill(event, context):
     finally:
         os.remove("/tmp/filler")
     return {"written": written, "error": None}
+
+
+def chatty(event, context):
+    """Prints ``lines`` numbered lines in one write, then a NUL character (which
+    PostgreSQL's text cannot hold)."""
+    print("\n".join(f"chatty line {n:07d}" for n in range(event["lines"])))
+    print("a NUL: \0 end")
+    return event["lines"]
+
+
+def endless(event, context):
+    """Writes ``size`` characters and no newline."""
+    sys.stdout.write("y" * event["size"])
+    sys.stdout.flush()
+    return "done"
