@@ -43,7 +43,11 @@ def test_no_interval_sweeps_on_start_only(tmp_path: Path) -> None:
     rt = open_runtime(settings)
     try:
         upkeep = rt.start_upkeep()
-        assert [chore.name for chore in upkeep.chores] == ["retention", "multipart-expiry"]
+        assert [chore.name for chore in upkeep.chores] == [
+            "retention",
+            "multipart-expiry",
+            "sqs-retention",
+        ]
     finally:
         rt.close()
 

@@ -162,10 +162,11 @@ def test_another_service_s_signature_is_refused(s3_server: LiveServer, bucket: s
     from botocore.credentials import Credentials
 
     request = AWSRequest(method="GET", url=f"{s3_server.url}/{bucket}")
-    SigV4Auth(Credentials(*server_credentials(s3_server)), "sqs", REGION).add_auth(request)
+    # A service Chute does not serve (one it serves, such as sqs, gets the request).
+    SigV4Auth(Credentials(*server_credentials(s3_server)), "dynamodb", REGION).add_auth(request)
     got = httpx.get(f"{s3_server.url}/{bucket}", headers=dict(request.headers.items()))
     assert (got.status_code, error_code(got)) == (400, "AuthorizationHeaderMalformed")
-    assert 'incorrect service "sqs"' in got.text
+    assert 'incorrect service "dynamodb"' in got.text
 
 
 def test_a_clock_off_by_more_than_fifteen_minutes(
