@@ -458,16 +458,19 @@ class Queues:
                 store.forget_expired(queue.id, now)
             answers: list[dict[str, Any]] = []
             fresh: list[tuple[int, _Outgoing]] = []
+            repeats: dict[int, int] = {}  # a key repeated in this batch: index -> first's
+            first_of: dict[str, int] = {}
             for index, message in enumerate(messages):
-                known = (
-                    store.deduplicated(queue.id, message.dedup_key, now)
-                    if message.dedup_key is not None
-                    else None
-                )
+                key = message.dedup_key
+                known = store.deduplicated(queue.id, key, now) if key is not None else None
+                answers.append({} if known is None else message.answer(*known))
                 if known is not None:
-                    answers.append(message.answer(known[0], known[1]))
                     continue
-                answers.append({})
+                if key is not None and key in first_of:
+                    repeats[index] = first_of[key]
+                    continue
+                if key is not None:
+                    first_of[key] = index
                 fresh.append((index, message))
             news = [
                 replace(message.row, visible_at=now + timedelta(seconds=message.delay))
@@ -481,7 +484,12 @@ class Queues:
                         queue.id, message.dedup_key, message.row.message_id, number,
                         now + DEDUPLICATION_INTERVAL,
                     )  # fmt: skip
-            # A key repeated inside one batch: later ones answer as the first.
+            for index, first in repeats.items():
+                sent = answers[first]
+                number = sent.get("SequenceNumber")
+                answers[index] = messages[index].answer(
+                    sent["MessageId"], None if number is None else int(number)
+                )
             return answers
 
         return list(self.catalog.run_write(send))

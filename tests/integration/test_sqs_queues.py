@@ -159,3 +159,18 @@ def test_fifo_groups_stay_in_order_under_racing_consumers(queues: Queues) -> Non
     for group, numbers in order.items():
         assert numbers == sorted(numbers), group
         assert len(numbers) == 10
+
+
+def test_a_deduplication_id_repeated_in_one_batch_is_sent_once(queues: Queues) -> None:
+    url = call(queues, "CreateQueue", QueueName="dedup.fifo", Attributes={"FifoQueue": "true"})[
+        "QueueUrl"
+    ]
+    entries = [
+        {"Id": name, "MessageBody": name, "MessageGroupId": "g", "MessageDeduplicationId": dedup}
+        for name, dedup in [("a", "same"), ("b", "same"), ("c", "other")]
+    ]
+    answer = call(queues, "SendMessageBatch", QueueUrl=url, Entries=entries)
+    ids = {entry["Id"]: entry["MessageId"] for entry in answer["Successful"]}
+    assert ids["a"] == ids["b"] != ids["c"]
+    got = receive(queues, url, MaxNumberOfMessages=10)
+    assert [m["Body"] for m in got] == ["a", "c"]
