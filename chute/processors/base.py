@@ -3,7 +3,8 @@
 A processor is a function of one :class:`Context` (or, for a batch processor, a list of
 them). The context gives it the source object (as a stream, or as a local file when a
 library needs a path), the S3 event record that triggered it, its validated options,
-an output writer and a logger. Outputs are staged by an :class:`OutputSink` and recorded
+an output writer and a logger; a step that joins a Map gets the Map's results as
+:attr:`Context.items`, in order. Outputs are staged by an :class:`OutputSink` and recorded
 in the catalog only when the whole step succeeds, so a failed or repeated attempt never
 leaves a partial set of outputs behind.
 """
@@ -14,7 +15,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
@@ -51,6 +52,57 @@ class Input(Protocol):
         """A local file holding the bytes, if there already is one (else ``None``)."""
 
 
+class Item:
+    """One result of a Map's items, handed in order to the step that joins the Map (or
+    one file a splitter wrote, to each job of the Map over it): a file the run keeps for
+    its steps, never an object in a bucket."""
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        key: str,
+        size: int,
+        content_type: str,
+        source_input: Input,
+        scratch: Callable[[], Path],
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        #: Its place among the items, from 0.
+        self.index = index
+        #: The key its step gave it (the output key the step's template gave).
+        self.key = key
+        self.size = size
+        self.content_type = content_type
+        #: The metadata its step wrote with it (``write_output(..., metadata=...)``).
+        self.metadata = metadata or {}
+        self._input = source_input
+        self._scratch = scratch
+
+    def open(self) -> IO[bytes]:
+        """The item's bytes as a binary stream."""
+        return self._input.open()
+
+    def path(self) -> Path:
+        """The item's bytes as a local file (downloaded to the step's scratch folder
+        first if they are not on local disk already). Treat it as read-only."""
+        existing = self._input.path()
+        if existing is not None:
+            return existing
+        target = self._scratch() / f"item-{self.index}{PurePosixPath(self.key).suffix[:16]}"
+        if not target.exists():
+            with self.open() as stream, target.open("wb") as out:
+                shutil.copyfileobj(stream, out, CHUNK)
+        return target
+
+    def __repr__(self) -> str:
+        return f"Item({self.index}, {self.key!r}, {self.size} bytes)"
+
+
+#: What a context is given for each item: (key, size, content type, metadata, input).
+ItemSource = tuple[str, int, str, dict[str, str], Input]
+
+
 class Context:
     """Everything one job's processor gets; see the module docstring."""
 
@@ -68,7 +120,11 @@ class Context:
         attempt: int = 1,
         logger: logging.Logger | None = None,
         payload: dict[str, Any] | None = None,
+        items: Sequence[ItemSource] = (),
+        item_index: int | None = None,
     ) -> None:
+        #: The object the job processes; in a job of a Map, the item it runs on (its key
+        #: is the one the splitter gave it, its bytes are what :meth:`open` reads).
         self.source = source
         self.options = options
         self._event = event or {}
@@ -90,6 +146,22 @@ class Context:
         self._input = source_input
         self._sink = sink
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        #: In a job of a Map, the place of its item among the Map's items (from 0).
+        self.item_index = item_index
+        #: In a step that joins a Map (one whose ``needs`` name a Map step), the Map's
+        #: results in the order of its items; empty otherwise.
+        self.items = [
+            Item(
+                index=index,
+                key=key,
+                size=size,
+                content_type=content_type,
+                metadata=metadata,
+                source_input=item_input,
+                scratch=self.temp_dir,
+            )
+            for index, (key, size, content_type, metadata, item_input) in enumerate(items)
+        ]
 
     @property
     def event(self) -> dict[str, Any]:
@@ -275,9 +347,12 @@ def local_context(
     output_template: str = "{key}",
     sink: MemorySink | None = None,
     step: str = "local",
+    items: Sequence[tuple[str, bytes | Path, str, dict[str, str]]] = (),
+    metadata: dict[str, str] | None = None,
 ) -> Context:
     """A context over a local file or bytes, with a :class:`MemorySink` (for tests and
-    for trying a processor without a server)."""
+    for trying a processor without a server). ``items`` are what a joining step gets, as
+    (key, bytes or file, content type, metadata); ``metadata`` is the source's."""
     data = file.read_bytes() if isinstance(file, Path) else file
     info = Digests(data).info("")
     source = SourceObject(
@@ -289,6 +364,7 @@ def local_context(
         sha256=info.sha256,
         content_type=content_type,
         md5=info.md5,
+        user_metadata=dict(metadata or {}),
     )
     source_input: Input = FileInput(file) if isinstance(file, Path) else BytesInput(data)
     return Context(
@@ -298,4 +374,14 @@ def local_context(
         options=options,
         output_template=output_template,
         step=step,
+        items=[
+            (
+                item_key,
+                len(body) if isinstance(body, bytes) else body.stat().st_size,
+                item_type,
+                item_metadata,
+                BytesInput(body) if isinstance(body, bytes) else FileInput(body),
+            )
+            for item_key, body, item_type, item_metadata in items
+        ],
     )

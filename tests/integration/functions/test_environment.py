@@ -255,16 +255,32 @@ def test_children_left_behind_die_with_the_environment(make: Any) -> None:
 
 
 def _descendants(environment: Environment) -> list[int]:
+    """The `sleep` processes below the environment's, found by parent pid in every
+    /proc/PID/stat (a task's `children` file can miss a child forked moments ago)."""
     process = environment._process
     assert process is not None
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone while we looked
+            continue
+        # The command name in brackets may hold spaces; the fields after it do not.
+        parents[int(stat.parent.name)] = int(text.rsplit(")", 1)[1].split()[1])
     found, pending = [], [process.pid]
     while pending:
         pid = pending.pop()
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            children = [int(c) for c in (task / "children").read_text().split()]
-            found += children
-            pending += children
-    return [pid for pid in found if "sleep" in Path(f"/proc/{pid}/cmdline").read_text()]
+        children = [child for child, parent in parents.items() if parent == pid]
+        found += children
+        pending += children
+    return [pid for pid in found if "sleep" in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
 
 
 def test_layers_are_laid_out_as_lambda_does(make: Any, tmp_path: Path) -> None:
