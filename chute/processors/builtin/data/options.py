@@ -1,5 +1,5 @@
-"""The options of ``data.validate`` and ``data.convert``, checked when the pipeline
-configuration is loaded, and the read limits both share."""
+"""The options of ``data.validate``, ``data.convert``, ``data.split`` and ``data.join``,
+checked when the pipeline configuration is loaded, and the read limits they share."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ class ReadLimits(BaseModel):
     max_json_values: int = Field(default=4_000_000, ge=1)
 
 
+#: Parquet compression codecs.
+Compression = Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"]
 ColumnType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 
 
@@ -112,7 +114,7 @@ class ConvertOptions(ReadLimits):
     #: The source's format (``auto``: from the key's suffix, else the content type).
     format: Literal["auto", "csv", "json", "ndjson", "parquet"] = "auto"
     #: Parquet compression codec.
-    compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"] = "zstd"
+    compression: Compression = "zstd"
     #: Most rows per batch and Parquet row group; the first batch of JSON input is the
     #: sample column types are inferred from.
     batch_rows: int = Field(default=65536, ge=1)
@@ -134,3 +136,38 @@ class ConvertOptions(ReadLimits):
                 "per column)"
             )
         return self
+
+
+class SplitOptions(BaseModel):
+    """Options of ``data.split``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The source's format (``auto``: from the key's suffix, else the content type).
+    format: Literal["auto", "csv", "ndjson"] = "auto"
+    #: Bytes of rows per chunk: a chunk ends at the first row end past them (so a row
+    #: longer than this makes a chunk of its own).
+    chunk_bytes: int = Field(default=16 * MIB, ge=1)
+    #: Most rows per chunk (counting them costs a pass over every row end); none: no limit.
+    rows: int | None = Field(default=None, ge=1)
+    #: CSV: start every chunk with the file's header line, and give each the column types
+    #: ``data.convert`` would infer for the whole file (without it, only the first chunk
+    #: has the header, and the chunks together are the file).
+    header: bool = True
+    #: As ``data.convert``'s: the block column types are inferred from when the file's
+    #: first row is longer than 1 MiB. Set it as the converting step does.
+    max_row_bytes: int = Field(default=64 * MIB, ge=1)
+
+
+class JoinOptions(BaseModel):
+    """Options of ``data.join``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The parts' format (``auto``: from the first item's suffix, else its content type).
+    format: Literal["auto", "parquet", "csv", "ndjson"] = "auto"
+    #: Parquet compression codec of the joined file.
+    compression: Compression = "zstd"
+    #: Most column chunks (columns x row groups) of the joined Parquet file, whose metadata
+    #: (~2 KB a chunk) stays in memory until it is written.
+    max_column_chunks: int = Field(default=100_000, ge=1)

@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from chute.errors import Reject
 from chute.processors.base import CHUNK, Context
+from chute.processors.builtin.data.column_types import SCHEMA_KEY, decode_schema
 from chute.processors.builtin.data.options import MIB, ConvertOptions
 from chute.processors.builtin.data.records import Record, read_records, shorten, utf8_problem
 
@@ -77,19 +78,49 @@ def _line_end(data: bytes) -> int:
 
 
 def csv_tables(ctx: Context, options: ConvertOptions, block: int) -> Tables:
+    """The CSV source's tables, with the column types its :data:`SCHEMA_KEY` metadata
+    gives (a chunk ``data.split`` wrote), else those pyarrow infers from its first block."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
-    read = pacsv.ReadOptions(block_size=block, use_threads=False)
-    parse = pacsv.ParseOptions(newlines_in_values=True)
+    types = ctx.source.user_metadata.get(SCHEMA_KEY)
+    schema = decode_schema(types) if types is not None else None
     with ctx.open() as stream:
         try:
-            reader = pacsv.open_csv(stream, read_options=read, parse_options=parse)
+            reader = _open_csv(stream, block, schema)
             if any(pa.types.is_binary(f.type) for f in reader.schema):
                 raise Reject(utf8_problem(ctx))
             yield from _field_checked(_regroup(reader, reader.schema, options), options)
         except pa.ArrowInvalid as exc:
             raise _csv_failure(ctx, str(exc), block, options) from None
+
+
+def _open_csv(stream: IO[bytes], block: int, schema: pa.Schema | None = None) -> Any:
+    """A pyarrow CSV reader, set up as every CSV read here is (one thread, line breaks
+    allowed in quoted values), with ``schema``'s column types if given."""
+    import pyarrow.csv as pacsv
+
+    read = pacsv.ReadOptions(block_size=block, use_threads=False)
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    convert = pacsv.ConvertOptions(column_types=schema)
+    return pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+
+
+def inferred_csv_schema(stream: IO[bytes], max_row_bytes: int) -> pa.Schema:
+    """The column types ``data.convert`` would give a CSV stream: those pyarrow infers
+    from its first block (larger if its first row does not fit). Raises pyarrow's
+    ``ArrowInvalid`` for a file pyarrow cannot read."""
+    import pyarrow as pa
+
+    start = stream.tell()
+    try:
+        schema: pa.Schema = _open_csv(stream, min(CSV_BLOCK, max_row_bytes)).schema
+        return schema
+    except pa.ArrowInvalid as exc:
+        if "straddling" not in str(exc) or max_row_bytes <= CSV_BLOCK:
+            raise
+    stream.seek(start)
+    schema = _open_csv(stream, max_row_bytes).schema
+    return schema
 
 
 def _csv_failure(ctx: Context, message: str, block: int, options: ConvertOptions) -> Exception:
