@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "chute.processors.builtin.image",
     "chute.processors.builtin.meta",
     "chute.processors.builtin.data",
+    "chute.processors.builtin.pdf",
     "chute.processors.builtin.webhook",
     "chute.processors.builtin.basic",
 )

@@ -6,9 +6,11 @@ put the Map's results back together. Importing this package registers them all; 
 cheap, since pyarrow and jsonschema are imported only when a step runs."""
 
 from chute.processors.builtin.data.convert import convert
+from chute.processors.builtin.data.join import join
 from chute.processors.builtin.data.options import (
     Column,
     ConvertOptions,
+    JoinOptions,
     SplitOptions,
     ValidateOptions,
 )
@@ -18,9 +20,11 @@ from chute.processors.builtin.data.validate import validate
 __all__ = [
     "Column",
     "ConvertOptions",
+    "JoinOptions",
     "SplitOptions",
     "ValidateOptions",
     "convert",
+    "join",
     "split",
     "validate",
 ]

@@ -167,7 +167,7 @@ def parquet_tables(ctx: Context, options: ConvertOptions) -> Tables:
     import pyarrow.parquet as pq
 
     path = ctx.path()
-    _check_footer(path, options)
+    check_footer(path, options.max_column_chunks, "convert")
     try:
         file = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -179,21 +179,22 @@ def parquet_tables(ctx: Context, options: ConvertOptions) -> Tables:
         yield from _regroup(batches, file.schema_arrow, options)
 
 
-def _check_footer(path: Path, options: ConvertOptions) -> None:
+def check_footer(path: Path, max_column_chunks: int, purpose: str) -> None:
     """Refuses a Parquet file whose footer (its metadata, parsed whole on opening) is
-    larger than ``max_column_chunks`` chunks need, before it is parsed."""
+    larger than ``max_column_chunks`` chunks need, before it is parsed (``purpose``, the
+    step's verb, ends the reason)."""
     with path.open("rb") as file:
         if file.seek(0, 2) < 8:
             return  # too short for a footer: pyarrow says what is wrong
         file.seek(-8, 2)
         tail = file.read(8)
     size = int.from_bytes(tail[:4], "little")
-    limit = options.max_column_chunks * FOOTER_CHUNK_BYTES
+    limit = max_column_chunks * FOOTER_CHUNK_BYTES
     if tail[4:] == b"PAR1" and size > limit:
         raise Reject(
             f"the Parquet footer has {size} bytes, more than max_column_chunks "
-            f"({options.max_column_chunks}) chunks need ({limit}): raise max_column_chunks, "
-            "and the step's memory_mb, to convert it"
+            f"({max_column_chunks}) chunks need ({limit}): raise max_column_chunks, "
+            f"and the step's memory_mb, to {purpose} it"
         )
 
 
