@@ -280,9 +280,9 @@ def test_csv_chunks_carry_the_files_inferred_schema_compactly() -> None:
     outputs = _split(source, chunk_bytes=1)
     text = outputs[-1].metadata[SCHEMA_KEY]
     assert len(text) < 400
-    assert decode_schema(text) == pa.schema(
-        [("id", pa.int64()), ("price", pa.float64()), ("note", pa.string()), ("day", pa.date32())]
-    )
+    schema = decode_schema(text)
+    assert schema.names == ["id", "price", "note", "day"]
+    assert [str(kind) for kind in schema.types] == ["int64", "double", "string", "date32[day]"]
 
 
 def test_a_schema_too_large_to_carry_is_left_out() -> None:
@@ -298,18 +298,17 @@ def test_convert_uses_the_chunks_column_types() -> None:
     alone = _convert(last.data or b"", "t.parts/000005.csv")
     assert alone.schema.field("price").type == pa.int64()  # what the chunk would infer
     typed = _convert(last.data or b"", "t.parts/000005.csv", last.metadata)
-    assert typed.schema == pa.schema(
-        [("id", pa.int64()), ("price", pa.float64()), ("extra", pa.int64())]
-    )
+    assert [str(kind) for kind in typed.schema.types] == ["int64", "double", "int64"]
     assert typed.column("extra").to_pylist() == [None]
 
 
 @pytest.mark.parametrize(
-    "value", ["not base64!", "aGVsbG8=", encode_schema(pa.schema([("a", pa.int8())]))[:-8]]
+    "value",
+    ["not base64!", "aGVsbG8=", (encode_schema(pa.schema([pa.field("a", pa.int8())])) or "")[:-8]],
 )
-def test_convert_rejects_metadata_that_is_no_schema(value: str | None) -> None:
+def test_convert_rejects_metadata_that_is_no_schema(value: str) -> None:
     with pytest.raises(Reject, match="not a serialised Arrow schema"):
-        _convert(b"a\n1\n", "x.csv", {SCHEMA_KEY: value or ""})
+        _convert(b"a\n1\n", "x.csv", {SCHEMA_KEY: value})
 
 
 def test_convert_never_expands_a_compressed_bomb() -> None:
