@@ -6,7 +6,8 @@ has no quoting concern: a JSON string escapes its line breaks. In CSV, RFC 4180 
 quote inside a quoted field, so an even count of ``"`` since a row started means the
 position is outside quotes; the scanner keeps that parity and nothing else. It looks at
 bytes with ``bytes.find`` and ``bytes.count`` over whole blocks (C speed), one block in
-memory at a time, and goes through a file row by row only where it must count rows.
+memory at a time; only counting rows in a run with quotes costs a Python object per
+quoted field.
 
 A quote inside an unquoted field (``ab"c``), which RFC 4180 does not allow, flips the
 parity all the same; pyarrow reads it as a plain character, so such a file may be refused
@@ -91,12 +92,10 @@ class RowScanner:
         passed = 0
         while passed < rows and self.position < until and self._fill():
             stop = min(len(self._buf), until - self._base)
-            if self._inside:
-                passed += self._line()
-            else:
+            if not self._inside:
                 passed += self._quote_free_rows(rows - passed, stop)
-                if passed < rows and self._at < stop:
-                    passed += self._line()  # a quote lies before the next line end
+            if passed < rows and self._at < stop:
+                passed += self._quoted_rows(rows - passed, stop)
         if passed < rows and self.position >= until and not self._at_row_end() and self.row_end():
             passed += 1
         return passed
@@ -115,6 +114,21 @@ class RowScanner:
             return found
         self._pass(self._nth_line_end(wanted, end))
         return wanted
+
+    def _quoted_rows(self, wanted: int, stop: int) -> int:
+        """Row ends in the next window of bytes with quotes (up to ``stop``), at most
+        ``wanted`` of them: counted in the window's runs outside quotes, or found a line
+        at a time in the window where the last of them is."""
+        end = min(stop, self._at + LOCATE_WINDOW)
+        runs = self._buf[self._at : end].split(b'"')
+        found = sum(run.count(b"\n") for run in runs[self._inside :: 2])
+        if found < wanted:
+            self._pass(end)
+            return found
+        passed = 0
+        while passed < wanted:
+            passed += self._line()
+        return passed
 
     def _nth_line_end(self, wanted: int, end: int) -> int:
         """The index just past the ``wanted``-th line feed from the position (there are

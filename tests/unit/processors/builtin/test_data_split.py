@@ -318,3 +318,12 @@ def test_convert_never_expands_a_compressed_bomb() -> None:
     bomb = base64.b64encode(zlib.compress(b"\0" * (64 * 1024 * 1024), 9)).decode()
     with pytest.raises(Reject, match="too long"):
         _convert(b"a\n1\n", "x.csv", {SCHEMA_KEY: bomb})
+
+
+def test_rows_counted_over_many_quoted_windows_match_the_csv_module() -> None:
+    source = _messy_csv(20_000, seed=11)  # ~400 KB: several scanner windows
+    outputs = _split(source, rows=3000)
+    parsed = [_rows(body)[1:] for body in _bodies(outputs)]
+    assert [len(rows) for rows in parsed] == [int(o.metadata["rows"]) for o in outputs]
+    assert [row for rows in parsed for row in rows] == _rows(source)[1:]
+    assert [o.metadata["rows"] for o in outputs[:6]] == ["3000"] * 6
