@@ -91,6 +91,20 @@ class StagedOutput:
 
 @compact
 @dataclass(frozen=True, slots=True)
+class TaskItem:
+    """One of the items a step joining a Map gets: what it is, and where its bytes are
+    (a location in the blob store, or inline)."""
+
+    key: str
+    size: int
+    content_type: str
+    location: str | None
+    inline: bytes | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@compact
+@dataclass(frozen=True, slots=True)
 class Task:
     """One attempt of one job."""
 
@@ -118,6 +132,11 @@ class Task:
     claim: int = 0
     #: A source stored in segments: each of them, in order (read one after the other).
     segments: tuple[SourceSegment, ...] = ()
+    #: A step joining a Map: the Map's results, in order.
+    items: tuple[TaskItem, ...] = ()
+    #: Its outputs are items the run keeps (staged in the blob store, never inline, so
+    #: that a join's task names them without carrying their bytes).
+    keeps_items: bool = False
 
 
 @compact

@@ -48,14 +48,18 @@ _COMPLETE = (
 
 
 def _referenced(blob_id: Any) -> sa.ColumnElement[bool]:
-    """Whether a version, a composite blob, an upload's part, a function's code or a
-    layer version points at ``blob_id``."""
+    """Whether a version, a composite blob, an upload's part, a function's code, a
+    layer version or a run's item points at ``blob_id``."""
+    # The queue's tables build on the catalog's schema: imported when first used.
+    from chute.queue.schema import run_items
+
     by_version = sa.exists().where(object_versions.c.blob_id == blob_id)
     by_composite = sa.exists().where(blob_segments.c.segment_id == blob_id)
     by_part = sa.exists().where(multipart_parts.c.blob_id == blob_id)
     by_function = sa.exists().where(functions.c.code_blob_id == blob_id)
     by_layer = sa.exists().where(layer_versions.c.blob_id == blob_id)
-    return sa.or_(by_version, by_composite, by_part, by_function, by_layer)
+    by_item = sa.exists().where(run_items.c.blob_id == blob_id)
+    return sa.or_(by_version, by_composite, by_part, by_function, by_layer, by_item)
 
 
 class BlobRegistry:
@@ -144,7 +148,7 @@ class BlobRegistry:
         ]
 
     def in_use(self, blob_ids: Iterable[str]) -> set[str]:
-        """Which of ``blob_ids`` a version, a composite blob or a part points at."""
+        """Which of ``blob_ids`` something points at (see ``_referenced``)."""
         wanted = list(set(blob_ids))
         if not wanted:
             return set()

@@ -33,6 +33,7 @@ from chute.catalog.multipart import MultipartSession
 if TYPE_CHECKING:
     from chute.queue.base import JobQueue
     from chute.queue.history import HistorySession
+    from chute.queue.items import ItemSession
     from chute.queue.lineage import LineageSession
     from chute.queue.messages import MessageStore
 from chute.catalog.records import Bucket, EventRow, NewVersion, ObjectVersion, Rollup, Versioning
@@ -201,6 +202,14 @@ class CatalogSession:
         from chute.queue.lineage import LineageSession
 
         return LineageSession(self.conn)
+
+    @property
+    def items(self) -> ItemSession:
+        """What a run's steps keep for one another (Map items and results), in this
+        transaction."""
+        from chute.queue.items import ItemSession
+
+        return ItemSession(self.conn)
 
     @property
     def messages(self) -> MessageStore:

@@ -27,13 +27,15 @@ from chute.jobs import (
     SourceObject,
     SourceSegment,
     Task,
+    TaskItem,
     staging_prefix,
 )
 from chute.objects.service import ObjectService
+from chute.pipelines import maps
 from chute.pipelines.conditions import Condition, condition_document
 from chute.pipelines.model import Pipeline
 from chute.pipelines.recorder import Recorder, change, refused
-from chute.queue.records import ClaimSource, Job, JobRef, StepRun
+from chute.queue.records import ClaimSource, Job, JobRef, StepRun, StoredItem
 from chute.queue.states import JobKind, JobState, Outcome
 
 #: Times a job's lease may run out before its attempt was reported started without the
@@ -99,6 +101,7 @@ class QueueBroker:
             runs = {job.run_id for job in gone.values()}
             queue.supersede(runs, list(gone), self.clock())
         decided = self._decide(session, [job for job in jobs if job.id not in gone], sources)
+        items = self._items(session, jobs)
         segments: dict[str, tuple[SourceSegment, ...]] = {}
         for job in jobs:
             if job.id in gone:
@@ -111,7 +114,7 @@ class QueueBroker:
             try:
                 if run.blob_kind is BlobKind.COMPOSITE and blob_id not in segments:
                     segments[blob_id] = _segments(session, blob_id)
-                tasks.append(self._task(job, run, segments.get(blob_id, ())))
+                tasks.append(self._task(session, job, run, segments.get(blob_id, ()), items))
             except ChuteError as exc:
                 settled.append(refused(job, exc.message, self.clock()))
         return Claimed(tasks, settled)
@@ -137,12 +140,34 @@ class QueueBroker:
                 decided[job.id] = refused(job, exc.message, moment)
         return decided
 
+    def _items(self, session: CatalogSession, jobs: list[JobRef]) -> dict[int, StoredItem]:
+        """By job id, the items the claimed jobs of Maps run on: one query per Map."""
+        wanted: dict[tuple[int, str], dict[int, int]] = {}
+        for job in jobs:
+            pipeline = self.pipelines.get(job.pipeline)
+            step = pipeline.steps.get(job.step) if pipeline is not None else None
+            item = maps.item_of(job)
+            if step is not None and step.map_over is not None and item is not None:
+                wanted.setdefault((job.run_id, step.map_over), {})[item] = job.id
+        found: dict[int, StoredItem] = {}
+        for (run_id, step_name), by_item in wanted.items():
+            for item, stored in session.items.chosen(run_id, step_name, list(by_item)).items():
+                found[by_item[item]] = stored
+        return found
+
     def _condition(self, job: JobRef) -> Condition | None:
         pipeline = self.pipelines.get(job.pipeline)
         step = pipeline.step_of(job.kind, job.step, job.payload) if pipeline else None
         return step.when if step is not None else None
 
-    def _task(self, job: JobRef, run: ClaimSource, segments: tuple[SourceSegment, ...]) -> Task:
+    def _task(
+        self,
+        session: CatalogSession,
+        job: JobRef,
+        run: ClaimSource,
+        segments: tuple[SourceSegment, ...],
+        items: Mapping[int, StoredItem],
+    ) -> Task:
         pipeline = self.pipelines.get(job.pipeline)
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
@@ -150,6 +175,14 @@ class QueueBroker:
         step = pipeline.step_of(job.kind, job.step, job.payload)
         if step is None:
             raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
+        if step.map_over is not None and maps.item_of(job) is not None:
+            # A Map's job runs on its item, as if the item were the object.
+            stored = items.get(job.id)
+            if stored is None:
+                raise ChuteError(f"item {maps.item_of(job)} of step {step.map_over!r} is gone")
+            source, location, inline = _item_source(run, stored)
+            segments = ()
+        joined = session.items.of_steps(job.run_id, step.joins) if step.joins else []
         return Task(
             job.id,
             job.attempt,
@@ -168,6 +201,8 @@ class QueueBroker:
             payload=job.payload,
             claim=job.claim,
             segments=segments,
+            items=tuple(_task_item(stored) for stored in joined),
+            keeps_items=step.keeps_items,
         )
 
     # --- results -----------------------------------------------------------------------
@@ -338,6 +373,35 @@ def _source(run: ClaimSource) -> tuple[SourceObject, str | None, bytes | None]:
         return SourceObject(run.bucket, run.key, run.version_id, 0, "", "", ""), None, b""
     source, _, _ = _described(run)
     return source, run.location, run.inline
+
+
+def _item_source(
+    run: ClaimSource, stored: StoredItem
+) -> tuple[SourceObject, str | None, bytes | None]:
+    """What a Map's job on ``stored`` processes, and where its bytes are."""
+    source = SourceObject(
+        run.bucket,
+        stored.key,
+        run.version_id,
+        stored.size,
+        stored.md5,
+        stored.sha256,
+        stored.content_type,
+        stored.metadata,
+        stored.md5,
+    )
+    return source, stored.location, stored.inline
+
+
+def _task_item(stored: StoredItem) -> TaskItem:
+    return TaskItem(
+        stored.key,
+        stored.size,
+        stored.content_type,
+        stored.location,
+        stored.inline,
+        stored.metadata,
+    )
 
 
 def _segments(session: CatalogSession, blob_id: str) -> tuple[SourceSegment, ...]:

@@ -1,13 +1,15 @@
 """Pipelines as the worker and router use them, compiled from the config.
 
 :func:`compile_pipelines` checks everything that needs the processors (each exists,
-accepts its options, ``needs`` contain no cycle, and ``when`` conditions compile, see
-:mod:`chute.pipelines.conditions`) and reports every problem at once,
+accepts its options, ``needs`` contain no cycle, ``when`` conditions compile, see
+:mod:`chute.pipelines.conditions`, and Maps run over a step's items, see
+:mod:`chute.pipelines.maps`) and reports every problem at once,
 each naming its pipeline, step and field, so a broken config fails at start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +69,15 @@ class Step:
     memory_mb: int
     retry: RetryPolicy
     when: Condition | None = None
+    #: A Map: the step whose items this one runs a job on, one each.
+    map_over: str | None = None
+    #: A Map's most unfinished item jobs at a time (0: ``MAP_WINDOW``).
+    max_concurrency: int = 0
+    #: Whether its outputs are items the run keeps for its other steps (a step a Map
+    #: runs over, or a Map that a step joins) rather than objects in the output bucket.
+    keeps_items: bool = False
+    #: The steps whose items it gets as ``ctx.items`` (the Maps it joins).
+    joins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,8 @@ def compile_pipelines(
             if compiled is not None:
                 steps[step.name] = compiled
         problems += _cycles(name, config)
+        problems += _maps(name, config, steps)
+        steps = _with_items(steps)
         notifications = _notifications(name, config, problems)
         if config.enabled:
             pipelines[name] = Pipeline(
@@ -262,7 +275,47 @@ def _compile_step(
         step.memory_mb,
         retry,
         when,
+        map_over=step.map,
+        max_concurrency=step.max_concurrency,
     )
+
+
+def _maps(name: str, config: PipelineConfig, steps: Mapping[str, Step]) -> list[str]:
+    """What is wrong with the pipeline's Maps: one over itself or over another Map (chain
+    the work in one Map's step instead), or a function step as a Map."""
+    problems = []
+    maps = {step.name: step.map for step in config.steps if step.map is not None}
+    for index, step in enumerate(config.steps):
+        where = f"pipelines.{name}.steps[{index}] ({step.name}).map"
+        if step.map is None:
+            continue
+        if step.map == step.name:
+            problems.append(f"{where}: a step cannot map over itself")
+        elif step.map in maps:
+            problems.append(
+                f"{where}: {step.map!r} is a Map itself; a Map runs over a step's items, "
+                "such as a splitter's (data.split, pdf.split)"
+            )
+        elif step.function is not None:
+            problems.append(f"{where}: a function step cannot be a Map; map a processor")
+    return problems
+
+
+def _with_items(steps: dict[str, Step]) -> dict[str, Step]:
+    """The steps, told which keep their outputs as items (those a Map runs over, and the
+    Maps a step joins) and which join a Map (get its results as ``ctx.items``)."""
+    mapped = {step.map_over for step in steps.values() if step.map_over is not None}
+    maps = {step.name for step in steps.values() if step.map_over is not None}
+    needed = {need for step in steps.values() for need in step.needs}
+    keeping = mapped | (maps & needed)
+    return {
+        name: dataclasses.replace(
+            step,
+            keeps_items=name in keeping,
+            joins=tuple(need for need in step.needs if need in maps),
+        )
+        for name, step in steps.items()
+    }
 
 
 def _cycles(name: str, config: PipelineConfig) -> list[str]:

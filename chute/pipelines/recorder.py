@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from chute.jobs import Result, StagedOutput, staging_prefix
 from chute.names import NULL_VERSION
 from chute.objects.service import ObjectService
 from chute.objects.writes import plain_etag
+from chute.pipelines import maps
 from chute.pipelines.model import Pipeline
 from chute.pipelines.notifications import queue_notifications
 from chute.queue.lineage import LineageSession
@@ -39,6 +41,8 @@ from chute.queue.states import JobKind, JobState, Outcome, RunState
 
 log = logging.getLogger(__name__)
 
+#: Blobs of a run's items released per statement when it succeeds.
+RELEASE_BATCH = 500
 #: Outcomes after which no further attempt is made, whatever the retry policy says.
 PERMANENT = frozenset({Outcome.REJECTED})
 #: Outcomes of attempts that ended without answering: what they staged is unrecorded.
@@ -89,7 +93,7 @@ class Recorder:
                     job = queue.get_job(ref.id)
                     assert job is not None
                     unused += self._record_one(session, job, result, changes)
-            self._succeed_plain(session, worker, plain, changes)
+            unused += self._succeed_plain(session, worker, plain, changes)
             # A function ran whether or not its worker still holds the job: its log
             # stands either way.
             session.function_logs.add([log for r in results for log in r.function_logs])
@@ -105,10 +109,11 @@ class Recorder:
         worker: str,
         done: list[tuple[JobRef, Result]],
         changes: list[JobChange],
-    ) -> None:
-        """Record successes without outputs or metadata, a few statements for all."""
+    ) -> list[BlobRecord]:
+        """Record successes without outputs or metadata, a few statements for all;
+        returns the blobs no longer used (see :meth:`_advance`)."""
         if not done:
-            return
+            return []
         queue = session.queue
         moment = self.clock()
         succeeded = queue.succeed_held([ref.id for ref, _ in done], worker, moment)
@@ -120,15 +125,15 @@ class Recorder:
         )
         if self.hooks.watch_jobs:
             changes += [change(ref, JobState.SUCCEEDED) for ref, _ in done]
-        self._advance(session, [ref for ref, _ in done], moment)
+        return self._advance(session, [ref for ref, _ in done], moment)
 
     def _record_one(
         self, session: CatalogSession, job: Job, result: Result, changes: list[JobChange]
     ) -> list[BlobRecord]:
         if result.outcome is Outcome.SKIPPED:
-            self._skip(session, job, result)
+            unused = self._skip(session, job, result)
             changes.append(change(job, JobState.SKIPPED))
-            return []
+            return unused
         if result.outcome is not Outcome.SUCCEEDED:
             self.fail(session, job, result, changes)
             if result.outcome in UNANSWERED:
@@ -159,11 +164,17 @@ class Recorder:
         written: list[_Written] = []
         unused: list[BlobRecord] = []
         superseded: list[str] = []
-        if run is not None and result.outputs:
+        step = pipeline.steps.get(job.step) if pipeline is not None else None
+        kept = step is not None and step.keeps_items and bool(result.outputs)
+        if kept:
+            self._keep_items(session, job, result.outputs, moment)
+        elif run is not None and result.outputs:
             written, unused, superseded = self._write_outputs(
                 session, job, run, pipeline, result.outputs
             )
         report = dict(result.report)
+        if kept:
+            report["items"] = len(result.outputs)
         if result.metadata:
             report["metadata"] = result.metadata
         if written:
@@ -195,10 +206,20 @@ class Recorder:
         if result.metadata and run is not None and run.source_row is not None:
             session.lineage.merge_object_metadata(run.source_row, result.metadata, moment)
         queue.finish(job, JobState.SUCCEEDED, moment)
-        self._advance(session, [job], moment)
-        return unused
+        return unused + self._advance(session, [job], moment)
 
-    def _skip(self, session: CatalogSession, job: Job, result: Result) -> None:
+    def _keep_items(
+        self, session: CatalogSession, job: Job, outputs: list[StagedOutput], moment: datetime
+    ) -> None:
+        """Register the blobs of a job's outputs and keep them as items of its run."""
+        kept = []
+        for output in outputs:
+            staged = _staged(output)
+            self.objects.writes.register(session, staged, reserved=False)
+            kept.append(dataclasses.replace(output, blob_id=staged.info.blob_id, data=None))
+        maps.keep(session, job, kept, moment)
+
+    def _skip(self, session: CatalogSession, job: Job, result: Result) -> list[BlobRecord]:
         """Record a step its condition skipped: done, its reason as the attempt's error
         and the job's; the steps waiting for it may start."""
         queue = session.queue
@@ -211,26 +232,78 @@ class Recorder:
             error=result.error,
         )
         queue.finish(job, JobState.SKIPPED, moment, error=result.error)
-        self._advance(session, [job], moment)
+        return self._advance(session, [job], moment)
 
     def _advance(
         self, session: CatalogSession, done: Sequence[Job | JobRef], moment: datetime
-    ) -> None:
-        """After jobs are done (succeeded or skipped): start the steps waiting for them,
-        end the runs they finished (and queue those runs' success notifications)."""
+    ) -> list[BlobRecord]:
+        """After jobs are done (succeeded or skipped): queue the next items of their Maps,
+        start the steps waiting for them (expanding the Maps among those, see
+        :mod:`chute.pipelines.maps`), end the runs they finished (queue those runs'
+        success notifications, drop the items they kept). Returns the blobs of those
+        items, to free once the transaction commits."""
         queue = session.queue
         steps = [job for job in done if job.kind == JobKind.STEP]
-        for job in steps:
-            pipeline = self.pipelines.get(job.pipeline)
-            if pipeline is None or job.step in pipeline.needed:
-                queue.unblock(job.run_id, moment)
+        self._refill(session, steps, moment)
         pipelines = {job.run_id: job.pipeline for job in steps}
-        for run_id in queue.complete_runs(pipelines, moment):
+        waiting = {job.run_id: job.pipeline for job in steps if self._needed(job)}
+        while waiting:
+            run_id, name = waiting.popitem()
+            pipeline = self.pipelines.get(name)
+            if pipeline is None:
+                queue.unblock(run_id, moment)
+            elif self._unblock(session, pipeline, run_id, moment):
+                waiting[run_id] = name  # a Map without items is done: look again
+        finished = queue.complete_runs(pipelines, moment)
+        for run_id in finished:
             pipeline = self.pipelines.get(pipelines[run_id])
             if pipeline is not None and pipeline.notifications:
                 run = queue.get_run(run_id)
                 assert run is not None
                 queue_notifications(queue, session.lineage, run, pipeline, "success", None, moment)
+        keeping = [run_id for run_id in finished if _keeps_items(self.pipelines, pipelines[run_id])]
+        return self._drop_items(session, keeping) if keeping else []
+
+    def _drop_items(self, session: CatalogSession, run_ids: list[int]) -> list[BlobRecord]:
+        """Forget the items of succeeded runs; returns their store blobs, to free. Their
+        blobs are released a batch at a time: a Map may have had 100,000 items."""
+        blob_ids = session.items.drop(run_ids)
+        freed = []
+        for start in range(0, len(blob_ids), RELEASE_BATCH):
+            freed += session.blobs.release(blob_ids[start : start + RELEASE_BATCH])
+        return freed
+
+    def _needed(self, job: Job | JobRef) -> bool:
+        """Whether a step waits for ``job``'s (or its pipeline is gone: look anyway)."""
+        pipeline = self.pipelines.get(job.pipeline)
+        return pipeline is None or job.step in pipeline.needed
+
+    def _refill(
+        self, session: CatalogSession, done: Sequence[Job | JobRef], moment: datetime
+    ) -> None:
+        """Queue the next items of the Maps whose item jobs are among ``done``, one for
+        each done (before the steps joining them are looked at: a Map with items left is
+        never done)."""
+        counts: Counter[tuple[int, str, str]] = Counter(
+            (job.run_id, job.pipeline, job.step) for job in done if maps.item_of(job) is not None
+        )
+        for (run_id, name, step_name), count in counts.items():
+            pipeline = self.pipelines.get(name)
+            step = pipeline.steps.get(step_name) if pipeline is not None else None
+            if step is not None and step.map_over is not None:
+                maps.refill(session, step, run_id, name, count, moment)
+
+    def _unblock(
+        self, session: CatalogSession, pipeline: Pipeline, run_id: int, moment: datetime
+    ) -> bool:
+        """Start the run's steps whose needs are done, expanding the Maps among them;
+        returns whether one of those had no item, and is done already."""
+        emptied = False
+        for ready in session.queue.unblock(run_id, moment):
+            step = pipeline.steps.get(ready.step)
+            if step is not None and step.map_over is not None:
+                emptied = maps.expand(session, step, ready, moment) or emptied
+        return emptied
 
     def _write_outputs(
         self,
@@ -386,6 +459,11 @@ def _newer_source_wrote(lineage: LineageSession, run: Run, bucket: str, key: str
     if newest is None or newest[:2] != (run.bucket, run.key) or newest[2] is None:
         return False
     return newest[2] > run.source_row
+
+
+def _keeps_items(pipelines: Mapping[str, Pipeline], name: str) -> bool:
+    pipeline = pipelines.get(name)
+    return pipeline is None or any(step.keeps_items for step in pipeline.steps.values())
 
 
 def _plain_success(result: Result) -> bool:

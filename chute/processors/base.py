@@ -349,10 +349,12 @@ def local_context(
     step: str = "local",
     items: Sequence[tuple[str, bytes | Path, str, dict[str, str]]] = (),
     metadata: dict[str, str] | None = None,
+    item_index: int | None = None,
 ) -> Context:
     """A context over a local file or bytes, with a :class:`MemorySink` (for tests and
     for trying a processor without a server). ``items`` are what a joining step gets, as
-    (key, bytes or file, content type, metadata); ``metadata`` is the source's."""
+    (key, bytes or file, content type, metadata); ``metadata`` is the source's, and
+    ``item_index`` makes the source an item of a Map."""
     data = file.read_bytes() if isinstance(file, Path) else file
     info = Digests(data).info("")
     source = SourceObject(
@@ -384,4 +386,5 @@ def local_context(
             )
             for item_key, body, item_type, item_metadata in items
         ],
+        item_index=item_index,
     )

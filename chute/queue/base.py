@@ -186,9 +186,14 @@ class JobQueue(Protocol):
         backend: one statement)."""
         ...
 
-    def unblock(self, run_id: int, now: datetime) -> int:
+    def unblock(self, run_id: int, now: datetime) -> list[Job]:
         """Make ``available`` (due ``now``) the ``blocked`` jobs of the run whose needs
-        are all done (``succeeded`` or ``skipped``); returns how many."""
+        are all done: every job of each step they need (a Map's has many) ``succeeded``
+        or ``skipped``. Returns those jobs, as they are now."""
+        ...
+
+    def set_payload(self, job_id: int, payload: dict[str, Any]) -> None:
+        """Replace what a job was queued with (a Map's first job is given its item)."""
         ...
 
     def complete_runs(self, run_ids: Iterable[int], now: datetime) -> list[int]:

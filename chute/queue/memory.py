@@ -316,18 +316,22 @@ class MemoryJobQueue:
             )
         return step_run_id
 
-    def unblock(self, run_id: int, now: datetime) -> int:
+    def unblock(self, run_id: int, now: datetime) -> list[Job]:
         moment = _utc(now)
         with self._lock:
             run_jobs = [job for job in self._jobs.values() if job.run_id == run_id]
-            done = {job.step for job in run_jobs if job.state in DONE_STATES}
+            undone = {job.step for job in run_jobs if job.state not in DONE_STATES}
             ready = [
-                job for job in run_jobs if job.state is JobState.BLOCKED and set(job.needs) <= done
-            ]
-            for job in ready:
                 self._update(job, state=JobState.AVAILABLE, run_at=moment, updated_at=moment)
+                for job in run_jobs
+                if job.state is JobState.BLOCKED and not undone & set(job.needs)
+            ]
         self._announce(bool(ready))
-        return len(ready)
+        return [_copy(job) for job in ready]
+
+    def set_payload(self, job_id: int, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self._update(self._jobs[job_id], payload=copy.deepcopy(payload))
 
     def complete_runs(self, run_ids: Iterable[int], now: datetime) -> list[int]:
         moment = _utc(now)

@@ -184,3 +184,36 @@ class JobFilter:
             and (self.until is None or job.created_at < self.until)
             and (self.job_ids is None or job.id in self.job_ids)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """A file one job of a run keeps for the run's other steps (see ``run_items``):
+    ``item`` and ``part`` give its place, ``blob_id`` its registered blob."""
+
+    item: int
+    part: int
+    key: str
+    blob_id: str
+    size: int
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as a job gets it: what it is, and where its bytes are (a location in the
+    blob store, or inline bytes)."""
+
+    step: str
+    item: int
+    part: int
+    key: str
+    size: int
+    content_type: str
+    metadata: dict[str, str]
+    blob_id: str
+    md5: str
+    sha256: str
+    location: str | None
+    inline: bytes | None

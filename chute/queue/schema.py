@@ -78,7 +78,8 @@ jobs = sa.Table(
         sqlite_where=sa.text("state = 'running'"),
         postgresql_where=sa.text("state = 'running'"),
     ),
-    sa.Index("ix_jobs_run_id", "run_id"),
+    # A run's jobs, and (a Map's many) those of a step not done yet (migration 0011).
+    sa.Index("ix_jobs_run_state", "run_id", "state", "step"),
     sa.Index("ix_jobs_state_id", "state", "id"),
     sa.Index("ix_jobs_pipeline_id", "pipeline", "id"),
     sa.Index("ix_jobs_bucket_key", "bucket", "key"),
@@ -121,4 +122,39 @@ object_metadata = sa.Table(
     sa.Column("source_row", RowId, primary_key=True),
     sa.Column("data", sa.JSON(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# What the steps of a run keep for one another, instead of writing objects (migration
+# 0011): the files a splitter wrote, each an item a Map runs a job on, and the results of
+# a Map's items, which the step that joins the Map gets in order. An item of a step that
+# is not a Map has ``item`` its place and ``part`` 0; a result of a Map has ``item`` the
+# place of the item it came from and ``part`` its place among that job's outputs. The
+# blobs are referenced from here (the sweep keeps them) until the run succeeds.
+run_items = sa.Table(
+    "run_items",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", RowId, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("step", sa.String(128), nullable=False),
+    sa.Column("item", sa.Integer(), nullable=False),
+    sa.Column("part", sa.Integer(), nullable=False),
+    sa.Column("key", KeyText, nullable=False),
+    sa.Column("blob_id", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("metadata", sa.JSON(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("run_id", "step", "item", "part"),
+    sa.Index("ix_run_items_blob_id", "blob_id"),
+)
+
+# A Map's progress in one run: how many items it runs over, and how many of their jobs
+# exist so far (at most ``max_concurrency`` are unfinished at a time).
+run_maps = sa.Table(
+    "run_maps",
+    metadata,
+    sa.Column("run_id", RowId, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("step", sa.String(128), primary_key=True),
+    sa.Column("total", sa.Integer(), nullable=False),
+    sa.Column("created", sa.Integer(), nullable=False),
 )

@@ -75,6 +75,14 @@ class StepConfig(BaseModel):
     #: A JMESPath expression over the run (its event, object, and what the steps it
     #: needs found out): the step runs only if it is true, and is skipped otherwise.
     when: str | None = None
+    #: A Map: run once per item the named step produced (the files a splitter such as
+    #: ``data.split`` wrote), each item a job any worker may take and retry alone. The
+    #: named step is needed, whether or not ``needs`` says so; a step that needs this one
+    #: joins the Map: it gets every item's results, in order (``ctx.items``).
+    map: str | None = None
+    #: Most jobs of the Map's items queued or running at once (0: up to
+    #: ``chute.pipelines.maps.MAP_WINDOW``); the next item's job is queued as one ends.
+    max_concurrency: int = Field(default=0, ge=0)
     #: Key template for outputs; default the processor's own.
     output: str | None = None
     #: Hard limit per attempt: the process running it is killed.
@@ -95,6 +103,10 @@ class StepConfig(BaseModel):
             raise ValueError("a step names a processor or a function (exactly one)")
         if self.function is not None and self.options:
             raise ValueError("a function step takes no options: configure the function")
+        if self.max_concurrency and self.map is None:
+            raise ValueError("max_concurrency limits a Map: set map too")
+        if self.map is not None and self.map not in self.needs:
+            self.needs.append(self.map)
         return self
 
 

@@ -162,10 +162,15 @@ class TaskRunner:
         ]
 
     def _context(self, task: Task, spec: ProcessorSpec) -> Context:
+        inline_limit = 0 if task.keeps_items else self.inline_limit
+        items = [
+            (i.key, i.size, i.content_type, i.metadata, BlobInput(self.blobs, i.location, i.inline))
+            for i in task.items
+        ]
         return Context(
             source=task.source,
             source_input=BlobInput(self.blobs, task.location, task.inline, task.segments),
-            sink=BlobSink(self.blobs, self.inline_limit, staging_prefix(task.job_id, task.claim)),
+            sink=BlobSink(self.blobs, inline_limit, staging_prefix(task.job_id, task.claim)),
             options=self._parsed_options(task, spec),
             event=task.event_json,
             output_template=task.output_template,
@@ -174,6 +179,8 @@ class TaskRunner:
             attempt=task.attempt,
             logger=logging.getLogger(f"chute.step.{task.pipeline}.{task.step}"),
             payload=task.payload,
+            items=items,
+            item_index=task.payload.get("item"),
         )
 
     def _parsed_options(self, task: Task, spec: ProcessorSpec) -> Any:

@@ -70,11 +70,17 @@ class Statements:
             )
             .returning(jobs.c.id)
         )
+        # Named, not "not done": an index seeks each state of a list (``ix_jobs_run_state``).
+        undone = [state.value for state in JobState if state not in DONE_STATES]
         #: Of run ids, those with a step job not (yet) done.
         self.unfinished_runs = sa.select(jobs.c.run_id).where(
             ids_in(jobs.c.run_id, "run_ids"),
+            jobs.c.state.in_(undone),
             jobs.c.kind == JobKind.STEP.value,
-            jobs.c.state.not_in([state.value for state in DONE_STATES]),
+        )
+        #: The jobs of run ``:run_id`` not done: (id, step, state).
+        self.undone_jobs = sa.select(jobs.c.id, jobs.c.step, jobs.c.state).where(
+            jobs.c.run_id == _param("run_id"), jobs.c.state.in_(undone)
         )
         #: Runs marked succeeded at ``:now``; returns the ids that were not already.
         self.complete_runs = (

@@ -10,6 +10,7 @@ transaction that records its outputs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,6 @@ from chute.queue.sql.rows import (
 )
 from chute.queue.sql.statements import READY_LITERAL, filtered
 from chute.queue.states import (
-    DONE_STATES,
     ENDED_STATES,
     READY_STATES,
     WAITING_STATES,
@@ -334,22 +334,30 @@ class SqlJobQueue:
         (step_run_id,) = result.inserted_primary_key or (0,)
         return int(step_run_id)
 
-    def unblock(self, run_id: int, now: datetime) -> int:
-        """Make available the blocked jobs of a run whose needs are all done (succeeded
-        or skipped)."""
-        run_jobs = self.jobs_of_runs([run_id])
-        done = {job.step for job in run_jobs if job.state in DONE_STATES}
-        ready = [
-            job.id for job in run_jobs if job.state is JobState.BLOCKED and set(job.needs) <= done
-        ]
-        if ready:
-            self.conn.execute(
-                jobs.update()
-                .where(jobs.c.id.in_(ready))
-                .values(state=JobState.AVAILABLE.value, run_at=now, updated_at=now)
-            )
-            self.notify()
-        return len(ready)
+    def unblock(self, run_id: int, now: datetime) -> list[Job]:
+        """Make available the blocked jobs of a run whose needs are all done (see
+        :meth:`JobQueue.unblock`). Reads only the run's jobs not done, through
+        ``ix_jobs_run_state``: a Map's thousands of finished jobs are never scanned."""
+        params = {"run_id": run_id}
+        undone = self.conn.execute(self.sql.undone_jobs, params).all()
+        steps = {row.step for row in undone}
+        blocked = [row.id for row in undone if row.state == JobState.BLOCKED.value]
+        if not blocked:
+            return []
+        candidates = self.conn.execute(sa.select(*_job_columns).where(jobs.c.id.in_(blocked))).all()
+        ready = [to_job(row) for row in candidates if not steps & set(to_job(row).needs)]
+        if not ready:
+            return []
+        self.conn.execute(
+            jobs.update()
+            .where(jobs.c.id.in_([job.id for job in ready]))
+            .values(state=JobState.AVAILABLE.value, run_at=now, updated_at=now)
+        )
+        self.notify()
+        return [replace(job, state=JobState.AVAILABLE, run_at=now, updated_at=now) for job in ready]
+
+    def set_payload(self, job_id: int, payload: dict[str, Any]) -> None:
+        self.conn.execute(jobs.update().where(jobs.c.id == job_id).values(payload=payload))
 
     def supersede(self, run_ids: Iterable[int], claimed: Iterable[int], now: datetime) -> None:
         """End runs whose object version is gone: the runs become superseded, and so do

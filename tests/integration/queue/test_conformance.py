@@ -372,15 +372,29 @@ def test_a_step_is_unblocked_once_all_it_needs_succeeded(queue, clock):
     run_id = _run(queue, clock, "a", "b", NewJob("join", 3, needs=["a", "b"]))
     a, b = _claim(queue, clock)
     queue.succeed_held([a.id], W1, clock())
-    assert queue.unblock(run_id, clock()) == 0
+    assert len(queue.unblock(run_id, clock())) == 0
     assert _claim(queue, clock) == []
     clock.advance(5)
     queue.succeed_held([b.id], W1, clock())
-    assert queue.unblock(run_id, clock()) == 1
+    assert len(queue.unblock(run_id, clock())) == 1
     join = _jobs(queue, run_id)["join"]
     assert (join.state, join.run_at) == (JobState.AVAILABLE, clock())
-    assert queue.unblock(run_id, clock()) == 0
+    assert len(queue.unblock(run_id, clock())) == 0
     assert [ref.step for ref in _claim(queue, clock)] == ["join"]
+
+
+def test_a_step_of_many_jobs_is_done_once_all_of_them_are(queue, clock):
+    # A Map's step has a job per item: the step joining it waits for every one.
+    run_id = _run(queue, clock, "each", NewJob("join", 3, needs=["each"]))
+    queue.add_jobs(run_id, "p", SOURCE, [NewJob("each", 3, payload={"item": 1})], clock())
+    first, second = _claim(queue, clock)
+    queue.set_payload(first.id, {"item": 0})
+    assert _held(queue, first.id).payload == {"item": 0}
+    queue.succeed_held([first.id], W1, clock())
+    assert queue.unblock(run_id, clock()) == []
+    queue.succeed_held([second.id], W1, clock())
+    (join,) = queue.unblock(run_id, clock())
+    assert (join.step, join.state) == ("join", JobState.AVAILABLE)
 
 
 def test_a_run_completes_once_every_step_succeeded(queue, clock):
@@ -411,7 +425,7 @@ def test_a_skipped_step_is_done_for_its_needs_and_its_run(queue, clock):
     assert (skipped.state, skipped.finished_at) == (JobState.SKIPPED, clock())
     assert skipped.last_error == "condition not met: x"
     assert queue.complete_runs([run_id], clock()) == []  # b has not run
-    assert queue.unblock(run_id, clock()) == 1
+    assert len(queue.unblock(run_id, clock())) == 1
     (b,) = _claim(queue, clock)
     assert b.step == "b"
     queue.finish(_held(queue, b.id), JobState.SKIPPED, clock())

@@ -49,7 +49,7 @@ def test_jobs_becoming_ready_are_announced_at_once():
     (ref,) = queue.claim("w", 1, LEASE, NOW + timedelta(seconds=5))
     queue.succeed_held([ref.id], "w", NOW)
     assert queue.notices == 1
-    assert queue.unblock(run_id, NOW) == 1
+    assert len(queue.unblock(run_id, NOW)) == 1
     assert heard == [1, 2]
 
 

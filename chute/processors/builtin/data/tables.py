@@ -82,7 +82,9 @@ def csv_tables(ctx: Context, options: ConvertOptions, block: int) -> Tables:
     gives (a chunk ``data.split`` wrote), else those pyarrow infers from its first block."""
     import pyarrow as pa
 
-    types = ctx.source.user_metadata.get(SCHEMA_KEY)
+    # Only an item of a Map (a chunk data.split wrote) carries the whole file's column
+    # types: an uploaded object's metadata, which its uploader sets, is never read so.
+    types = ctx.source.user_metadata.get(SCHEMA_KEY) if ctx.item_index is not None else None
     schema = decode_schema(types) if types is not None else None
     with ctx.open() as stream:
         try:

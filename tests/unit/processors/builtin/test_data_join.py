@@ -199,7 +199,10 @@ def _mixed_csv(rows: int, newline: str) -> bytes:
     return (newline.join(lines) + newline).encode()
 
 
-def _convert(body: bytes, key: str, metadata: dict[str, str] | None = None) -> bytes:
+def _convert(
+    body: bytes, key: str, item: int | None = None, metadata: dict[str, str] | None = None
+) -> bytes:
+    """``data.convert`` to Parquet; with ``item``, of a Map's item carrying ``metadata``."""
     spec = _spec(data.convert)
     ctx = local_context(
         body,
@@ -208,6 +211,7 @@ def _convert(body: bytes, key: str, metadata: dict[str, str] | None = None) -> b
         options=spec.parse_options({"to": "parquet"}),
         output_template=spec.output_template,
         metadata=metadata,
+        item_index=item,
     )
     try:
         data.convert(ctx)
@@ -223,7 +227,8 @@ def test_split_convert_join_equals_one_conversion(newline: str) -> None:
     chunks = _run(data.split, source, "orders.csv", chunk_bytes=300_000).outputs
     assert len(chunks) > 10
     converted: Items = [
-        (f"{c.key}.parquet", _convert(c.data, c.key, c.metadata), PARQUET, {}) for c in chunks
+        (f"{c.key}.parquet", _convert(c.data, c.key, i, c.metadata), PARQUET, {})
+        for i, c in enumerate(chunks)
     ]
     joined = _read(_join(converted)[1])
     whole = _read(_convert(source, "orders.csv"))

@@ -65,8 +65,10 @@ def _rejected(source: bytes, key: str = "t.csv", **options: Any) -> str:
     return caught.value.message
 
 
-def _convert(source: bytes, key: str, metadata: dict[str, str] | None = None) -> pa.Table:
-    """``data.convert`` of a CSV to Parquet, read back."""
+def _convert(
+    source: bytes, key: str, metadata: dict[str, str] | None = None, item: int | None = 0
+) -> pa.Table:
+    """``data.convert`` of a CSV to Parquet (by default as an item of a Map), read back."""
     spec = _spec(data.convert)
     ctx = local_context(
         source,
@@ -75,6 +77,7 @@ def _convert(source: bytes, key: str, metadata: dict[str, str] | None = None) ->
         options=spec.parse_options({"to": "parquet"}),
         output_template=spec.output_template,
         metadata=metadata,
+        item_index=item,
     )
     try:
         data.convert(ctx)
@@ -300,6 +303,9 @@ def test_convert_uses_the_chunks_column_types() -> None:
     typed = _convert(last.data or b"", "t.parts/000005.csv", last.metadata)
     assert [str(kind) for kind in typed.schema.types] == ["int64", "double", "int64"]
     assert typed.column("extra").to_pylist() == [None]
+    # An uploaded object is no Map item: column types in its metadata are not read.
+    uploaded = _convert(last.data or b"", "t.csv", last.metadata, item=None)
+    assert uploaded.schema == alone.schema
 
 
 @pytest.mark.parametrize(
