@@ -142,17 +142,20 @@ class QueueBroker:
 
     def _items(self, session: CatalogSession, jobs: list[JobRef]) -> dict[int, StoredItem]:
         """By job id, the items the claimed jobs of Maps run on: one query per Map."""
-        wanted: dict[tuple[int, str], dict[int, int]] = {}
+        # Two Maps over one splitter may have jobs on the same item in one claim.
+        wanted: dict[tuple[int, str], dict[int, list[int]]] = {}
         for job in jobs:
             pipeline = self.pipelines.get(job.pipeline)
             step = pipeline.steps.get(job.step) if pipeline is not None else None
             item = maps.item_of(job)
             if step is not None and step.map_over is not None and item is not None:
-                wanted.setdefault((job.run_id, step.map_over), {})[item] = job.id
+                wanted.setdefault((job.run_id, step.map_over), {}).setdefault(item, []).append(
+                    job.id
+                )
         found: dict[int, StoredItem] = {}
         for (run_id, step_name), by_item in wanted.items():
             for item, stored in session.items.chosen(run_id, step_name, list(by_item)).items():
-                found[by_item[item]] = stored
+                found.update((job_id, stored) for job_id in by_item[item])
         return found
 
     def _condition(self, job: JobRef) -> Condition | None:
@@ -175,6 +178,8 @@ class QueueBroker:
         step = pipeline.step_of(job.kind, job.step, job.payload)
         if step is None:
             raise ChuteError(f"pipeline {job.pipeline!r} has no step {job.step!r} any more")
+        if step.map_over is None and maps.item_of(job) is not None:
+            raise ChuteError(f"step {job.step!r} is no Map any more: its item jobs cannot run")
         if step.map_over is not None and maps.item_of(job) is not None:
             # A Map's job runs on its item, as if the item were the object.
             stored = items.get(job.id)

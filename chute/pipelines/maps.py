@@ -24,7 +24,7 @@ from chute.catalog import CatalogSession
 from chute.jobs import StagedOutput
 from chute.pipelines.model import Step
 from chute.queue.records import Job, JobRef, NewItem, NewJob, RunSource
-from chute.queue.states import JobState, Outcome
+from chute.queue.states import JobState, Outcome, RunState
 
 #: Most unfinished jobs of one Map's items at a time, when its step sets no
 #: ``max_concurrency``: bounds the queue's rows (and a claim's work), not the workers.
@@ -98,7 +98,8 @@ def _queue_items(
     if not items:
         return
     run = session.queue.get_run(run_id)
-    assert run is not None
+    if run is None or run.state is not RunState.ACTIVE:
+        return  # superseded or dead: no more work for it (a redrive makes it active again)
     source = RunSource(run.bucket, run.key, run.version_id, run.source_row, {})
     jobs = [NewJob(step.name, step.retry.max_attempts, payload={ITEM: item}) for item in items]
     session.queue.add_jobs(run_id, pipeline, source, jobs, moment)

@@ -282,7 +282,8 @@ def _compile_step(
 
 def _maps(name: str, config: PipelineConfig, steps: Mapping[str, Step]) -> list[str]:
     """What is wrong with the pipeline's Maps: one over itself or over another Map (chain
-    the work in one Map's step instead), or a function step as a Map."""
+    the work in one Map's step instead), a function step as a Map, or one with a ``when``
+    condition."""
     problems = []
     maps = {step.name: step.map for step in config.steps if step.map is not None}
     for index, step in enumerate(config.steps):
@@ -298,6 +299,11 @@ def _maps(name: str, config: PipelineConfig, steps: Mapping[str, Step]) -> list[
             )
         elif step.function is not None:
             problems.append(f"{where}: a function step cannot be a Map; map a processor")
+        elif step.when is not None:
+            problems.append(
+                f"{where}: a Map takes no 'when' (it would be evaluated for every item): "
+                f"put the condition on {step.map!r}, whose skip makes the Map empty"
+            )
     return problems
 
 

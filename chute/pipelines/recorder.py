@@ -261,8 +261,8 @@ class Recorder:
                 run = queue.get_run(run_id)
                 assert run is not None
                 queue_notifications(queue, session.lineage, run, pipeline, "success", None, moment)
-        keeping = [run_id for run_id in finished if _keeps_items(self.pipelines, pipelines[run_id])]
-        return self._drop_items(session, keeping) if keeping else []
+        # Whatever the configuration says now: a run started by an older one may hold items.
+        return self._drop_items(session, finished) if finished else []
 
     def _drop_items(self, session: CatalogSession, run_ids: list[int]) -> list[BlobRecord]:
         """Forget the items of succeeded runs; returns their store blobs, to free. Their
@@ -459,11 +459,6 @@ def _newer_source_wrote(lineage: LineageSession, run: Run, bucket: str, key: str
     if newest is None or newest[:2] != (run.bucket, run.key) or newest[2] is None:
         return False
     return newest[2] > run.source_row
-
-
-def _keeps_items(pipelines: Mapping[str, Pipeline], name: str) -> bool:
-    pipeline = pipelines.get(name)
-    return pipeline is None or any(step.keeps_items for step in pipeline.steps.values())
 
 
 def _plain_success(result: Result) -> bool:

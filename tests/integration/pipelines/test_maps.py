@@ -126,6 +126,29 @@ def test_a_map_runs_each_item_alone_and_its_join_gets_the_results_in_order(runti
         assert session.items.of_steps(view.run.id, ["split", "each"]) == []
 
 
+def test_two_maps_over_one_splitter_each_run_every_item(catalog_url, tmp_path, clock):
+    steps = [
+        {"name": "split", "processor": "noop"},
+        {"name": "a", "processor": "noop", "map": "split"},
+        {"name": "b", "processor": "noop", "map": "split"},
+    ]
+    pipelines = {"two": {"trigger": {"bucket": "inbox"}, "steps": steps}}
+    settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=pipelines)
+    runtime = open_runtime(settings, clock=clock)
+    try:
+        runtime.objects.put(CTX, "inbox", "x.csv", [b"x"])
+        (split,) = _claim(runtime)
+        runtime.broker.record([_ok(split, clock, _output("p0", b"0"), _output("p1", b"1"))], WORKER)
+        tasks = _claim(runtime)  # item 0 and 1 of both Maps, in one claim
+        assert sorted((task.step, task.inline) for task in tasks) == [
+            ("a", b"0"), ("a", b"1"), ("b", b"0"), ("b", b"1"),
+        ]  # fmt: skip
+        runtime.broker.record([_ok(task, clock) for task in tasks], WORKER)
+        assert runtime.status.status(CTX, "inbox", "x.csv").status is ObjectStatus.SUCCEEDED
+    finally:
+        runtime.close()
+
+
 def test_an_empty_map_succeeds_and_its_join_gets_no_item(runtime, clock):
     runtime.objects.put(CTX, "inbox", "empty.csv", [b"a,b\n"])
     (split,) = _claim(runtime)

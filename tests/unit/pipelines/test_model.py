@@ -44,6 +44,53 @@ def test_a_cycle_in_needs_is_refused() -> None:
     assert problem == "pipelines.thumbs.steps: 'needs' form a cycle through a, b"
 
 
+def test_maps_compile_into_item_keeping_steps_and_their_join() -> None:
+    steps = [
+        {"name": "split", "processor": "noop"},
+        {"name": "each", "processor": "noop", "map": "split", "max_concurrency": 3},
+        {"name": "join", "processor": "noop", "needs": ["each"]},
+        {"name": "pages", "processor": "noop", "map": "split"},  # nobody joins it
+    ]
+    compiled = compile_pipelines(load_settings(pipelines=_one(steps)).pipelines)["thumbs"]
+    found = {
+        name: (step.needs, step.map_over, step.keeps_items, step.joins)
+        for name, step in compiled.steps.items()
+    }
+    assert found == {
+        "split": ((), None, True, ()),
+        "each": (("split",), "split", True, ()),
+        "join": (("each",), None, False, ("each",)),
+        "pages": (("split",), "split", False, ()),
+    }
+    assert compiled.steps["each"].max_concurrency == 3
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"map": "a2"}, "'a2' is a Map itself"),
+        ({"map": "b"}, "a step cannot map over itself"),
+        ({"map": "a", "when": "object.size > `1`"}, "a Map takes no 'when'"),
+    ],
+)
+def test_a_map_over_a_map_itself_or_with_a_condition_is_refused(
+    step: dict[str, Any], problem: str
+) -> None:
+    steps = [
+        {"name": "a", "processor": "noop"},
+        {"name": "a2", "processor": "noop", "map": "a"},
+        {"name": "b", "processor": "noop", **step},
+    ]
+    problems = _problems(_one(steps))
+    assert any(problem in found and "steps[2] (b).map" in found for found in problems), problems
+
+
+def test_max_concurrency_without_a_map_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(pipelines=_one([{"name": "a", "processor": "noop", "max_concurrency": 2}]))
+    assert any("max_concurrency limits a Map" in problem for problem in caught.value.problems)
+
+
 def test_a_bad_webhook_secret_is_refused_without_showing_it() -> None:
     pipelines = _one(
         [{"name": "a", "processor": "noop"}],

@@ -191,6 +191,8 @@ def _join_csv(items: list[Item], target: Path, options: JoinOptions) -> None:
         for item in items:
             with item.path().open("rb") as part:
                 own = _csv_header(item, part)
+                if header is None and not own:
+                    continue  # an empty part: the header comes from the next
                 if header is None:
                     header = own
                     joined.newline = b"\r\n" if own.endswith(b"\r\n") else b"\n"

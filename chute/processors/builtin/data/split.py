@@ -11,7 +11,7 @@ Each CSV chunk starts with the file's header line (unless ``header`` is off), an
 in its metadata the column types ``data.convert`` would infer for the whole file (see
 :mod:`chute.processors.builtin.data.column_types`), so that converting the chunks one by
 one and joining them (``data.join``) gives what converting the file at once gives. A
-header-only CSV has no rows, hence no chunks: the step writes nothing.
+header-only CSV has no rows: its one chunk is the header alone.
 
 Metadata on every chunk: ``chunk`` (its number, from 0), ``rows`` (its row ends, blank
 lines included, plus a last row without one; only with the ``rows`` option, since counting
@@ -71,6 +71,13 @@ def split(ctx: Context) -> None:
                 part=f"{count - 1:06d}",
                 ext=ext,
             )
+        if count == 0 and prefix:
+            # No row: one chunk of the header alone, which converts (and joins) to the
+            # empty file of its columns a single step would write.
+            ctx.write_output(
+                prefix, content_type=content_type, metadata=metadata, part="000000", ext=ext
+            )
+            count = 1
     ctx.report.update({"format": fmt, "chunks": count, "column_types": SCHEMA_KEY in metadata})
 
 
@@ -94,6 +101,10 @@ def _header(scanner: RowScanner, source: IO[bytes], options: SplitOptions) -> by
     scanner.row_end()
     if scanner.inside_quotes:
         raise unterminated_quote(0)
+    source.seek(0)
+    line = source.read(min(scanner.position, options.max_row_bytes + 1))
+    if not line.endswith(b"\n") and b"\r" in line.rstrip(b"\r"):
+        raise Reject("the CSV's rows end with a bare carriage return: split reads \\n or \\r\\n")
     if scanner.position > options.max_row_bytes:
         raise Reject(f"the CSV header line is longer than max_row_bytes ({options.max_row_bytes})")
     source.seek(0)

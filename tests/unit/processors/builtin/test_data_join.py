@@ -158,6 +158,15 @@ def test_csv_parts_keep_one_header_and_end_their_lines() -> None:
     assert _join(items) == ("orders.csv", b'a,b\r\n1,2\r\n3,"x\r\ny"\r\n')
 
 
+def test_an_empty_first_csv_part_leaves_the_header_to_the_next() -> None:
+    items: Items = [
+        ("0.csv", b"", "text/csv", {}),
+        ("1.csv", b"a,b\n1,2\n", "text/csv", {}),
+        ("2.csv", b"a,b\n3,4\n", "text/csv", {}),
+    ]
+    assert _join(items) == ("orders.csv", b"a,b\n1,2\n3,4\n")
+
+
 def test_a_different_csv_header_is_rejected() -> None:
     items: Items = [
         ("0.csv", b"a,b\n1,2\n", "text/csv", {}),

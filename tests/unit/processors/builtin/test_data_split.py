@@ -223,10 +223,19 @@ def test_missing_final_newline_keeps_the_last_row() -> None:
     ]
 
 
-def test_a_header_only_csv_has_no_chunks() -> None:
-    assert _split(b"a,b,c\n") == []
-    assert _split(b"a,b,c") == []
-    assert _split(b'\n\r\n"a\nb",c\r\n') == []
+def test_a_header_only_csv_is_one_chunk_of_its_header() -> None:
+    assert _bodies(_split(b"a,b,c\n")) == [b"a,b,c\n"]
+    assert _bodies(_split(b"a,b,c")) == [b"a,b,c"]
+    assert _bodies(_split(b'\n\r\n"a\nb",c\r\n')) == [b'\n\r\n"a\nb",c\r\n']
+    # Converted and joined, it is what one conversion of the file writes.
+    (chunk,) = _split(b"a,b,c\n")
+    assert _convert(chunk.data or b"", chunk.key, chunk.metadata).equals(
+        _convert(b"a,b,c\n", "t.csv", item=None)
+    )
+
+
+def test_rows_ending_in_a_bare_carriage_return_are_refused() -> None:
+    assert "bare carriage return" in _rejected(b"a,b\r1,2\r3,4\r")
 
 
 def test_blank_lines_before_the_header_stay_with_it() -> None:
