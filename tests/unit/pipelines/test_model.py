@@ -45,7 +45,7 @@ def test_a_cycle_in_needs_is_refused() -> None:
 
 
 def test_maps_compile_into_item_keeping_steps_and_their_join() -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"name": "split", "processor": "noop"},
         {"name": "each", "processor": "noop", "map": "split", "max_concurrency": 3},
         {"name": "join", "processor": "noop", "needs": ["each"]},
