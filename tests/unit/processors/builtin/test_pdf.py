@@ -72,6 +72,17 @@ def test_each_page_becomes_a_pdf_of_its_own() -> None:
     assert ctx.report == {"pages": 3}
 
 
+def test_pages_growing_past_max_growth_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each page carries what it uses: a PDF whose pages share big resources could write
+    # them once per page. The budget is max_growth times its size (64 MiB at least).
+    from chute.processors.builtin import pdf
+
+    monkeypatch.setattr(pdf, "MIN_BUDGET", 0)
+    message = _rejected(_pdf(4), max_growth=0.01)
+    assert message.startswith("the pages of the PDF take more than ")
+    assert "by page 1 (max_growth 0.01 times its size)" in message
+
+
 def test_a_pdf_with_only_an_owner_password_is_split() -> None:
     assert len(_split(_pdf(2, user_password="")).outputs) == 2
 
