@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from chute.queue.base import REDRIVE_LIMIT, EndedAttempt, Steps, dead_among, stored_text
 from chute.queue.records import ClaimSource, Job, JobFilter, JobRef, NewJob, Run, RunSource, StepRun
-from chute.queue.schema import jobs, runs, step_runs
+from chute.queue.schema import jobs, run_items, runs, step_runs
 from chute.queue.sql.dialect import Dialect
 from chute.queue.sql.rows import (
     job_values,
@@ -362,7 +362,7 @@ class SqlJobQueue:
     def supersede(self, run_ids: Iterable[int], claimed: Iterable[int], now: datetime) -> None:
         """End runs whose object version is gone: the runs become superseded, and so do
         their jobs that wait and the ``claimed`` ones (jobs running elsewhere finish
-        as they will)."""
+        as they will); the items they kept are forgotten (their blobs are swept)."""
         ids, held = list(set(run_ids)), list(claimed)
         if not ids:
             return
@@ -384,6 +384,8 @@ class SqlJobQueue:
             .where(jobs.c.run_id.in_(ids), sa.or_(jobs.c.state.in_(waiting), jobs.c.id.in_(held)))
             .values(**ended)
         )
+        # What their steps kept for one another is of no use now: the sweep takes the blobs.
+        self.conn.execute(run_items.delete().where(run_items.c.run_id.in_(ids)))
 
     def set_run_state(self, run_id: int, state: RunState, now: datetime) -> bool:
         """Set a run's state; returns whether it changed."""

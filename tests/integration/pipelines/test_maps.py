@@ -149,6 +149,27 @@ def test_two_maps_over_one_splitter_each_run_every_item(catalog_url, tmp_path, c
         runtime.close()
 
 
+def test_an_overwritten_source_supersedes_the_map_and_drops_its_items(runtime, clock):
+    runtime.objects.put(CTX, "inbox", "x.csv", [b"first"])
+    (split,) = _claim(runtime)
+    parts = [_output(f"p{i}", bytes([i])) for i in range(4)]
+    runtime.broker.record([_ok(split, clock, *parts)], WORKER)
+    first = _claim(runtime, limit=1)
+    run_id = runtime.status.status(CTX, "inbox", "x.csv").runs[0].run.id
+    runtime.objects.put(CTX, "inbox", "x.csv", [b"second"])  # the Map's object is gone
+    runtime.broker.record([_ok(task, clock) for task in first], WORKER)
+    # The next claim finds the old run's object gone: its items' jobs end with it.
+    (fresh,) = _claim(runtime)
+    assert (fresh.step, fresh.source.size) == ("split", len(b"second"))
+    with runtime.catalog.read() as session:
+        assert session.queue.get_run(run_id).state is RunState.SUPERSEDED
+        assert session.items.count(run_id, "split") == 0
+        unfinished = [
+            job.step for job in session.queue.jobs_of_runs([run_id]) if job.finished_at is None
+        ]
+    assert unfinished == []  # no item queued after the run ended
+
+
 def test_an_empty_map_succeeds_and_its_join_gets_no_item(runtime, clock):
     runtime.objects.put(CTX, "inbox", "empty.csv", [b"a,b\n"])
     (split,) = _claim(runtime)
