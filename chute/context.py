@@ -38,6 +38,10 @@ class RequestContext:
     permissions: Permissions = NOTHING
     #: The access key the request was signed with, if any.
     access_key: str | None = None
+    #: How many function invocations led to this request, one after the other: what a
+    #: function's boto3 sends back in the ``Lineage`` of its ``X-Amzn-Trace-Id`` (see
+    #: :mod:`chute.functions.lineage`); 0 for a request no function made.
+    chain: int = 0
 
     @classmethod
     def system(cls, request_id: str | None = None) -> RequestContext:

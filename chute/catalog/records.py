@@ -142,10 +142,13 @@ class EventRow:
     principal: str
     source_ip: str
     request_id: str
+    #: How deep in a chain of function invocations the change was made (the request's
+    #: ``RequestContext.chain``): known as it is recorded, not stored.
+    chain: int = 0
 
     @classmethod
     def from_mapping(cls, row: Any) -> EventRow:
-        return cls(**{name: row[name] for name in cls.__slots__})
+        return cls(**{name: row[name] for name in cls.__slots__ if name in row})
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 from chute.clock import Clock, system_clock
 from chute.functions import sandbox
 from chute.functions.capture import LogCapture
+from chute.functions.lineage import trace_header
 from chute.functions.runtime_api import Answer, Invocation, RuntimeApi
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,11 @@ class Environment:
         request_id: str | None = None,
         client_context: str | None = None,
         identity: str | None = None,
+        chain: int = 0,
     ) -> InvocationResult:
-        """Run the handler on ``payload``; starts the environment first if it is cold.
+        """Run the handler on ``payload`` (the ``chain``-th invocation of a chain of
+        requests, see :mod:`chute.functions.lineage`); starts the environment first if it
+        is cold.
         The environment is killed (and cold again) after a timeout, a memory kill or a
         runtime that died."""
         request_id = request_id or str(uuid.uuid4())
@@ -164,7 +168,7 @@ class Environment:
                 payload=payload,
                 function_arn=self.spec.arn,
                 deadline_ms=int(deadline * 1000),
-                trace_id=_trace_id(),
+                trace_id=trace_header(self.spec.name, chain),
                 client_context=client_context,
                 cognito_identity=identity,
             )
@@ -401,12 +405,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name.removeprefix("SIG").lower()
     except ValueError:
         return str(number)
-
-
-def _trace_id() -> str:
-    """An X-Ray trace header for the invocation, in Lambda's form."""
-    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
 def _now() -> str:

@@ -59,9 +59,13 @@ def installed() -> Functions:
     return _installed
 
 
-def event_payload(event: Any, request_id: str, enqueued_at: float) -> dict[str, Any]:
-    """A function job's payload: what to invoke it with, as whom, since when."""
-    return {"event": event, "request_id": request_id, "enqueued_at": enqueued_at}
+def event_payload(
+    event: Any, request_id: str, enqueued_at: float, chain: int = 0
+) -> dict[str, Any]:
+    """A function job's payload: what to invoke it with, as whom, since when, and (if
+    a function's write triggered it) how deep in a chain of invocations."""
+    payload = {"event": event, "request_id": request_id, "enqueued_at": enqueued_at}
+    return {**payload, "chain": chain} if chain else payload
 
 
 @processor(FUNCTION_PROCESSOR, options=InvokeOptions)
@@ -78,7 +82,8 @@ def invoke_function(ctx: Context) -> None:
     event = job.get("event", {"Records": [ctx.event]})
     payload = json.dumps(event).encode()
     try:
-        result = installed().run(function, payload, request_id=job.get("request_id"))
+        chain = int(job.get("chain", 0))
+        result = installed().run(function, payload, request_id=job.get("request_id"), chain=chain)
     except TooManyRequests as exc:
         raise Retry(THROTTLED_DELAY, f"throttled: {exc.message}") from None
     ctx.function_logs.append(log_entry(function.name, result))

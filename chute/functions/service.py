@@ -176,13 +176,15 @@ class Functions:
         *,
         request_id: str | None = None,
         client_context: str | None = None,
+        chain: int = 0,
     ) -> InvocationResult:
-        """Run ``function`` on ``payload`` in a warm environment of its revision, or a
-        new one; 429 ``TooManyRequestsException`` when its concurrency is taken. Its log
-        is kept once the environment is free again."""
+        """Run ``function`` on ``payload`` (``chain`` deep in a chain of invocations) in
+        a warm environment of its revision, or a new one; 429
+        ``TooManyRequestsException`` when its concurrency is taken. Its log is kept once
+        the environment is free again."""
         with self._environment(function) as environment:
             result = environment.invoke(
-                payload, request_id=request_id, client_context=client_context
+                payload, request_id=request_id, client_context=client_context, chain=chain
             )
         if self._keep_log is not None:
             self._keep_log(log_entry(function.name, result))

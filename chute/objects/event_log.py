@@ -50,7 +50,7 @@ class EventLog:
             "source_ip": context.source_ip,
             "request_id": context.request_id,
         }
-        event = EventRow(id=session.record_event(**fields), **fields)
+        event = EventRow(id=session.record_event(**fields), chain=context.chain, **fields)
         self.hooks.object_changed(session, event, version, bucket)
         return event
 

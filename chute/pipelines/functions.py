@@ -42,11 +42,11 @@ class FunctionTarget:
     #: The revision of the function it was compiled from.
     revision: str = ""
 
-    def jobs(self, event: Any, request_id: str | None = None) -> list[NewJob]:
+    def jobs(self, event: Any, request_id: str | None = None, chain: int = 0) -> list[NewJob]:
         """The job invoking the function on ``event`` (every attempt with one request
-        id, as Lambda keeps it across retries)."""
+        id, as Lambda keeps it across retries), ``chain`` deep in a chain of invocations."""
         step = self.pipeline.steps[INVOKE_STEP]
-        payload = event_payload(event, request_id or str(uuid.uuid4()), time.time())
+        payload = event_payload(event, request_id or str(uuid.uuid4()), time.time(), chain)
         return [NewJob(step=INVOKE_STEP, max_attempts=step.retry.max_attempts, payload=payload)]
 
 

@@ -24,12 +24,14 @@ from chute.catalog import Bucket, CatalogSession, EventRow, ObjectVersion
 from chute.clock import Clock, system_clock
 from chute.context import PIPELINE_PRINCIPAL
 from chute.events import render
+from chute.functions.lineage import MAX_CHAIN, loop_stopped
 from chute.hooks import Observer
 from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, RuleCache
 from chute.pipelines.deliveries import S3_SENDER, Delivery, configured, event_message
 from chute.pipelines.functions import FunctionTarget
 from chute.pipelines.model import Pipeline, Step
 from chute.queue.records import NewJob, RunSource
+from chute.queue.states import JobState, RunState
 from chute.sqs.service import enqueue
 
 log = logging.getLogger(__name__)
@@ -163,11 +165,21 @@ class Router(Observer):
         event: EventRow,
         version: ObjectVersion,
     ) -> None:
-        """Queue the function's invocation on the event, as S3 invokes Lambda."""
+        """Queue the function's invocation on the event, as S3 invokes Lambda: one
+        deeper in the chain of invocations that made the change, or, past
+        ``MAX_CHAIN``, stopped (its job dead with the reason, for a redrive to make)."""
         record = configured(render(event), rule)
-        jobs = function.jobs({"Records": [record]})
+        chain = event.chain + 1
+        jobs = function.jobs({"Records": [record]}, chain=chain)
         source = _source(event, version, record)
-        session.queue.create_run(function.pipeline.name, source, jobs, self.clock())
+        moment = self.clock()
+        run_id = session.queue.create_run(function.pipeline.name, source, jobs, moment)
+        if chain > MAX_CHAIN:
+            reason = loop_stopped(function.function, chain)
+            log.warning("%s (%s/%s)", reason, event.bucket, event.key)
+            (job,) = session.queue.jobs_of_runs([run_id])
+            session.queue.finish(job, JobState.DEAD, moment, error=reason)
+            session.queue.set_run_state(run_id, RunState.DEAD, moment)
 
 
 def _starts(pipeline: Pipeline, event: EventRow, version: ObjectVersion, started: set[str]) -> bool:

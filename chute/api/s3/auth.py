@@ -9,7 +9,7 @@ aws-chunked chunks), or raises the S3 error that refuses the request.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from starlette.types import Scope
@@ -18,6 +18,7 @@ from chute.access import Permissions
 from chute.api.http.observe import CONTEXT_STATE, unguarded_context
 from chute.clock import Clock
 from chute.context import RequestContext
+from chute.functions.lineage import chain_of
 from chute.security.authenticate import Authenticator
 from chute.security.keys import KeyService
 
@@ -65,6 +66,9 @@ def signed_by(authenticator: Authenticator) -> Authenticate:
         identity = authenticator.authenticate(scope)
         first: RequestContext = scope["state"][CONTEXT_STATE]
         context = identity.context(first.source_ip, first.request_id)
+        chain = _chain(scope)
+        if chain:
+            context = replace(context, chain=chain)
         payload_hash = None
         if identity.authorization is not None:
             payload_hash = identity.authorization.payload_hash
@@ -83,3 +87,12 @@ def key_secrets(keys: KeyService, clock: Clock) -> SecretLookup:
         return found.secret, found.permissions
 
     return lookup
+
+
+def _chain(scope: Scope) -> int:
+    """How deep in a chain of function invocations the request was made, from the
+    ``Lineage`` boto3 copies into ``X-Amzn-Trace-Id`` inside a function."""
+    for name, value in scope["headers"]:
+        if name == b"x-amzn-trace-id":
+            return chain_of(value.decode("latin-1"))
+    return 0

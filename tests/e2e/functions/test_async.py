@@ -30,7 +30,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = folder / "chute.toml"
     config.write_text(f"""
 data_dir = "{folder / "data"}"
-buckets = ["uploads", "piped"]
+buckets = ["uploads", "piped", "loops"]
 
 [worker]
 processes = 1
@@ -57,6 +57,12 @@ permissions = [
 [pipelines.piping]
 trigger = {{ bucket = "piped", prefix = "in/" }}
 steps = [{{ name = "copy", function = "piper" }}]
+
+[functions.looper]
+handler = "s3_handlers.again"
+code = "{CODE}"
+timeout_seconds = 30
+permissions = [{{ bucket = "loops", access = "write" }}]
 
 [functions.failing]
 handler = "handlers.fail"
@@ -129,6 +135,37 @@ def test_a_failing_event_is_retried_then_dead(server: LiveServer, runtime: Runti
     assert job.attempt == 2  # the first attempt and one retry
     assert job.last_error is not None
     assert "ValueError: no good: always" in job.last_error
+
+
+def test_a_function_triggering_itself_is_stopped_after_16_invocations(
+    server: LiveServer, runtime: Runtime
+) -> None:
+    # boto3 in the function sends the invocation's trace header back with its writes;
+    # each invocation they trigger is one deeper, and the 17th is not made.
+    s3 = s3_client(server)
+    s3.put_bucket_notification_configuration(
+        Bucket="loops",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": ARN.format("looper"), "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+    s3.put_object(Bucket="loops", Key="x", Body=b"start")
+
+    def stopped() -> list[Job]:
+        found = runtime.status.jobs(CTX, JobFilter(pipeline="function:looper")).jobs
+        return [job for job in found if job.state is JobState.DEAD]
+
+    wait_until(lambda: bool(stopped()), timeout=120)
+    (job,) = stopped()
+    assert job.attempt == 0  # stopped before any attempt
+    assert job.last_error is not None
+    assert job.last_error.startswith("recursive loop detected: invoking 'looper' would make 17")
+    keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="loops")["Contents"]]
+    assert sorted(keys, key=len) == ["x" + "+" * depth for depth in range(17)]
+    succeeded = runtime.status.jobs(CTX, JobFilter(pipeline="function:looper")).jobs
+    assert sum(job.state is JobState.SUCCEEDED for job in succeeded) == 16
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:

@@ -23,6 +23,15 @@ def copy(event: dict[str, Any], context: Any) -> list[str]:
     return done
 
 
+def again(event: dict[str, Any], context: Any) -> None:
+    """Writes each object back to its own bucket with a ``+`` more on its key: a
+    function that triggers itself, as a careless one does."""
+    for record in event["Records"]:
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        s3.put_object(Bucket=bucket, Key=f"{key}+", Body=b"again")
+
+
 def probe(event: dict[str, Any], context: Any) -> dict[str, str]:
     """What these credentials may and may not do, as S3 error codes."""
     outcomes = {}
