@@ -141,7 +141,7 @@ class Environment:
         request_id: str | None = None,
         client_context: str | None = None,
         identity: str | None = None,
-        chain: int = 0,
+        chain: int = 1,
     ) -> InvocationResult:
         """Run the handler on ``payload`` (the ``chain``-th invocation of a chain of
         requests, see :mod:`chute.functions.lineage`); starts the environment first if it

@@ -36,7 +36,8 @@ def chain_of(header: str | None) -> int:
 
 
 def loop_stopped(function: str, chain: int) -> str:
-    """Why an invocation ``chain`` deep is not made."""
+    """Why an invocation of ``function`` (or of a pipeline's function steps) ``chain``
+    deep is not made."""
     return (
         f"recursive loop detected: invoking {function!r} would make {chain} invocations in "
         f"one chain of requests, more than {MAX_CHAIN} (a function writing to the bucket "

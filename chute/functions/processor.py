@@ -60,12 +60,12 @@ def installed() -> Functions:
 
 
 def event_payload(
-    event: Any, request_id: str, enqueued_at: float, chain: int = 0
+    event: Any, request_id: str, enqueued_at: float, chain: int = 1
 ) -> dict[str, Any]:
     """A function job's payload: what to invoke it with, as whom, since when, and (if
     a function's write triggered it) how deep in a chain of invocations."""
     payload = {"event": event, "request_id": request_id, "enqueued_at": enqueued_at}
-    return {**payload, "chain": chain} if chain else payload
+    return {**payload, "chain": chain} if chain > 1 else payload
 
 
 @processor(FUNCTION_PROCESSOR, options=InvokeOptions)
@@ -82,7 +82,7 @@ def invoke_function(ctx: Context) -> None:
     event = job.get("event", {"Records": [ctx.event]})
     payload = json.dumps(event).encode()
     try:
-        chain = int(job.get("chain", 0))
+        chain = int(job.get("chain", 1))  # none: the first of its chain
         result = installed().run(function, payload, request_id=job.get("request_id"), chain=chain)
     except TooManyRequests as exc:
         raise Retry(THROTTLED_DELAY, f"throttled: {exc.message}") from None

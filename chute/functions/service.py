@@ -176,7 +176,7 @@ class Functions:
         *,
         request_id: str | None = None,
         client_context: str | None = None,
-        chain: int = 0,
+        chain: int = 1,
     ) -> InvocationResult:
         """Run ``function`` on ``payload`` (``chain`` deep in a chain of invocations) in
         a warm environment of its revision, or a new one; 429

@@ -42,7 +42,7 @@ class FunctionTarget:
     #: The revision of the function it was compiled from.
     revision: str = ""
 
-    def jobs(self, event: Any, request_id: str | None = None, chain: int = 0) -> list[NewJob]:
+    def jobs(self, event: Any, request_id: str | None = None, chain: int = 1) -> list[NewJob]:
         """The job invoking the function on ``event`` (every attempt with one request
         id, as Lambda keeps it across retries), ``chain`` deep in a chain of invocations."""
         step = self.pipeline.steps[INVOKE_STEP]

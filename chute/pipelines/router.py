@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from chute.catalog import Bucket, CatalogSession, EventRow, ObjectVersion
@@ -25,6 +26,7 @@ from chute.clock import Clock, system_clock
 from chute.context import PIPELINE_PRINCIPAL
 from chute.events import render
 from chute.functions.lineage import MAX_CHAIN, loop_stopped
+from chute.functions.processor import FUNCTION_PROCESSOR
 from chute.hooks import Observer
 from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, RuleCache
 from chute.pipelines.deliveries import S3_SENDER, Delivery, configured, event_message
@@ -104,8 +106,22 @@ class Router(Observer):
         its event record then carries, as S3's does); returns the run id."""
         record = render(event)
         source = _source(event, version, record if rule is None else configured(record, rule))
-        jobs = [_new_job(step) for step in pipeline.steps.values()]
-        return session.queue.create_run(pipeline.name, source, jobs, self.clock())
+        # Its function steps are one deeper in the chain of invocations that made the change.
+        chain = event.chain + 1
+        jobs = [_new_job(step, chain) for step in pipeline.steps.values()]
+        moment = self.clock()
+        run_id = session.queue.create_run(pipeline.name, source, jobs, moment)
+        invokes = [step.name for step in pipeline.steps.values() if _invokes(step)]
+        if invokes and chain > MAX_CHAIN:
+            self._stop(session, run_id, loop_stopped(", ".join(invokes), chain), moment)
+        return run_id
+
+    def _stop(self, session: CatalogSession, run_id: int, reason: str, moment: datetime) -> None:
+        """End a run before it starts, every job dead with ``reason`` (a recursive loop)."""
+        log.warning("%s (run %d)", reason, run_id)
+        for job in session.queue.jobs_of_runs([run_id]):
+            session.queue.finish(job, JobState.DEAD, moment, error=reason)
+        session.queue.set_run_state(run_id, RunState.DEAD, moment)
 
     def _follow(
         self,
@@ -175,11 +191,7 @@ class Router(Observer):
         moment = self.clock()
         run_id = session.queue.create_run(function.pipeline.name, source, jobs, moment)
         if chain > MAX_CHAIN:
-            reason = loop_stopped(function.function, chain)
-            log.warning("%s (%s/%s)", reason, event.bucket, event.key)
-            (job,) = session.queue.jobs_of_runs([run_id])
-            session.queue.finish(job, JobState.DEAD, moment, error=reason)
-            session.queue.set_run_state(run_id, RunState.DEAD, moment)
+            self._stop(session, run_id, loop_stopped(function.function, chain), moment)
 
 
 def _starts(pipeline: Pipeline, event: EventRow, version: ObjectVersion, started: set[str]) -> bool:
@@ -207,5 +219,16 @@ def _source(event: EventRow, version: ObjectVersion, record: dict[str, Any]) -> 
     )
 
 
-def _new_job(step: Step) -> NewJob:
-    return NewJob(step=step.name, max_attempts=step.retry.max_attempts, needs=list(step.needs))
+def _invokes(step: Step) -> bool:
+    return step.processor.name == FUNCTION_PROCESSOR
+
+
+def _new_job(step: Step, chain: int) -> NewJob:
+    """A step's job; a function step's carries its depth in the chain of invocations."""
+    payload = {"chain": chain} if _invokes(step) and chain > 1 else {}
+    return NewJob(
+        step=step.name,
+        max_attempts=step.retry.max_attempts,
+        needs=list(step.needs),
+        payload=payload,
+    )

@@ -30,7 +30,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = folder / "chute.toml"
     config.write_text(f"""
 data_dir = "{folder / "data"}"
-buckets = ["uploads", "piped", "loops"]
+buckets = ["uploads", "piped", "loops", "piped-loops"]
 
 [worker]
 processes = 1
@@ -62,7 +62,14 @@ steps = [{{ name = "copy", function = "piper" }}]
 handler = "s3_handlers.again"
 code = "{CODE}"
 timeout_seconds = 30
-permissions = [{{ bucket = "loops", access = "write" }}]
+permissions = [
+    {{ bucket = "loops", access = "write" }},
+    {{ bucket = "piped-loops", access = "write" }},
+]
+
+[pipelines.looping]
+trigger = {{ bucket = "piped-loops" }}
+steps = [{{ name = "again", function = "looper" }}]
 
 [functions.failing]
 handler = "handlers.fail"
@@ -166,6 +173,24 @@ def test_a_function_triggering_itself_is_stopped_after_16_invocations(
     assert sorted(keys, key=len) == ["x" + "+" * depth for depth in range(17)]
     succeeded = runtime.status.jobs(CTX, JobFilter(pipeline="function:looper")).jobs
     assert sum(job.state is JobState.SUCCEEDED for job in succeeded) == 16
+
+
+def test_a_pipeline_whose_function_step_triggers_it_is_stopped_too(
+    server: LiveServer, runtime: Runtime
+) -> None:
+    s3 = s3_client(server)
+    s3.put_object(Bucket="piped-loops", Key="y", Body=b"start")
+
+    def stopped() -> list[Job]:
+        found = runtime.status.jobs(CTX, JobFilter(pipeline="looping")).jobs
+        return [job for job in found if job.state is JobState.DEAD]
+
+    wait_until(lambda: bool(stopped()), timeout=120)
+    (job,) = stopped()
+    assert job.last_error is not None
+    assert job.last_error.startswith("recursive loop detected: invoking 'again' would make 17")
+    keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="piped-loops")["Contents"]]
+    assert sorted(keys, key=len) == ["y" + "+" * depth for depth in range(17)]
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:
