@@ -28,11 +28,12 @@ def trace_header(function: str, chain: int) -> str:
 
 def chain_of(header: str | None) -> int:
     """The invocations a request's ``X-Amzn-Trace-Id`` says led to it (0: none, or no
-    lineage in it)."""
+    lineage in it; at most ``MAX_CHAIN + 1``)."""
     if not header:
         return 0
     found = _LINEAGE.search(header)
-    return int(found[1]) if found else 0
+    # Past the limit every depth is alike: a forged one says no more than that.
+    return min(int(found[1]), MAX_CHAIN + 1) if found else 0
 
 
 def loop_stopped(function: str, chain: int) -> str:

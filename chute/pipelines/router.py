@@ -32,6 +32,7 @@ from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, Rule
 from chute.pipelines.deliveries import S3_SENDER, Delivery, configured, event_message
 from chute.pipelines.functions import FunctionTarget
 from chute.pipelines.model import Pipeline, Step
+from chute.pipelines.notifications import queue_notifications
 from chute.queue.records import NewJob, RunSource
 from chute.queue.states import JobState, RunState
 from chute.sqs.service import enqueue
@@ -111,17 +112,33 @@ class Router(Observer):
         jobs = [_new_job(step, chain) for step in pipeline.steps.values()]
         moment = self.clock()
         run_id = session.queue.create_run(pipeline.name, source, jobs, moment)
-        invokes = [step.name for step in pipeline.steps.values() if _invokes(step)]
-        if invokes and chain > MAX_CHAIN:
-            self._stop(session, run_id, loop_stopped(", ".join(invokes), chain), moment)
+        if chain > MAX_CHAIN:
+            invokes = [step.name for step in pipeline.steps.values() if _invokes(step)]
+            if invokes:
+                reason = loop_stopped(", ".join(invokes), chain)
+                self._stop(session, pipeline, run_id, reason, moment)
         return run_id
 
-    def _stop(self, session: CatalogSession, run_id: int, reason: str, moment: datetime) -> None:
-        """End a run before it starts, every job dead with ``reason`` (a recursive loop)."""
+    def _stop(
+        self,
+        session: CatalogSession,
+        pipeline: Pipeline,
+        run_id: int,
+        reason: str,
+        moment: datetime,
+    ) -> None:
+        """End a run before it starts (a recursive loop): its first steps dead with
+        ``reason`` (the steps after them wait, so that a redrive runs them in order), the
+        run dead, its failure notifications queued."""
         log.warning("%s (run %d)", reason, run_id)
-        for job in session.queue.jobs_of_runs([run_id]):
-            session.queue.finish(job, JobState.DEAD, moment, error=reason)
-        session.queue.set_run_state(run_id, RunState.DEAD, moment)
+        queue = session.queue
+        for job in queue.jobs_of_runs([run_id]):
+            if not job.needs:
+                queue.finish(job, JobState.DEAD, moment, error=reason)
+        if queue.set_run_state(run_id, RunState.DEAD, moment):
+            run = queue.get_run(run_id)
+            assert run is not None
+            queue_notifications(queue, session.lineage, run, pipeline, "failure", reason, moment)
 
     def _follow(
         self,
@@ -191,7 +208,8 @@ class Router(Observer):
         moment = self.clock()
         run_id = session.queue.create_run(function.pipeline.name, source, jobs, moment)
         if chain > MAX_CHAIN:
-            self._stop(session, run_id, loop_stopped(function.function, chain), moment)
+            reason = loop_stopped(function.function, chain)
+            self._stop(session, function.pipeline, run_id, reason, moment)
 
 
 def _starts(pipeline: Pipeline, event: EventRow, version: ObjectVersion, started: set[str]) -> bool:

@@ -53,7 +53,9 @@ def unguarded(scope: Scope) -> Authentication:
     for name, value in scope["headers"]:
         if name == b"x-amz-content-sha256":
             payload_hash = value.decode("latin-1")
-    return Authentication(unguarded_context(scope), payload_hash)
+    context = unguarded_context(scope)
+    chain = _chain(scope)
+    return Authentication(replace(context, chain=chain) if chain else context, payload_hash)
 
 
 def signed_by(authenticator: Authenticator) -> Authenticate:

@@ -69,7 +69,10 @@ permissions = [
 
 [pipelines.looping]
 trigger = {{ bucket = "piped-loops" }}
-steps = [{{ name = "again", function = "looper" }}]
+steps = [
+    {{ name = "again", function = "looper" }},
+    {{ name = "after", processor = "noop", needs = ["again"] }},
+]
 
 [functions.failing]
 handler = "handlers.fail"
@@ -186,9 +189,11 @@ def test_a_pipeline_whose_function_step_triggers_it_is_stopped_too(
         return [job for job in found if job.state is JobState.DEAD]
 
     wait_until(lambda: bool(stopped()), timeout=120)
-    (job,) = stopped()
+    (job,) = stopped()  # the step after it waits, for a redrive to run them in order
     assert job.last_error is not None
     assert job.last_error.startswith("recursive loop detected: invoking 'again' would make 17")
+    waiting = runtime.status.jobs(CTX, JobFilter(pipeline="looping", states=(JobState.BLOCKED,)))
+    assert [(found.step, found.run_id) for found in waiting.jobs] == [("after", job.run_id)]
     keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="piped-loops")["Contents"]]
     assert sorted(keys, key=len) == ["y" + "+" * depth for depth in range(17)]
 

@@ -25,6 +25,10 @@ def test_a_header_without_a_lineage_is_no_chain(header: str | None) -> None:
     assert chain_of(header) == 0
 
 
+def test_a_forged_depth_says_no_more_than_past_the_limit() -> None:
+    assert chain_of("Root=1-1-1;Lineage=0:999999") == MAX_CHAIN + 1
+
+
 def test_the_reason_names_the_function_and_the_limit() -> None:
     reason = loop_stopped("thumbs", MAX_CHAIN + 1)
     assert reason.startswith("recursive loop detected: invoking 'thumbs' would make 17")
