@@ -86,14 +86,8 @@ class Item:
     def path(self) -> Path:
         """The item's bytes as a local file (downloaded to the step's scratch folder
         first if they are not on local disk already). Treat it as read-only."""
-        existing = self._input.path()
-        if existing is not None:
-            return existing
-        target = self._scratch() / f"item-{self.index}{PurePosixPath(self.key).suffix[:16]}"
-        if not target.exists():
-            with self.open() as stream, target.open("wb") as out:
-                shutil.copyfileobj(stream, out, CHUNK)
-        return target
+        suffix = PurePosixPath(self.key).suffix[:16]
+        return local_file(self._input, lambda: self._scratch() / f"item-{self.index}{suffix}")
 
     def __repr__(self) -> str:
         return f"Item({self.index}, {self.key!r}, {self.size} bytes)"
@@ -185,14 +179,8 @@ class Context:
     def path(self) -> Path:
         """The source bytes as a local file, downloaded first if they are not on local
         disk already. Treat the file as read-only."""
-        existing = self._input.path()
-        if existing is not None:
-            return existing
-        target = self.temp_dir() / ("source" + PurePosixPath(self.source.key).suffix[:16])
-        if not target.exists():
-            with self.open() as stream, target.open("wb") as out:
-                shutil.copyfileobj(stream, out, CHUNK)
-        return target
+        suffix = PurePosixPath(self.source.key).suffix[:16]
+        return local_file(self._input, lambda: self.temp_dir() / f"source{suffix}")
 
     def temp_dir(self) -> Path:
         """A scratch folder removed when the attempt ends."""
@@ -272,6 +260,19 @@ class Context:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
+
+
+def local_file(source_input: Input, target: Callable[[], Path]) -> Path:
+    """``source_input``'s bytes as a local file: its own, or a copy at ``target()``
+    (made once; a scratch path, asked for only when a copy is needed)."""
+    existing = source_input.path()
+    if existing is not None:
+        return existing
+    copy = target()
+    if not copy.exists():
+        with source_input.open() as stream, copy.open("wb") as out:
+            shutil.copyfileobj(stream, out, CHUNK)
+    return copy
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

@@ -28,6 +28,7 @@ from chute.processors.builtin.data.formats import (
 from chute.processors.builtin.data.options import JoinOptions, ReadLimits
 from chute.processors.builtin.data.records import shorten
 from chute.processors.builtin.data.tables import check_footer
+from chute.processors.builtin.data.writers import check_column_chunks
 from chute.processors.registry import processor
 
 if TYPE_CHECKING:
@@ -94,7 +95,13 @@ def _join_parquet(items: list[Item], target: Path, options: JoinOptions) -> None
             with _parquet_file(item, options) as part:
                 for table in _part_tables(item, part, schema):
                     groups += 1
-                    _check_column_chunks(len(schema), groups, options)
+                    check_column_chunks(
+                        len(schema),
+                        groups,
+                        options.max_column_chunks,
+                        "the joined Parquet file",
+                        "convert with larger row groups",
+                    )
                     writer.write_table(table)
                     del table  # see writers._write_parquet
 
@@ -149,16 +156,6 @@ def _same_columns(schema: pa.Schema, other: pa.Schema) -> bool:
 
 def _columns(schema: pa.Schema) -> str:
     return shorten(", ".join(f"{field.name}: {field.type}" for field in schema))
-
-
-def _check_column_chunks(columns: int, groups: int, options: JoinOptions) -> None:
-    if columns * groups > options.max_column_chunks:
-        raise Reject(
-            f"the joined Parquet file would have more than max_column_chunks "
-            f"({options.max_column_chunks}) column chunks ({columns} columns x {groups} row "
-            "groups), whose metadata stays in memory until the file is written: convert "
-            "with larger row groups, or raise max_column_chunks and the step's memory_mb"
-        )
 
 
 # --- CSV and NDJSON ----------------------------------------------------------------------

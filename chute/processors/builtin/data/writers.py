@@ -46,7 +46,13 @@ def _write_parquet(tables: Tables, target: Path, options: ConvertOptions) -> Non
         for table in tables:
             if table.num_rows:  # at most batch_rows: one row group
                 groups += 1
-                _check_column_chunks(columns, groups, options)
+                check_column_chunks(
+                    columns,
+                    groups,
+                    options.max_column_chunks,
+                    "the Parquet output",
+                    "raise batch_bytes or batch_rows for fewer row groups",
+                )
                 writer.write_table(table, row_group_size=options.batch_rows)
             # A loop's variable keeps its table alive while the next is read: memory would
             # hold two batches, not one (so here and in every loop over batches).
@@ -65,13 +71,15 @@ def _leaf_columns(schema: pa.Schema) -> int:
     return leaves
 
 
-def _check_column_chunks(columns: int, groups: int, options: ConvertOptions) -> None:
-    if columns * groups > options.max_column_chunks:
+def check_column_chunks(columns: int, groups: int, limit: int, what: str, remedy: str) -> None:
+    """Refuses a Parquet file of more than ``limit`` column chunks (columns x row groups),
+    whose metadata stays in memory until it is written; ``what`` names the file, ``remedy``
+    says how to get fewer row groups."""
+    if columns * groups > limit:
         raise Reject(
-            f"the Parquet output would have more than max_column_chunks "
-            f"({options.max_column_chunks}) column chunks ({columns} columns x {groups} row "
-            "groups), whose metadata stays in memory until the file is written: raise "
-            "batch_bytes or batch_rows for fewer row groups, or max_column_chunks and the "
+            f"{what} would have more than max_column_chunks ({limit}) column chunks "
+            f"({columns} columns x {groups} row groups), whose metadata stays in memory "
+            f"until the file is written: {remedy}, or raise max_column_chunks and the "
             "step's memory_mb"
         )
 
