@@ -192,8 +192,13 @@ def test_a_pipeline_whose_function_step_triggers_it_is_stopped_too(
     (job,) = stopped()  # the step after it waits, for a redrive to run them in order
     assert job.last_error is not None
     assert job.last_error.startswith("recursive loop detected: invoking 'again' would make 17")
-    waiting = runtime.status.jobs(CTX, JobFilter(pipeline="looping", states=(JobState.BLOCKED,)))
-    assert [(found.step, found.run_id) for found in waiting.jobs] == [("after", job.run_id)]
+
+    def waiting() -> list[tuple[str, int]]:
+        found = runtime.status.jobs(CTX, JobFilter(pipeline="looping", states=(JobState.BLOCKED,)))
+        return [(blocked.step, blocked.run_id) for blocked in found.jobs]
+
+    # The run before it may still be finishing the invocation that made this one.
+    wait_until(lambda: waiting() == [("after", job.run_id)], timeout=60)
     keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="piped-loops")["Contents"]]
     assert sorted(keys, key=len) == ["y" + "+" * depth for depth in range(17)]
 
