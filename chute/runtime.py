@@ -25,15 +25,17 @@ from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
 from chute.errors import ConfigError
-from chute.functions.definitions import ConfiguredFunctions, FunctionSource
+from chute.functions.definitions import ConfiguredFunctions, Function, FunctionSource
 from chute.functions.logs import FunctionLogs
 from chute.functions.registry import FunctionRegistry
 from chute.functions.service import Functions, FunctionsSetup, open_functions
 from chute.hooks import Hooks
 from chute.objects.service import ObjectService
 from chute.pipelines.broker import QueueBroker
+from chute.pipelines.bucket_rules import destination_of
 from chute.pipelines.control import ControlService
 from chute.pipelines.deliveries import Delivery, Destinations, compile_deliveries
+from chute.pipelines.destinations import InvocationRecords
 from chute.pipelines.functions import (
     FunctionQueue,
     FunctionTarget,
@@ -87,6 +89,8 @@ class Runtime:
     #: The SQS queues' operations, and what wakes their long polls.
     queues: Queues | None = None
     message_signal: MessageSignal = field(default_factory=MessageSignal)
+    #: Sends asynchronous invocations' records to their functions' destinations.
+    records: InvocationRecords | None = None
 
     def start_workers(self, processes: int | None = None) -> WorkerPool:
         """Start a worker pool in this process (``processes`` overrides the setting)."""
@@ -171,6 +175,7 @@ class Runtime:
             self.function_queue(),
             self.function_source if isinstance(self.function_source, FunctionRegistry) else None,
             self.objects,
+            self.records.refusal if self.records is not None else None,
         )
 
     def sqs_services(self) -> SqsServices:
@@ -321,6 +326,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     pipelines = compile_pipelines(settings.pipelines, settings.worker.modules, named)
     deliveries = compile_deliveries(settings.webhooks)
     _check_names(pipelines, named)
+    _check_destinations(named)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.catalog_url)
     catalog.migrate()
@@ -353,7 +359,8 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     listener = None
     if catalog.dialect == "postgresql":
         listener = PostgresListener(settings.catalog_url, signal, messages.notify)
-    broker = QueueBroker(catalog, objects, runnable, clock, hooks)
+    records = InvocationRecords(catalog, functions, deliveries, signal.notify, messages.notify)
+    broker = QueueBroker(catalog, objects, runnable, clock, hooks, records)
     status = StatusService(catalog, pipelines, router)
     control = ControlService(catalog, pipelines, router, runnable)
     retention = Retention(catalog, settings.retention, clock, objects.sweeper.holder)
@@ -376,6 +383,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
         function_source=registry,
         queues=Queues(catalog, settings.region, clock, messages.notify),
         message_signal=messages,
+        records=records,
     )
 
 
@@ -386,6 +394,21 @@ def _check_names(pipelines: Mapping[str, Pipeline], functions: Mapping[str, Any]
         raise ConfigError(
             [f"functions.{name}: a pipeline has this name too; rename one" for name in both]
         )
+
+
+def _check_destinations(functions: Mapping[str, Function]) -> None:
+    """Every destination a function names is an ARN of something Chute has."""
+    problems = [
+        f"functions.{function.name}.{setting}: {arn!r} names no SQS queue, SNS topic or function"
+        for function in functions.values()
+        for setting, arn in (
+            ("on_success", function.config.on_success),
+            ("on_failure", function.config.on_failure),
+        )
+        if arn is not None and destination_of(arn) is None
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _sweep_grace(settings: Settings, pipelines: dict[str, Pipeline]) -> timedelta:

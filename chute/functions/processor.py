@@ -27,8 +27,11 @@ from chute.processors.base import Context
 from chute.processors.registry import processor
 
 FUNCTION_PROCESSOR = "function.invoke"
-#: How much of the response and the log an attempt's report keeps.
+#: How much of the response and the log an attempt's report keeps...
 REPORT_BYTES = 4 * 1024
+#: ...and of the response when the function has destinations, whose records carry it
+#: (an SQS message holds 256 KiB at most).
+RECORDED_RESPONSE_BYTES = 256 * 1024
 #: How long a throttled invocation waits before it is tried again.
 THROTTLED_DELAY = 1.0
 
@@ -77,6 +80,7 @@ def invoke_function(ctx: Context) -> None:
     age = time.time() - float(job.get("enqueued_at", time.time()))
     limit = function.config.maximum_event_age_seconds
     if age > limit:
+        ctx.report["condition"] = "EventAgeExceeded"  # as its destination's record says
         raise Reject(f"the event is {age:.0f} s old, over MaximumEventAgeInSeconds ({limit})")
     # Queued invocations carry their event; a pipeline's step gets S3's for its object.
     event = job.get("event", {"Records": [ctx.event]})
@@ -87,18 +91,20 @@ def invoke_function(ctx: Context) -> None:
     except TooManyRequests as exc:
         raise Retry(THROTTLED_DELAY, f"throttled: {exc.message}") from None
     ctx.function_logs.append(log_entry(function.name, result))
-    ctx.report.update(_report(result))
+    config = function.config
+    recorded = config.on_success is not None or config.on_failure is not None
+    ctx.report.update(_report(result, RECORDED_RESPONSE_BYTES if recorded else REPORT_BYTES))
     if result.failed:
         raise FunctionFailed(_error_of(result))
 
 
-def _report(result: InvocationResult) -> dict[str, Any]:
+def _report(result: InvocationResult, response_bytes: int) -> dict[str, Any]:
     report: dict[str, Any] = {
         "request_id": result.request_id,
         "duration_ms": round(result.duration_ms, 2),
         "billed_ms": result.billed_ms,
         "max_memory_mb": result.max_memory_mb,
-        "response": result.payload[:REPORT_BYTES].decode("utf-8", "replace"),
+        "response": result.payload[:response_bytes].decode("utf-8", "replace"),
         "log": "\n".join(result.log)[-REPORT_BYTES:],
     }
     if result.init_ms is not None:

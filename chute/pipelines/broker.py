@@ -33,6 +33,7 @@ from chute.jobs import (
 from chute.objects.service import ObjectService
 from chute.pipelines import maps
 from chute.pipelines.conditions import Condition, condition_document
+from chute.pipelines.destinations import InvocationRecords
 from chute.pipelines.model import Pipeline
 from chute.pipelines.recorder import Recorder, change, refused
 from chute.queue.records import ClaimSource, Job, JobRef, StepRun, StoredItem
@@ -53,12 +54,13 @@ class QueueBroker:
         pipelines: Mapping[str, Pipeline],
         clock: Clock = system_clock,
         hooks: Hooks | None = None,
+        records: InvocationRecords | None = None,
     ) -> None:
         self.catalog = catalog
         self.pipelines = pipelines
         self.clock = clock
         self.hooks = hooks or Hooks()
-        self.recorder = Recorder(catalog, objects, pipelines, clock, self.hooks)
+        self.recorder = Recorder(catalog, objects, pipelines, clock, self.hooks, records)
 
     @property
     def known_steps(self) -> list[tuple[str, str]]:

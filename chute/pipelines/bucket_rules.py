@@ -120,6 +120,17 @@ def destination_name(kind: DestinationKind, arn: str) -> str:
     )
 
 
+def destination_of(arn: str) -> tuple[DestinationKind, str] | None:
+    """The kind and Chute name of whatever ``arn`` names (a function, topic or queue),
+    or ``None`` if it names none of them."""
+    for kind, patterns in _ARN_PATTERNS.items():
+        for pattern in patterns:
+            found = pattern.fullmatch(arn)
+            if found is not None:
+                return kind, found["name"]
+    return None
+
+
 def new_rule_id() -> str:
     """An id for a rule given none, in the form S3 generates (base64 of a UUID)."""
     return base64.b64encode(str(uuid.uuid4()).encode()).decode()

@@ -41,6 +41,11 @@ class FunctionTarget:
     pipeline: Pipeline
     #: The revision of the function it was compiled from.
     revision: str = ""
+    arn: str = ""
+    #: The ARNs its invocation records go to (Lambda's destinations, see
+    #: :mod:`chute.pipelines.destinations`).
+    on_success: str | None = None
+    on_failure: str | None = None
 
     def jobs(self, event: Any, request_id: str | None = None, chain: int = 1) -> list[NewJob]:
         """The job invoking the function on ``event`` (every attempt with one request
@@ -62,7 +67,14 @@ def function_target(function: Function) -> FunctionTarget:
     step = function_step(INVOKE_STEP, function, policy)
     name = function_pipeline_name(function.name)
     pipeline = Pipeline(name, NO_TRIGGER, {INVOKE_STEP: step}, "", reads_source=False)
-    return FunctionTarget(function.name, pipeline, function.revision)
+    return FunctionTarget(
+        function.name,
+        pipeline,
+        function.revision,
+        function.arn,
+        config.on_success,
+        config.on_failure,
+    )
 
 
 class FunctionTargets(Mapping[str, FunctionTarget]):

@@ -32,6 +32,7 @@ from chute.names import NULL_VERSION
 from chute.objects.service import ObjectService
 from chute.objects.writes import plain_etag
 from chute.pipelines import maps
+from chute.pipelines.destinations import InvocationRecords
 from chute.pipelines.model import Pipeline
 from chute.pipelines.notifications import queue_notifications
 from chute.queue.lineage import LineageSession
@@ -59,12 +60,15 @@ class Recorder:
         pipelines: Mapping[str, Pipeline],
         clock: Clock,
         hooks: Hooks,
+        records: InvocationRecords | None = None,
     ) -> None:
         self.catalog = catalog
         self.objects = objects
         self.pipelines = pipelines
         self.clock = clock
         self.hooks = hooks
+        #: Sends the records of ended asynchronous invocations to their destinations.
+        self.records = records
 
     def record(self, results: list[Result], worker: str) -> None:
         """Commit a batch of results in one transaction; outputs of stale results are
@@ -261,6 +265,8 @@ class Recorder:
                 run = queue.get_run(run_id)
                 assert run is not None
                 queue_notifications(queue, session.lineage, run, pipeline, "success", None, moment)
+            if self.records is not None:
+                self.records.succeeded(session, run_id, pipelines[run_id], moment)
         # Whatever the configuration says now: a run started by an older one may hold items.
         return self._drop_items(session, finished) if finished else []
 
@@ -426,6 +432,8 @@ class Recorder:
                 f"step {job.step!r} is dead: {error}",
                 moment,
             )
+            if self.records is not None:
+                self.records.failed(session, run, job, result.report, moment)
 
     def _reads_source(self, job: Job) -> bool:
         """Whether the job's pipeline reads its object (a delivery tells of it only)."""

@@ -20,6 +20,8 @@ HANDLER = re.compile(r"^[^\s.][^\s]*\.[A-Za-z_][A-Za-z0-9_]*$")
 #: Lambda's bounds on memory (MB) and timeout (seconds).
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 MAX_TIMEOUT_SECONDS = 900
+#: The form of a destination's ARN (which services Chute has: ``chute.pipelines.bucket_rules``).
+DESTINATION_ARN = r"^arn:(aws[a-z-]*:(sqs|sns|lambda)|chute:(queue|topic|function)):\S+$"
 
 
 class FunctionPermission(BaseModel):
@@ -60,6 +62,11 @@ class FunctionConfig(BaseModel):
     retry_delay_seconds: float = Field(default=60.0, ge=0, le=3600)
     #: ...and an event older than this is not run again (``MaximumEventAgeInSeconds``).
     maximum_event_age_seconds: int = Field(default=21600, ge=60, le=21600)
+    #: Where a record of each asynchronous invocation that succeeded, or failed for
+    #: good, goes (Lambda's destinations): the ARN of a standard SQS queue, an SNS topic
+    #: (a webhook target) or a function.
+    on_success: str | None = Field(default=None, pattern=DESTINATION_ARN, max_length=350)
+    on_failure: str | None = Field(default=None, pattern=DESTINATION_ARN, max_length=350)
 
     @field_validator("handler")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -89,6 +90,8 @@ SYSTEM_ATTRIBUTES = (
 _FIFO_ID = re.compile(r"^[!-~]{1,128}$")  # alphanumerics and punctuation
 #: How many rounds one receive looks further when what it found all moved or expired.
 _RECEIVE_ROUNDS = 3
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -782,9 +785,14 @@ def enqueue(
 ) -> int | None:
     """Put a message on standard queue ``name`` inside the caller's transaction (S3
     notifications, in the transaction of their event); the queue's row id, or ``None``
-    when there is no such standard queue."""
+    when there is no such standard queue or ``body`` is over its ``MaximumMessageSize``
+    (as AWS fails such a delivery: logged, and not sent)."""
     queue = session.messages.queue(name)
     if queue is None or queue.fifo:
+        return None
+    limit = attrs.number(queue.attributes, "MaximumMessageSize")
+    if len(body.encode()) > limit:
+        log.warning("not sent to SQS queue %r: the message is over its %d bytes", name, limit)
         return None
     delay = timedelta(seconds=attrs.number(queue.attributes, "DelaySeconds"))
     message = NewMessage(

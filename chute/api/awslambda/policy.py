@@ -1,5 +1,7 @@
-"""Who may invoke a function, and how its asynchronous invocations retry: AddPermission,
-RemovePermission, GetPolicy, Put/GetFunctionEventInvokeConfig."""
+"""Who may invoke a function, and what becomes of its asynchronous invocations:
+AddPermission, RemovePermission, GetPolicy, and Put/Update/Get/Delete/
+ListFunctionEventInvokeConfig(s) (retries, event age, on-success and on-failure
+destinations)."""
 
 from __future__ import annotations
 
@@ -56,34 +58,96 @@ async def get_policy(request: LambdaRequest) -> Response:
     )
 
 
-@route("PUT", "/2019-09-25/functions/{name}/event-invoke-config", "PutFunctionEventInvokeConfig")
+#: The asynchronous settings PutFunctionEventInvokeConfig resets when not given.
+_EVENT_DEFAULTS: dict[str, Any] = {
+    "maximum_retry_attempts": 2,
+    "maximum_event_age_seconds": 21600,
+    "on_success": None,
+    "on_failure": None,
+}
+_EVENT_CONFIG = "/2019-09-25/functions/{name}/event-invoke-config"
+
+
+@route("PUT", _EVENT_CONFIG, "PutFunctionEventInvokeConfig")
 async def put_event_invoke_config(request: LambdaRequest) -> Response:
+    """The function's asynchronous settings, all of them: what is not given is reset."""
+    return await _change_event_invoke_config(request, {**_EVENT_DEFAULTS})
+
+
+@route("POST", _EVENT_CONFIG, "UpdateFunctionEventInvokeConfig")
+async def update_event_invoke_config(request: LambdaRequest) -> Response:
+    """Some of the function's asynchronous settings; the others stay."""
+    return await _change_event_invoke_config(request, {})
+
+
+@route("DELETE", _EVENT_CONFIG, "DeleteFunctionEventInvokeConfig")
+async def delete_event_invoke_config(request: LambdaRequest) -> Response:
+    registry = request.services.require_registry()
+    await anyio.to_thread.run_sync(
+        registry.update_configuration, request.context, request.name, {**_EVENT_DEFAULTS}, None
+    )
+    return Response(status_code=204)
+
+
+@route("GET", _EVENT_CONFIG, "GetFunctionEventInvokeConfig")
+async def get_event_invoke_config(request: LambdaRequest) -> Response:
+    function = await anyio.to_thread.run_sync(request.services.functions.get, request.name)
+    return json_response(_event_invoke_config(function))
+
+
+@route("GET", _EVENT_CONFIG + "/list", "ListFunctionEventInvokeConfigs")
+async def list_event_invoke_configs(request: LambdaRequest) -> Response:
+    function = await anyio.to_thread.run_sync(request.services.functions.get, request.name)
+    return json_response({"FunctionEventInvokeConfigs": [_event_invoke_config(function)]})
+
+
+async def _change_event_invoke_config(request: LambdaRequest, changes: dict[str, Any]) -> Response:
     registry = request.services.require_registry()
     document = request.json()
-    changes: dict[str, Any] = {}
     if (attempts := integer(document, "MaximumRetryAttempts")) is not None:
         changes["maximum_retry_attempts"] = attempts
     if (age := integer(document, "MaximumEventAgeInSeconds")) is not None:
         changes["maximum_event_age_seconds"] = age
-    if document.get("DestinationConfig"):
-        raise InvalidParameterValue("on-success and on-failure destinations are not supported yet")
+    destinations = document.get("DestinationConfig") or {}
+    if not isinstance(destinations, dict):
+        raise InvalidParameterValue("DestinationConfig must be an object")
+    for member, setting in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
+        if member in destinations:
+            changes[setting] = await _destination(request, destinations[member])
     function = await anyio.to_thread.run_sync(
         registry.update_configuration, request.context, request.name, changes, None
     )
     return json_response(_event_invoke_config(function))
 
 
-@route("GET", "/2019-09-25/functions/{name}/event-invoke-config", "GetFunctionEventInvokeConfig")
-async def get_event_invoke_config(request: LambdaRequest) -> Response:
-    function = await anyio.to_thread.run_sync(request.services.functions.get, request.name)
-    return json_response(_event_invoke_config(function))
+async def _destination(request: LambdaRequest, given: Any) -> str | None:
+    """The ARN of ``{"Destination": ARN}`` if it names something that can take records
+    (``None``: no destination)."""
+    arn = given.get("Destination") if isinstance(given, dict) else None
+    if arn is None or arn == "":
+        return None
+    if not isinstance(arn, str):
+        raise InvalidParameterValue("Destination must be an ARN")
+    check = request.services.destination_refusal
+    refusal = await anyio.to_thread.run_sync(check, arn) if check else None
+    if refusal is not None:
+        raise InvalidParameterValue(f"The destination ARN {arn} is invalid: {refusal}")
+    return arn
 
 
 def _event_invoke_config(function: Any) -> dict[str, Any]:
     config = function.config
-    return {
+    destinations = {}
+    if config.on_success is not None:
+        destinations["OnSuccess"] = {"Destination": config.on_success}
+    if config.on_failure is not None:
+        destinations["OnFailure"] = {"Destination": config.on_failure}
+    answer = {
         "FunctionArn": f"{function.arn}:$LATEST",
         "MaximumRetryAttempts": config.maximum_retry_attempts,
         "MaximumEventAgeInSeconds": config.maximum_event_age_seconds,
-        "DestinationConfig": {},
+        "DestinationConfig": destinations,
     }
+    if function.last_modified is not None:
+        answer["LastModified"] = function.last_modified.timestamp()
+    return answer

@@ -46,6 +46,8 @@ class LambdaServices:
     registry: FunctionRegistry | None = None
     #: Where ``Code.S3Bucket``/``S3Key`` are read from.
     objects: ObjectService | None = None
+    #: Why an ARN cannot be a destination of invocation records (``None``: it can).
+    destination_refusal: Callable[[str], str | None] | None = None
 
     def require_registry(self) -> FunctionRegistry:
         if self.registry is None:
