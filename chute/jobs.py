@@ -176,6 +176,8 @@ class Claimed:
 
     tasks: list[Task]
     settled: list[Result]
+    #: Jobs claimed and handed to an SQS queue's consumers (queue steps).
+    handed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

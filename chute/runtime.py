@@ -20,6 +20,7 @@ from chute.api.rest.deps import FunctionServices, Services
 from chute.api.s3.auth import key_secrets, signed_by, unguarded
 from chute.api.s3.services import S3Services
 from chute.api.sqs.app import SqsServices
+from chute.api.states.app import StatesServices
 from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
@@ -186,6 +187,15 @@ class Runtime:
         return SqsServices(
             queues,
             self.message_signal,
+            self.hooks,
+            self.authenticator(),
+            self.settings.body_timeout_seconds,
+        )
+
+    def states_services(self) -> StatesServices:
+        """The services the Step Functions API (queue steps' task tokens) is built with."""
+        return StatesServices(
+            self.broker.tasks,
             self.hooks,
             self.authenticator(),
             self.settings.body_timeout_seconds,
@@ -360,7 +370,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None, sweep: bool 
     if catalog.dialect == "postgresql":
         listener = PostgresListener(settings.catalog_url, signal, messages.notify)
     records = InvocationRecords(catalog, functions, deliveries, signal.notify, messages.notify)
-    broker = QueueBroker(catalog, objects, runnable, clock, hooks, records)
+    broker = QueueBroker(catalog, objects, runnable, clock, hooks, records, messages.notify)
     status = StatusService(catalog, pipelines, router)
     control = ControlService(catalog, pipelines, router, runnable)
     retention = Retention(catalog, settings.retention, clock, objects.sweeper.holder)

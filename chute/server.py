@@ -17,6 +17,7 @@ from chute.api.rest.app import create_app
 from chute.api.root import RootApp
 from chute.api.s3.app import create_s3_app
 from chute.api.sqs.app import create_sqs_app
+from chute.api.states.app import create_states_app
 from chute.runtime import Runtime, open_runtime
 from chute.security.root import start_root
 from chute.settings import Settings
@@ -60,6 +61,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         services={
             "lambda": create_lambda_app(runtime.lambda_services()),
             "sqs": create_sqs_app(runtime.sqs_services()),
+            "states": create_states_app(runtime.states_services()),
         },
     )
     if workers:

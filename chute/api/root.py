@@ -1,6 +1,7 @@
 """One port for every front end: the JSON API under ``/_/``, the Lambda API for requests
 signed for ``lambda``, the SQS API for those signed for ``sqs`` (or naming SQS in
-``X-Amz-Target``), the S3 API everywhere else.
+``X-Amz-Target``), the Step Functions API's task tokens for ``states``, the S3 API
+everywhere else.
 
 Bucket names cannot start with ``_``, so a path-style S3 request never reaches the JSON
 API; a virtual-host style request (its bucket in the host name) always goes to S3,
@@ -81,7 +82,7 @@ def signed_service(scope: Scope) -> str | None:
 
 
 #: JSON protocols name their service in ``X-Amz-Target`` (``AmazonSQS.SendMessage``).
-_TARGET_PREFIXES = {b"AmazonSQS.": "sqs"}
+_TARGET_PREFIXES = {b"AmazonSQS.": "sqs", b"AWSStepFunctions.": "states"}
 
 
 def targeted_service(scope: Scope) -> str | None:

@@ -70,13 +70,16 @@ class S3BlobStore(BlobStore):
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         part_size: int = 8 * MiB,
+        max_attempts: int = 5,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
         self.bucket = bucket
         self.prefix = prefix
         self.part_size = part_size
-        self._client = _connect(endpoint_url, region, access_key_id, secret_access_key)
+        self._client = _connect(
+            endpoint_url, region, access_key_id, secret_access_key, max_attempts
+        )
 
     def open_write(self, prefix: str = "") -> S3BlobWriter:
         blob_id = new_blob_id(prefix)
@@ -293,6 +296,7 @@ def _connect(
     region: str,
     access_key_id: str | None,
     secret_access_key: str | None,
+    max_attempts: int,
 ) -> S3Client:
     try:
         import boto3
@@ -300,7 +304,7 @@ def _connect(
     except ImportError:
         raise MissingDependency("boto3", "s3") from None
     config = Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": max_attempts},
         max_pool_connections=32,
         # Other S3 servers (MinIO, Ceph) are usually reached by a name that has no
         # per-bucket subdomains, which virtual-hosted addressing needs.

@@ -12,7 +12,7 @@ Observers hear of the jobs' new states after each transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from chute.blobs import BlobKind
@@ -34,8 +34,9 @@ from chute.objects.service import ObjectService
 from chute.pipelines import maps
 from chute.pipelines.conditions import Condition, condition_document
 from chute.pipelines.destinations import InvocationRecords
-from chute.pipelines.model import Pipeline
+from chute.pipelines.model import Pipeline, Step
 from chute.pipelines.recorder import Recorder, change, refused
+from chute.pipelines.tasks import QueueTasks, is_handed_over, timed_out
 from chute.queue.records import ClaimSource, Job, JobRef, StepRun, StoredItem
 from chute.queue.states import JobKind, JobState, Outcome
 
@@ -55,12 +56,15 @@ class QueueBroker:
         clock: Clock = system_clock,
         hooks: Hooks | None = None,
         records: InvocationRecords | None = None,
+        on_message: Callable[[int], None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.pipelines = pipelines
         self.clock = clock
         self.hooks = hooks or Hooks()
         self.recorder = Recorder(catalog, objects, pipelines, clock, self.hooks, records)
+        #: Queue steps' jobs, handed to their queues' consumers, and their answers.
+        self.tasks = QueueTasks(catalog, self.recorder, clock, on_message or (lambda _: None))
 
     @property
     def known_steps(self) -> list[tuple[str, str]]:
@@ -79,16 +83,17 @@ class QueueBroker:
             moment = self.clock()
             until = moment + timedelta(seconds=lease)
             jobs = queue.claim(worker, limit, until, moment, self.known_steps)
-            return self._tasks(session, jobs)
+            return self._tasks(session, jobs, worker)
 
         claimed = self.catalog.run_claim(work)
         if self.hooks.watch_jobs:
             self.hooks.jobs_changed([_running(task) for task in claimed.tasks])
         return claimed
 
-    def _tasks(self, session: CatalogSession, jobs: list[JobRef]) -> Claimed:
+    def _tasks(self, session: CatalogSession, jobs: list[JobRef], worker: str) -> Claimed:
         tasks: list[Task] = []
         settled: list[Result] = []
+        handed = 0
         if not jobs:
             return Claimed(tasks, settled)
         queue = session.queue
@@ -112,6 +117,14 @@ class QueueBroker:
                 settled.append(decided[job.id])
                 continue
             run = sources[job.run_id]
+            step = self._queue_step(job)
+            if step is not None:
+                refusal = self.tasks.hand_over(session, job, step, run, worker)
+                if refusal is None:
+                    handed += 1
+                else:
+                    settled.append(_failed(job, refusal, self.clock()))
+                continue
             blob_id = run.blob_id or ""
             try:
                 if run.blob_kind is BlobKind.COMPOSITE and blob_id not in segments:
@@ -119,7 +132,7 @@ class QueueBroker:
                 tasks.append(self._task(session, job, run, segments.get(blob_id, ()), items))
             except ChuteError as exc:
                 settled.append(refused(job, exc.message, self.clock()))
-        return Claimed(tasks, settled)
+        return Claimed(tasks, settled, handed)
 
     def _decide(
         self, session: CatalogSession, jobs: list[JobRef], sources: Mapping[int, ClaimSource]
@@ -159,6 +172,12 @@ class QueueBroker:
             for item, stored in session.items.chosen(run_id, step_name, list(by_item)).items():
                 found.update((job_id, stored) for job_id in by_item[item])
         return found
+
+    def _queue_step(self, job: JobRef) -> Step | None:
+        """The step of ``job`` if an SQS queue's consumers do its work."""
+        pipeline = self.pipelines.get(job.pipeline)
+        step = pipeline.step_of(job.kind, job.step, job.payload) if pipeline else None
+        return step if step is not None and step.queue is not None else None
 
     def _condition(self, job: JobRef) -> Condition | None:
         pipeline = self.pipelines.get(job.pipeline)
@@ -268,6 +287,9 @@ class QueueBroker:
             moment = self.clock()
             expired = queue.expired_leases(moment)
             for job in expired:
+                if is_handed_over(job):  # no consumer of its queue answered in time
+                    self.recorder.fail(session, job, timed_out(job, moment), changes)
+                    continue
                 # What the claim staged (its start may have gone unreported) goes, once
                 # no step could still be writing it; dated when the attempt began, or
                 # when it was claimed (the claim is the job's last update) if unreported.
@@ -421,6 +443,11 @@ def _segments(session: CatalogSession, blob_id: str) -> tuple[SourceSegment, ...
             raise ChuteError(f"blob {blob_id} has a composite segment, which steps cannot read")
         found.append(SourceSegment(segment.blob_id, segment.size, record.location, data))
     return tuple(found)
+
+
+def _failed(job: JobRef, reason: str, moment: datetime) -> Result:
+    """A failed attempt that never ran (it may be retried)."""
+    return Result(job.id, job.attempt, Outcome.FAILED, moment, moment, error=reason)
 
 
 def _lost(job: Job, moment: datetime) -> Result:

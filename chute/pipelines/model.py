@@ -19,12 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from chute.context import PIPELINE_PRINCIPAL
-from chute.errors import ConditionError, ConfigError, UnknownProcessor
+from chute.errors import ChuteError, ConditionError, ConfigError, UnknownProcessor
 from chute.functions.definitions import Function
 from chute.functions.environment import INIT_SECONDS
 from chute.functions.processor import FUNCTION_PROCESSOR, InvokeOptions
 from chute.pipelines.conditions import Condition
-from chute.processors.registry import ProcessorSpec, get_processor, import_modules
+from chute.processors.base import Context
+from chute.processors.registry import ProcessorSpec, get_processor, import_modules, processor
 from chute.queue.retry import RetryPolicy
 from chute.queue.states import JobKind
 from chute.settings import (
@@ -40,6 +41,16 @@ INVOKE_MARGIN_SECONDS = 5.0
 
 #: The processor that delivers a pipeline's notifications (``[[pipelines.X.notify]]``).
 NOTIFY_PROCESSOR = "notify.deliver"
+#: The processor of a queue step, which no worker runs: the broker hands its jobs to
+#: the queue's consumers (see :mod:`chute.pipelines.tasks`).
+TASK_PROCESSOR = "sqs.task"
+
+
+@processor(TASK_PROCESSOR)
+def _handed_to_a_queue(ctx: Context) -> None:
+    """A queue step (``queue = "NAME"``): an SQS queue's consumers do the work and
+    answer with the message's task token."""
+    raise ChuteError("a queue step's jobs go to the queue's consumers, never to a worker")
 
 
 class TriggerCondition(StrEnum):
@@ -78,6 +89,10 @@ class Step:
     keeps_items: bool = False
     #: The steps whose items it gets as ``ctx.items`` (the Maps it joins).
     joins: tuple[str, ...] = ()
+    #: A queue step: the SQS queue whose consumers do its work...
+    queue: str | None = None
+    #: ...sending SendTaskHeartbeat at least this often, if set.
+    heartbeat_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +263,22 @@ def _compile_step(
             problems.append(f"{where}.function: no function named {step.function!r}")
             return None
         return function_step(step.name, function, retry, tuple(step.needs), when)
+    if step.queue is not None:
+        spec = get_processor(TASK_PROCESSOR)
+        return Step(
+            step.name,
+            spec,
+            None,
+            {},
+            tuple(step.needs),
+            "",
+            step.timeout_seconds,
+            0,
+            retry,
+            when,
+            queue=step.queue,
+            heartbeat_seconds=step.heartbeat_seconds,
+        )
     assert step.processor is not None
     try:
         spec = get_processor(step.processor)
@@ -299,6 +330,8 @@ def _maps(name: str, config: PipelineConfig, steps: Mapping[str, Step]) -> list[
             )
         elif step.function is not None:
             problems.append(f"{where}: a function step cannot be a Map; map a processor")
+        elif step.queue is not None:
+            problems.append(f"{where}: a queue step cannot be a Map; map a processor")
         elif step.when is not None:
             problems.append(
                 f"{where}: a Map takes no 'when' (it would be evaluated for every item): "

@@ -112,6 +112,21 @@ class JobQueue(Protocol):
         ``worker`` holds and had not started (a start already noted stays)."""
         ...
 
+    def hand_over(
+        self,
+        job_id: int,
+        worker: str,
+        holder: str,
+        until: datetime,
+        now: datetime,
+        payload: dict[str, Any],
+    ) -> bool:
+        """Pass the running job ``worker`` holds to ``holder`` (someone outside the
+        worker pools, such as an SQS queue's consumer), leased until ``until``, its
+        attempt started ``now`` and its payload replaced; returns whether ``worker``
+        held it."""
+        ...
+
     def expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         """Up to ``limit`` ``running`` jobs whose lease ended before ``now``, the
         earliest ended first."""

@@ -195,6 +195,27 @@ class MemoryJobQueue:
                 if job.started_at is None:
                     self._update(job, started_at=moment)
 
+    def hand_over(
+        self,
+        job_id: int,
+        worker: str,
+        holder: str,
+        until: datetime,
+        now: datetime,
+        payload: dict[str, Any],
+    ) -> bool:
+        with self._lock:
+            held = self._held_by(worker, [job_id])
+            for job in held:
+                self._update(
+                    job,
+                    worker=holder,
+                    lease_expires_at=_utc(until),
+                    started_at=_utc(now),
+                    payload=copy.deepcopy(payload),
+                )
+            return bool(held)
+
     def expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         moment = _utc(now)
         with self._lock:

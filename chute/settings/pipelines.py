@@ -60,14 +60,21 @@ class RetryConfig(BaseModel):
 
 
 class StepConfig(BaseModel):
-    """One step: a processor with its options and limits, or a function
-    (``[functions.NAME]``) invoked with the event as S3 sends it to Lambda."""
+    """One step: a processor with its options and limits, a function
+    (``[functions.NAME]``) invoked with the event as S3 sends it to Lambda, or an SQS
+    queue whose consumers do the work and answer with the message's task token."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     processor: str | None = None
     function: str | None = None
+    #: An SQS queue: the step sends the run's event record there with a task token and
+    #: waits (up to ``timeout_seconds``) for a consumer to answer SendTaskSuccess or
+    #: SendTaskFailure with it, as Step Functions' ``.waitForTaskToken`` does.
+    queue: str | None = None
+    #: A queue step fails unless its consumer sends SendTaskHeartbeat this often.
+    heartbeat_seconds: float | None = Field(default=None, gt=0, le=86400)
     options: dict[str, object] = Field(default_factory=dict)
     #: Steps that must succeed (or be skipped) before this one starts; none means it
     #: starts at once.
@@ -99,10 +106,15 @@ class StepConfig(BaseModel):
 
     @model_validator(mode="after")
     def _processor_or_function(self) -> Self:
-        if (self.processor is None) == (self.function is None):
-            raise ValueError("a step names a processor or a function (exactly one)")
+        named = [what for what in (self.processor, self.function, self.queue) if what is not None]
+        if len(named) != 1:
+            raise ValueError("a step names a processor, a function or a queue (exactly one)")
         if self.function is not None and self.options:
             raise ValueError("a function step takes no options: configure the function")
+        if self.queue is not None and self.options:
+            raise ValueError("a queue step takes no options: its consumers do the work")
+        if self.heartbeat_seconds is not None and self.queue is None:
+            raise ValueError("heartbeat_seconds is for a queue step's consumers: set queue")
         if self.max_concurrency and self.map is None:
             raise ValueError("max_concurrency limits a Map: set map too")
         if self.map is not None and self.map not in self.needs:

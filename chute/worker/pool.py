@@ -207,7 +207,7 @@ class WorkerPool:
             self._send(self._scheduler.claimed(claimed.tasks))
         if claimed.settled:
             self._results.put(claimed.settled)
-        if len(claimed.tasks) + len(claimed.settled) == want:
+        if len(claimed.tasks) + len(claimed.settled) + claimed.handed == want:
             return _Claim.ALL
         return _Claim.SHORT
 

@@ -176,6 +176,26 @@ class SqlJobQueue:
             .values(started_at=now)
         )
 
+    def hand_over(
+        self,
+        job_id: int,
+        worker: str,
+        holder: str,
+        until: datetime,
+        now: datetime,
+        payload: dict[str, Any],
+    ) -> bool:
+        result = self.conn.execute(
+            jobs.update()
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.worker == worker,
+                jobs.c.state == JobState.RUNNING.value,
+            )
+            .values(worker=holder, lease_expires_at=until, started_at=now, payload=payload)
+        )
+        return bool(result.rowcount)
+
     def expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         """Running jobs whose worker stopped renewing its lease."""
         query = (

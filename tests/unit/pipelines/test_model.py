@@ -91,6 +91,33 @@ def test_max_concurrency_without_a_map_is_refused() -> None:
     assert any("max_concurrency limits a Map" in problem for problem in caught.value.problems)
 
 
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"queue": "q", "processor": "noop"}, "names a processor, a function or a queue"),
+        ({"queue": "q", "options": {"a": 1}}, "a queue step takes no options"),
+        ({"processor": "noop", "heartbeat_seconds": 5}, "heartbeat_seconds is for a queue step"),
+        ({"queue": "q", "heartbeat_seconds": 0}, "heartbeat_seconds"),
+    ],
+)
+def test_a_queue_step_is_checked(step: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(pipelines=_one([{"name": "a", **step}]))
+    assert any(problem in found for found in caught.value.problems), caught.value.problems
+
+
+def test_a_queue_step_compiles_and_cannot_be_a_map() -> None:
+    steps: list[dict[str, Any]] = [
+        {"name": "a", "queue": "work", "timeout_seconds": 600, "heartbeat_seconds": 30},
+    ]
+    compiled = compile_pipelines(load_settings(pipelines=_one(steps)).pipelines)["thumbs"]
+    step = compiled.steps["a"]
+    assert (step.queue, step.timeout_seconds, step.heartbeat_seconds) == ("work", 600, 30)
+    steps = [{"name": "a", "processor": "noop"}, {"name": "b", "queue": "work", "map": "a"}]
+    problems = _problems(_one(steps))
+    assert any("a queue step cannot be a Map" in found for found in problems), problems
+
+
 def test_a_bad_webhook_secret_is_refused_without_showing_it() -> None:
     pipelines = _one(
         [{"name": "a", "processor": "noop"}],
