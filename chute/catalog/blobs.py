@@ -112,6 +112,14 @@ class BlobRegistry:
         row = self.conn.execute(_GET, {"id": blob_id}).first()
         return _record(row) if row is not None else None
 
+    def get_many(self, blob_ids: Iterable[str]) -> list[BlobRecord]:
+        """The records of those of ``blob_ids`` that are registered, by id."""
+        wanted = sorted(set(blob_ids))
+        if not wanted:
+            return []
+        query = sa.select(*_RECORD_COLUMNS).where(blobs.c.id.in_(wanted)).order_by(blobs.c.id)
+        return [_record(row) for row in self.conn.execute(query)]
+
     def data(self, blob_id: str) -> bytes | None:
         """An inline blob's bytes."""
         row = self.conn.execute(_DATA, {"id": blob_id}).first()
@@ -184,7 +192,7 @@ class BlobRegistry:
         a blob with the version it replaced."""
         wanted = set(candidates)
         unused = wanted - self.in_use(wanted)
-        records = [record for record in map(self.get, sorted(unused)) if record is not None]
+        records = self.get_many(unused)
         gone_now = [r.id for r in records if r.kind is not BlobKind.STORE]
         composites = [r.id for r in records if r.kind is BlobKind.COMPOSITE]
         segments = {segment.blob_id for c in composites for segment in self.segments(c)}

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from chute.blobs import BlobStore, StagedBlob, inline_record, stage
@@ -241,20 +241,31 @@ class Writes:
         """Put a staged blob in the registry, in the transaction of its version: an
         inline one with its bytes; a store one completed (``reserved``: registered before
         its bytes were written) or added."""
-        info, created = staged.info, self.clock()
-        if staged.inline is not None:
-            session.blobs.add(inline_record(info, created), staged.inline)
-        elif not reserved:
-            record = BlobRecord(
-                info.blob_id, BlobKind.STORE, info.size, info.md5, info.sha256,
-                info.blob_id, created,
-            )  # fmt: skip
-            session.blobs.add(record)
+        info = staged.info
+        if staged.inline is not None or not reserved:
+            self.register_all(session, [staged])
         elif not session.blobs.complete(info.blob_id, info.size, info.md5, info.sha256):
             raise BlobError(
                 f"blob {info.blob_id} was swept before its write committed: the write took "
                 "longer than sweep_grace_seconds"
             )
+
+    def register_all(self, session: CatalogSession, staged: Sequence[StagedBlob]) -> None:
+        """Add staged blobs that were not reserved to the registry in one statement:
+        inline ones with their bytes, store ones whose bytes are written."""
+        created = self.clock()
+        entries: list[tuple[BlobRecord, bytes | None]] = []
+        for blob in staged:
+            info = blob.info
+            if blob.inline is not None:
+                entries.append((inline_record(info, created), blob.inline))
+            else:
+                record = BlobRecord(
+                    info.blob_id, BlobKind.STORE, info.size, info.md5, info.sha256,
+                    info.blob_id, created,
+                )  # fmt: skip
+                entries.append((record, None))
+        session.blobs.add_many(entries)
 
     def free(self, records: list[BlobRecord]) -> None:
         """Delete the bytes of store blobs a committed transaction left unreferenced, then

@@ -216,11 +216,12 @@ class Recorder:
         self, session: CatalogSession, job: Job, outputs: list[StagedOutput], moment: datetime
     ) -> None:
         """Register the blobs of a job's outputs and keep them as items of its run."""
-        kept = []
-        for output in outputs:
-            staged = _staged(output)
-            self.objects.writes.register(session, staged, reserved=False)
-            kept.append(dataclasses.replace(output, blob_id=staged.info.blob_id, data=None))
+        staged = [_staged(output) for output in outputs]
+        self.objects.writes.register_all(session, staged)
+        kept = [
+            dataclasses.replace(output, blob_id=blob.info.blob_id, data=None)
+            for output, blob in zip(outputs, staged, strict=True)
+        ]
         maps.keep(session, job, kept, moment)
 
     def _skip(self, session: CatalogSession, job: Job, result: Result) -> list[BlobRecord]:
