@@ -4,7 +4,8 @@ reads; the operator's levers are in :mod:`chute.pipelines.control`."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from chute.access import Access
@@ -41,12 +42,14 @@ class JobPage:
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """A run with its jobs, their attempts and its outputs."""
+    """A run with its jobs, their attempts and its outputs. The succeeded jobs of its
+    Maps' items are counted by step (``folded``), not listed: there may be 100,000."""
 
     run: Run
     jobs: list[Job]
     attempts: dict[int, list[StepRun]]
     outputs: list[LineageRecord]
+    folded: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,8 @@ def object_status(runs: list[RunView]) -> ObjectStatus:
     ]
     if any(job.state is JobState.RETRYABLE for job in jobs):
         return ObjectStatus.FAILED
-    if any(job.attempt > 0 for job in jobs):
+    started = any(view.folded for view in runs if view.run.state is RunState.ACTIVE)
+    if started or any(job.attempt > 0 for job in jobs):
         return ObjectStatus.PROCESSING
     return ObjectStatus.PENDING
 
@@ -109,7 +113,7 @@ class StatusService:
             queue = session.queue
             runs = queue.runs_of(bucket, key, version.version_id)
             runs = [run for run in runs if run.source_row in (None, version.id)]
-            views = _views(queue, session.lineage, runs)
+            views = _views(queue, session.lineage, runs, self.pipelines)
             metadata = session.lineage.object_metadata(version.id) or {}
         return ObjectProcessing(
             bucket, key, version.version_id, object_status(views), views, metadata
@@ -182,9 +186,18 @@ def _condition(text: str) -> tuple[tuple[str, ...], str]:
     return parts, value
 
 
-def _views(queue: JobQueue, lineage: LineageSession, runs: list[Run]) -> list[RunView]:
+def _views(
+    queue: JobQueue, lineage: LineageSession, runs: list[Run], pipelines: Mapping[str, Pipeline]
+) -> list[RunView]:
     run_ids = [run.id for run in runs]
-    jobs = queue.jobs_of_runs(run_ids) if run_ids else []
+    maps = {
+        step.name
+        for run in runs
+        if (pipeline := pipelines.get(run.pipeline)) is not None
+        for step in pipeline.steps.values()
+        if step.map_over is not None
+    }
+    jobs, folded = queue.jobs_of_runs_folded(run_ids, maps) if run_ids else ([], {})
     attempts: dict[int, list[StepRun]] = {}
     for attempt in queue.step_runs_of([job.id for job in jobs]) if jobs else []:
         attempts.setdefault(attempt.job_id, []).append(attempt)
@@ -195,6 +208,7 @@ def _views(queue: JobQueue, lineage: LineageSession, runs: list[Run]) -> list[Ru
             [j for j in jobs if j.run_id == run.id],
             attempts,
             [o for o in outputs if o.run_id == run.id],
+            {step: count for (run_id, step), count in folded.items() if run_id == run.id},
         )
         for run in runs
     ]

@@ -15,7 +15,7 @@ the job is ``running``, leased to that worker, at that attempt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeAlias
@@ -251,6 +251,13 @@ class JobQueue(Protocol):
 
     def jobs_of_runs(self, run_ids: Sequence[int]) -> list[Job]:
         """The jobs of these runs, by id."""
+        ...
+
+    def jobs_of_runs_folded(
+        self, run_ids: Sequence[int], steps: Collection[str]
+    ) -> tuple[list[Job], dict[tuple[int, str], int]]:
+        """The jobs of these runs, by id, except the succeeded jobs of ``steps`` (Maps',
+        which may be 100,000), and how many of those each (run, step) has."""
         ...
 
     def step_runs_of(self, job_ids: Sequence[int]) -> list[StepRun]:

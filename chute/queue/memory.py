@@ -26,7 +26,8 @@ import copy
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -443,6 +444,17 @@ class MemoryJobQueue:
         wanted = set(run_ids)
         with self._lock:
             return [_copy(job) for job in self._sorted_jobs() if job.run_id in wanted]
+
+    def jobs_of_runs_folded(
+        self, run_ids: Sequence[int], steps: Collection[str]
+    ) -> tuple[list[Job], dict[tuple[int, str], int]]:
+        listed, folded = [], Counter[tuple[int, str]]()
+        for job in self.jobs_of_runs(run_ids):
+            if job.step in steps and job.state is JobState.SUCCEEDED:
+                folded[(job.run_id, job.step)] += 1
+            else:
+                listed.append(job)
+        return listed, dict(folded)
 
     def step_runs_of(self, job_ids: Sequence[int]) -> list[StepRun]:
         wanted = set(job_ids)

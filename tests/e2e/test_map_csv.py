@@ -12,11 +12,12 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from tests.e2e.conftest import LiveServer, start_server, wait_until
+from tests.e2e.conftest import ROOT_AUTH, LiveServer, start_server, wait_until
 from tests.e2e.s3.conftest import s3_client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,5 +113,10 @@ def test_a_map_over_row_chunks_converts_a_200_mb_csv_as_one_step_does(server, tm
     assert whole.num_rows > SIZE_MB * 10_000
     assert joined.schema == whole.schema
     assert joined.equals(whole)
+    # The status counts the Map's item jobs instead of listing them.
+    status = httpx.get(f"{server.url}/_/api/v1/buckets/inbox/status/orders.csv", headers=ROOT_AUTH)
+    mapped = next(run for run in status.json()["runs"] if run["pipeline"] == "mapped")
+    assert [step["step"] for step in mapped["steps"]] == ["split", "join"]
+    assert mapped["items_succeeded"]["convert"] >= SIZE_MB // 16
     # The chunks and their Parquet parts were the run's items, not objects.
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="mapped")["Contents"]] == ["orders.parquet"]

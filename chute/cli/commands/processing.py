@@ -35,6 +35,8 @@ def status(
         for step in run.steps:
             detail = ", ".join(step.outputs) or (step.error or "")
             table.add_row(step.step, step.state, f"{step.attempt}/{step.max_attempts}", detail)
+        for name, count in run.items_succeeded.items():
+            table.add_row(name, "succeeded", "", f"{count} items (not listed)")
         show(table)
     if found.metadata:
         typer.echo("metadata: " + ", ".join(f"{k}={v}" for k, v in _flat(found.metadata)))

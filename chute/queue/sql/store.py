@@ -9,7 +9,7 @@ transaction that records its outputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -478,6 +478,22 @@ class SqlJobQueue:
     def jobs_of_runs(self, run_ids: Sequence[int]) -> list[Job]:
         query = sa.select(*_job_columns).where(jobs.c.run_id.in_(list(run_ids))).order_by(jobs.c.id)
         return [to_job(row) for row in self.conn.execute(query)]
+
+    def jobs_of_runs_folded(
+        self, run_ids: Sequence[int], steps: Collection[str]
+    ) -> tuple[list[Job], dict[tuple[int, str], int]]:
+        if not steps:
+            return self.jobs_of_runs(run_ids), {}
+        of_runs = jobs.c.run_id.in_(list(run_ids))
+        fold = sa.and_(jobs.c.step.in_(list(steps)), jobs.c.state == JobState.SUCCEEDED.value)
+        query = sa.select(*_job_columns).where(of_runs, sa.not_(fold)).order_by(jobs.c.id)
+        listed = [to_job(row) for row in self.conn.execute(query)]
+        counts = (
+            sa.select(jobs.c.run_id, jobs.c.step, sa.func.count())
+            .where(of_runs, fold)
+            .group_by(jobs.c.run_id, jobs.c.step)
+        )
+        return listed, {(row[0], row[1]): row[2] for row in self.conn.execute(counts)}
 
     def step_runs_of(self, job_ids: Sequence[int]) -> list[StepRun]:
         query = (

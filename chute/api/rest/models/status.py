@@ -53,6 +53,9 @@ class RunStatus(BaseModel):
     created_at: Timestamp
     finished_at: Timestamp | None
     steps: list[StepStatus]
+    #: How many item jobs of each Map step succeeded: counted, not listed in ``steps``
+    #: (``GET /jobs?pipeline=...`` pages through them).
+    items_succeeded: dict[str, int] = {}
 
     @classmethod
     def of(cls, run: RunView) -> RunStatus:
@@ -63,6 +66,7 @@ class RunStatus(BaseModel):
             created_at=run.run.created_at,
             finished_at=run.run.finished_at,
             steps=[StepStatus.of(run, job) for job in run.jobs],
+            items_succeeded=run.folded,
         )
 
 
