@@ -424,7 +424,13 @@ def _check_destinations(functions: Mapping[str, Function]) -> None:
 def _sweep_grace(settings: Settings, pipelines: dict[str, Pipeline]) -> timedelta:
     """How old an unreferenced blob must be to go: ``sweep_grace_seconds``, and longer
     than any step may run, since an attempt's outputs are staged before it ends."""
-    timeouts = [step.timeout_seconds for p in pipelines.values() for step in p.steps.values()]
+    # A queue step's consumers stage nothing: its (long) wait does not count.
+    timeouts = [
+        step.timeout_seconds
+        for p in pipelines.values()
+        for step in p.steps.values()
+        if step.queue is None
+    ]
     seconds = settings.sweep_grace_seconds
     if timeouts:
         seconds = max(seconds, max(timeouts) + 2 * settings.worker.lease_seconds)

@@ -94,6 +94,8 @@ def invoke_function(ctx: Context) -> None:
     config = function.config
     recorded = config.on_success is not None or config.on_failure is not None
     ctx.report.update(_report(result, RECORDED_RESPONSE_BYTES if recorded else REPORT_BYTES))
+    if recorded and len(result.payload) > RECORDED_RESPONSE_BYTES:
+        ctx.report["response_truncated"] = True  # too big for its destination's record
     if result.failed:
         raise FunctionFailed(_error_of(result))
 

@@ -76,10 +76,16 @@ def invocation_record(
         context["functionError"] = "Unhandled"
     record["responseContext"] = context
     try:
-        record["responsePayload"] = json.loads(response) if response else None
-    except ValueError:
-        record["responsePayload"] = response
+        parsed = json.loads(response, parse_constant=_no_constant) if response else None
+    except (ValueError, RecursionError):  # not JSON: passed on as the text it is
+        parsed = response
+    record["responsePayload"] = parsed
     return record
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (Python's parser takes them; databases do not)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 class InvocationRecords:
@@ -133,9 +139,8 @@ class InvocationRecords:
         assert run is not None
         (job,) = [job for job in session.queue.jobs_of_runs([run_id]) if job.step == INVOKE_STEP]
         attempts = session.queue.step_runs_of([job.id])
-        response = attempts[-1].report.get("response") if attempts else None
-        record = invocation_record(target, job, SUCCESS, response or "", moment)
-        self._send(session, target, target.on_success, record, job, run, moment)
+        report = attempts[-1].report if attempts else {}
+        self._send(session, target, target.on_success, SUCCESS, report, job, run, moment)
 
     def failed(
         self,
@@ -151,8 +156,7 @@ class InvocationRecords:
         if target is None or target.on_failure is None or job.step != INVOKE_STEP:
             return
         condition = report.get("condition", RETRIES_EXHAUSTED)
-        record = invocation_record(target, job, condition, report.get("response"), moment)
-        self._send(session, target, target.on_failure, record, job, run, moment)
+        self._send(session, target, target.on_failure, condition, report, job, run, moment)
 
     def _target(self, pipeline: str) -> FunctionTarget | None:
         if not pipeline.startswith(FUNCTION_PREFIX):
@@ -164,11 +168,54 @@ class InvocationRecords:
         session: CatalogSession,
         target: FunctionTarget,
         arn: str,
-        record: dict[str, Any],
+        condition: str,
+        report: Mapping[str, Any],
         job: Job,
         run: Run,
         moment: datetime,
     ) -> None:
+        """Send the record of ``job``'s invocation to ``arn``; a record that cannot be
+        sent is logged and skipped, and never fails the recording of the invocation."""
+        request = job.payload.get("request_id", job.id)
+        if report.get("response_truncated"):
+            log.warning(
+                "the record of %s's invocation %s was not sent to %s: the response is over "
+                "the 256 KiB a destination takes",
+                target.function,
+                request,
+                arn,
+            )
+            return
+        response = report.get("response")
+        if condition == SUCCESS:
+            response = response or ""
+        record = invocation_record(target, job, condition, response, moment)
+        try:
+            with session.savepoint():
+                sent = self._deliver(session, arn, record, job, run, moment)
+        except Exception:
+            log.warning(
+                "sending the record of invocation %s to %s failed", request, arn, exc_info=True
+            )
+            sent = False
+        if not sent:
+            log.warning(
+                "the record of %s's invocation %s could not be sent to %s",
+                target.function,
+                request,
+                arn,
+            )
+
+    def _deliver(
+        self,
+        session: CatalogSession,
+        arn: str,
+        record: dict[str, Any],
+        job: Job,
+        run: Run,
+        moment: datetime,
+    ) -> bool:
+        """Put ``record`` where ``arn`` names; whether there was such a place."""
         found = destination_of(arn)
         name = found[1] if found is not None else ""
         kind = found[0] if found is not None else None
@@ -176,26 +223,22 @@ class InvocationRecords:
             queue_id = enqueue(session, name, json.dumps(record), moment, LAMBDA_SENDER)
             if queue_id is not None:
                 self.on_message(queue_id)
-                return
-        elif kind is DestinationKind.TOPIC and name in self.deliveries:
+            return queue_id is not None
+        if kind is DestinationKind.TOPIC and name in self.deliveries:
             delivery = self.deliveries[name]
             source = RunSource(run.bucket, run.key, run.version_id, run.source_row, RECORD_SOURCE)
             jobs = delivery.jobs(record, f"destination/{job.id}/{job.attempt}")
             session.queue.create_run(delivery.pipeline.name, source, jobs, moment)
             self.on_jobs()
-            return
-        elif kind is DestinationKind.FUNCTION and name in self.functions:
+            return True
+        if kind is DestinationKind.FUNCTION and name in self.functions:
             chain = int(job.payload.get("chain", 1)) + 1
-            if chain <= MAX_CHAIN:
-                other = self.functions[name]
-                jobs = other.jobs(record, chain=chain)
-                source = RunSource("", "", "", None, RECORD_SOURCE)
-                session.queue.create_run(other.pipeline.name, source, jobs, moment)
-                self.on_jobs()
-                return
-        log.warning(
-            "the record of %s's invocation %s could not be sent to %s",
-            target.function,
-            job.payload.get("request_id", job.id),
-            arn,
-        )
+            if chain > MAX_CHAIN:
+                return False
+            other = self.functions[name]
+            jobs = other.jobs(record, chain=chain)
+            source = RunSource("", "", "", None, RECORD_SOURCE)
+            session.queue.create_run(other.pipeline.name, source, jobs, moment)
+            self.on_jobs()
+            return True
+        return False

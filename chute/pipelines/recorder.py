@@ -79,33 +79,45 @@ class Recorder:
 
         def work(session: CatalogSession) -> list[BlobRecord]:
             changes.clear()  # a transaction that failed and ran again starts afresh
-            queue = session.queue
-            held = queue.held([(r.job_id, r.attempt) for r in results], worker)
-            unused: list[BlobRecord] = []
-            plain: list[tuple[JobRef, Result]] = []
-            for result in results:
-                ref = held.get(result.job_id)
-                if ref is None or ref.attempt != result.attempt:
-                    # The lease was lost: another attempt owns the job now.
-                    log.warning(
-                        "dropping stale result of job %d attempt %d", result.job_id, result.attempt
-                    )
-                    unused += self._garbage(session, result.outputs)
-                elif _plain_success(result):
-                    plain.append((ref, result))
-                else:
-                    job = queue.get_job(ref.id)
-                    assert job is not None
-                    unused += self._record_one(session, job, result, changes)
-            unused += self._succeed_plain(session, worker, plain, changes)
-            # A function ran whether or not its worker still holds the job: its log
-            # stands either way.
-            session.function_logs.add([log for r in results for log in r.function_logs])
-            return unused
+            return self.record_in(session, results, worker, changes)
 
         unused = self.catalog.run_write(work)
         self.objects.writes.free(unused)
         self.hooks.jobs_changed(changes)
+
+    def record_in(
+        self,
+        session: CatalogSession,
+        results: list[Result],
+        worker: str,
+        changes: list[JobChange],
+    ) -> list[BlobRecord]:
+        """Record ``results`` in the caller's transaction (see :meth:`record`); returns
+        the blobs to free once it commits, and notes the jobs' new states in
+        ``changes``."""
+        queue = session.queue
+        held = queue.held([(r.job_id, r.attempt) for r in results], worker)
+        unused: list[BlobRecord] = []
+        plain: list[tuple[JobRef, Result]] = []
+        for result in results:
+            ref = held.get(result.job_id)
+            if ref is None or ref.attempt != result.attempt:
+                # The lease was lost: another attempt owns the job now.
+                log.warning(
+                    "dropping stale result of job %d attempt %d", result.job_id, result.attempt
+                )
+                unused += self._garbage(session, result.outputs)
+            elif _plain_success(result):
+                plain.append((ref, result))
+            else:
+                job = queue.get_job(ref.id)
+                assert job is not None
+                unused += self._record_one(session, job, result, changes)
+        unused += self._succeed_plain(session, worker, plain, changes)
+        # A function ran whether or not its worker still holds the job: its log
+        # stands either way.
+        session.function_logs.add([log for r in results for log in r.function_logs])
+        return unused
 
     def _succeed_plain(
         self,
@@ -399,7 +411,7 @@ class Recorder:
             error=error,
             report=result.report,
         )
-        if job.kind == JobKind.STEP and self._reads_source(job) and _source_gone(session, job):
+        if self.source_gone(session, job):
             # Its object version was overwritten or deleted (the attempt may have failed
             # for that very reason): no retry, and not a dead letter either.
             queue.finish(
@@ -435,6 +447,11 @@ class Recorder:
             )
             if self.records is not None:
                 self.records.failed(session, run, job, result.report, moment)
+
+    def source_gone(self, session: CatalogSession, job: Job) -> bool:
+        """Whether ``job`` reads an object version that is gone (its run is superseded,
+        or will be when the job's attempt is recorded)."""
+        return job.kind == JobKind.STEP and self._reads_source(job) and _source_gone(session, job)
 
     def _reads_source(self, job: Job) -> bool:
         """Whether the job's pipeline reads its object (a delivery tells of it only)."""

@@ -27,6 +27,7 @@ timed out is refused, never recorded twice.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,10 +35,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chute.access import Access
+from chute.blobs import BlobRecord
 from chute.catalog import Catalog, CatalogSession
 from chute.clock import Clock
 from chute.context import RequestContext
 from chute.errors import AccessDenied, ChuteError
+from chute.hooks import JobChange
 from chute.jobs import Result
 from chute.pipelines.model import Step
 from chute.pipelines.recorder import Recorder
@@ -49,11 +52,16 @@ from chute.sqs.service import enqueue
 HOLDER_PREFIX = "sqs:"
 #: The version of the tokens this module makes.
 TOKEN_VERSION = "chute1"
-#: The payload key of the random part of the current attempt's token.
+#: The payload keys of the random part of the current attempt's token, and its queue.
 TOKEN_KEY = "task_token"
+QUEUE_KEY = "task_queue"
+#: A token: the version, job id, attempt, claim and random part.
+_TOKEN = re.compile(r"chute1\.([0-9]{1,18})\.([0-9]{1,9})\.([0-9]{1,9})\.([A-Za-z0-9_-]{1,64})")
 #: Limits of Step Functions: a task's output, a failure's error and cause.
 MAX_OUTPUT_BYTES = 256 * 1024
 MAX_ERROR_CHARS, MAX_CAUSE_CHARS = 256, 32768
+#: Why a task's answer came too late for its run.
+GONE = "its object was overwritten or deleted while the task was out"
 #: The ``SenderId`` of the messages queue steps send.
 TASK_SENDER = "Chute"
 
@@ -106,10 +114,10 @@ class Token:
     def parse(cls, text: object) -> Token:
         if not isinstance(text, str) or not 1 <= len(text) <= 1024:
             raise InvalidToken("taskToken must be 1 to 1024 characters")
-        parts = text.split(".")
-        if len(parts) != 5 or parts[0] != TOKEN_VERSION or not all(p.isdigit() for p in parts[1:4]):
+        found = _TOKEN.fullmatch(text)
+        if found is None:
             raise InvalidToken("Invalid Token: this is not a task token Chute sent")
-        return cls(int(parts[1]), int(parts[2]), int(parts[3]), parts[4])
+        return cls(int(found[1]), int(found[2]), int(found[3]), found[4])
 
 
 class QueueTasks:
@@ -154,7 +162,7 @@ class QueueTasks:
         if queue_id is None:
             return f"the task is over SQS queue {step.queue!r}'s MaximumMessageSize"
         until = moment + timedelta(seconds=_lease_seconds(step))
-        payload = {**job.payload, TOKEN_KEY: token.secret}
+        payload = {**job.payload, TOKEN_KEY: token.secret, QUEUE_KEY: step.queue}
         session.queue.hand_over(job.id, worker, HOLDER_PREFIX + step.queue, until, moment, payload)
         self.on_message(queue_id)
         return None
@@ -164,77 +172,101 @@ class QueueTasks:
     def succeed(self, context: RequestContext, token: object, output: object) -> None:
         """SendTaskSuccess: the attempt succeeded with ``output`` (JSON text)."""
         document = _output(output)
-        job, _ = self._waiting(context, Token.parse(token))
         metadata = document if isinstance(document, dict) else {"output": document}
-        self._record(job, Outcome.SUCCEEDED, metadata=metadata)
+        self._answer(context, Token.parse(token), Outcome.SUCCEEDED, metadata=metadata)
 
     def fail(self, context: RequestContext, token: object, error: object, cause: object) -> None:
         """SendTaskFailure: the attempt failed with ``error`` and ``cause``."""
-        error = _text("error", error, MAX_ERROR_CHARS)
-        cause = _text("cause", cause, MAX_CAUSE_CHARS)
-        job, queue = self._waiting(context, Token.parse(token))
-        told = ": ".join(part for part in (error, cause) if part)
-        self._record(job, Outcome.FAILED, error=f"the consumer of {queue!r} failed: {told or '?'}")
+        parts = (_text("error", error, MAX_ERROR_CHARS), _text("cause", cause, MAX_CAUSE_CHARS))
+        told = ": ".join(part for part in parts if part)
+        self._answer(context, Token.parse(token), Outcome.FAILED, told=told or "?")
 
     def heartbeat(self, context: RequestContext, token: object) -> None:
-        """SendTaskHeartbeat: the consumer is still at it; renew the lease."""
-        job, _ = self._waiting(context, Token.parse(token))
-        pipeline = self.recorder.pipelines.get(job.pipeline)
-        step = pipeline.steps.get(job.step) if pipeline is not None else None
-        if step is None:
-            raise TaskDoesNotExist(f"step {job.step!r} of {job.pipeline!r} is not configured")
-        moment = self.clock()
-        deadline = (job.started_at or moment) + timedelta(seconds=step.timeout_seconds)
-        until = min(moment + timedelta(seconds=_lease_seconds(step)), deadline)
+        """SendTaskHeartbeat: the consumer is still at it; renew the lease (up to the
+        step's timeout)."""
+        parsed = Token.parse(token)
 
         def work(session: CatalogSession) -> None:
+            moment = self.clock()
+            job = self._waiting(session, context, parsed, moment)
+            pipeline = self.recorder.pipelines.get(job.pipeline)
+            step = pipeline.steps.get(job.step) if pipeline is not None else None
+            if step is None:
+                raise TaskDoesNotExist(f"step {job.step!r} of {job.pipeline!r} is not configured")
+            deadline = (job.started_at or moment) + timedelta(seconds=step.timeout_seconds)
+            until = min(moment + timedelta(seconds=_lease_seconds(step)), deadline)
             session.queue.extend_leases(job.worker or "", [job.id], until)
 
         self.catalog.run_write(work)
 
-    def _waiting(self, context: RequestContext, token: Token) -> tuple[Job, str]:
-        """The job ``token`` was sent for, still waiting for this attempt's answer,
-        and its queue; the error Step Functions gives otherwise."""
-        with self.catalog.read() as session:
-            job = session.queue.get_job(token.job_id)
-            attempts = session.queue.step_runs_of([token.job_id]) if job is not None else []
-        secret = job.payload.get(TOKEN_KEY) if job is not None else None
-        if job is None or not isinstance(secret, str):
-            raise TaskDoesNotExist("Task does not exist anymore")
-        if not secrets.compare_digest(secret, token.secret) and job.attempt == token.attempt:
-            raise InvalidToken("Invalid Token: it does not match the task's")
-        queue = (job.worker or "").removeprefix(HOLDER_PREFIX)
-        if not context.permissions.allows_queue(Access.READ, queue or None):
-            raise AccessDenied(f"{context.principal} may not answer tasks of queue {queue}")
-        held = job.state is JobState.RUNNING and (job.worker or "").startswith(HOLDER_PREFIX)
-        if held and (job.attempt, job.claims) == (token.attempt, token.claim):
-            return job, queue
-        ended = [a for a in attempts if a.attempt == token.attempt]
-        if any(a.outcome is Outcome.TIMED_OUT for a in ended) or not ended:
-            raise TaskTimedOut("Task Timed Out: the attempt it was sent for is over")
-        raise TaskDoesNotExist("Task does not exist anymore: it was answered")
-
-    def _record(
+    def _answer(
         self,
-        job: Job,
+        context: RequestContext,
+        token: Token,
         outcome: Outcome,
         *,
         metadata: dict[str, Any] | None = None,
-        error: str | None = None,
+        told: str = "",
     ) -> None:
-        moment = self.clock()
-        queue = (job.worker or "").removeprefix(HOLDER_PREFIX)
-        result = Result(
-            job.id,
-            job.attempt,
-            outcome,
-            job.started_at or moment,
-            moment,
-            error=error,
-            metadata=metadata or {},
-            report={"queue": queue},
-        )
-        self.recorder.record([result], job.worker or "")
+        """Record the answer to the attempt ``token`` names, in the transaction that
+        finds it still waiting (its job row locked), so that of two answers one wins
+        and the other is told why it lost."""
+        changes: list[JobChange] = []
+
+        def work(session: CatalogSession) -> tuple[list[BlobRecord], bool]:
+            changes.clear()
+            moment = self.clock()
+            job = self._waiting(session, context, token, moment)
+            queue = job.payload.get(QUEUE_KEY, "")
+            if self.recorder.source_gone(session, job):
+                # Its object was overwritten or deleted: the run ends superseded.
+                gone = Result(job.id, job.attempt, Outcome.FAILED, moment, moment, error=GONE)
+                return self.recorder.record_in(session, [gone], job.worker or "", changes), True
+            error = (
+                f"the consumer of {queue!r} failed: {told}" if outcome is Outcome.FAILED else None
+            )
+            started = job.started_at or moment
+            result = Result(
+                job.id,
+                job.attempt,
+                outcome,
+                started,
+                moment,
+                error=error,
+                metadata=metadata or {},
+                report={"queue": queue},
+            )
+            return self.recorder.record_in(session, [result], job.worker or "", changes), False
+
+        unused, gone = self.catalog.run_write(work)
+        self.recorder.objects.writes.free(unused)
+        self.recorder.hooks.jobs_changed(changes)
+        if gone:
+            raise TaskTimedOut(f"Task Timed Out: {GONE}")
+
+    def _waiting(
+        self, session: CatalogSession, context: RequestContext, token: Token, now: datetime
+    ) -> Job:
+        """The job ``token`` was sent for, locked, still waiting for this attempt's
+        answer; the error Step Functions gives otherwise."""
+        job = session.queue.lock_job(token.job_id)
+        secret = job.payload.get(TOKEN_KEY) if job is not None else None
+        if job is None or not isinstance(secret, str):
+            raise TaskDoesNotExist("Task does not exist anymore")
+        queue = str(job.payload.get(QUEUE_KEY, ""))
+        if not context.permissions.allows_queue(Access.READ, queue or None):
+            raise AccessDenied(f"{context.principal} may not answer tasks of queue {queue}")
+        if job.attempt == token.attempt and not secrets.compare_digest(secret, token.secret):
+            raise InvalidToken("Invalid Token: it does not match the task's")
+        held = job.state is JobState.RUNNING and job.worker == HOLDER_PREFIX + queue
+        if held and (job.attempt, job.claims) == (token.attempt, token.claim):
+            if job.lease_expires_at is not None and job.lease_expires_at <= now:
+                raise TaskTimedOut("Task Timed Out: no answer or heartbeat came in time")
+            return job
+        ended = [a for a in session.queue.step_runs_of([job.id]) if a.attempt == token.attempt]
+        if not ended or any(a.outcome is Outcome.TIMED_OUT for a in ended):
+            raise TaskTimedOut("Task Timed Out: the attempt it was sent for is over")
+        raise TaskDoesNotExist("Task does not exist anymore: it was answered")
 
 
 def timed_out(job: Job, moment: datetime) -> Result:
@@ -263,9 +295,16 @@ def _output(output: object) -> Any:
     if len(output.encode()) > MAX_OUTPUT_BYTES:
         raise InvalidOutput(f"output is over {MAX_OUTPUT_BYTES} bytes")
     try:
-        return json.loads(output)
-    except ValueError:
-        raise InvalidOutput("Invalid Output: output is not valid JSON") from None
+        return json.loads(output, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise InvalidOutput(f"Invalid Output: output is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidOutput("Invalid Output: output nests too deep") from None
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (Python's parser takes them; databases do not)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _text(name: str, value: object, limit: int) -> str:

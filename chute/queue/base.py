@@ -241,6 +241,11 @@ class JobQueue(Protocol):
         """One job (``None``: no such job)."""
         ...
 
+    def lock_job(self, job_id: int) -> Job | None:
+        """One job, its row locked until the transaction ends (``FOR UPDATE`` where
+        the database has it; SQLite's writes take turns anyway)."""
+        ...
+
     def get_run(self, run_id: int) -> Run | None:
         """One run (``None``: no such run)."""
         ...

@@ -426,6 +426,9 @@ class MemoryJobQueue:
             job = self._jobs.get(job_id)
             return None if job is None else _copy(job)
 
+    def lock_job(self, job_id: int) -> Job | None:
+        return self.get_job(job_id)
+
     def get_run(self, run_id: int) -> Run | None:
         with self._lock:
             run = self._runs.get(run_id)

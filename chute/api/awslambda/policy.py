@@ -108,26 +108,31 @@ async def _change_event_invoke_config(request: LambdaRequest, changes: dict[str,
         changes["maximum_retry_attempts"] = attempts
     if (age := integer(document, "MaximumEventAgeInSeconds")) is not None:
         changes["maximum_event_age_seconds"] = age
-    destinations = document.get("DestinationConfig") or {}
+    destinations = document.get("DestinationConfig", {})
     if not isinstance(destinations, dict):
         raise InvalidParameterValue("DestinationConfig must be an object")
+    unknown = sorted(set(destinations) - {"OnSuccess", "OnFailure"})
+    if unknown:
+        raise InvalidParameterValue(f"DestinationConfig has no member {unknown[0]!r}")
     for member, setting in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
         if member in destinations:
-            changes[setting] = await _destination(request, destinations[member])
+            changes[setting] = await _destination(request, member, destinations[member])
     function = await anyio.to_thread.run_sync(
         registry.update_configuration, request.context, request.name, changes, None
     )
     return json_response(_event_invoke_config(function))
 
 
-async def _destination(request: LambdaRequest, given: Any) -> str | None:
+async def _destination(request: LambdaRequest, member: str, given: Any) -> str | None:
     """The ARN of ``{"Destination": ARN}`` if it names something that can take records
-    (``None``: no destination)."""
-    arn = given.get("Destination") if isinstance(given, dict) else None
+    (``None``, or ``{}``: no destination)."""
+    if not isinstance(given, dict) or set(given) - {"Destination"}:
+        raise InvalidParameterValue(f'{member} must be {{"Destination": ARN}}')
+    arn = given.get("Destination")
     if arn is None or arn == "":
         return None
     if not isinstance(arn, str):
-        raise InvalidParameterValue("Destination must be an ARN")
+        raise InvalidParameterValue(f"{member}.Destination must be an ARN")
     check = request.services.destination_refusal
     refusal = await anyio.to_thread.run_sync(check, arn) if check else None
     if refusal is not None:

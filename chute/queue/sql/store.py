@@ -464,6 +464,10 @@ class SqlJobQueue:
         row = self.conn.execute(_GET_JOB, {"id": job_id}).first()
         return to_job(row) if row else None
 
+    def lock_job(self, job_id: int) -> Job | None:
+        row = self.conn.execute(_GET_JOB.with_for_update(), {"id": job_id}).first()
+        return to_job(row) if row else None
+
     def get_run(self, run_id: int) -> Run | None:
         row = self.conn.execute(_GET_RUN, {"id": run_id}).first()
         return to_run(row) if row else None

@@ -11,12 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
 
 from chute.errors import ConfigError
 from chute.runtime import open_runtime
 from chute.settings import load_settings
-from tests.e2e.conftest import LiveServer, start_server
+from tests.e2e.conftest import ROOT_AUTH, ROOT_KEY, LiveServer, start_server, wait_until
 from tests.e2e.functions.test_lambda_api import _error, lambda_client
 from tests.e2e.functions.test_lambda_manage import ROLE, zipped
 from tests.e2e.sqs.conftest import sqs_client
@@ -26,8 +30,14 @@ FLAKY = zipped(
     {
         "app.py": (
             "def handler(event, context):\n"
-            "    if event.get('fail'):\n"
+            "    record = 'requestContext' in event\n"
+            "    looping = record and context.function_name in ('ping', 'pong')\n"
+            "    if event.get('fail') or looping:\n"
             "        raise ValueError('asked to fail')\n"
+            "    if 'big' in event:\n"
+            "        return {'blob': 'x' * event['big']}\n"
+            "    if 'nan' in event:\n"
+            "        return {'ratio': float('nan')}\n"
             "    return {'echo': event}\n"
         )
     }
@@ -54,7 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iter
 @pytest.fixture(scope="module")
 def clients(server: LiveServer) -> tuple[Any, Any]:
     functions, queues = lambda_client(server), sqs_client(server)
-    for name in ("flaky", "catcher"):
+    for name in ("flaky", "catcher", "ping", "pong", "odd"):
         functions.create_function(
             FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
             Code={"ZipFile": FLAKY},
@@ -215,3 +225,80 @@ def test_a_configured_destination_must_be_an_arn(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"functions\.f\.on_failure"):
         open_runtime(load_settings(config))
+
+
+def _jobs(server: LiveServer, pipeline: str) -> list[dict[str, Any]]:
+    answer = httpx.get(
+        f"{server.url}/_/api/v1/jobs", params={"pipeline": pipeline}, headers=ROOT_AUTH
+    )
+    jobs: list[dict[str, Any]] = answer.json()["jobs"]
+    return jobs
+
+
+def test_a_response_json_cannot_hold_is_passed_on_as_text(clients: tuple[Any, Any]) -> None:
+    functions, queues = clients
+    functions.put_function_event_invoke_config(
+        FunctionName="odd",
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnSuccess": {"Destination": ARN.format("sqs", "successes")}},
+    )
+    _invoke(functions, "odd", {"nan": 1})  # Python's json writes NaN; JSON has none
+    record = _record(queues, "successes")
+    assert record["requestPayload"] == {"nan": 1}
+    assert record["responsePayload"] == '{"ratio": NaN}'
+
+
+def test_a_record_over_256_kib_is_not_sent(server: LiveServer, clients: tuple[Any, Any]) -> None:
+    functions, queues = clients
+    _invoke(functions, "odd", {"big": 300_000})
+    wait_until(lambda: _jobs(server, "function:odd")[0]["state"] == "succeeded", timeout=30)
+    wait_until(lambda: "over the 256 KiB a destination takes" in server.log(), timeout=10)
+    url = queues.get_queue_url(QueueName="successes")["QueueUrl"]
+    assert "Messages" not in queues.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+
+
+def test_functions_naming_each_other_stop_at_the_chain_limit(
+    server: LiveServer, clients: tuple[Any, Any]
+) -> None:
+    # Each fails on the record of the other's failure: a loop of destinations.
+    functions, _ = clients
+    for me, other in (("ping", "pong"), ("pong", "ping")):
+        functions.put_function_event_invoke_config(
+            FunctionName=me,
+            MaximumRetryAttempts=0,
+            DestinationConfig={
+                "OnFailure": {"Destination": ARN.format("lambda", f"function:{other}")}
+            },
+        )
+    _invoke(functions, "ping", {"fail": True})
+    wait_until(lambda: "could not be sent to arn:aws:lambda" in server.log(), timeout=60)
+    made = len(_jobs(server, "function:ping")) + len(_jobs(server, "function:pong"))
+    assert made == 16
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"OnSuccess": ARN.format("sqs", "successes")},  # not {"Destination": ARN}
+        {"OnSuccess": ["x"]},
+        {"OnSucess": {"Destination": ARN.format("sqs", "successes")}},  # a typo
+        ["OnSuccess"],
+        0,
+        {"OnSuccess": {"Destination": ARN.format("sqs", "successes"), "X": 1}},
+    ],
+)
+def test_a_malformed_destination_config_is_refused(
+    server: LiveServer, clients: tuple[Any, Any], shape: Any
+) -> None:
+    # Bodies boto3 would not send, signed as it signs.
+    functions, _ = clients
+    before = functions.get_function_event_invoke_config(FunctionName="catcher")
+    url = f"{server.url}/2019-09-25/functions/catcher/event-invoke-config"
+    request = AWSRequest("POST", url, data=json.dumps({"DestinationConfig": shape}).encode())
+    credentials = BotoCredentials(ROOT_KEY.access_key, ROOT_KEY.secret_key)
+    SigV4Auth(credentials, "lambda", "us-east-1").add_auth(request)
+    answer = httpx.post(url, content=request.body, headers=dict(request.headers))
+    assert answer.status_code == 400
+    assert answer.headers["x-amzn-errortype"] == "InvalidParameterValueException"
+    after = functions.get_function_event_invoke_config(FunctionName="catcher")
+    assert after["DestinationConfig"] == before["DestinationConfig"]
