@@ -214,6 +214,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             if self._head_received > self.limits.max_header_bytes:
                 self._refuse(self._head_too_large())
 
+    def shutdown(self) -> None:
+        """The server is stopping: an idle connection closes now, a busy one after its
+        response. An idle TLS connection is dropped without TLS's closing handshake,
+        which would wait for a client that is not reading (a pooled keep-alive
+        connection) until uvicorn's graceful timeout; the client opens a new one."""
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self.transport.get_extra_info("sslcontext") is not None:
+            self.transport.abort()
+            return
+        super().shutdown()
+
     def close_connection(self) -> None:
         """Close as the server decides to (a response with ``Connection: close``, a
         failed app, an idle timeout): at once, or lingering if the request was not read
