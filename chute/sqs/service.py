@@ -53,6 +53,7 @@ from chute.sqs.messages import (
     selected,
     size_of,
 )
+from chute.sqs.moves import MessageMoves
 from chute.sqs.params import (
     MAX_BATCH,
     batch_answer,
@@ -154,6 +155,13 @@ class Queues:
             "ChangeMessageVisibility": self.change_message_visibility,
             "ChangeMessageVisibilityBatch": self.change_message_visibility_batch,
         }
+        #: Dead-letter queue redrives (see :mod:`chute.sqs.moves`).
+        self.moves = MessageMoves(self)
+        self.operations.update(
+            StartMessageMoveTask=self.moves.start,
+            CancelMessageMoveTask=self.moves.cancel,
+            ListMessageMoveTasks=self.moves.list,
+        )
 
     # --- queues -----------------------------------------------------------------------
 

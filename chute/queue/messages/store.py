@@ -289,6 +289,24 @@ class MessageStore:
             )
             self.notify(queue_id)
 
+    def redrive(self, row_ids: Sequence[int], queue_id: int, now: datetime) -> None:
+        """Move dead letters to queue ``queue_id`` (a message move task): visible there
+        at once, never received there yet, no longer dead letters."""
+        if row_ids:
+            self.conn.execute(
+                sqs_messages.update()
+                .where(_m.id.in_(list(row_ids)))
+                .values(
+                    queue_id=queue_id,
+                    visible_at=now,
+                    receipt=None,
+                    receive_count=0,
+                    first_received_at=None,
+                    dead_letter_source=None,
+                )
+            )
+            self.notify(queue_id)
+
     def drop(self, row_ids: Sequence[int]) -> None:
         """Delete messages by row id (expired ones)."""
         if row_ids:
