@@ -545,9 +545,15 @@ class Queues:
         )  # fmt: skip
 
     def receive(self, pending: PendingReceive) -> dict[str, Any]:
-        """Take what is visible now (``{}``: nothing)."""
+        """Take what is visible now (``{}``: nothing). An empty queue is seen in a read,
+        so idle long polls write nothing."""
         now = self.clock()
         moved: list[int] = []
+        with self.catalog.read() as session:
+            if not session.messages.is_live(pending.queue.id):
+                raise QueueDoesNotExist()
+            if not session.messages.any_visible(pending.queue.id, now):
+                return {}
 
         def take(session: CatalogSession) -> tuple[QueueRow, list[tuple[MessageRow, str]]]:
             store = session.messages

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from chute.catalog import Catalog
 from chute.context import RequestContext
@@ -174,3 +175,23 @@ def test_a_deduplication_id_repeated_in_one_batch_is_sent_once(queues: Queues) -
     assert ids["a"] == ids["b"] != ids["c"]
     got = receive(queues, url, MaxNumberOfMessages=10)
     assert [m["Body"] for m in got] == ["a", "c"]
+
+
+def test_a_receive_on_an_empty_queue_writes_nothing(queues: Queues, catalog: Catalog) -> None:
+    # An idle long poll looks again every second: each look is a read, not a commit.
+    url = call(queues, "CreateQueue", QueueName="idle")["QueueUrl"]
+    writes: list[str] = []
+
+    def noted(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")):
+            writes.append(statement)
+
+    sa.event.listen(catalog.engine, "before_cursor_execute", noted)
+    try:
+        for _ in range(3):
+            assert receive(queues, url) == []
+    finally:
+        sa.event.remove(catalog.engine, "before_cursor_execute", noted)
+    assert writes == []
+    call(queues, "SendMessage", QueueUrl=url, MessageBody="now")
+    assert [m["Body"] for m in receive(queues, url)] == ["now"]

@@ -252,6 +252,12 @@ class MessageStore:
 
     # --- receiving --------------------------------------------------------------------
 
+    def any_visible(self, queue_id: int, now: datetime) -> bool:
+        """Whether a message of the queue is visible (a receive's look before it takes
+        a write transaction)."""
+        query = sa.select(_m.id).where(_m.queue_id == queue_id, _m.visible_at <= now).limit(1)
+        return self.conn.execute(query).first() is not None
+
     def ready(self, queue_id: int, limit: int, now: datetime, *, fifo: bool) -> list[MessageRow]:
         """Up to ``limit`` visible messages, oldest first, locked for this transaction.
         On a FIFO queue, none of a message group that has a message in flight."""
