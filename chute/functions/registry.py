@@ -11,6 +11,7 @@ see a change within that.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import threading
@@ -483,6 +484,27 @@ def statement(
     if condition:
         found["Condition"] = condition
     return found
+
+
+def allows_service(statements: Sequence[dict[str, Any]], service: str, source_arn: str) -> bool:
+    """Whether a statement of a function's policy lets AWS service ``service``
+    (``s3.amazonaws.com``) invoke it on behalf of resource ``source_arn`` (a bucket's
+    ARN): the principal, the action, and the statement's ``AWS:SourceArn`` condition
+    (``ArnLike``, with ``*`` and ``?``) if it has one."""
+    for found in statements:
+        principal = found.get("Principal")
+        who = principal.get("Service") if isinstance(principal, dict) else principal
+        if who not in (service, "*") or found.get("Action") not in ACTIONS_INVOKING:
+            continue
+        condition = found.get("Condition") or {}
+        like = (condition.get("ArnLike") or {}).get("AWS:SourceArn")
+        if like is None or fnmatch.fnmatchcase(source_arn, like):
+            return True
+    return False
+
+
+#: The actions of a statement that let its principal invoke the function.
+ACTIONS_INVOKING = ("lambda:InvokeFunction", "lambda:*", "*")
 
 
 def policy_document(statements: list[dict[str, Any]], arn: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,8 +25,10 @@ from pydantic import ValidationError
 
 from chute.catalog import Catalog, CatalogSession
 from chute.clock import Clock
+from chute.context import RequestContext
 from chute.errors import ConfigError
 from chute.events import format_time
+from chute.functions.registry import allows_service
 from chute.pipelines.bucket_rules import BucketNotifications, DestinationKind, NotificationRule
 from chute.pipelines.model import NOTIFY_PROCESSOR, Pipeline, Step
 from chute.processors.registry import get_processor, known
@@ -42,6 +44,8 @@ NO_TRIGGER = TriggerConfig(bucket="")
 TEST_EVENT = "s3:TestEvent"
 #: The ``SenderId`` of the messages S3 notifications put on SQS queues.
 S3_SENDER = "S3"
+#: The service principal a function's policy names to let S3 invoke it.
+S3_SERVICE = "s3.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ class Destinations:
         on_jobs: Callable[[], None],
         functions: Collection[str] = (),
         on_message: Callable[[int], None] | None = None,
+        policies: Callable[[str], Sequence[dict[str, Any]]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.pipelines = pipelines
@@ -157,12 +162,21 @@ class Destinations:
         self.on_jobs = on_jobs
         #: Wakes receives waiting on an SQS queue (by its row id) given a test event.
         self.on_message = on_message or (lambda queue_id: None)
+        #: A function's policy statements (AddPermission's; none for chute.toml's).
+        self.policies = policies or (lambda name: ())
 
-    def refusal(self, rule: NotificationRule) -> str | None:
-        """Why the destination of ``rule`` cannot be used, or ``None`` if it can."""
+    def refusal(
+        self, rule: NotificationRule, context: RequestContext | None = None, bucket: str = ""
+    ) -> str | None:
+        """Why the destination of ``rule`` cannot be used (by ``context``, for
+        ``bucket``), or ``None`` if it can. As on AWS, S3 may invoke a function only if
+        the function's policy lets ``s3.amazonaws.com`` do so for the bucket
+        (AddPermission); administrators may name any function."""
         name = rule.name
         if rule.kind is DestinationKind.FUNCTION:
-            if name in self.pipelines or name in self.functions:
+            if name in self.functions:
+                return self._invoke_refusal(name, context, bucket)
+            if name in self.pipelines:
                 return None
             if name in known():
                 return (
@@ -182,11 +196,25 @@ class Destinations:
             return "a FIFO queue cannot be the destination of S3 event notifications"
         return None
 
-    def refusals(self, config: BucketNotifications) -> list[tuple[str, str]]:
+    def _invoke_refusal(self, name: str, context: RequestContext | None, bucket: str) -> str | None:
+        if context is None or context.permissions.is_admin:
+            return None
+        source = f"arn:aws:s3:::{bucket}"
+        if allows_service(self.policies(name), S3_SERVICE, source):
+            return None
+        return (
+            f"the policy of function {name!r} does not let {S3_SERVICE} invoke it for "
+            f"{source} (aws lambda add-permission --principal {S3_SERVICE} --source-arn "
+            f"{source} ...)"
+        )
+
+    def refusals(
+        self, config: BucketNotifications, context: RequestContext | None = None, bucket: str = ""
+    ) -> list[tuple[str, str]]:
         """``(ARN, why)`` for every destination of ``config`` that cannot be used."""
         found = []
         for rule in config.rules:
-            reason = self.refusal(rule)
+            reason = self.refusal(rule, context, bucket)
             if reason is not None and (rule.arn, reason) not in found:
                 found.append((rule.arn, reason))
         return found

@@ -72,7 +72,7 @@ async def put_bucket_notification_configuration(request: S3Request) -> Response:
     check = request.headers.get(SKIP_VALIDATION, "").strip().lower() != "true"
     if check:
         refusals = (
-            destinations.refusals(config)
+            destinations.refusals(config, request.context, request.bucket)
             if destinations is not None
             else [(rule.arn, "this server has no destinations") for rule in config.rules]
         )

@@ -192,6 +192,57 @@ def test_policies_say_who_else_may_invoke(server: LiveServer, client: Any) -> No
     assert (status, code) == (403, "AccessDeniedException")
 
 
+def test_s3_invokes_only_what_the_functions_policy_lets_it(server: LiveServer, client: Any) -> None:
+    # A key that administers one bucket may point its notifications at a function only
+    # once the function's policy lets s3.amazonaws.com invoke it for that bucket.
+    client.create_function(
+        FunctionName="guarded", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": ECHO},
+    )  # fmt: skip
+    s3_client(server).create_bucket(Bucket="tenant")
+    made = httpx.post(
+        f"{server.url}/_/api/v1/keys",
+        headers=ROOT_AUTH,
+        json={"name": "tenant-admin", "grants": [{"access": ["admin"], "buckets": ["tenant"]}]},
+    ).json()
+    tenant = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=made["id"],
+        aws_secret_access_key=made["secret"],
+        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+    )
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:guarded"
+    config = {
+        "LambdaFunctionConfigurations": [
+            {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+        ]
+    }
+
+    def put() -> None:
+        tenant.put_bucket_notification_configuration(
+            Bucket="tenant", NotificationConfiguration=config
+        )
+
+    status, code, response = _error(put)
+    assert (status, code) == (400, "InvalidArgument")
+    assert "does not let s3.amazonaws.com invoke it" in str(response["Error"])
+    client.add_permission(
+        FunctionName="guarded", StatementId="other-bucket", Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::someone-else",
+    )  # fmt: skip
+    status, code, _ = _error(put)
+    assert (status, code) == (400, "InvalidArgument")
+    client.add_permission(
+        FunctionName="guarded", StatementId="tenant", Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::tenant",
+    )  # fmt: skip
+    put()
+    got = tenant.get_bucket_notification_configuration(Bucket="tenant")
+    assert got["LambdaFunctionConfigurations"][0]["LambdaFunctionArn"] == arn
+
+
 def test_event_invoke_config(client: Any) -> None:
     client.create_function(
         FunctionName="retrying", Runtime="python3.12", Role=ROLE, Handler="app.handler",
