@@ -214,15 +214,15 @@ def test_s3_invokes_only_what_the_functions_policy_lets_it(server: LiveServer, c
         config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
     )
     arn = "arn:aws:lambda:us-east-1:000000000000:function:guarded"
-    config: dict[str, Any] = {
-        "LambdaFunctionConfigurations": [
-            {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
-        ]
-    }
 
     def put() -> None:
         tenant.put_bucket_notification_configuration(
-            Bucket="tenant", NotificationConfiguration=config
+            Bucket="tenant",
+            NotificationConfiguration={
+                "LambdaFunctionConfigurations": [
+                    {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+                ]
+            },
         )
 
     status, code, response = _error(put)
