@@ -49,6 +49,7 @@ class RequestContext:
         return cls(SYSTEM_PRINCIPAL, LOCAL_ADDRESS, request_id or new_request_id(), EVERYTHING)
 
     @classmethod
-    def pipeline(cls, name: str, request_id: str) -> RequestContext:
-        """The context of a write pipeline ``name`` makes."""
-        return cls(PIPELINE_PRINCIPAL + name, LOCAL_ADDRESS, request_id, EVERYTHING)
+    def pipeline(cls, name: str, request_id: str, chain: int = 0) -> RequestContext:
+        """The context of a write pipeline ``name`` makes (for a run a change ``chain``
+        deep in a chain of function invocations started)."""
+        return cls(PIPELINE_PRINCIPAL + name, LOCAL_ADDRESS, request_id, EVERYTHING, chain=chain)

@@ -16,6 +16,10 @@ import zlib
 
 #: Invocations one chain of requests may make: Lambda stops the 17th (about 16).
 MAX_CHAIN = 16
+#: The payload key of a pipeline job holding the depth of the change that started its
+#: run: the writes of its outputs are that deep too, so a loop through a pipeline's
+#: outputs and a function is still counted.
+EVENT_CHAIN = "event_chain"
 _LINEAGE = re.compile(r"(?:^|;)\s*Lineage=[0-9a-fA-F]{1,16}:(\d{1,6})(?:;|$)")
 
 

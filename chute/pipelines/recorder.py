@@ -26,6 +26,7 @@ from chute.clock import Clock
 from chute.context import RequestContext
 from chute.errors import ChuteError
 from chute.events import EventName
+from chute.functions.lineage import EVENT_CHAIN
 from chute.hooks import Hooks, JobChange
 from chute.jobs import Result, StagedOutput, staging_prefix
 from chute.names import NULL_VERSION
@@ -336,7 +337,8 @@ class Recorder:
         and the keys left alone because a newer version of the source wrote them."""
         if pipeline is None:
             raise ChuteError(f"pipeline {job.pipeline!r} is not configured any more")
-        context = RequestContext.pipeline(job.pipeline, f"JOB{job.id:X}A{job.attempt}")
+        chain = int(job.payload.get(EVENT_CHAIN, 0))
+        context = RequestContext.pipeline(job.pipeline, f"JOB{job.id:X}A{job.attempt}", chain)
         written: list[_Written] = []
         unused: list[BlobRecord] = []
         superseded: list[str] = []

@@ -25,7 +25,7 @@ from chute.catalog import Bucket, CatalogSession, EventRow, ObjectVersion
 from chute.clock import Clock, system_clock
 from chute.context import PIPELINE_PRINCIPAL
 from chute.events import render
-from chute.functions.lineage import MAX_CHAIN, loop_stopped
+from chute.functions.lineage import EVENT_CHAIN, MAX_CHAIN, loop_stopped
 from chute.functions.processor import FUNCTION_PROCESSOR
 from chute.hooks import Observer
 from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, RuleCache
@@ -109,7 +109,7 @@ class Router(Observer):
         source = _source(event, version, record if rule is None else configured(record, rule))
         # Its function steps are one deeper in the chain of invocations that made the change.
         chain = event.chain + 1
-        jobs = [_new_job(step, chain) for step in pipeline.steps.values()]
+        jobs = [_new_job(step, event.chain) for step in pipeline.steps.values()]
         moment = self.clock()
         run_id = session.queue.create_run(pipeline.name, source, jobs, moment)
         if chain > MAX_CHAIN:
@@ -241,9 +241,13 @@ def _invokes(step: Step) -> bool:
     return step.processor.name == FUNCTION_PROCESSOR
 
 
-def _new_job(step: Step, chain: int) -> NewJob:
-    """A step's job; a function step's carries its depth in the chain of invocations."""
-    payload = {"chain": chain} if _invokes(step) and chain > 1 else {}
+def _new_job(step: Step, event_chain: int) -> NewJob:
+    """A step's job. It carries the depth of the change that started its run in the
+    chain of function invocations (``event_chain``), which its outputs' writes keep; a
+    function step's invocation is one deeper (``chain``)."""
+    payload: dict[str, int] = {EVENT_CHAIN: event_chain} if event_chain > 0 else {}
+    if _invokes(step) and event_chain > 0:
+        payload["chain"] = event_chain + 1
     return NewJob(
         step=step.name,
         max_attempts=step.retry.max_attempts,

@@ -30,7 +30,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = folder / "chute.toml"
     config.write_text(f"""
 data_dir = "{folder / "data"}"
-buckets = ["uploads", "piped", "loops", "piped-loops"]
+buckets = ["uploads", "piped", "loops", "piped-loops", "relay-a", "relay-b"]
 
 [worker]
 processes = 1
@@ -66,6 +66,18 @@ permissions = [
     {{ bucket = "loops", access = "write" }},
     {{ bucket = "piped-loops", access = "write" }},
 ]
+
+[functions.relayer]
+handler = "s3_handlers.relay"
+code = "{CODE}"
+timeout_seconds = 30
+environment = {{ RELAY_TO = "relay-a" }}
+permissions = [{{ bucket = "relay-a", access = "write" }}]
+
+[pipelines.relaying]
+trigger = {{ bucket = "relay-a" }}
+output_bucket = "relay-b"
+steps = [{{ name = "copy", processor = "copy" }}]
 
 [pipelines.looping]
 trigger = {{ bucket = "piped-loops" }}
@@ -201,6 +213,34 @@ def test_a_pipeline_whose_function_step_triggers_it_is_stopped_too(
     wait_until(lambda: waiting() == [("after", job.run_id)], timeout=60)
     keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="piped-loops")["Contents"]]
     assert sorted(keys, key=len) == ["y" + "+" * depth for depth in range(17)]
+
+
+def test_a_loop_through_a_pipelines_outputs_is_stopped_too(
+    server: LiveServer, runtime: Runtime
+) -> None:
+    # The pipeline copies relay-a to relay-b, whose notifications invoke the function,
+    # which writes to relay-a: the outputs' writes are as deep as the change they copy.
+    s3 = s3_client(server)
+    s3.put_bucket_notification_configuration(
+        Bucket="relay-b",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": ARN.format("relayer"), "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+    s3.put_object(Bucket="relay-a", Key="z", Body=b"start")
+
+    def stopped() -> list[Job]:
+        found = runtime.status.jobs(CTX, JobFilter(pipeline="function:relayer")).jobs
+        return [job for job in found if job.state is JobState.DEAD]
+
+    wait_until(lambda: bool(stopped()), timeout=120)
+    (job,) = stopped()
+    assert job.last_error is not None
+    assert job.last_error.startswith("recursive loop detected: invoking 'relayer' would make 17")
+    keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="relay-a")["Contents"]]
+    assert sorted(keys, key=len) == ["z" + "+" * depth for depth in range(17)]
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:

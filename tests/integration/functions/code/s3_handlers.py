@@ -1,6 +1,7 @@
 """A handler in the style of AWS's S3 tutorials: its client is made at import, from the
 environment alone (AWS_ENDPOINT_URL and the session credentials)."""
 
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
@@ -30,6 +31,14 @@ def again(event: dict[str, Any], context: Any) -> None:
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
         s3.put_object(Bucket=bucket, Key=f"{key}+", Body=b"again")
+
+
+def relay(event: dict[str, Any], context: Any) -> None:
+    """Writes each object, with a ``+`` more on its key, to the bucket ``RELAY_TO``
+    names: a loop when a pipeline copies that bucket back to the one it reads."""
+    for record in event["Records"]:
+        key = unquote_plus(record["s3"]["object"]["key"])
+        s3.put_object(Bucket=os.environ["RELAY_TO"], Key=f"{key}+", Body=b"relayed")
 
 
 def probe(event: dict[str, Any], context: Any) -> dict[str, str]:
