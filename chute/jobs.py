@@ -101,6 +101,8 @@ class TaskItem:
     location: str | None
     inline: bytes | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    #: The step whose result it is (a step joining two Maps tells theirs apart).
+    step: str = ""
 
 
 @compact

@@ -430,6 +430,7 @@ def _task_item(stored: StoredItem) -> TaskItem:
         stored.location,
         stored.inline,
         stored.metadata,
+        stored.step,
     )
 
 

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -67,9 +68,12 @@ class Item:
         source_input: Input,
         scratch: Callable[[], Path],
         metadata: dict[str, str] | None = None,
+        step: str = "",
     ) -> None:
         #: Its place among the items, from 0.
         self.index = index
+        #: The step that produced it (the Map it is a result of, or the splitter).
+        self.step = step
         #: The key its step gave it (the output key the step's template gave).
         self.key = key
         self.size = size
@@ -93,8 +97,17 @@ class Item:
         return f"Item({self.index}, {self.key!r}, {self.size} bytes)"
 
 
-#: What a context is given for each item: (key, size, content type, metadata, input).
-ItemSource = tuple[str, int, str, dict[str, str], Input]
+@dataclass(frozen=True, slots=True)
+class ItemSource:
+    """What a context is given for each item: what it is, where its bytes are, and the
+    Map step whose result it is (a step joining two Maps tells theirs apart)."""
+
+    key: str
+    size: int
+    content_type: str
+    metadata: dict[str, str]
+    input: Input
+    step: str = ""
 
 
 class Context:
@@ -147,14 +160,15 @@ class Context:
         self.items = [
             Item(
                 index=index,
-                key=key,
-                size=size,
-                content_type=content_type,
-                metadata=metadata,
-                source_input=item_input,
+                key=item.key,
+                size=item.size,
+                content_type=item.content_type,
+                metadata=item.metadata,
+                source_input=item.input,
                 scratch=self.temp_dir,
+                step=item.step,
             )
-            for index, (key, size, content_type, metadata, item_input) in enumerate(items)
+            for index, item in enumerate(items)
         ]
 
     @property
@@ -378,7 +392,7 @@ def local_context(
         output_template=output_template,
         step=step,
         items=[
-            (
+            ItemSource(
                 item_key,
                 len(body) if isinstance(body, bytes) else body.stat().st_size,
                 item_type,

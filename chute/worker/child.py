@@ -29,7 +29,7 @@ from chute.errors import Reject, Retry
 from chute.functions.processor import install
 from chute.functions.service import FunctionsSetup, open_functions
 from chute.jobs import Result, Task, staging_prefix
-from chute.processors.base import Context
+from chute.processors.base import Context, ItemSource
 from chute.processors.registry import ProcessorSpec, get_processor, import_modules
 from chute.queue.states import Outcome
 from chute.settings import BlobSettings
@@ -164,7 +164,14 @@ class TaskRunner:
     def _context(self, task: Task, spec: ProcessorSpec) -> Context:
         inline_limit = 0 if task.keeps_items else self.inline_limit
         items = [
-            (i.key, i.size, i.content_type, i.metadata, BlobInput(self.blobs, i.location, i.inline))
+            ItemSource(
+                i.key,
+                i.size,
+                i.content_type,
+                i.metadata,
+                BlobInput(self.blobs, i.location, i.inline),
+                i.step,
+            )
             for i in task.items
         ]
         return Context(

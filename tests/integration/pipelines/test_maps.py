@@ -132,6 +132,7 @@ def test_two_maps_over_one_splitter_each_run_every_item(catalog_url, tmp_path, c
         {"name": "split", "processor": "noop"},
         {"name": "a", "processor": "noop", "map": "split"},
         {"name": "b", "processor": "noop", "map": "split"},
+        {"name": "both", "processor": "noop", "needs": ["a", "b"]},
     ]
     pipelines = {"two": {"trigger": {"bucket": "inbox"}, "steps": steps}}
     settings = load_settings(data_dir=tmp_path, database_url=catalog_url, pipelines=pipelines)
@@ -144,7 +145,16 @@ def test_two_maps_over_one_splitter_each_run_every_item(catalog_url, tmp_path, c
         assert sorted((task.step, task.inline) for task in tasks) == [
             ("a", b"0"), ("a", b"1"), ("b", b"0"), ("b", b"1"),
         ]  # fmt: skip
-        runtime.broker.record([_ok(task, clock) for task in tasks], WORKER)
+        runtime.broker.record(
+            [_ok(task, clock, _output(f"{task.step}{task.inline!r}", b"r")) for task in tasks],
+            WORKER,
+        )
+        # The step joining both Maps gets each one's results, and can tell them apart.
+        (both,) = _claim(runtime)
+        assert [(item.step, item.key) for item in both.items] == [
+            ("a", "ab'0'"), ("a", "ab'1'"), ("b", "bb'0'"), ("b", "bb'1'"),
+        ]  # fmt: skip
+        runtime.broker.record([_ok(both, clock)], WORKER)
         assert runtime.status.status(CTX, "inbox", "x.csv").status is ObjectStatus.SUCCEEDED
     finally:
         runtime.close()
