@@ -209,12 +209,24 @@ class Destinations:
         )
 
     def refusals(
-        self, config: BucketNotifications, context: RequestContext | None = None, bucket: str = ""
+        self,
+        config: BucketNotifications,
+        context: RequestContext | None = None,
+        bucket: str = "",
+        *,
+        permissions_only: bool = False,
     ) -> list[tuple[str, str]]:
-        """``(ARN, why)`` for every destination of ``config`` that cannot be used."""
+        """``(ARN, why)`` for every destination of ``config`` that cannot be used; with
+        ``permissions_only`` (``x-amz-skip-destination-validation``), only for the
+        functions ``context`` may not point ``bucket`` at, whether they exist or not."""
         found = []
         for rule in config.rules:
-            reason = self.refusal(rule, context, bucket)
+            if permissions_only:
+                if rule.kind is not DestinationKind.FUNCTION or rule.name in self.pipelines:
+                    continue
+                reason = self._invoke_refusal(rule.name, context, bucket)
+            else:
+                reason = self.refusal(rule, context, bucket)
             if reason is not None and (rule.arn, reason) not in found:
                 found.append((rule.arn, reason))
         return found

@@ -76,8 +76,15 @@ async def put_bucket_notification_configuration(request: S3Request) -> Response:
             if destinations is not None
             else [(rule.arn, "this server has no destinations") for rule in config.rules]
         )
-        if refusals:
-            raise UnverifiedDestinations(refusals)
+    elif destinations is not None:
+        # Skipping validation skips whether destinations exist, never who may use them.
+        refusals = destinations.refusals(
+            config, request.context, request.bucket, permissions_only=True
+        )
+    else:
+        refusals = []
+    if refusals:
+        raise UnverifiedDestinations(refusals)
     stored = None if config.is_empty else config.to_json()
     await anyio.to_thread.run_sync(
         services.objects.set_notifications, request.context, request.bucket, stored

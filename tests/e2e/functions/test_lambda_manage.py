@@ -228,6 +228,19 @@ def test_s3_invokes_only_what_the_functions_policy_lets_it(server: LiveServer, c
     status, code, response = _error(put)
     assert (status, code) == (400, "InvalidArgument")
     assert "does not let s3.amazonaws.com invoke it" in str(response["Error"])
+    # Skipping destination validation skips whether they exist, not who may use them.
+    status, code, _ = _error(
+        lambda: tenant.put_bucket_notification_configuration(
+            Bucket="tenant",
+            NotificationConfiguration={
+                "LambdaFunctionConfigurations": [
+                    {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+                ]
+            },
+            SkipDestinationValidation=True,
+        )
+    )
+    assert (status, code) == (400, "InvalidArgument")
     client.add_permission(
         FunctionName="guarded", StatementId="other-bucket", Action="lambda:InvokeFunction",
         Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::someone-else",
