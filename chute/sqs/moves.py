@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from chute.access import Access
 from chute.catalog import CatalogSession
+from chute.context import RequestContext
 from chute.errors import AccessDenied
 from chute.queue.messages import QueueRow
 from chute.sqs import attributes as attrs
@@ -61,9 +62,14 @@ class MoveTask:
     to_move: int
     started_ms: int
     moved: int = 0
+    #: Who started it: it moves only into queues they may send to.
+    context: RequestContext | None = None
     status: str = "RUNNING"
     failure: str | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    #: Messages left where they are (their queue is gone, or not the starter's to
+    #: write), by row id: why.
+    left: dict[int, str] = field(default_factory=dict)
 
     def view(self) -> dict[str, Any]:
         """As ListMessageMoveTasks shows it."""
@@ -107,19 +113,26 @@ class MessageMoves:
         )
         source_name = self._name(call, source, Access.ADMIN)
         destination_name = self._name(call, destination, Access.WRITE) if destination else None
+        if destination == source:
+            raise InvalidParameterValue("The destination must be another queue than the source.")
         with self.queues.catalog.read() as session:
             queue = _existing(session, source_name, source)
             if destination_name is not None:
                 _existing(session, destination_name, destination or "")
-            if not self._is_dead_letter_queue(session, source):
+            sources = _sources_of(session, source)
+            if not sources:
                 raise UnsupportedOperation(
                     "Source queue must be configured as a Dead Letter Queue."
                 )
             to_move = session.messages.counts(queue.id, self.queues.clock()).visible
+        if destination is None:  # back where they came from: writes to those queues
+            for name in sources:
+                self._name(call, attrs.queue_arn(self.queues.region, name), Access.WRITE)
         handle = base64.b64encode(
             json.dumps({"taskId": str(uuid.uuid4()), "sourceArn": source}).encode()
         ).decode()
-        task = MoveTask(handle, source, destination, rate, to_move, int(time.time() * 1000))
+        started = int(time.time() * 1000)
+        task = MoveTask(handle, source, destination, rate, to_move, started, context=call.context)
         with self._lock:
             kept = self._tasks.setdefault(source, deque(maxlen=KEPT))
             if kept and kept[-1].status in ("RUNNING", "CANCELLING"):
@@ -169,48 +182,66 @@ class MessageMoves:
                 began = time.monotonic()
                 wanted = min(BATCH, rate, task.to_move - task.moved)
 
-                def batch(session: CatalogSession, wanted: int = wanted) -> int:
+                def batch(session: CatalogSession, wanted: int = wanted) -> tuple[int, int]:
                     return self._move(session, task, source_id, wanted)
 
-                moved = self.queues.catalog.run_write(batch)
-                if not moved:
-                    break  # the rest was received, deleted or expired meanwhile
+                moved, looked = self.queues.catalog.run_write(batch)
+                if not looked:
+                    break  # the rest was received, deleted, expired or left
                 with self._lock:
                     task.moved += moved
-                task.cancelled.wait(max(0.0, moved / rate - (time.monotonic() - began)))
+                task.cancelled.wait(max(0.0, looked / rate - (time.monotonic() - began)))
         except SqsError as exc:
             self._end(task, "FAILED", exc.message)
             return
         except Exception as exc:
             self._end(task, "FAILED", f"the move stopped: {exc}")
             return
-        self._end(task, "CANCELLED" if task.cancelled.is_set() else "COMPLETED", None)
+        if task.cancelled.is_set():
+            self._end(task, "CANCELLED", None)
+        elif task.left:
+            reasons = sorted(set(task.left.values()))
+            self._end(task, "FAILED", f"{len(task.left)} messages stayed: " + "; ".join(reasons))
+        else:
+            self._end(task, "COMPLETED", None)
 
-    def _move(self, session: CatalogSession, task: MoveTask, source_id: int, limit: int) -> int:
-        """Move up to ``limit`` visible messages of the source; how many moved."""
+    def _move(
+        self, session: CatalogSession, task: MoveTask, source_id: int, limit: int
+    ) -> tuple[int, int]:
+        """Move up to ``limit`` visible messages of the source, besides those left
+        already; how many moved, and how many were looked at (moved or left now)."""
         store = session.messages
         now = self.queues.clock()
-        rows = store.ready(source_id, limit, now, fifo=False)
+        found = store.ready(source_id, limit + len(task.left), now, fifo=False)
+        rows = [row for row in found if row.id not in task.left][:limit]
         targets: dict[str, list[int]] = {}
         for row in rows:
             target = task.destination or row.dead_letter_source
             if target is None:
-                raise InvalidParameterValue(
-                    f"message {row.message_id} has no source queue to go back to: give a "
-                    "DestinationArn"
-                )
+                task.left[row.id] = "a message has no source queue to go back to"
+                continue
             targets.setdefault(target, []).append(row.id)
-        woken = []
+        moved, woken = 0, []
         for arn, row_ids in targets.items():
             name = attrs.name_of_arn(arn)
             queue = store.queue(name) if name else None
-            if queue is None:
-                raise ResourceNotFound(f"the destination queue {arn} does not exist")
-            store.redrive(row_ids, queue.id, now)
-            woken.append(queue.id)
+            context = task.context
+            if queue is None or queue.fifo:
+                why = f"the queue {arn} does not exist" if queue is None else f"{arn} is FIFO"
+                task.left.update(dict.fromkeys(row_ids, why))
+            elif context is not None and not context.permissions.allows_queue(
+                Access.WRITE, queue.name
+            ):
+                task.left.update(
+                    dict.fromkeys(row_ids, f"{context.principal} may not send to {arn}")
+                )
+            else:
+                store.redrive(row_ids, queue.id, now)
+                woken.append(queue.id)
+                moved += len(row_ids)
         for queue_id in woken:
             self.queues.on_send(queue_id)
-        return len(rows)
+        return moved, len(rows)
 
     def _end(self, task: MoveTask, status: str, failure: str | None) -> None:
         with self._lock:
@@ -236,13 +267,19 @@ class MessageMoves:
             )
         return name
 
-    def _is_dead_letter_queue(self, session: CatalogSession, arn: str) -> bool:
-        """Whether a queue's ``RedrivePolicy`` names ``arn`` as its dead-letter queue."""
-        return any(
-            queue.attributes.get("RedrivePolicy")
+
+def _sources_of(session: CatalogSession, arn: str) -> list[str]:
+    """The queues whose ``RedrivePolicy`` names ``arn`` as their dead-letter queue."""
+    found, after = [], ""
+    while page := session.messages.queues(after=after):
+        found += [
+            queue.name
+            for queue in page
+            if queue.attributes.get("RedrivePolicy")
             and attrs.redrive_policy(queue.attributes["RedrivePolicy"])[0] == arn
-            for queue in session.messages.queues()
-        )
+        ]
+        after = page[-1].name
+    return found
 
 
 def _existing(session: CatalogSession, name: str, arn: str) -> QueueRow:

@@ -167,6 +167,9 @@ def _members(action: str, answer: dict[str, Any]) -> list[ET.Element]:
             nodes.extend(element(tag, *_members(action, entry)) for entry in value)
         elif name == "Failed":
             nodes.extend(element("BatchResultErrorEntry", *_members(action, e)) for e in value)
+        elif name == "Results":  # ListMessageMoveTasks
+            tag = "ListMessageMoveTasksResultEntry"
+            nodes.extend(element(tag, *_members(action, entry)) for entry in value)
         else:
             nodes.append(leaf(name, value))
     return nodes

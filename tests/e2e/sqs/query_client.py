@@ -74,6 +74,14 @@ def main(url: str, access_key: str, secret_key: str) -> dict[str, Any]:
     except ClientError as error:
         seen["eleven"] = error.response["Error"]["Code"]
     sqs.delete_queue(QueueUrl=queue)
+    # A redrive: the list of tasks is a flattened list of entries in XML.
+    arn = "arn:aws:sqs:us-east-1:000000000000:"
+    sqs.create_queue(QueueName="query-dlq")
+    policy = json.dumps({"deadLetterTargetArn": arn + "query-dlq", "maxReceiveCount": 1})
+    sqs.create_queue(QueueName="query-src", Attributes={"RedrivePolicy": policy})
+    sqs.start_message_move_task(SourceArn=arn + "query-dlq")
+    tasks = sqs.list_message_move_tasks(SourceArn=arn + "query-dlq", MaxResults=10)
+    seen["move_tasks"] = [task["SourceArn"] for task in tasks["Results"]]
     return seen
 
 

@@ -10,13 +10,27 @@ import json
 import time
 from typing import Any
 
+import boto3
+import httpx
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import LiveServer, wait_until
+from tests.e2e.conftest import ROOT_AUTH, LiveServer, wait_until
 from tests.e2e.sqs.conftest import sqs_client
 
 ARN = "arn:aws:sqs:us-east-1:000000000000:{}"
+
+
+def sqs_client_with(server: LiveServer, key: str, secret: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +168,46 @@ def test_an_unknown_task_cannot_be_cancelled(sqs: Any) -> None:
     with pytest.raises(ClientError) as refused:
         sqs.cancel_message_move_task(TaskHandle="bm90IGEgdGFzaw==")
     assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_messages_whose_queue_is_gone_stay_and_the_rest_move(sqs: Any) -> None:
+    # The dead-letter queue holds messages of two queues; one of them is deleted since.
+    dlq = sqs.create_queue(QueueName="mixed-dlq")["QueueUrl"]
+    policy = json.dumps({"deadLetterTargetArn": ARN.format("mixed-dlq"), "maxReceiveCount": 1})
+    sources = {}
+    for name in ("gone-source", "live-source"):
+        url = sqs.create_queue(
+            QueueName=name, Attributes={"RedrivePolicy": policy, "VisibilityTimeout": "0"}
+        )["QueueUrl"]
+        sources[name] = url
+        sqs.send_message(QueueUrl=url, MessageBody=name)
+        assert sqs.receive_message(QueueUrl=url)["Messages"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # moved to the DLQ
+    sqs.delete_queue(QueueUrl=sources["gone-source"])
+    sqs.start_message_move_task(SourceArn=ARN.format("mixed-dlq"))
+    task = _done(sqs, ARN.format("mixed-dlq"))
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("FAILED", 1)
+    assert "gone-source does not exist" in task["FailureReason"]
+    assert [m["Body"] for m in _drain(sqs, sources["live-source"]).values()] == ["live-source"]
+    assert [m["Body"] for m in _drain(sqs, dlq).values()] == ["gone-source"]  # not lost
+
+
+def test_a_key_may_move_only_into_queues_it_may_send_to(sqs: Any, live_server: LiveServer) -> None:
+    _poisoned(sqs, "guarded", 2)
+    made = httpx.post(
+        f"{live_server.url}/_/api/v1/keys",
+        headers=ROOT_AUTH,
+        json={
+            "name": "dlq-admin",
+            "grants": [{"access": ["admin"], "buckets": [], "queues": ["guarded-dlq"]}],
+        },
+    ).json()
+    mine = sqs_client_with(live_server, made["id"], made["secret"])
+    with pytest.raises(ClientError) as refused:
+        mine.start_message_move_task(SourceArn=ARN.format("guarded-dlq"))
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError) as itself:
+        sqs.start_message_move_task(
+            SourceArn=ARN.format("guarded-dlq"), DestinationArn=ARN.format("guarded-dlq")
+        )
+    assert itself.value.response["Error"]["Code"] == "InvalidParameterValue"

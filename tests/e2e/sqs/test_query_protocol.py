@@ -43,3 +43,4 @@ def test_an_older_sdk_speaking_the_query_protocol(live_server: LiveServer) -> No
     assert seen["deleted"] == 4
     assert seen["missing"] == "AWS.SimpleQueueService.NonExistentQueue"
     assert seen["eleven"] == "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+    assert seen["move_tasks"] == ["arn:aws:sqs:us-east-1:000000000000:query-dlq"]
