@@ -11,9 +11,9 @@ see a change within that.
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import json
+import re
 import threading
 import time
 import uuid
@@ -489,22 +489,52 @@ def statement(
 def allows_service(statements: Sequence[dict[str, Any]], service: str, source_arn: str) -> bool:
     """Whether a statement of a function's policy lets AWS service ``service``
     (``s3.amazonaws.com``) invoke it on behalf of resource ``source_arn`` (a bucket's
-    ARN): the principal, the action, and the statement's ``AWS:SourceArn`` condition
-    (``ArnLike``, with ``*`` and ``?``) if it has one."""
-    for found in statements:
-        principal = found.get("Principal")
-        who = principal.get("Service") if isinstance(principal, dict) else principal
-        if who not in (service, "*") or found.get("Action") not in ACTIONS_INVOKING:
-            continue
-        condition = found.get("Condition") or {}
-        like = (condition.get("ArnLike") or {}).get("AWS:SourceArn")
-        if like is None or fnmatch.fnmatchcase(source_arn, like):
+    ARN): its principal (the service, or ``*``), its action (``lambda:InvokeFunction``
+    or a wildcard covering it), and its conditions (``ArnLike``/``ArnEquals`` on
+    ``AWS:SourceArn``, ``StringEquals`` on ``AWS:SourceAccount``) if it has them."""
+    return any(
+        found.get("Effect", "Allow") == "Allow"
+        and _names(found.get("Principal"), service)
+        and _invokes(found.get("Action"))
+        and _conditions_hold(found.get("Condition") or {}, source_arn)
+        for found in statements
+    )
+
+
+def _names(principal: Any, service: str) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    for kind in ("Service", "AWS"):
+        given = principal.get(kind)
+        values = given if isinstance(given, list) else [given]
+        if "*" in values or (kind == "Service" and service in values):
             return True
     return False
 
 
-#: The actions of a statement that let its principal invoke the function.
-ACTIONS_INVOKING = ("lambda:InvokeFunction", "lambda:*", "*")
+def _invokes(action: Any) -> bool:
+    actions = action if isinstance(action, list) else [action]
+    return any(isinstance(one, str) and _arn_like("lambda:InvokeFunction", one) for one in actions)
+
+
+def _conditions_hold(condition: dict[str, Any], source_arn: str) -> bool:
+    for operator, test in (("ArnLike", _arn_like), ("ArnEquals", str.__eq__)):
+        wanted = (condition.get(operator) or {}).get("AWS:SourceArn")
+        if wanted is not None and not test(source_arn, wanted):
+            return False
+    account = (condition.get("StringEquals") or {}).get("AWS:SourceAccount")
+    return account is None or account == ACCOUNT
+
+
+def _arn_like(value: str, pattern: str) -> bool:
+    """IAM's ``ArnLike``: ``*`` any run of characters, ``?`` any one; nothing else is
+    special (``[`` is itself, unlike in ``fnmatch``)."""
+    regex = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
 def policy_document(statements: list[dict[str, Any]], arn: str) -> str:
