@@ -19,8 +19,10 @@ with their blobs when the run succeeds.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from chute.catalog import CatalogSession
+from chute.functions.lineage import EVENT_CHAIN
 from chute.jobs import StagedOutput
 from chute.pipelines.model import Step
 from chute.queue.records import Job, JobRef, NewItem, NewJob, RunSource
@@ -61,16 +63,30 @@ def expand(session: CatalogSession, step: Step, job: Job, moment: datetime) -> b
     first = min(total, window(step))
     session.items.start_map(job.run_id, step.name, total, first)
     queue.set_payload(job.id, {**job.payload, ITEM: 0})
-    _queue_items(session, step, job.run_id, job.pipeline, range(1, first), moment)
+    inherited = inherited_payload(job)
+    _queue_items(session, step, job.run_id, job.pipeline, range(1, first), moment, inherited)
     return False
 
 
 def refill(
-    session: CatalogSession, step: Step, run_id: int, pipeline: str, done: int, moment: datetime
+    session: CatalogSession,
+    step: Step,
+    run_id: int,
+    pipeline: str,
+    done: int,
+    moment: datetime,
+    inherited: dict[str, Any] | None = None,
 ) -> None:
-    """After ``done`` of a Map's item jobs are done, queue as many more, if items are left."""
+    """After ``done`` of a Map's item jobs are done, queue as many more, if items are left
+    (their payloads with ``inherited``, what every job of the Map carries)."""
     items = session.items.take_next(run_id, step.name, done)
-    _queue_items(session, step, run_id, pipeline, items, moment)
+    _queue_items(session, step, run_id, pipeline, items, moment, inherited or {})
+
+
+def inherited_payload(job: Job | JobRef) -> dict[str, Any]:
+    """What a Map's item jobs carry of its job's payload: the depth in a chain of
+    function invocations of the change that started the run, which their outputs keep."""
+    return {EVENT_CHAIN: job.payload[EVENT_CHAIN]} if EVENT_CHAIN in job.payload else {}
 
 
 def keep(session: CatalogSession, job: Job, outputs: list[StagedOutput], moment: datetime) -> None:
@@ -93,7 +109,13 @@ def keep(session: CatalogSession, job: Job, outputs: list[StagedOutput], moment:
 
 
 def _queue_items(
-    session: CatalogSession, step: Step, run_id: int, pipeline: str, items: range, moment: datetime
+    session: CatalogSession,
+    step: Step,
+    run_id: int,
+    pipeline: str,
+    items: range,
+    moment: datetime,
+    inherited: dict[str, Any],
 ) -> None:
     if not items:
         return
@@ -101,5 +123,8 @@ def _queue_items(
     if run is None or run.state is not RunState.ACTIVE:
         return  # superseded or dead: no more work for it (a redrive makes it active again)
     source = RunSource(run.bucket, run.key, run.version_id, run.source_row, {})
-    jobs = [NewJob(step.name, step.retry.max_attempts, payload={ITEM: item}) for item in items]
+    jobs = [
+        NewJob(step.name, step.retry.max_attempts, payload={**inherited, ITEM: item})
+        for item in items
+    ]
     session.queue.add_jobs(run_id, pipeline, source, jobs, moment)

@@ -304,14 +304,18 @@ class Recorder:
         """Queue the next items of the Maps whose item jobs are among ``done``, one for
         each done (before the steps joining them are looked at: a Map with items left is
         never done)."""
+        items = [job for job in done if maps.item_of(job) is not None]
         counts: Counter[tuple[int, str, str]] = Counter(
-            (job.run_id, job.pipeline, job.step) for job in done if maps.item_of(job) is not None
+            (job.run_id, job.pipeline, job.step) for job in items
         )
-        for (run_id, name, step_name), count in counts.items():
+        inherited = {(job.run_id, job.pipeline, job.step): job for job in items}
+        for key, count in counts.items():
+            run_id, name, step_name = key
             pipeline = self.pipelines.get(name)
             step = pipeline.steps.get(step_name) if pipeline is not None else None
             if step is not None and step.map_over is not None:
-                maps.refill(session, step, run_id, name, count, moment)
+                carried = maps.inherited_payload(inherited[key])
+                maps.refill(session, step, run_id, name, count, moment, carried)
 
     def _unblock(
         self, session: CatalogSession, pipeline: Pipeline, run_id: int, moment: datetime

@@ -216,12 +216,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         """The server is stopping: an idle connection closes now, a busy one after its
-        response. An idle TLS connection is dropped without TLS's closing handshake,
-        which would wait for a client that is not reading (a pooled keep-alive
-        connection) until uvicorn's graceful timeout; the client opens a new one."""
-        idle = self.cycle is None or self.cycle.response_complete
-        if idle and self.transport.get_extra_info("sslcontext") is not None:
-            self.transport.abort()
+        response. An idle TLS connection (no request begun, its last answer sent) is
+        dropped without TLS's closing handshake, which would wait for a client that is
+        not reading (a pooled keep-alive connection) until uvicorn's graceful timeout;
+        the client opens a new one."""
+        transport = self.transport
+        idle = (self.cycle is None or self.cycle.response_complete) and not self._message_open
+        flushed = transport.get_write_buffer_size() == 0  # the last answer has gone
+        if idle and flushed and transport.get_extra_info("sslcontext") is not None:
+            transport.abort()
             return
         super().shutdown()
 

@@ -6,6 +6,7 @@ An empty Map succeeds at once, and its join gets no item."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,3 +258,18 @@ def test_a_map_over_100000_items_holds_its_window_in_bounded_memory(catalog_url,
             assert session.items.count(found.runs[0].run.id, "split") == 0
     finally:
         runtime.close()
+
+
+def test_item_jobs_keep_the_chain_depth_of_the_change_that_started_the_run(runtime, clock):
+    # A function's write (3 deep in its chain) started the run: every job of it, the
+    # Map's items queued later included, writes its outputs that deep.
+    runtime.objects.put(dataclasses.replace(CTX, chain=3), "inbox", "x.csv", [b"x"])
+    (split,) = _claim(runtime)
+    assert split.payload == {"event_chain": 3}
+    parts = [_output(f"p{i}", b"p") for i in range(4)]
+    runtime.broker.record([_ok(split, clock, *parts)], WORKER)
+    seen = []
+    while tasks := [task for task in _claim(runtime) if task.step == "each"]:
+        seen += [task.payload.get("event_chain") for task in tasks]
+        runtime.broker.record([_ok(task, clock, _output("r", b"r")) for task in tasks], WORKER)
+    assert seen == [3, 3, 3, 3]
