@@ -13,6 +13,7 @@ matches each event of the bucket against the rules, in the write's transaction.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import re
 import uuid
@@ -154,6 +155,10 @@ class NotificationRule:
     events: tuple[str, ...]
     #: ``(Prefix | Suffix, value)`` pairs as given (values URL-encoded, as S3 wants).
     filter: tuple[tuple[str, str], ...] = ()
+    #: Saved by a full administrator: the function it names is invoked whatever the
+    #: function's policy says. Otherwise S3 invokes it only while the function's policy
+    #: lets ``s3.amazonaws.com`` do so for the bucket, as on AWS.
+    trusted: bool = field(default=True, compare=False)
     #: The pipeline, webhook target or queue the ARN names.
     name: str = field(init=False, compare=False)
     prefix: str = field(init=False, compare=False)
@@ -194,6 +199,7 @@ class NotificationRule:
             "arn": self.arn,
             "events": list(self.events),
             "filter": [[name, value] for name, value in self.filter],
+            "trusted": self.trusted,
         }
 
     @classmethod
@@ -204,6 +210,8 @@ class NotificationRule:
             str(data["arn"]),
             tuple(str(event) for event in data["events"]),
             tuple((str(name), str(value)) for name, value in data.get("filter", [])),
+            # Saved before the flag was kept: by whoever could, then.
+            bool(data.get("trusted", True)),
         )
 
 
@@ -238,6 +246,11 @@ class BucketNotifications:
             for earlier in self.rules[:index]:
                 if rule.overlaps(earlier):
                     raise _overlap(rule, earlier)
+
+    def saved_by(self, trusted: bool) -> BucketNotifications:
+        """The configuration as saved by a full administrator (``trusted``) or not."""
+        rules = tuple(dataclasses.replace(rule, trusted=trusted) for rule in self.rules)
+        return dataclasses.replace(self, rules=rules)
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog keeps on the bucket."""

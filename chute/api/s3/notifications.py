@@ -85,7 +85,8 @@ async def put_bucket_notification_configuration(request: S3Request) -> Response:
         refusals = []
     if refusals:
         raise UnverifiedDestinations(refusals)
-    stored = None if config.is_empty else config.to_json()
+    trusted = request.context.permissions.is_admin
+    stored = None if config.is_empty else config.saved_by(trusted).to_json()
     await anyio.to_thread.run_sync(
         services.objects.set_notifications, request.context, request.bucket, stored
     )

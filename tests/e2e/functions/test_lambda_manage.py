@@ -255,6 +255,21 @@ def test_s3_invokes_only_what_the_functions_policy_lets_it(server: LiveServer, c
     got = tenant.get_bucket_notification_configuration(Bucket="tenant")
     assert got["LambdaFunctionConfigurations"][0]["LambdaFunctionArn"] == arn
 
+    def invocations() -> int:
+        answer = httpx.get(
+            f"{server.url}/_/api/v1/jobs",
+            params={"pipeline": "function:guarded"},
+            headers=ROOT_AUTH,
+        )
+        return len(answer.json()["jobs"])
+
+    tenant.put_object(Bucket="tenant", Key="a.txt", Body=b"a")
+    assert invocations() == 1
+    # The permission is looked at for each event: withdrawn, S3 invokes no more.
+    client.remove_permission(FunctionName="guarded", StatementId="tenant")
+    tenant.put_object(Bucket="tenant", Key="b.txt", Body=b"b")
+    assert invocations() == 1
+
 
 def test_event_invoke_config(client: Any) -> None:
     client.create_function(

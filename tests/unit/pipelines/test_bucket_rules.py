@@ -242,7 +242,10 @@ def test_the_stored_json_round_trips() -> None:
         "arn": LAMBDA,
         "events": ["s3:ObjectCreated:*"],
         "filter": [["Prefix", "a/"], ["Suffix", ".jpg"]],
+        "trusted": True,
     }
+    untrusted = BucketNotifications.from_json(original.saved_by(False).to_json())
+    assert [found.trusted for found in untrusted.rules] == [False, False]
     assert BucketNotifications.from_json(None).is_empty
 
 
