@@ -25,7 +25,7 @@ from chute.blobs import BlobStore, open_blob_store
 from chute.catalog import Catalog
 from chute.clock import Clock, DatabaseClock
 from chute.context import RequestContext
-from chute.errors import ChuteError, ConfigError
+from chute.errors import ConfigError
 from chute.functions.definitions import ConfiguredFunctions, Function, FunctionSource
 from chute.functions.logs import FunctionLogs
 from chute.functions.registry import FunctionRegistry
@@ -254,19 +254,8 @@ class Runtime:
                 self.signal.notify,
                 self.function_targets,
                 self.message_signal.notify,
-                self._function_policy,
             ),
         )
-
-    def _function_policy(self, name: str) -> list[dict[str, Any]]:
-        """A function's policy statements (none: chute.toml's, or none added)."""
-        source = self.function_source
-        if not isinstance(source, FunctionRegistry):
-            return []
-        try:
-            return source.policy(name)[0]
-        except ChuteError:  # no such function, or no statement yet
-            return []
 
     def start_upkeep(self, *, sweep: bool = True) -> Upkeep:
         """From now on until closed, in a thread: prune history every

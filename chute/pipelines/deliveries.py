@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -134,6 +134,14 @@ def s3_test_event(bucket: str, request_id: str, host_id: str, moment: datetime) 
     }
 
 
+def s3_may_invoke(session: CatalogSession, function: str, bucket: str) -> bool:
+    """Whether the function's policy (AddPermission's) lets S3 invoke it for ``bucket``;
+    a function of chute.toml has none."""
+    row = session.functions.get(function)
+    policy = row.policy if row is not None else []
+    return allows_service(policy, S3_SERVICE, f"arn:aws:s3:::{bucket}")
+
+
 def is_test_event(event: Mapping[str, Any]) -> bool:
     """Whether a run's event is a test event (it has no object)."""
     return event.get("Event") == TEST_EVENT
@@ -151,7 +159,6 @@ class Destinations:
         on_jobs: Callable[[], None],
         functions: Collection[str] = (),
         on_message: Callable[[int], None] | None = None,
-        policies: Callable[[str], Sequence[dict[str, Any]]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.pipelines = pipelines
@@ -162,8 +169,6 @@ class Destinations:
         self.on_jobs = on_jobs
         #: Wakes receives waiting on an SQS queue (by its row id) given a test event.
         self.on_message = on_message or (lambda queue_id: None)
-        #: A function's policy statements (AddPermission's; none for chute.toml's).
-        self.policies = policies or (lambda name: ())
 
     def refusal(
         self, rule: NotificationRule, context: RequestContext | None = None, bucket: str = ""
@@ -199,9 +204,10 @@ class Destinations:
     def _invoke_refusal(self, name: str, context: RequestContext | None, bucket: str) -> str | None:
         if context is None or context.permissions.is_admin:
             return None
+        with self.catalog.read() as session:
+            if s3_may_invoke(session, name, bucket):
+                return None
         source = f"arn:aws:s3:::{bucket}"
-        if allows_service(self.policies(name), S3_SERVICE, source):
-            return None
         return (
             f"the policy of function {name!r} does not let {S3_SERVICE} invoke it for "
             f"{source} (aws lambda add-permission --principal {S3_SERVICE} --source-arn "

@@ -27,7 +27,6 @@ from chute.context import PIPELINE_PRINCIPAL
 from chute.events import render
 from chute.functions.lineage import EVENT_CHAIN, MAX_CHAIN, loop_stopped
 from chute.functions.processor import FUNCTION_PROCESSOR
-from chute.functions.registry import allows_service
 from chute.hooks import Observer
 from chute.pipelines.bucket_rules import DestinationKind, NotificationRule, RuleCache
 from chute.pipelines.deliveries import (
@@ -36,6 +35,7 @@ from chute.pipelines.deliveries import (
     Delivery,
     configured,
     event_message,
+    s3_may_invoke,
 )
 from chute.pipelines.functions import FunctionTarget
 from chute.pipelines.model import Pipeline, Step
@@ -159,7 +159,7 @@ class Router(Observer):
         if rule.kind is DestinationKind.FUNCTION:
             function = self.functions.get(rule.name)
             if function is not None:
-                if not rule.trusted and not _s3_may_invoke(session, rule.name, event.bucket):
+                if not rule.trusted and not s3_may_invoke(session, rule.name, event.bucket):
                     log.warning(
                         "not invoking %s for s3://%s: its policy no longer lets %s invoke it",
                         rule.name,
@@ -225,14 +225,6 @@ class Router(Observer):
         if chain > MAX_CHAIN:
             reason = loop_stopped(function.function, chain)
             self._stop(session, function.pipeline, run_id, reason, moment)
-
-
-def _s3_may_invoke(session: CatalogSession, function: str, bucket: str) -> bool:
-    """Whether the function's policy (AddPermission's) lets S3 invoke it for ``bucket``;
-    a function of chute.toml has none."""
-    row = session.functions.get(function)
-    policy = row.policy if row is not None else []
-    return allows_service(policy, S3_SERVICE, f"arn:aws:s3:::{bucket}")
 
 
 def _starts(pipeline: Pipeline, event: EventRow, version: ObjectVersion, started: set[str]) -> bool:

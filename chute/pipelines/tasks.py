@@ -56,7 +56,9 @@ TOKEN_VERSION = "chute1"
 TOKEN_KEY = "task_token"
 QUEUE_KEY = "task_queue"
 #: A token: the version, job id, attempt, claim and random part.
-_TOKEN = re.compile(r"chute1\.([0-9]{1,18})\.([0-9]{1,9})\.([0-9]{1,9})\.([A-Za-z0-9_-]{1,64})")
+_TOKEN = re.compile(
+    re.escape(TOKEN_VERSION) + r"\.([0-9]{1,18})\.([0-9]{1,9})\.([0-9]{1,9})\.([A-Za-z0-9_-]{1,64})"
+)
 #: Limits of Step Functions: a task's output, a failure's error and cause.
 MAX_OUTPUT_BYTES = 256 * 1024
 MAX_ERROR_CHARS, MAX_CAUSE_CHARS = 256, 32768

@@ -119,7 +119,7 @@ class MessageMoves:
             queue = _existing(session, source_name, source)
             if destination_name is not None:
                 _existing(session, destination_name, destination or "")
-            sources = _sources_of(session, source)
+            sources = dead_letter_sources(session, source)
             if not sources:
                 raise UnsupportedOperation(
                     "Source queue must be configured as a Dead Letter Queue."
@@ -268,7 +268,7 @@ class MessageMoves:
         return name
 
 
-def _sources_of(session: CatalogSession, arn: str) -> list[str]:
+def dead_letter_sources(session: CatalogSession, arn: str) -> list[str]:
     """The queues whose ``RedrivePolicy`` names ``arn`` as their dead-letter queue."""
     found, after = [], ""
     while page := session.messages.queues(after=after):

@@ -53,7 +53,7 @@ from chute.sqs.messages import (
     selected,
     size_of,
 )
-from chute.sqs.moves import MessageMoves
+from chute.sqs.moves import MessageMoves, dead_letter_sources
 from chute.sqs.params import (
     MAX_BATCH,
     batch_answer,
@@ -330,14 +330,8 @@ class Queues:
         target = self.arn(name)
         with self.catalog.read() as session:
             _live(session, name)
-            every = session.messages.queues()
-        sources = [
-            self.url(call, queue.name)
-            for queue in every
-            if queue.attributes.get("RedrivePolicy")
-            and attrs.redrive_policy(queue.attributes["RedrivePolicy"])[0] == target
-        ]
-        return {"queueUrls": sources}
+            sources = dead_letter_sources(session, target)
+        return {"queueUrls": [self.url(call, source) for source in sources]}
 
     def add_permission(self, call: Call) -> dict[str, Any]:
         label = text(call.params, "Label", required=True)

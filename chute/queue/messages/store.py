@@ -282,34 +282,28 @@ class MessageStore:
     def move(self, row_ids: Sequence[int], queue_id: int, source: str, now: datetime) -> None:
         """Move messages to queue ``queue_id`` as dead letters from queue ARN
         ``source``: visible there at once, never received there yet."""
-        if row_ids:
-            self.conn.execute(
-                sqs_messages.update()
-                .where(_m.id.in_(list(row_ids)))
-                .values(
-                    queue_id=queue_id,
-                    visible_at=now,
-                    receipt=None,
-                    dead_letter_source=source,
-                )
-            )
-            self.notify(queue_id)
+        self._relocate(row_ids, queue_id, now, dead_letter_source=source)
 
     def redrive(self, row_ids: Sequence[int], queue_id: int, now: datetime) -> None:
         """Move dead letters to queue ``queue_id`` (a message move task): visible there
-        at once, never received there yet, no longer dead letters."""
+        at once, received anew, no longer dead letters."""
+        self._relocate(
+            row_ids,
+            queue_id,
+            now,
+            receive_count=0,
+            first_received_at=None,
+            dead_letter_source=None,
+        )
+
+    def _relocate(
+        self, row_ids: Sequence[int], queue_id: int, now: datetime, **values: Any
+    ) -> None:
         if row_ids:
             self.conn.execute(
                 sqs_messages.update()
                 .where(_m.id.in_(list(row_ids)))
-                .values(
-                    queue_id=queue_id,
-                    visible_at=now,
-                    receipt=None,
-                    receive_count=0,
-                    first_received_at=None,
-                    dead_letter_source=None,
-                )
+                .values(queue_id=queue_id, visible_at=now, receipt=None, **values)
             )
             self.notify(queue_id)
 

@@ -175,12 +175,7 @@ def test_a_function_triggering_itself_is_stopped_after_16_invocations(
     )
     s3.put_object(Bucket="loops", Key="x", Body=b"start")
 
-    def stopped() -> list[Job]:
-        found = runtime.status.jobs(CTX, JobFilter(pipeline="function:looper")).jobs
-        return [job for job in found if job.state is JobState.DEAD]
-
-    wait_until(lambda: bool(stopped()), timeout=120)
-    (job,) = stopped()
+    job = _stopped(runtime, "function:looper")
     assert job.attempt == 0  # stopped before any attempt
     assert job.last_error is not None
     assert job.last_error.startswith("recursive loop detected: invoking 'looper' would make 17")
@@ -196,12 +191,9 @@ def test_a_pipeline_whose_function_step_triggers_it_is_stopped_too(
     s3 = s3_client(server)
     s3.put_object(Bucket="piped-loops", Key="y", Body=b"start")
 
-    def stopped() -> list[Job]:
-        found = runtime.status.jobs(CTX, JobFilter(pipeline="looping")).jobs
-        return [job for job in found if job.state is JobState.DEAD]
-
-    wait_until(lambda: bool(stopped()), timeout=120)
-    (job,) = stopped()  # the step after it waits, for a redrive to run them in order
+    job = _stopped(
+        runtime, "looping"
+    )  # the step after it waits, for a redrive to run them in order
     assert job.last_error is not None
     assert job.last_error.startswith("recursive loop detected: invoking 'again' would make 17")
 
@@ -231,16 +223,24 @@ def test_a_loop_through_a_pipelines_outputs_is_stopped_too(
     )
     s3.put_object(Bucket="relay-a", Key="z", Body=b"start")
 
-    def stopped() -> list[Job]:
-        found = runtime.status.jobs(CTX, JobFilter(pipeline="function:relayer")).jobs
-        return [job for job in found if job.state is JobState.DEAD]
-
-    wait_until(lambda: bool(stopped()), timeout=120)
-    (job,) = stopped()
+    job = _stopped(runtime, "function:relayer")
     assert job.last_error is not None
     assert job.last_error.startswith("recursive loop detected: invoking 'relayer' would make 17")
     keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="relay-a")["Contents"]]
     assert sorted(keys, key=len) == ["z" + "+" * depth for depth in range(17)]
+
+
+def _stopped(runtime: Runtime, pipeline: str) -> Job:
+    """The one dead job of ``pipeline``, once there is one: the invocation a loop's
+    guard stopped."""
+
+    def dead() -> list[Job]:
+        found = runtime.status.jobs(CTX, JobFilter(pipeline=pipeline)).jobs
+        return [job for job in found if job.state is JobState.DEAD]
+
+    wait_until(lambda: bool(dead()), timeout=120)
+    (job,) = dead()
+    return job
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:

@@ -13,9 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chute.queue.records import JobFilter
@@ -23,9 +21,9 @@ from chute.queue.states import JobState
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
-from tests.e2e.conftest import CLIENT_ENV, ROOT_KEY, LiveServer, start_server, wait_until
+from tests.e2e.conftest import CLIENT_ENV, LiveServer, start_server, wait_until
 from tests.e2e.s3.conftest import s3_client
-from tests.e2e.sqs.conftest import sqs_client
+from tests.e2e.sqs.conftest import sqs_client, states_client
 from tests.e2e.test_auth import chute
 
 STEPS = {
@@ -68,17 +66,6 @@ def runtime(config: Path, server: LiveServer) -> Iterator[Runtime]:
     rt = open_runtime(load_settings(config), sweep=False)
     yield rt
     rt.close()
-
-
-def states_client(server: LiveServer, key: str = "", secret: str = "") -> Any:
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id=key or ROOT_KEY.access_key,
-        aws_secret_access_key=secret or ROOT_KEY.secret_key,
-        config=Config(retries={"max_attempts": 1}, parameter_validation=False),
-    )
 
 
 def task(server: LiveServer, queue: str) -> str:

@@ -12,19 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from chute.queue.records import JobFilter
 from chute.queue.states import JobState, ObjectStatus
 from chute.runtime import Runtime, open_runtime
 from chute.settings import load_settings
 from tests.context import CTX
-from tests.e2e.conftest import ROOT_KEY, LiveServer, start_server, wait_until
+from tests.e2e.conftest import LiveServer, start_server, wait_until
 from tests.e2e.functions.test_lambda_api import _error
 from tests.e2e.s3.conftest import s3_client
-from tests.e2e.sqs.conftest import sqs_client
+from tests.e2e.sqs.conftest import sqs_client, states_client
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +83,6 @@ def runtime(config: Path, server: LiveServer) -> Iterator[Runtime]:
     rt = open_runtime(load_settings(config), sweep=False)
     yield rt
     rt.close()
-
-
-def states_client(server: LiveServer) -> Any:
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id=ROOT_KEY.access_key,
-        aws_secret_access_key=ROOT_KEY.secret_key,
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 def _task(server: LiveServer, queue: str) -> tuple[dict[str, Any], str, str]:
